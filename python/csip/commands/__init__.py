@@ -1,0 +1,1 @@
+"""One module per ``csip`` subcommand (see :mod:`csip.cli`)."""

@@ -1,0 +1,92 @@
+"""The one record every data source yields: :class:`Sample`.
+
+Every adapter (COCO, SpatialSense, UnRel, GQA, image folders with SAM masks, the built-in
+synthetic scenes) turns its own format into ``Sample`` objects, so that ``csip precompute``,
+the cache and every later stage deal with a single shape of data.
+
+Conventions
+-----------
+- ``image`` is RGB, ``uint8``, shape ``(H, W, 3)``.
+- ``mask_a`` / ``mask_b`` are ``bool`` arrays of shape ``(H, W)``: object A (the *subject*,
+  e.g. "cup" in "cup on table") and object B (the *referent*). The symmetric Force Banner does
+  not depend on their order; the relation label does.
+- Boxes are ``(x0, y0, x1, y1)`` in pixels, ``x`` along columns, ``y`` along rows (row 0 at the
+  top), ``x1``/``y1`` exclusive.
+- ``label`` is an index into :data:`PREDICATES` (SpatialSense's nine predicates), or ``None``
+  where no relation is known or well defined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: SpatialSense's nine spatial predicates; a ``Sample.label`` indexes this tuple.
+PREDICATES: tuple[str, ...] = (
+    "above",
+    "behind",
+    "in",
+    "in front of",
+    "next to",
+    "on",
+    "to the left of",
+    "to the right of",
+    "under",
+)
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Question:
+    """A yes/no question about the image, e.g. ``("Is the cup on the table?", True)``."""
+
+    text: str
+    answer: bool
+
+
+class SkipItem(Exception):
+    """Raised by a source's ``load(i)`` when item ``i`` cannot be used; the message is the
+    reason that ``csip precompute`` counts and records in the cache manifest
+    (e.g. ``"unreadable image"``, ``"mask too small"``)."""
+
+
+@dataclass
+class Sample:
+    """One image with its two main objects; see the module docstring for conventions."""
+
+    id: str
+    image: np.ndarray
+    mask_a: np.ndarray
+    mask_b: np.ndarray
+    box_a: Box
+    box_b: Box
+    label: int | None = None
+    questions: list[Question] = field(default_factory=list)
+    source: str = ""
+    names: tuple[str, str] = ("", "")
+
+    def __post_init__(self) -> None:
+        if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:
+            raise ValueError(
+                f"Sample {self.id!r}: image must be uint8 (H, W, 3), got {self.image.dtype} {self.image.shape}"
+            )
+        hw = self.image.shape[:2]
+        for name in ("mask_a", "mask_b"):
+            m = getattr(self, name)
+            if m.shape != hw:
+                raise ValueError(f"Sample {self.id!r}: {name} has shape {m.shape}, image has {hw}")
+            if m.dtype != np.bool_:
+                setattr(self, name, m.astype(bool))
+        if self.label is not None and not 0 <= self.label < len(PREDICATES):
+            raise ValueError(f"Sample {self.id!r}: label {self.label} is not in 0..{len(PREDICATES) - 1}")
+
+
+def box_of(mask: np.ndarray) -> Box:
+    """The tight box ``(x0, y0, x1, y1)`` (exclusive ends, pixels) of a non-empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise ValueError("box_of: the mask is empty")
+    return (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))

@@ -1,0 +1,345 @@
+//! Force histograms, force banners and symmetric force banners.
+//!
+//! With the pair-distance counts `C_θ(δ)` of [`crate::pair_counts`], the pixel-pair kernel
+//! `k_r` of [`crate::kernel`] and the oblique correction `corr(θ, r)` of
+//! [`crate::directions`]:
+//!
+//! ```text
+//! F_r^{AB}(θ) = corr(θ, r) · [ Σ_{δ after} C_θ(δ) k_r(|δ|) + ½ C_θ(0) k_r(0) ]
+//! ξ(θ, r)     = (F_r^{AB}(θ) + F_r^{AB}(θ + π)) / 2 = ½ corr(θ, r) Σ_δ C_θ(δ) k_r(|δ|)
+//! ```
+//!
+//! where "δ after" are the pairs whose A pixel lies after its B pixel in direction θ, so that
+//! `F^{AB}(θ)` is large when A lies in direction θ of B. A pixel in both masks is a pair at
+//! δ = 0, split half to each direction. The symmetric banner depends only on `|δ|`, so
+//! `sfb(a, b)` and `sfb(b, a)` are computed from identical integer counts and are bitwise equal.
+
+use crate::directions::Direction;
+use crate::error::{Error, Result};
+use crate::kernel::{KernelTable, MAX_ABS_FORCE};
+use crate::mask::MaskPair;
+use crate::pair_counts::Workspace;
+
+/// The paper's force levels: r from −2.24 to 2.24 in steps of 0.08 (57 levels; contains 0, ±2).
+pub fn default_forces() -> Vec<f64> {
+    (0..57).map(|i| (i as f64 - 28.0) * 0.08).collect()
+}
+
+/// How a symmetric banner is scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Normalize {
+    /// Raw ξ(θ, r).
+    None,
+    /// Each force level divided by its maximum over θ (an all-zero level stays zero). Raw values
+    /// span many orders of magnitude across r and scale as λ^(3−r) with object size λ; after
+    /// this each row lies in [0, 1] and is invariant to a uniform scaling of the values.
+    Max,
+}
+
+impl Normalize {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "none" | "raw" => Ok(Normalize::None),
+            "max" => Ok(Normalize::Max),
+            other => Err(Error::value(format!(
+                "normalize must be \"max\" or \"none\", got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Check a list of force levels: non-empty, finite, |r| ≤ [`MAX_ABS_FORCE`].
+pub fn validate_forces(forces: &[f64]) -> Result<()> {
+    if forces.is_empty() {
+        return Err(Error::value("forces must not be empty"));
+    }
+    for (i, &r) in forces.iter().enumerate() {
+        if !r.is_finite() {
+            return Err(Error::value(format!("forces[{i}] is not finite ({r})")));
+        }
+        if r.abs() > MAX_ABS_FORCE {
+            return Err(Error::value(format!(
+                "forces[{i}] = {r} is outside [-{MAX_ABS_FORCE}, {MAX_ABS_FORCE}]"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn validate_count(name: &str, n: usize) -> Result<()> {
+    if n == 0 || n > 1 << 20 {
+        return Err(Error::value(format!(
+            "{name} must be between 1 and {}, got {n}",
+            1 << 20
+        )));
+    }
+    Ok(())
+}
+
+/// Everything about a banner that does not depend on the masks: directions, corrections and
+/// the kernel table. Build once, share across pairs and threads.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    directions: Vec<Direction>,
+    /// `corr(θ_k, r_i)`, row-major `(K, R)`.
+    correction: Vec<f64>,
+    kernel: KernelTable,
+}
+
+impl Plan {
+    fn build(forces: &[f64], directions: Vec<Direction>, max_extent: usize) -> Self {
+        let correction = directions
+            .iter()
+            .flat_map(|d| forces.iter().map(move |&r| d.correction(r)))
+            .collect();
+        Self {
+            directions,
+            correction,
+            kernel: KernelTable::new(forces, max_extent),
+        }
+    }
+
+    /// A plan for symmetric banners: `n_angles` directions `θ_k = π k / n_angles`, for masks
+    /// whose union box is at most `max_extent` pixels on its longer side.
+    pub fn symmetric(forces: &[f64], n_angles: usize, max_extent: usize) -> Result<Self> {
+        validate_forces(forces)?;
+        validate_count("n_angles", n_angles)?;
+        let dirs = (0..n_angles)
+            .map(|k| Direction::half_turn(k, n_angles))
+            .collect();
+        Ok(Self::build(forces, dirs, max_extent))
+    }
+
+    /// A plan for directional banners: `n_dirs` directions `θ_k = 2π k / n_dirs`.
+    pub fn directional(forces: &[f64], n_dirs: usize, max_extent: usize) -> Result<Self> {
+        validate_forces(forces)?;
+        validate_count("n_dirs", n_dirs)?;
+        let dirs = (0..n_dirs)
+            .map(|k| Direction::full_turn(k, n_dirs))
+            .collect();
+        Ok(Self::build(forces, dirs, max_extent))
+    }
+
+    pub fn forces(&self) -> &[f64] {
+        self.kernel.forces()
+    }
+
+    pub fn n_directions(&self) -> usize {
+        self.directions.len()
+    }
+
+    /// Number of values of one banner: `R · K`.
+    pub fn banner_len(&self) -> usize {
+        self.forces().len() * self.directions.len()
+    }
+
+    pub fn max_extent(&self) -> usize {
+        self.kernel.max_distance()
+    }
+
+    fn check_extent(&self, pair: &MaskPair) {
+        assert!(
+            pair.max_extent() <= self.kernel.max_distance(),
+            "plan built for masks up to {} px, got {}",
+            self.kernel.max_distance(),
+            pair.max_extent()
+        );
+    }
+
+    /// The raw symmetric banner ξ into `out`, row-major `(R, K)`.
+    pub fn symmetric_into(&self, pair: &MaskPair, ws: &mut Workspace, out: &mut [f64]) {
+        self.check_extent(pair);
+        let (r_count, k_count) = (self.forces().len(), self.directions.len());
+        assert_eq!(out.len(), r_count * k_count);
+        let mut acc = vec![0.0f64; r_count];
+        for (k, dir) in self.directions.iter().enumerate() {
+            ws.count_pairs(pair, dir);
+            acc.iter_mut().for_each(|v| *v = 0.0);
+            let zero = ws.signed(0);
+            if zero != 0 {
+                axpy(zero as f64, self.kernel.at_distance(0), &mut acc);
+            }
+            for d in 1..ws.extent() as i64 {
+                let c = ws.signed(d) + ws.signed(-d);
+                if c != 0 {
+                    axpy(c as f64, self.kernel.at_distance(d as usize), &mut acc);
+                }
+            }
+            let corr = &self.correction[k * r_count..(k + 1) * r_count];
+            for i in 0..r_count {
+                out[i * k_count + k] = 0.5 * corr[i] * acc[i];
+            }
+        }
+    }
+
+    /// The force banner `F_r^{AB}(θ)` into `out`, row-major `(R, K)`; the plan must be
+    /// [`Plan::directional`].
+    pub fn directional_into(&self, pair: &MaskPair, ws: &mut Workspace, out: &mut [f64]) {
+        self.check_extent(pair);
+        let (r_count, k_count) = (self.forces().len(), self.directions.len());
+        assert_eq!(out.len(), r_count * k_count);
+        let mut acc = vec![0.0f64; r_count];
+        for (k, dir) in self.directions.iter().enumerate() {
+            ws.count_pairs(pair, dir);
+            acc.iter_mut().for_each(|v| *v = 0.0);
+            let zero = ws.signed(0);
+            if zero != 0 {
+                axpy(0.5 * zero as f64, self.kernel.at_distance(0), &mut acc);
+            }
+            let forward = dir.forward as i64;
+            for d in 1..ws.extent() as i64 {
+                let c = ws.signed(forward * d);
+                if c != 0 {
+                    axpy(c as f64, self.kernel.at_distance(d as usize), &mut acc);
+                }
+            }
+            let corr = &self.correction[k * r_count..(k + 1) * r_count];
+            for i in 0..r_count {
+                out[i * k_count + k] = corr[i] * acc[i];
+            }
+        }
+    }
+}
+
+#[inline]
+fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (yi, &xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}
+
+/// Apply a normalisation in place to a row-major `(R, K)` banner.
+pub fn normalize_rows(banner: &mut [f64], k_count: usize, mode: Normalize) {
+    if mode == Normalize::None {
+        return;
+    }
+    for row in banner.chunks_mut(k_count) {
+        let max = row.iter().copied().fold(0.0f64, f64::max);
+        if max > 0.0 {
+            row.iter_mut().for_each(|v| *v /= max);
+        }
+    }
+}
+
+/// The symmetric force banner of one pair, `(R, n_angles)` row-major, as f32.
+pub fn sfb(pair: &MaskPair, forces: &[f64], n_angles: usize, mode: Normalize) -> Result<Vec<f32>> {
+    let plan = Plan::symmetric(forces, n_angles, pair.max_extent())?;
+    let mut out = vec![0.0; plan.banner_len()];
+    plan.symmetric_into(pair, &mut Workspace::default(), &mut out);
+    normalize_rows(&mut out, n_angles, mode);
+    Ok(out.into_iter().map(|v| v as f32).collect())
+}
+
+/// The force banner `F_r^{AB}(θ_k)`, `θ_k = 2πk/n_dirs`, `(R, n_dirs)` row-major.
+pub fn force_banner(pair: &MaskPair, forces: &[f64], n_dirs: usize) -> Result<Vec<f64>> {
+    let plan = Plan::directional(forces, n_dirs, pair.max_extent())?;
+    let mut out = vec![0.0; plan.banner_len()];
+    plan.directional_into(pair, &mut Workspace::default(), &mut out);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn pair(a: &Array2<u8>, b: &Array2<u8>) -> MaskPair {
+        MaskPair::new(a.view(), b.view(), "a", "b").unwrap()
+    }
+
+    /// Closed form of two segments of lengths x and z with gap y (y ≥ 1), r ∉ {1, 2}.
+    fn segment_force(r: f64, x: f64, y: f64, z: f64) -> f64 {
+        let g = |s: f64| s.powf(2.0 - r) / ((1.0 - r) * (2.0 - r));
+        g(x + y + z) - g(x + y) - g(y + z) + g(y)
+    }
+
+    #[test]
+    fn default_grid() {
+        let f = default_forces();
+        assert_eq!(f.len(), 57);
+        assert!((f[0] + 2.24).abs() < 1e-12 && (f[56] - 2.24).abs() < 1e-12);
+        assert_eq!(f[28], 0.0);
+        assert!((f[3] + 2.0).abs() < 1e-12 && (f[53] - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn horizontal_segments_closed_form() {
+        // A = columns 9..14 (x = 5) right of B = columns 0..3 (z = 3), gap y = 6, 4 rows.
+        let mut a = Array2::<u8>::zeros((4, 14));
+        let mut b = Array2::<u8>::zeros((4, 14));
+        a.slice_mut(ndarray::s![.., 9..14]).fill(1);
+        b.slice_mut(ndarray::s![.., 0..3]).fill(1);
+        let forces = [-1.7, -0.5, 0.3, 1.5, 2.6];
+        let fb = force_banner(&pair(&a, &b), &forces, 4).unwrap();
+        for (i, &r) in forces.iter().enumerate() {
+            let want = 4.0 * segment_force(r, 5.0, 6.0, 3.0);
+            let east = fb[i * 4];
+            assert!(((east - want) / want).abs() < 1e-12, "r={r}: {east} vs {want}");
+            assert_eq!(fb[i * 4 + 1], 0.0); // north: no shared column
+            assert_eq!(fb[i * 4 + 2], 0.0); // west: A is not left of B
+        }
+    }
+
+    #[test]
+    fn vertical_direction_points_up() {
+        let mut a = Array2::<u8>::zeros((10, 3));
+        let mut b = Array2::<u8>::zeros((10, 3));
+        a.slice_mut(ndarray::s![0..2, ..]).fill(1); // A at the top
+        b.slice_mut(ndarray::s![7..10, ..]).fill(1);
+        let fb = force_banner(&pair(&a, &b), &[0.0], 4).unwrap();
+        assert_eq!(fb, vec![0.0, 3.0 * 2.0 * 3.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn overlap_splits_shared_pixels_and_sfb_is_symmetric() {
+        let mut a = Array2::<u8>::zeros((5, 6));
+        let mut b = Array2::<u8>::zeros((5, 6));
+        a.slice_mut(ndarray::s![1..4, 0..4]).fill(1);
+        b.slice_mut(ndarray::s![0..5, 2..6]).fill(1);
+        let p = pair(&a, &b);
+        let fb = force_banner(&p, &[0.0], 2).unwrap();
+        // Row lines: 3 rows, |A∩L| = 4, |B∩L| = 4 → 16 pairs each; per row: A at 0..4, B at 2..6.
+        // a after b: (a=3,b=2) (a=3,b=...): count pairs with xa > xb: xa∈{0..3}, xb∈{2..5}.
+        let after: i64 = (0..4).map(|xa: i64| (2..6).filter(|&xb| xa > xb).count() as i64).sum();
+        let same: i64 = 2; // xa = xb ∈ {2, 3}
+        assert_eq!(fb[0], 3.0 * (after as f64 + 0.5 * same as f64));
+        let before = 16 - after - same;
+        assert_eq!(fb[1], 3.0 * (before as f64 + 0.5 * same as f64));
+        let s1 = sfb(&p, &default_forces(), 180, Normalize::None).unwrap();
+        let s2 = sfb(&pair(&b, &a), &default_forces(), 180, Normalize::None).unwrap();
+        assert_eq!(s1, s2);
+        assert!(s1.iter().all(|v| v.is_finite() && *v >= 0.0));
+    }
+
+    #[test]
+    fn normalisation_rows_peak_at_one() {
+        let mut a = Array2::<u8>::zeros((8, 8));
+        let mut b = Array2::<u8>::zeros((8, 8));
+        a[[0, 0]] = 1;
+        b[[7, 5]] = 1;
+        b[[6, 5]] = 1;
+        let s = sfb(&pair(&a, &b), &[-1.0, 0.0, 1.0], 36, Normalize::Max).unwrap();
+        for row in s.chunks(36) {
+            let m = row.iter().copied().fold(0.0f32, f32::max);
+            assert!(m == 1.0 || m == 0.0);
+        }
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        assert!(validate_forces(&[]).unwrap_err().to_string().contains("forces"));
+        assert!(validate_forces(&[f64::NAN])
+            .unwrap_err()
+            .to_string()
+            .contains("forces[0]"));
+        assert!(Plan::symmetric(&[0.0], 0, 4)
+            .unwrap_err()
+            .to_string()
+            .contains("n_angles"));
+        assert!(Plan::directional(&[0.0], 0, 4)
+            .unwrap_err()
+            .to_string()
+            .contains("n_dirs"));
+        assert!(Normalize::parse("l2").is_err());
+    }
+}

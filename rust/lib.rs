@@ -1,0 +1,25 @@
+//! csip_core: force histograms, force banners and symmetric force banners (sFB).
+//!
+//! The engine behind C-SIP's spatial modality. Pipeline, one module per step:
+//! [`mask`] (validate, crop to the union box, run-length encode) → [`directions`] (digital
+//! lines of a direction) → [`lines`] (segments of each object on each line) →
+//! [`pair_counts`] (pixel-pair distance counts per direction) → [`kernel`] (exact, stable
+//! pixel-pair force `k_r(d)`) → [`banner`] (histograms, banners, symmetric banners,
+//! normalisation) → [`batch`] (many pairs in parallel). The Python bindings live in one thin
+//! module built only with the `python` feature.
+
+pub mod banner;
+pub mod batch;
+pub mod directions;
+pub mod error;
+pub mod kernel;
+pub mod lines;
+pub mod mask;
+pub mod pair_counts;
+
+#[cfg(feature = "python")]
+mod bindings;
+
+pub use banner::{default_forces, force_banner, sfb, Normalize, Plan};
+pub use error::{Error, Result};
+pub use mask::MaskPair;
