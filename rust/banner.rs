@@ -15,10 +15,12 @@
 //! `sfb(a, b)` and `sfb(b, a)` are computed from identical integer counts and are bitwise equal.
 
 use crate::directions::Direction;
+use crate::dot::dot;
 use crate::error::{Error, Result};
 use crate::kernel::{KernelTable, MAX_ABS_FORCE};
 use crate::mask::MaskPair;
 use crate::pair_counts::Workspace;
+use crate::plan_cache::{shared_plan, PlanKind};
 
 /// The paper's force levels: r from −2.24 to 2.24 in steps of 0.08 (57 levels; contains 0, ±2).
 pub fn default_forces() -> Vec<f64> {
@@ -137,74 +139,50 @@ impl Plan {
         self.kernel.max_distance()
     }
 
-    fn check_extent(&self, pair: &MaskPair) {
+    /// The raw symmetric banner ξ into `out`, row-major `(R, K)`.
+    pub fn symmetric_into(&self, pair: &MaskPair, ws: &mut Workspace, out: &mut [f64]) {
+        self.fill(pair, ws, out, 0.5, |ws, counts, _| {
+            ws.symmetric_counts(counts)
+        });
+    }
+
+    /// The force banner `F_r^{AB}(θ)` into `out`, row-major `(R, K)`; the plan must be
+    /// [`Plan::directional`].
+    pub fn directional_into(&self, pair: &MaskPair, ws: &mut Workspace, out: &mut [f64]) {
+        self.fill(pair, ws, out, 1.0, |ws, counts, dir| {
+            ws.directed_counts(dir.forward, counts)
+        });
+    }
+
+    /// For each direction: count pairs, reduce them to counts by distance with `reduce`, then
+    /// `out[i, k] = scale · corr(θ_k, r_i) · Σ_d counts[d] · k_{r_i}(d)`.
+    fn fill(
+        &self,
+        pair: &MaskPair,
+        ws: &mut Workspace,
+        out: &mut [f64],
+        scale: f64,
+        reduce: impl Fn(&Workspace, &mut Vec<f64>, &Direction) -> std::ops::Range<usize>,
+    ) {
         assert!(
             pair.max_extent() <= self.kernel.max_distance(),
             "plan built for masks up to {} px, got {}",
             self.kernel.max_distance(),
             pair.max_extent()
         );
-    }
-
-    /// The raw symmetric banner ξ into `out`, row-major `(R, K)`.
-    pub fn symmetric_into(&self, pair: &MaskPair, ws: &mut Workspace, out: &mut [f64]) {
-        self.check_extent(pair);
         let (r_count, k_count) = (self.forces().len(), self.directions.len());
         assert_eq!(out.len(), r_count * k_count);
-        let mut acc = vec![0.0f64; r_count];
+        let mut counts = Vec::with_capacity(pair.max_extent() + 1);
         for (k, dir) in self.directions.iter().enumerate() {
             ws.count_pairs(pair, dir);
-            acc.iter_mut().for_each(|v| *v = 0.0);
-            let zero = ws.signed(0);
-            if zero != 0 {
-                axpy(zero as f64, self.kernel.at_distance(0), &mut acc);
-            }
-            for d in 1..ws.extent() as i64 {
-                let c = ws.signed(d) + ws.signed(-d);
-                if c != 0 {
-                    axpy(c as f64, self.kernel.at_distance(d as usize), &mut acc);
-                }
-            }
+            let range = reduce(ws, &mut counts, dir);
             let corr = &self.correction[k * r_count..(k + 1) * r_count];
             for i in 0..r_count {
-                out[i * k_count + k] = 0.5 * corr[i] * acc[i];
+                let kernel = &self.kernel.at_force(i)[range.clone()];
+                let sum = dot(&counts[range.clone()], kernel);
+                out[i * k_count + k] = scale * corr[i] * sum;
             }
         }
-    }
-
-    /// The force banner `F_r^{AB}(θ)` into `out`, row-major `(R, K)`; the plan must be
-    /// [`Plan::directional`].
-    pub fn directional_into(&self, pair: &MaskPair, ws: &mut Workspace, out: &mut [f64]) {
-        self.check_extent(pair);
-        let (r_count, k_count) = (self.forces().len(), self.directions.len());
-        assert_eq!(out.len(), r_count * k_count);
-        let mut acc = vec![0.0f64; r_count];
-        for (k, dir) in self.directions.iter().enumerate() {
-            ws.count_pairs(pair, dir);
-            acc.iter_mut().for_each(|v| *v = 0.0);
-            let zero = ws.signed(0);
-            if zero != 0 {
-                axpy(0.5 * zero as f64, self.kernel.at_distance(0), &mut acc);
-            }
-            let forward = dir.forward as i64;
-            for d in 1..ws.extent() as i64 {
-                let c = ws.signed(forward * d);
-                if c != 0 {
-                    axpy(c as f64, self.kernel.at_distance(d as usize), &mut acc);
-                }
-            }
-            let corr = &self.correction[k * r_count..(k + 1) * r_count];
-            for i in 0..r_count {
-                out[i * k_count + k] = corr[i] * acc[i];
-            }
-        }
-    }
-}
-
-#[inline]
-fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
-    for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi += alpha * xi;
     }
 }
 
@@ -223,7 +201,7 @@ pub fn normalize_rows(banner: &mut [f64], k_count: usize, mode: Normalize) {
 
 /// The symmetric force banner of one pair, `(R, n_angles)` row-major, as f32.
 pub fn sfb(pair: &MaskPair, forces: &[f64], n_angles: usize, mode: Normalize) -> Result<Vec<f32>> {
-    let plan = Plan::symmetric(forces, n_angles, pair.max_extent())?;
+    let plan = shared_plan(PlanKind::Symmetric, forces, n_angles, pair.max_extent())?;
     let mut out = vec![0.0; plan.banner_len()];
     plan.symmetric_into(pair, &mut Workspace::default(), &mut out);
     normalize_rows(&mut out, n_angles, mode);
@@ -232,7 +210,7 @@ pub fn sfb(pair: &MaskPair, forces: &[f64], n_angles: usize, mode: Normalize) ->
 
 /// The force banner `F_r^{AB}(θ_k)`, `θ_k = 2πk/n_dirs`, `(R, n_dirs)` row-major.
 pub fn force_banner(pair: &MaskPair, forces: &[f64], n_dirs: usize) -> Result<Vec<f64>> {
-    let plan = Plan::directional(forces, n_dirs, pair.max_extent())?;
+    let plan = shared_plan(PlanKind::Directional, forces, n_dirs, pair.max_extent())?;
     let mut out = vec![0.0; plan.banner_len()];
     plan.directional_into(pair, &mut Workspace::default(), &mut out);
     Ok(out)
@@ -274,7 +252,10 @@ mod tests {
         for (i, &r) in forces.iter().enumerate() {
             let want = 4.0 * segment_force(r, 5.0, 6.0, 3.0);
             let east = fb[i * 4];
-            assert!(((east - want) / want).abs() < 1e-12, "r={r}: {east} vs {want}");
+            assert!(
+                ((east - want) / want).abs() < 1e-12,
+                "r={r}: {east} vs {want}"
+            );
             assert_eq!(fb[i * 4 + 1], 0.0); // north: no shared column
             assert_eq!(fb[i * 4 + 2], 0.0); // west: A is not left of B
         }
@@ -300,7 +281,9 @@ mod tests {
         let fb = force_banner(&p, &[0.0], 2).unwrap();
         // Row lines: 3 rows, |A∩L| = 4, |B∩L| = 4 → 16 pairs each; per row: A at 0..4, B at 2..6.
         // a after b: (a=3,b=2) (a=3,b=...): count pairs with xa > xb: xa∈{0..3}, xb∈{2..5}.
-        let after: i64 = (0..4).map(|xa: i64| (2..6).filter(|&xb| xa > xb).count() as i64).sum();
+        let after: i64 = (0..4)
+            .map(|xa: i64| (2..6).filter(|&xb| xa > xb).count() as i64)
+            .sum();
         let same: i64 = 2; // xa = xb ∈ {2, 3}
         assert_eq!(fb[0], 3.0 * (after as f64 + 0.5 * same as f64));
         let before = 16 - after - same;
@@ -327,7 +310,10 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_named() {
-        assert!(validate_forces(&[]).unwrap_err().to_string().contains("forces"));
+        assert!(validate_forces(&[])
+            .unwrap_err()
+            .to_string()
+            .contains("forces"));
         assert!(validate_forces(&[f64::NAN])
             .unwrap_err()
             .to_string()

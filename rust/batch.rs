@@ -82,7 +82,13 @@ mod tests {
         let plan = Plan::symmetric(&forces, 36, extent).unwrap();
         for threads in [1, 2] {
             let mut out = vec![0.0f32; pairs.len() * plan.banner_len()];
-            sfb_many(&pairs, &plan, Normalize::Max, &thread_pool(threads).unwrap(), &mut out);
+            sfb_many(
+                &pairs,
+                &plan,
+                Normalize::Max,
+                &thread_pool(threads).unwrap(),
+                &mut out,
+            );
             for (p, got) in pairs.iter().zip(out.chunks(plan.banner_len())) {
                 assert_eq!(got, sfb(p, &forces, 36, Normalize::Max).unwrap().as_slice());
             }

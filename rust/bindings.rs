@@ -5,19 +5,20 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use ndarray::{Array2, ArrayView2, Axis, CowArray, Ix2};
 use numpy::{
-    Element, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayMethods,
-    PyReadonlyArray2, PyReadonlyArray3, PyUntypedArray, PyUntypedArrayMethods,
+    Element, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray2,
+    PyReadonlyArray3, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PySequence, PyTuple};
 
-use crate::banner::{default_forces, normalize_rows, Normalize, Plan};
+use crate::banner::{default_forces, normalize_rows, Normalize};
 use crate::batch::{sfb_many, thread_pool};
 use crate::error::Error;
 use crate::kernel::KernelTable;
 use crate::mask::{MaskPair, MaskPixel};
 use crate::pair_counts::Workspace;
+use crate::plan_cache::{shared_plan, PlanKind};
 
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
@@ -30,14 +31,17 @@ impl From<Error> for PyErr {
 
 /// Run engine code without the GIL; a Rust panic becomes a `RuntimeError`.
 fn compute<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
-    py.detach(|| catch_unwind(AssertUnwindSafe(f))).map_err(|payload| {
-        let msg = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("unknown panic");
-        PyRuntimeError::new_err(format!("internal error in csip_core ({msg}); please report it"))
-    })
+    py.detach(|| catch_unwind(AssertUnwindSafe(f)))
+        .map_err(|payload| {
+            let msg = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            PyRuntimeError::new_err(format!(
+                "internal error in csip_core ({msg}); please report it"
+            ))
+        })
 }
 
 /// `numpy.asarray(obj)` checked for `ndim` dimensions and a bool or integer dtype.
@@ -83,7 +87,9 @@ impl Mask2<'_> {
     }
 }
 
-fn typed_mask2<'py, T: Element + MaskPixel>(arr: &Bound<'py, PyUntypedArray>) -> Option<Mask2<'py>> {
+fn typed_mask2<'py, T: Element + MaskPixel>(
+    arr: &Bound<'py, PyUntypedArray>,
+) -> Option<Mask2<'py>> {
     let arr = arr.cast::<PyArray2<T>>().ok()?;
     Some(Mask2::Owned(arr.readonly().as_array().mapv(|v| v.is_set())))
 }
@@ -101,9 +107,7 @@ fn mask2<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Mask2<'py>> {
         .or_else(|| typed_mask2::<i32>(&arr))
         .or_else(|| typed_mask2::<u64>(&arr))
         .or_else(|| typed_mask2::<i64>(&arr))
-        .ok_or_else(|| {
-            PyTypeError::new_err(format!("{name}: unsupported dtype {}", arr.dtype()))
-        })
+        .ok_or_else(|| PyTypeError::new_err(format!("{name}: unsupported dtype {}", arr.dtype())))
 }
 
 fn mask_pair(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>, na: &str, nb: &str) -> PyResult<MaskPair> {
@@ -124,7 +128,12 @@ impl<T: Element + MaskPixel> MaskStack for TypedStack<'_, T> {
         self.0.as_array().len_of(Axis(0))
     }
     fn get(&self, i: usize) -> CowArray<'_, bool, Ix2> {
-        CowArray::from(self.0.as_array().index_axis(Axis(0), i).mapv(|v| v.is_set()))
+        CowArray::from(
+            self.0
+                .as_array()
+                .index_axis(Axis(0), i)
+                .mapv(|v| v.is_set()),
+        )
     }
 }
 
@@ -159,24 +168,49 @@ fn mask_stack<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Box<dyn Mask
         .or_else(|| typed_stack::<i32>(&arr))
         .or_else(|| typed_stack::<u64>(&arr))
         .or_else(|| typed_stack::<i64>(&arr))
-        .ok_or_else(|| {
-            PyTypeError::new_err(format!("{name}: unsupported dtype {}", arr.dtype()))
-        })
+        .ok_or_else(|| PyTypeError::new_err(format!("{name}: unsupported dtype {}", arr.dtype())))
 }
 
-fn forces_or_default(forces: Option<Vec<f64>>) -> Vec<f64> {
-    forces.unwrap_or_else(default_forces)
+/// The `forces` argument as a list of levels: any 1-D sequence of numbers; None → the default.
+fn forces_or_default(forces: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<f64>> {
+    let Some(obj) = forces else {
+        return Ok(default_forces());
+    };
+    let py = obj.py();
+    let np = py.import("numpy")?;
+    let arr = np
+        .getattr("asarray")?
+        .call1((obj, np.getattr("float64")?))
+        .map_err(|e| PyTypeError::new_err(format!("forces must be a sequence of numbers: {e}")))?;
+    let arr = arr
+        .cast_into::<PyUntypedArray>()
+        .map_err(|_| PyTypeError::new_err("forces must be a sequence of numbers"))?;
+    if arr.ndim() != 1 {
+        return Err(PyValueError::new_err(format!(
+            "forces must be a 1-D sequence of force levels, got shape {:?}",
+            arr.shape()
+        )));
+    }
+    let arr = arr
+        .cast::<PyArray1<f64>>()
+        .map_err(|_| PyTypeError::new_err("forces: expected float64"))?;
+    Ok(arr.readonly().as_array().to_vec())
 }
 
 fn positive(name: &str, n: i64) -> PyResult<usize> {
     if n < 1 {
-        return Err(PyValueError::new_err(format!("{name} must be at least 1, got {n}")));
+        return Err(PyValueError::new_err(format!(
+            "{name} must be at least 1, got {n}"
+        )));
     }
     Ok(n as usize)
 }
 
 fn parse_normalize(normalize: Option<&str>) -> PyResult<Normalize> {
-    Ok(normalize.map(Normalize::parse).transpose()?.unwrap_or(Normalize::None))
+    Ok(normalize
+        .map(Normalize::parse)
+        .transpose()?
+        .unwrap_or(Normalize::None))
 }
 
 /// F_r^{AB}(θ_k), θ_k = 2πk/n_dirs: the force histogram of argument `a` with respect to
@@ -195,10 +229,12 @@ fn force_histogram<'py>(
         return Err(PyValueError::new_err(format!("r must be finite, got {r}")));
     }
     let pair = mask_pair(a, b, "a", "b")?;
-    let plan = Plan::directional(&[r], n_dirs, pair.max_extent()).map_err(|e| match e {
-        Error::Value(m) => PyValueError::new_err(m.replace("forces[0]", "r")),
-        other => other.into(),
-    })?;
+    let plan = shared_plan(PlanKind::Directional, &[r], n_dirs, pair.max_extent()).map_err(
+        |e| match e {
+            Error::Value(m) => PyValueError::new_err(m.replace("forces[0]", "r")),
+            other => other.into(),
+        },
+    )?;
     let out = compute(py, || {
         let mut out = vec![0.0; plan.banner_len()];
         plan.directional_into(&pair, &mut Workspace::default(), &mut out);
@@ -215,13 +251,13 @@ fn force_banner<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     b: &Bound<'py, PyAny>,
-    forces: Option<Vec<f64>>,
+    forces: Option<&Bound<'py, PyAny>>,
     n_dirs: i64,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let n_dirs = positive("n_dirs", n_dirs)?;
-    let forces = forces_or_default(forces);
+    let forces = forces_or_default(forces)?;
     let pair = mask_pair(a, b, "a", "b")?;
-    let plan = Plan::directional(&forces, n_dirs, pair.max_extent())?;
+    let plan = shared_plan(PlanKind::Directional, &forces, n_dirs, pair.max_extent())?;
     let out = compute(py, || {
         let mut out = vec![0.0; plan.banner_len()];
         plan.directional_into(&pair, &mut Workspace::default(), &mut out);
@@ -240,15 +276,15 @@ fn sfb<'py>(
     py: Python<'py>,
     a: &Bound<'py, PyAny>,
     b: &Bound<'py, PyAny>,
-    forces: Option<Vec<f64>>,
+    forces: Option<&Bound<'py, PyAny>>,
     n_angles: i64,
     normalize: Option<&str>,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let n_angles = positive("n_angles", n_angles)?;
     let mode = parse_normalize(normalize)?;
-    let forces = forces_or_default(forces);
+    let forces = forces_or_default(forces)?;
     let pair = mask_pair(a, b, "a", "b")?;
-    let plan = Plan::symmetric(&forces, n_angles, pair.max_extent())?;
+    let plan = shared_plan(PlanKind::Symmetric, &forces, n_angles, pair.max_extent())?;
     let out = compute(py, || {
         let mut out = vec![0.0; plan.banner_len()];
         plan.symmetric_into(&pair, &mut Workspace::default(), &mut out);
@@ -269,7 +305,7 @@ enum BatchInput<'py> {
 impl<'py> BatchInput<'py> {
     fn new(masks_a: &Bound<'py, PyAny>, masks_b: Option<&Bound<'py, PyAny>>) -> PyResult<Self> {
         let as_seq = |obj: &Bound<'py, PyAny>, name: &str| {
-            obj.cast::<PySequence>().map(|s| s.clone()).map_err(|_| {
+            obj.cast::<PySequence>().cloned().map_err(|_| {
                 PyTypeError::new_err(format!(
                     "{name} must be an (N, H, W) array or a sequence of 2-D arrays"
                 ))
@@ -311,14 +347,24 @@ impl<'py> BatchInput<'py> {
     fn pair(&self, i: usize) -> PyResult<MaskPair> {
         let (na, nb) = (format!("masks_a[{i}]"), format!("masks_b[{i}]"));
         match self {
-            BatchInput::Stacks(a, b) => Ok(MaskPair::new(a.get(i).view(), b.get(i).view(), &na, &nb)?),
+            BatchInput::Stacks(a, b) => {
+                Ok(MaskPair::new(a.get(i).view(), b.get(i).view(), &na, &nb)?)
+            }
             BatchInput::Lists(a, b) => mask_pair(&a.get_item(i)?, &b.get_item(i)?, &na, &nb),
             BatchInput::Pairs(p) => {
                 let item = p.get_item(i)?;
-                let (a, b): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract().map_err(|_| {
-                    PyTypeError::new_err(format!("masks_a[{i}] must be an (a, b) pair of masks"))
-                })?;
-                mask_pair(&a, &b, &format!("masks_a[{i}][0]"), &format!("masks_a[{i}][1]"))
+                let (a, b): (Bound<'py, PyAny>, Bound<'py, PyAny>) =
+                    item.extract().map_err(|_| {
+                        PyTypeError::new_err(format!(
+                            "masks_a[{i}] must be an (a, b) pair of masks"
+                        ))
+                    })?;
+                mask_pair(
+                    &a,
+                    &b,
+                    &format!("masks_a[{i}][0]"),
+                    &format!("masks_a[{i}][1]"),
+                )
             }
         }
     }
@@ -341,7 +387,7 @@ fn sfb_batch<'py>(
     py: Python<'py>,
     masks_a: &Bound<'py, PyAny>,
     masks_b: Option<&Bound<'py, PyAny>>,
-    forces: Option<Vec<f64>>,
+    forces: Option<&Bound<'py, PyAny>>,
     n_angles: i64,
     normalize: Option<&str>,
     n_threads: Option<i64>,
@@ -352,14 +398,16 @@ fn sfb_batch<'py>(
     let n_angles = positive("n_angles", n_angles)?;
     let chunk_size = positive("chunk_size", chunk_size)?;
     let mode = parse_normalize(normalize)?;
-    let forces = forces_or_default(forces);
+    let forces = forces_or_default(forces)?;
     let pool = match n_threads {
         None => thread_pool(std::thread::available_parallelism().map_or(1, |n| n.get()))?,
         Some(n) => thread_pool(positive("n_threads", n)?)?,
     };
     if let Some(p) = &progress {
         if !p.is_callable() {
-            return Err(PyTypeError::new_err("progress must be callable as progress(done, total)"));
+            return Err(PyTypeError::new_err(
+                "progress must be callable as progress(done, total)",
+            ));
         }
     }
     let input = BatchInput::new(masks_a, masks_b)?;
@@ -381,27 +429,26 @@ fn sfb_batch<'py>(
         None => PyArray3::<f32>::zeros(py, [total, r_count, n_angles], false).into_any(),
     };
     let out_arr = out.cast::<PyArray3<f32>>()?.clone();
-    let mut plan: Option<Plan> = None;
     let mut done = 0;
     while done < total {
         let end = (done + chunk_size).min(total);
-        let pairs = (done..end).map(|i| input.pair(i)).collect::<PyResult<Vec<_>>>()?;
+        let pairs = (done..end)
+            .map(|i| input.pair(i))
+            .collect::<PyResult<Vec<_>>>()?;
         let extent = pairs.iter().map(MaskPair::max_extent).max().unwrap_or(1);
-        if plan.as_ref().is_none_or(|p| p.max_extent() < extent) {
-            let grow = plan.as_ref().map_or(extent, |p| extent.max(2 * p.max_extent()));
-            plan = Some(Plan::symmetric(&forces, n_angles, grow)?);
-        }
-        let chunk_plan = plan.as_ref().expect("plan");
+        let chunk_plan = &*shared_plan(PlanKind::Symmetric, &forces, n_angles, extent)?;
         let values = compute(py, || {
             let mut buf = vec![0.0f32; pairs.len() * chunk_plan.banner_len()];
             sfb_many(&pairs, chunk_plan, mode, &pool, &mut buf);
             buf
         })?;
         {
-            let mut rw = out_arr.try_readwrite().map_err(|e| {
-                PyValueError::new_err(format!("out is not writable here: {e}"))
-            })?;
-            let slice = rw.as_slice_mut().map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
+            let mut rw = out_arr
+                .try_readwrite()
+                .map_err(|e| PyValueError::new_err(format!("out is not writable here: {e}")))?;
+            let slice = rw
+                .as_slice_mut()
+                .map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
             let len = chunk_plan.banner_len();
             slice[done * len..end * len].copy_from_slice(&values);
         }
@@ -421,10 +468,10 @@ fn sfb_batch<'py>(
 #[pyo3(signature = (forces = None, max_distance = 256))]
 fn kernel_table<'py>(
     py: Python<'py>,
-    forces: Option<Vec<f64>>,
+    forces: Option<&Bound<'py, PyAny>>,
     max_distance: i64,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let forces = forces_or_default(forces);
+    let forces = forces_or_default(forces)?;
     crate::banner::validate_forces(&forces)?;
     let max_distance = positive("max_distance", max_distance)?;
     let table = KernelTable::new(&forces, max_distance);

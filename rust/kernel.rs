@@ -68,24 +68,22 @@ pub fn pixel_pair_kernel(r: f64, d: usize) -> f64 {
 pub struct KernelTable {
     forces: Vec<f64>,
     max_distance: usize,
-    by_distance: Vec<f64>,
+    by_force: Vec<f64>,
 }
 
 impl KernelTable {
     /// Tabulate the kernel; `forces` must be finite and within ±[`MAX_ABS_FORCE`] (checked by
     /// the callers' validation).
     pub fn new(forces: &[f64], max_distance: usize) -> Self {
-        let r_count = forces.len();
-        let mut by_distance = vec![0.0; (max_distance + 1) * r_count];
-        for d in 0..=max_distance {
-            for (i, &r) in forces.iter().enumerate() {
-                by_distance[d * r_count + i] = pixel_pair_kernel(r, d);
-            }
+        let width = max_distance + 1;
+        let mut by_force = Vec::with_capacity(forces.len() * width);
+        for &r in forces {
+            by_force.extend((0..width).map(|d| pixel_pair_kernel(r, d)));
         }
         Self {
             forces: forces.to_vec(),
             max_distance,
-            by_distance,
+            by_force,
         }
     }
 
@@ -97,16 +95,16 @@ impl KernelTable {
         self.max_distance
     }
 
-    /// The R kernel values at distance `d` (one per force level), contiguous.
+    /// `k_{forces[i]}(d)` for `d = 0..=max_distance`, contiguous.
     #[inline]
-    pub fn at_distance(&self, d: usize) -> &[f64] {
-        let r = self.forces.len();
-        &self.by_distance[d * r..(d + 1) * r]
+    pub fn at_force(&self, i: usize) -> &[f64] {
+        let w = self.max_distance + 1;
+        &self.by_force[i * w..(i + 1) * w]
     }
 
     /// `k_{forces[i]}(d)`.
     pub fn value(&self, i: usize, d: usize) -> f64 {
-        self.at_distance(d)[i]
+        self.at_force(i)[d]
     }
 }
 
@@ -133,7 +131,10 @@ mod tests {
             for d in 2..12 {
                 let want = g_difference(r, d as f64);
                 let got = pixel_pair_kernel(r, d);
-                assert!(((got - want) / want).abs() < 1e-11, "r={r} d={d}: {got} vs {want}");
+                assert!(
+                    ((got - want) / want).abs() < 1e-11,
+                    "r={r} d={d}: {got} vs {want}"
+                );
             }
         }
     }
@@ -174,7 +175,7 @@ mod tests {
     #[test]
     fn table_layout() {
         let t = KernelTable::new(&[-1.0, 0.0, 2.0], 5);
-        assert_eq!(t.at_distance(3).len(), 3);
+        assert_eq!(t.at_force(2).len(), 6);
         assert_eq!(t.value(1, 4), 1.0);
         assert_eq!(t.value(2, 3), pixel_pair_kernel(2.0, 3));
         assert_eq!(t.max_distance(), 5);

@@ -11,11 +11,13 @@
 pub mod banner;
 pub mod batch;
 pub mod directions;
+pub mod dot;
 pub mod error;
 pub mod kernel;
 pub mod lines;
 pub mod mask;
 pub mod pair_counts;
+pub mod plan_cache;
 
 #[cfg(feature = "python")]
 mod bindings;

@@ -30,6 +30,7 @@ const CLOSED: u32 = u32::MAX;
 impl LineSweep {
     /// Append to `out` the segments of the object whose runs (one list per major position) are
     /// `runs`, on lines `v + shifts[u]`; `shifts` must be non-negative with lines `< n_lines`.
+    #[allow(clippy::needless_range_loop)] // u runs one past the last column
     pub fn segments(
         &mut self,
         runs: &RunList,
@@ -42,26 +43,79 @@ impl LineSweep {
         self.open.resize(n_lines, CLOSED);
         self.prev.clear();
         let major = runs.len();
+        // Most columns hold at most one run: track those as scalars, use the lists otherwise.
+        let mut prev = Cover::Empty;
         for u in 0..=major {
-            self.cur.clear();
-            if u < major {
-                let s = shifts[u];
-                self.cur
-                    .extend(runs.at(u).iter().map(|&(lo, hi)| (lo as i64 + s, hi as i64 + s)));
-            }
+            let col = if u < major { runs.at(u) } else { &[] };
+            let s = if u < major { shifts[u] } else { 0 };
+            let cur = match col {
+                [] => Cover::Empty,
+                &[(lo, hi)] => Cover::One(lo as i64 + s, hi as i64 + s),
+                many => {
+                    self.cur.clear();
+                    self.cur
+                        .extend(many.iter().map(|&(lo, hi)| (lo as i64 + s, hi as i64 + s)));
+                    Cover::Many
+                }
+            };
             let open = &mut self.open;
-            for_each_in_difference(&self.prev, &self.cur, |line| {
-                let start = std::mem::replace(&mut open[line as usize], CLOSED);
+            let start = u as u32;
+            let mut close = |line: i64| {
+                let begun = std::mem::replace(&mut open[line as usize], CLOSED);
                 out.push(Segment {
                     line: line as u32,
-                    start,
-                    end: u as u32,
+                    start: begun,
+                    end: start,
                 });
-            });
-            for_each_in_difference(&self.cur, &self.prev, |line| {
-                open[line as usize] = u as u32;
-            });
-            std::mem::swap(&mut self.prev, &mut self.cur);
+            };
+            match (prev, cur) {
+                (Cover::Empty, Cover::Empty) => {}
+                (Cover::One(p0, p1), Cover::One(c0, c1)) => {
+                    (p0..p1.min(c0)).chain(p0.max(c1)..p1).for_each(&mut close);
+                    for line in (c0..c1.min(p0)).chain(c0.max(p1)..c1) {
+                        open[line as usize] = start;
+                    }
+                }
+                (Cover::One(p0, p1), Cover::Empty) => (p0..p1).for_each(&mut close),
+                (Cover::Empty, Cover::One(c0, c1)) => {
+                    for line in c0..c1 {
+                        open[line as usize] = start;
+                    }
+                }
+                (p, c) => {
+                    let (mut pb, mut cb) = ([(0, 0)], [(0, 0)]);
+                    let prev_runs = p.runs(&self.prev, &mut pb);
+                    let cur_runs = c.runs(&self.cur, &mut cb);
+                    for_each_in_difference(prev_runs, cur_runs, &mut close);
+                    for_each_in_difference(cur_runs, prev_runs, |line| open[line as usize] = start);
+                }
+            }
+            if matches!(cur, Cover::Many) {
+                std::mem::swap(&mut self.prev, &mut self.cur);
+            }
+            prev = cur;
+        }
+    }
+}
+
+/// The lines covered by one column after shearing.
+#[derive(Clone, Copy)]
+enum Cover {
+    Empty,
+    One(i64, i64),
+    /// Several runs, held in the sweep's list.
+    Many,
+}
+
+impl Cover {
+    fn runs<'a>(self, list: &'a [(i64, i64)], one: &'a mut [(i64, i64); 1]) -> &'a [(i64, i64)] {
+        match self {
+            Cover::Empty => &[],
+            Cover::One(lo, hi) => {
+                one[0] = (lo, hi);
+                &one[..]
+            }
+            Cover::Many => list,
         }
     }
 }

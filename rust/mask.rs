@@ -59,12 +59,22 @@ pub struct MaskPair {
 /// Something that reads as a 2-D mask: non-zero (or `true`) pixels are the object.
 pub trait MaskPixel: Copy {
     fn is_set(self) -> bool;
+
+    /// The pixels as bytes that are non-zero exactly where set, when that costs nothing.
+    fn as_bytes(_pixels: &[Self]) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl MaskPixel for bool {
     #[inline]
     fn is_set(self) -> bool {
         self
+    }
+
+    fn as_bytes(pixels: &[bool]) -> Option<&[u8]> {
+        // SAFETY: a bool is one byte holding 0 or 1.
+        Some(unsafe { std::slice::from_raw_parts(pixels.as_ptr().cast::<u8>(), pixels.len()) })
     }
 }
 
@@ -131,24 +141,38 @@ fn empty_mask(name: &str) -> Error {
 fn bounding_box<T: MaskPixel>(m: &ArrayView2<'_, T>) -> Option<(usize, usize, usize, usize)> {
     let (mut r0, mut r1, mut c0, mut c1) = (usize::MAX, 0, usize::MAX, 0);
     for (r, row) in m.rows().into_iter().enumerate() {
-        let mut first = None;
-        let mut last = 0;
-        for (c, &p) in row.iter().enumerate() {
-            if p.is_set() {
-                if first.is_none() {
-                    first = Some(c);
-                }
-                last = c;
+        let extent = match row.as_slice().and_then(T::as_bytes) {
+            Some(bytes) => first_last_nonzero(bytes),
+            None => {
+                let first = row.iter().position(|p| p.is_set());
+                first.map(|f| (f, row.iter().rposition(|p| p.is_set()).unwrap_or(f)))
             }
-        }
-        if let Some(f) = first {
+        };
+        if let Some((f, l)) = extent {
             r0 = r0.min(r);
             r1 = r + 1;
             c0 = c0.min(f);
-            c1 = c1.max(last + 1);
+            c1 = c1.max(l + 1);
         }
     }
     (r1 > 0).then_some((r0, r1, c0, c1))
+}
+
+/// First and last index of a non-zero byte, skipping eight zero bytes at a time.
+fn first_last_nonzero(bytes: &[u8]) -> Option<(usize, usize)> {
+    let word = |i: usize| u64::from_ne_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+    let n = bytes.len();
+    let mut i = 0;
+    while i + 8 <= n && word(i) == 0 {
+        i += 8;
+    }
+    let first = (i..n).find(|&j| bytes[j] != 0)?;
+    let mut j = n;
+    while j >= first + 8 && word(j - 8) == 0 {
+        j -= 8;
+    }
+    let last = (first..j).rev().find(|&k| bytes[k] != 0).unwrap_or(first);
+    Some((first, last))
 }
 
 impl Object {
@@ -156,40 +180,104 @@ impl Object {
         let (h, w) = m.dim();
         let mut dense = Vec::with_capacity(h * w);
         for row in m.rows() {
-            dense.extend(row.iter().map(|p| p.is_set()));
+            match row.as_slice().and_then(T::as_bytes) {
+                Some(bytes) => dense.extend(bytes.iter().map(|&b| (b != 0) as u8)),
+                None => dense.extend(row.iter().map(|p| p.is_set() as u8)),
+            }
         }
-        let pixels = dense.iter().filter(|&&p| p).count() as u64;
-        let by_row = runs_of(h, w, |u, v| dense[u * w + v]);
-        let by_column = runs_of(w, h, |u, v| dense[v * w + u]);
+        let pixels = dense.iter().map(|&b| b as u64).sum();
         Self {
-            by_column,
-            by_row,
+            by_row: row_runs(&dense, h, w),
+            by_column: column_runs(&dense, h, w),
             pixels,
         }
     }
 }
 
-/// Runs along the minor axis (length `minor`) for each of `major` positions.
-fn runs_of(major: usize, minor: usize, set: impl Fn(usize, usize) -> bool) -> RunList {
-    let mut offsets = Vec::with_capacity(major + 1);
-    let mut runs = Vec::new();
-    offsets.push(0u32);
-    for u in 0..major {
-        let mut v = 0;
-        while v < minor {
-            if set(u, v) {
-                let start = v;
-                while v < minor && set(u, v) {
-                    v += 1;
+/// Call `f(i)` for every `i` where `a[i] != b[i]`, skipping eight equal bytes at a time.
+#[inline]
+fn for_each_change(a: &[u8], b: &[u8], mut f: impl FnMut(usize)) {
+    let n = a.len().min(b.len());
+    let word = |s: &[u8], i: usize| u64::from_ne_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(a, i) != word(b, i) {
+            for j in i..i + 8 {
+                if a[j] != b[j] {
+                    f(j);
                 }
-                runs.push((start as i32, v as i32));
-            } else {
-                v += 1;
             }
         }
+        i += 8;
+    }
+    for j in i..n {
+        if a[j] != b[j] {
+            f(j);
+        }
+    }
+}
+
+/// Runs of each row of a dense 0/1 image.
+fn row_runs(dense: &[u8], h: usize, w: usize) -> RunList {
+    let mut offsets = Vec::with_capacity(h + 1);
+    let mut runs = Vec::new();
+    offsets.push(0u32);
+    let mut padded = vec![0u8; w + 2];
+    for row in dense.chunks_exact(w) {
+        padded[1..=w].copy_from_slice(row);
+        // padded[i + 1] vs padded[i]: a change at i is a run start (if set) or end.
+        let mut start = 0;
+        for_each_change(&padded[1..], &padded[..=w], |i| {
+            if padded[i + 1] != 0 {
+                start = i as i32;
+            } else {
+                runs.push((start, i as i32));
+            }
+        });
         offsets.push(runs.len() as u32);
     }
     RunList { offsets, runs }
+}
+
+/// Runs of each column of a dense 0/1 image, found row against row.
+fn column_runs(dense: &[u8], h: usize, w: usize) -> RunList {
+    let zeros = vec![0u8; w];
+    let mut start = vec![0i32; w];
+    let mut found: Vec<(u32, i32, i32)> = Vec::new();
+    let mut counts = vec![0u32; w + 1];
+    for y in 0..=h {
+        let prev = if y == 0 {
+            &zeros[..]
+        } else {
+            &dense[(y - 1) * w..y * w]
+        };
+        let cur = if y == h {
+            &zeros[..]
+        } else {
+            &dense[y * w..(y + 1) * w]
+        };
+        for_each_change(cur, prev, |x| {
+            if cur[x] != 0 {
+                start[x] = y as i32;
+            } else {
+                found.push((x as u32, start[x], y as i32));
+                counts[x + 1] += 1;
+            }
+        });
+    }
+    for x in 1..=w {
+        counts[x] += counts[x - 1];
+    }
+    let mut runs = vec![(0, 0); found.len()];
+    let mut fill = counts.clone();
+    for (x, lo, hi) in found {
+        runs[fill[x as usize] as usize] = (lo, hi);
+        fill[x as usize] += 1;
+    }
+    RunList {
+        offsets: counts,
+        runs,
+    }
 }
 
 #[cfg(test)]

