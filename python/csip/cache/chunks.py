@@ -1,0 +1,230 @@
+"""Chunks: the unit of work, of resumption and of sharding.
+
+A chunk ``c`` covers source items ``[c·chunk, min((c+1)·chunk, N))``. It is written into
+``DIR/chunks/.tmp-<chunk>-<host>-<pid>-<rand>/`` (arrays, ``ids.json``, ``questions.jsonl``,
+then ``chunk.json`` with per-file sha256 and byte sizes, each file fsynced), then renamed in one
+``os.rename`` to ``DIR/chunks/chunk-<c:06d>/``. A directory with a final name is therefore always
+complete; a temporary one is never read and is removed on the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .format import (
+    ARRAY_FILES,
+    CHUNK_MANIFEST,
+    CHUNK_ONLY_FILES,
+    CHUNKS_DIR,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    CacheError,
+    ParamsMismatch,
+    expected_shapes,
+    fsync_dir,
+    fsync_file,
+    load_npy,
+    read_json,
+    rmtree_quiet,
+    save_npy_hashed,
+    sha256_file,
+)
+from .prepare import PreparedItem, Skipped
+
+CHUNK_FORMAT = FORMAT_NAME + "-chunk"
+_CHUNK_RE = re.compile(r"^chunk-(\d{6,})$")
+_TMP_RE = re.compile(r"^\.tmp-chunk-\d+-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]+$")
+
+
+def chunk_name(c: int) -> str:
+    return f"chunk-{c:06d}"
+
+
+def chunk_range(c: int, chunk: int, n_items: int) -> tuple[int, int]:
+    return c * chunk, min((c + 1) * chunk, n_items)
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+
+
+def write_chunk(
+    root: str | os.PathLike,
+    c: int,
+    start: int,
+    stop: int,
+    items: list[PreparedItem],
+    sfb: np.ndarray,
+    skipped: list[Skipped],
+    params_hash: str,
+    image_size: int,
+    desc_shape: tuple[int, int],
+) -> Path:
+    """Write chunk ``c`` atomically; returns its final directory."""
+    chunks = Path(root) / CHUNKS_DIR
+    chunks.mkdir(parents=True, exist_ok=True)
+    final = chunks / chunk_name(c)
+    tmp = chunks / f".tmp-{chunk_name(c)}-{_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        n = len(items)
+        s = int(image_size)
+        shapes = expected_shapes(n, s, desc_shape)
+        arrays: dict[str, np.ndarray] = {
+            "sfb.npy": np.asarray(sfb, dtype=np.float32).reshape(shapes["sfb.npy"]),
+            "images.npy": np.stack([it.image for it in items]) if n else np.zeros(shapes["images.npy"], np.uint8),
+            "boxes.npy": np.stack([it.boxes for it in items]).astype(np.float32)
+            if n
+            else np.zeros(shapes["boxes.npy"], np.float32),
+            "masks.npy": np.stack([it.masks for it in items]) if n else np.zeros(shapes["masks.npy"], np.uint8),
+            "labels.npy": np.array([it.label for it in items], dtype=np.int64),
+            "split.npy": np.array([it.split for it in items], dtype=np.int8),
+            "index.npy": np.array([it.index for it in items], dtype=np.int64),
+        }
+        files: dict[str, dict[str, Any]] = {}
+        for name, arr in arrays.items():
+            files[name] = save_npy_hashed(tmp / name, arr)
+        with open(tmp / "ids.json", "w", encoding="utf-8") as f:
+            json.dump([it.id for it in items], f)
+        with open(tmp / "questions.jsonl", "w", encoding="utf-8") as f:
+            for k, it in enumerate(items):
+                for text, answer in it.questions:
+                    f.write(json.dumps({"index": k, "text": text, "answer": bool(answer)}) + "\n")
+        for name in ("ids.json", "questions.jsonl"):
+            fsync_file(tmp / name)
+            files[name] = {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
+        manifest = {
+            "format": CHUNK_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "chunk": int(c),
+            "start": int(start),
+            "stop": int(stop),
+            "params_hash": params_hash,
+            "n_items": n,
+            "has_labels": bool(n and any(it.label >= 0 for it in items)),
+            "has_questions": any(it.questions for it in items),
+            "skipped": [[sk.index, sk.reason, sk.message] for sk in skipped],
+            "files": files,
+        }
+        with open(tmp / CHUNK_MANIFEST, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        fsync_dir(tmp)
+        if final.exists():
+            # another process finished the same chunk (shared directory); keep the first one
+            rmtree_quiet(tmp)
+            return final
+        os.rename(tmp, final)
+        fsync_dir(chunks)
+        return final
+    except BaseException:
+        rmtree_quiet(tmp)
+        raise
+
+
+def clean_stale_tmp(root: str | os.PathLike) -> int:
+    """Remove temporary chunk directories left by dead processes of this host; returns how many."""
+    chunks = Path(root) / CHUNKS_DIR
+    if not chunks.is_dir():
+        return 0
+    host = _host()
+    removed = 0
+    for p in chunks.iterdir():
+        m = _TMP_RE.match(p.name)
+        if not m or m.group("host") != host:
+            continue
+        pid = int(m.group("pid"))
+        alive = pid != os.getpid()
+        if alive:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:
+                alive = True
+        if pid == os.getpid() or not alive:
+            rmtree_quiet(p)
+            removed += 1
+    return removed
+
+
+def list_chunks(root: str | os.PathLike) -> dict[int, Path]:
+    """``{chunk index: directory}`` of the finished (final-named) chunks under ``root``."""
+    chunks = Path(root) / CHUNKS_DIR
+    out: dict[int, Path] = {}
+    if chunks.is_dir():
+        for p in chunks.iterdir():
+            m = _CHUNK_RE.match(p.name)
+            if m and p.is_dir():
+                out[int(m.group(1))] = p
+    return out
+
+
+def read_chunk_manifest(path: str | os.PathLike, params_hash: str | None = None) -> dict[str, Any]:
+    """The manifest of a finished chunk, checked for format, parameters and file sizes.
+
+    Raises :class:`CacheError` with the reason when the chunk is not usable.
+    """
+    path = Path(path)
+    mpath = path / CHUNK_MANIFEST
+    if not mpath.is_file():
+        raise CacheError(f"chunk {path} has no {CHUNK_MANIFEST}")
+    m = read_json(mpath, "chunk manifest")
+    if m.get("format") != CHUNK_FORMAT or m.get("format_version") != FORMAT_VERSION:
+        raise CacheError(
+            f"chunk {path} is of format {m.get('format')!r} v{m.get('format_version')}, "
+            f"expected {CHUNK_FORMAT!r} v{FORMAT_VERSION}"
+        )
+    if params_hash is not None and m.get("params_hash") != params_hash:
+        raise ParamsMismatch(
+            f"chunk {path} was computed with other parameters (hash {m.get('params_hash')}, "
+            f"this run {params_hash})"
+        )
+    for name, info in m.get("files", {}).items():
+        p = path / name
+        if not p.is_file() or p.stat().st_size != info["bytes"]:
+            raise CacheError(f"chunk {path}: file {name} is missing or truncated")
+    for name in (*ARRAY_FILES, *CHUNK_ONLY_FILES, "ids.json", "questions.jsonl"):
+        if name not in m.get("files", {}):
+            raise CacheError(f"chunk {path}: manifest lists no {name}")
+    return m
+
+
+def verify_chunk_files(path: str | os.PathLike, manifest: dict[str, Any]) -> None:
+    """Recompute the sha256 of every file of a chunk; CacheError on a mismatch."""
+    path = Path(path)
+    for name, info in manifest["files"].items():
+        if sha256_file(path / name) != info["sha256"]:
+            raise CacheError(f"chunk {path}: checksum mismatch in {name} (corrupt chunk; delete it and rerun)")
+
+
+def load_chunk_text(path: str | os.PathLike) -> dict[str, Any]:
+    """Ids and questions of a finished chunk."""
+    path = Path(path)
+    out: dict[str, Any] = {}
+    with open(path / "ids.json", encoding="utf-8") as f:
+        out["ids"] = json.load(f)
+    qs = []
+    with open(path / "questions.jsonl", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                qs.append(json.loads(line))
+    out["questions"] = qs
+    return out
+
+
+def load_chunk(path: str | os.PathLike) -> dict[str, Any]:
+    """Arrays (memory-mapped), ids and questions of a finished chunk."""
+    path = Path(path)
+    out: dict[str, Any] = {name: load_npy(path / name) for name in (*ARRAY_FILES, *CHUNK_ONLY_FILES)}
+    out.update(load_chunk_text(path))
+    return out

@@ -1,0 +1,240 @@
+"""Constants and small helpers shared by the cache writer, reader and merger.
+
+See :mod:`csip.cache` for the format itself.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_NAME = "csip-cache"
+#: Bumped on any incompatible change of the on-disk layout; readers refuse other versions.
+FORMAT_VERSION = 1
+
+MANIFEST = "manifest.json"
+RUN_FILE = "run.json"
+CHUNKS_DIR = "chunks"
+CHUNK_MANIFEST = "chunk.json"
+
+#: Split codes stored in ``split.npy``.
+SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+
+#: The array files of a cache (and of each chunk), with their dtypes.
+ARRAY_FILES: dict[str, str] = {
+    "sfb.npy": "float32",
+    "images.npy": "uint8",
+    "boxes.npy": "float32",
+    "masks.npy": "uint8",
+    "labels.npy": "int64",
+    "split.npy": "int8",
+}
+#: Files of a chunk only: the source index of each kept item.
+CHUNK_ONLY_FILES: dict[str, str] = {"index.npy": "int64"}
+TEXT_FILES: tuple[str, ...] = ("ids.json", "questions.jsonl")
+
+#: How many (item, reason) pairs a manifest keeps; the reason counts are always complete.
+SKIP_LIST_CAP = 1000
+
+
+class CacheError(RuntimeError):
+    """A cache directory that is missing, incomplete, corrupt, of another format version, or
+    whose parameters disagree with what was asked."""
+
+
+class ParamsMismatch(CacheError):
+    """Existing work (a run, a chunk, a shard, a finished cache) was made with other parameters."""
+
+
+def expected_shapes(n: int, image_size: int, desc_shape: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+    """Shape of each array file for ``n`` items."""
+    s = int(image_size)
+    return {
+        "sfb.npy": (n, *desc_shape),
+        "images.npy": (n, 3, s, s),
+        "boxes.npy": (n, 2, 4),
+        "masks.npy": (n, 2, s, (s + 7) // 8),
+        "labels.npy": (n,),
+        "split.npy": (n,),
+    }
+
+
+def split_of_id(item_id: str) -> int:
+    """Deterministic 80/10/10 train/val/test split from an item id (sha256, not Python's hash)."""
+    h = int.from_bytes(hashlib.sha256(item_id.encode("utf-8")).digest()[:8], "little") % 100
+    return 0 if h < 80 else (1 if h < 90 else 2)
+
+
+def split_code(value: Any) -> int | None:
+    """A source-provided split (``"train"``/``"val"``/``"test"``, aliases, or 0/1/2) as a code."""
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)) and 0 <= int(value) <= 2:
+        return int(value)
+    if isinstance(value, str):
+        v = value.strip().lower()
+        aliases = {"train": 0, "training": 0, "val": 1, "valid": 1, "validation": 1, "dev": 1, "test": 2}
+        if v in aliases:
+            return aliases[v]
+    raise ValueError(f"unknown split {value!r}: expected train/val/test")
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def params_hash(params: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:16]
+
+
+def sha256_file(path: str | os.PathLike, bufsize: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(bufsize)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def content_hash(file_hashes: dict[str, str]) -> str:
+    """One hash for a whole cache: sha256 over ``"name:sha256\\n"`` of each file, sorted by name."""
+    h = hashlib.sha256()
+    for name in sorted(file_hashes):
+        h.update(f"{name}:{file_hashes[name]}\n".encode())
+    return h.hexdigest()
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int | None = 1) -> None:
+    """Write JSON to ``path`` through a temporary file, fsync and rename (atomic on POSIX)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=indent, sort_keys=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise CacheError(f"{what} {path} is unreadable or corrupt: {exc}") from exc
+
+
+def save_npy(path: str | os.PathLike, arr: np.ndarray) -> None:
+    """``np.save`` without pickling, fsynced."""
+    with open(path, "wb") as f:
+        np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def npy_header_bytes(shape: tuple[int, ...], dtype: np.dtype | str) -> bytes:
+    """The exact header ``np.save`` writes for an array of this shape and dtype (C order)."""
+    import io
+
+    d = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(int(x) for x in shape)}
+    bio = io.BytesIO()
+    try:
+        np.lib.format.write_array_header_1_0(bio, d)
+    except ValueError:  # pragma: no cover - a header over 64 KiB
+        bio = io.BytesIO()
+        np.lib.format.write_array_header_2_0(bio, d)
+    return bio.getvalue()
+
+
+def save_npy_hashed(path: str | os.PathLike, arr: np.ndarray, fsync: bool = True) -> dict[str, Any]:
+    """Write ``arr`` as a .npy (the bytes ``np.save`` would write) and hash it on the way.
+
+    Returns ``{"sha256", "bytes"}`` of the file: no second pass over the data.
+    """
+    arr = np.ascontiguousarray(arr)
+    h = hashlib.sha256()
+    header = npy_header_bytes(arr.shape, arr.dtype)
+    data = memoryview(arr.reshape(-1)).cast("B") if arr.size else b""
+    with open(path, "wb") as f:
+        f.write(header)
+        f.write(data)
+        h.update(header)
+        h.update(data)
+        if fsync:
+            f.flush()
+            os.fsync(f.fileno())
+    return {"sha256": h.hexdigest(), "bytes": len(header) + arr.nbytes}
+
+
+def load_npy(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
+    """``np.load`` (memory-mapped by default), never unpickling."""
+    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def npy_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a .npy file from its header alone."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:  # pragma: no cover
+            shape, _, dtype = np.lib.format._read_array_header(f, version)  # type: ignore[attr-defined]
+    return tuple(shape), np.dtype(dtype)
+
+
+def rmtree_quiet(path: str | os.PathLike) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def diff_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """Human-readable list of the keys whose values differ between two (nested) dicts."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k, "<absent>"), b.get(k, "<absent>")
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out.extend(diff_keys(va, vb, prefix + k + "."))
+        elif va != vb:
+            sa, sb = repr(va), repr(vb)
+            if len(sa) > 60:
+                sa = sa[:57] + "..."
+            if len(sb) > 60:
+                sb = sb[:57] + "..."
+            out.append(f"{prefix}{k}: {sa} != {sb}")
+    return out

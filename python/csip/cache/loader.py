@@ -1,0 +1,106 @@
+"""Parallel loading of items (decode, masks, crop, resize) that survives crashing workers.
+
+:class:`Loader` runs :func:`csip.cache.prepare.load_item` in ``workers`` processes (or in this
+process with ``workers=0``), a chunk at a time, in small batches. Python exceptions never reach
+it (``load_item`` turns them into :class:`~csip.cache.prepare.Skipped`), but a worker can still
+die: a crash in native code, the out-of-memory killer. Then the batch that was running is
+retried alone in a fresh pool, and if it kills that one too, item by item in single-use
+processes: the item that kills its process is skipped as ``"error: loader process died"``, and
+the run goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from .prepare import PreparedItem, Skipped, load_item, worker_init, worker_load_many
+
+DIED = "error: loader process died"
+
+
+def mp_context():
+    """``CSIP_MP_START`` if set, else fork where available (fastest; workers never touch rayon)."""
+    method = os.environ.get("CSIP_MP_START")
+    if method:
+        return mp.get_context(method)
+    return mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+
+
+class Loader:
+    """Loads ranges of items, in worker processes; see the module docstring."""
+
+    def __init__(self, source: Any, image_size: int, workers: int):
+        self.source = source
+        self.image_size = int(image_size)
+        self.workers = int(workers)
+        self._ex: ProcessPoolExecutor | None = None
+        self.restarts = 0
+        if self.workers > 0:
+            self._ex = self._new_pool(self.workers)
+
+    def _new_pool(self, n: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            n, mp_context=mp_context(), initializer=worker_init, initargs=(self.source, self.image_size)
+        )
+
+    def submit(self, a: int, b: int) -> list[tuple[int, int, Future | None]]:
+        """Start loading items ``a..b-1``; returns a handle for :meth:`collect`."""
+        if self._ex is None:
+            return [(a, b, None)]
+        bs = max(1, min(32, (b - a) // (self.workers * 4)))
+        return [(lo, min(lo + bs, b), self._ex.submit(worker_load_many, list(range(lo, min(lo + bs, b))))) for lo in range(a, b, bs)]
+
+    def collect(self, handle: list[tuple[int, int, Future | None]]) -> list[PreparedItem | Skipped]:
+        """Results of a :meth:`submit`, in item order."""
+        out: list[PreparedItem | Skipped] = []
+        for lo, hi, fut in handle:
+            if fut is None:
+                out.extend(load_item(self.source, i, self.image_size) for i in range(lo, hi))
+                continue
+            try:
+                out.extend(fut.result())
+            except BrokenProcessPool:
+                out.extend(self._recover(lo, hi))
+        return out
+
+    def _restart(self) -> None:
+        if self._ex is not None:
+            self._ex.shutdown(wait=False, cancel_futures=True)
+        self._ex = self._new_pool(self.workers)
+        self.restarts += 1
+
+    def _recover(self, lo: int, hi: int) -> list[PreparedItem | Skipped]:
+        """A batch whose pool broke (maybe by another batch): retry it alone, then item by item."""
+        self._restart()
+        assert self._ex is not None
+        try:
+            return self._ex.submit(worker_load_many, list(range(lo, hi))).result()
+        except BrokenProcessPool:
+            pass
+        self._restart()
+        res: list[PreparedItem | Skipped] = []
+        for i in range(lo, hi):
+            one = self._new_pool(1)
+            try:
+                res.extend(one.submit(worker_load_many, [i]).result())
+            except BrokenProcessPool:
+                res.append(Skipped(i, DIED, "the loader process died while loading this item (crash in native code, or out of memory?)"))
+            finally:
+                one.shutdown(wait=False, cancel_futures=True)
+        return res
+
+    def close(self) -> None:
+        if self._ex is not None:
+            procs = list((getattr(self._ex, "_processes", None) or {}).values())
+            self._ex.shutdown(wait=False, cancel_futures=True)
+            # do not wait for loads that will not be used (an error, Ctrl-C): stop the workers now
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+            for p in procs:
+                p.join(timeout=5)
+            self._ex = None

@@ -1,0 +1,180 @@
+"""Turn one :class:`~csip.data.Sample` into what the cache stores (runs in worker processes).
+
+The image side follows the paper's code: the image is cropped to the **union box** of the two
+objects (``box_a ∪ box_b``, clamped to the image), the crop is **padded to a square** (centred,
+pad value 0, i.e. black) and **resized** to ``S × S`` (Pillow bilinear with antialiasing). The
+resize is applied to the crop before padding (``w × h`` → ``round(w·S/L) × round(h·S/L)`` with
+``L = max(w, h)``), which is the same picture as padding first and resizing the ``L × L`` square,
+for less work. The two masks get the same crop, pad and resize (bilinear on 0/255, threshold at
+128), and are bit-packed. The boxes are mapped into that square frame and divided by ``S``.
+
+The sFB does not use the resized masks: it is computed from the full-resolution masks, cropped
+to the bounding box of their union (the banner is translation-invariant; see
+:func:`csip.descriptor.crop_pair`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..data.sample import SkipItem
+from ..descriptor import crop_pair
+from .format import split_code, split_of_id
+
+
+@dataclass
+class PreparedItem:
+    """One item ready for the cache (everything but its banner)."""
+
+    index: int  # index in the source
+    id: str
+    image: np.ndarray  # uint8 (3, S, S)
+    boxes: np.ndarray  # float32 (2, 4): A then B, (x0, y0, x1, y1) in [0, 1] of the square frame
+    masks: np.ndarray  # uint8 (2, S, ceil(S/8)): packed bits of A and B in the square frame
+    label: int  # -1 unknown
+    split: int  # 0 train / 1 val / 2 test
+    questions: list[tuple[str, bool]] = field(default_factory=list)
+    sfb_a: np.ndarray | None = None  # bool, full resolution, cropped to the masks' union box
+    sfb_b: np.ndarray | None = None
+    t_load: float = 0.0
+    t_prepare: float = 0.0
+
+
+@dataclass
+class Skipped:
+    index: int
+    reason: str
+    message: str = ""
+
+
+def _resize_mask(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    im = Image.fromarray(np.ascontiguousarray(m).view(np.uint8) * np.uint8(255), mode="L")
+    return np.asarray(im.resize(size, Image.Resampling.BILINEAR)) >= 128
+
+
+def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(image (3,S,S) uint8, boxes (2,4) float32 in [0,1], masks packed (2,S,ceil(S/8)))``."""
+    from PIL import Image
+
+    s = int(image_size)
+    img = sample.image
+    h_img, w_img = img.shape[:2]
+    ax0, ay0, ax1, ay1 = (float(v) for v in sample.box_a)
+    bx0, by0, bx1, by1 = (float(v) for v in sample.box_b)
+    x0 = max(0, int(math.floor(min(ax0, bx0))))
+    y0 = max(0, int(math.floor(min(ay0, by0))))
+    x1 = min(w_img, int(math.ceil(max(ax1, bx1))))
+    y1 = min(h_img, int(math.ceil(max(ay1, by1))))
+    if x1 <= x0 or y1 <= y0:
+        raise SkipItem("empty union box")
+    w, h = x1 - x0, y1 - y0
+    side = max(w, h)
+    nw = max(1, int(round(w * s / side)))
+    nh = max(1, int(round(h * s / side)))
+    ox = (s - nw) // 2
+    oy = (s - nh) // 2
+    crop = np.ascontiguousarray(img[y0:y1, x0:x1])
+    small = np.asarray(Image.fromarray(crop, mode="RGB").resize((nw, nh), Image.Resampling.BILINEAR))
+    image = np.zeros((3, s, s), dtype=np.uint8)
+    image[:, oy : oy + nh, ox : ox + nw] = small.transpose(2, 0, 1)
+
+    masks = np.zeros((2, s, s), dtype=bool)
+    for k, m in enumerate((sample.mask_a, sample.mask_b)):
+        masks[k, oy : oy + nh, ox : ox + nw] = _resize_mask(m[y0:y1, x0:x1], (nw, nh))
+    packed = np.packbits(masks, axis=-1)
+
+    sx = nw / w
+    sy = nh / h
+    boxes = np.empty((2, 4), dtype=np.float32)
+    for k, (bx0_, by0_, bx1_, by1_) in enumerate((sample.box_a, sample.box_b)):
+        boxes[k] = (
+            (ox + (bx0_ - x0) * sx) / s,
+            (oy + (by0_ - y0) * sy) / s,
+            (ox + (bx1_ - x0) * sx) / s,
+            (oy + (by1_ - y0) * sy) / s,
+        )
+    np.clip(boxes, 0.0, 1.0, out=boxes)
+    return image, boxes, packed
+
+
+def prepare_sample(sample: Any, index: int, image_size: int) -> PreparedItem:
+    """Crop, pad, resize and pack one sample (raises :class:`SkipItem` for unusable ones)."""
+    if not np.any(sample.mask_a):
+        raise SkipItem("empty mask")
+    if not np.any(sample.mask_b):
+        raise SkipItem("empty mask")
+    image, boxes, packed = crop_pad_resize(sample, image_size)
+    sfb_a, sfb_b = crop_pair(sample.mask_a, sample.mask_b)
+    split = split_code(getattr(sample, "split", None))
+    if split is None:
+        split = split_of_id(str(sample.id))
+    label = -1 if sample.label is None else int(sample.label)
+    questions = [(str(q.text), bool(q.answer)) for q in (sample.questions or [])]
+    return PreparedItem(
+        index=int(index),
+        id=str(sample.id),
+        image=image,
+        boxes=boxes,
+        masks=packed,
+        label=label,
+        split=int(split),
+        questions=questions,
+        sfb_a=sfb_a,
+        sfb_b=sfb_b,
+    )
+
+
+def load_item(source: Any, index: int, image_size: int) -> PreparedItem | Skipped:
+    """Load item ``index`` of ``source`` and prepare it; never raises for a bad item.
+
+    :class:`SkipItem` becomes ``Skipped(reason=str(exc))``; any other exception becomes
+    ``Skipped(reason="error: <ExceptionType>", message=...)``.
+    """
+    t0 = time.perf_counter()
+    try:
+        sample = source.load(index)
+        t1 = time.perf_counter()
+        item = prepare_sample(sample, index, image_size)
+    except SkipItem as exc:
+        return Skipped(int(index), str(exc) or "skipped")
+    except Exception as exc:  # noqa: BLE001 - every bad item is counted, never fatal
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" at {tb[-1].filename}:{tb[-1].lineno}" if tb else ""
+        return Skipped(int(index), f"error: {type(exc).__name__}", f"{exc}{where}"[:500])
+    t2 = time.perf_counter()
+    item.t_load = t1 - t0
+    item.t_prepare = t2 - t1
+    return item
+
+
+# --- worker-process side -------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def worker_init(source: Any, image_size: int) -> None:
+    """Pool initializer: keep the source once per worker process (tasks carry only indices).
+
+    Workers ignore SIGINT: on Ctrl-C the main process stops them itself, without a traceback
+    from each worker.
+    """
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass
+    _WORKER["source"] = source
+    _WORKER["image_size"] = int(image_size)
+
+
+def worker_load_many(indices: list[int]) -> list[PreparedItem | Skipped]:
+    return [load_item(_WORKER["source"], i, _WORKER["image_size"]) for i in indices]

@@ -1,0 +1,259 @@
+"""Reading a cache: :class:`Cache` (manifest + memory-mapped arrays) and :class:`CacheDataset`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .format import (
+    ARRAY_FILES,
+    CHUNKS_DIR,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST,
+    RUN_FILE,
+    SPLITS,
+    CacheError,
+    content_hash,
+    expected_shapes,
+    load_npy,
+    npy_header,
+    read_json,
+    sha256_file,
+)
+
+
+def _diagnose_missing_manifest(path: Path) -> str:
+    if not path.exists():
+        return f"no cache at {path}: the directory does not exist"
+    if not path.is_dir():
+        return f"no cache at {path}: not a directory"
+    run_path = path / RUN_FILE
+    chunks = path / CHUNKS_DIR
+    if run_path.exists() or chunks.exists():
+        done, total = "?", "?"
+        try:
+            run = json.loads(run_path.read_text())
+            total = run.get("n_chunks", "?")
+        except (OSError, ValueError):
+            pass
+        if chunks.is_dir():
+            done = sum(1 for p in chunks.iterdir() if p.name.startswith("chunk-"))
+        shards = sorted(p.name for p in path.glob("shard-*-of-*.json"))
+        hint = (
+            "merge the shards with `csip precompute merge SHARD_DIRS... --out DIR`"
+            if shards
+            else "rerun the same `csip precompute` command to finish it"
+        )
+        return f"the cache at {path} is incomplete ({done} of {total} chunks done, no {MANIFEST}): {hint}"
+    return f"no cache at {path}: {MANIFEST} is missing"
+
+
+class Cache:
+    """A finished cache directory (see :mod:`csip.cache` for the format).
+
+    Opening checks the manifest (format name and version), that every file is there with the
+    recorded size, and that array headers have the expected shapes and dtypes; any problem
+    raises :class:`CacheError`. Arrays are memory-mapped lazily (read-only) and re-opened after
+    a fork or an unpickle, so a ``Cache`` can be shared with DataLoader workers.
+    """
+
+    def __init__(self, path: str | os.PathLike, verify: bool = False):
+        self.path = Path(path)
+        mpath = self.path / MANIFEST
+        if not mpath.is_file():
+            raise CacheError(_diagnose_missing_manifest(self.path))
+        man = read_json(mpath, "manifest")
+        if not isinstance(man, dict) or man.get("format") != FORMAT_NAME:
+            raise CacheError(f"{mpath} is not a {FORMAT_NAME} manifest (format {man.get('format') if isinstance(man, dict) else None!r})")
+        if man.get("format_version") != FORMAT_VERSION:
+            raise CacheError(
+                f"{self.path}: cache format version {man.get('format_version')} (written by csip "
+                f"{man.get('csip_version')}), this csip reads version {FORMAT_VERSION}; "
+                "recompute it with this csip's `csip precompute`"
+            )
+        self.manifest: dict[str, Any] = man
+        try:
+            n = int(man["counts"]["items"])
+            shapes = expected_shapes(n, int(man["image_size"]), tuple(man["descriptor"]["shape"]))
+            files = man["files"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CacheError(f"{mpath} is missing field {exc}") from exc
+        for name, info in files.items():
+            p = self.path / name
+            if not p.is_file():
+                raise CacheError(f"{self.path}: {name} is missing")
+            if p.stat().st_size != info["bytes"]:
+                raise CacheError(f"{self.path}: {name} has {p.stat().st_size} bytes, the manifest says {info['bytes']} (truncated or replaced)")
+        for name, dtype in ARRAY_FILES.items():
+            if name not in files:
+                raise CacheError(f"{mpath} lists no {name}")
+            try:
+                shape, dt = npy_header(self.path / name)
+            except (OSError, ValueError) as exc:
+                raise CacheError(f"{self.path}/{name} is not a valid .npy file: {exc}") from exc
+            if shape != shapes[name] or dt != np.dtype(dtype):
+                raise CacheError(f"{self.path}/{name}: {dt} {shape}, expected {dtype} {shapes[name]}")
+        self._n = n
+        self._arrays: dict[str, np.ndarray] = {}
+        self._pid = os.getpid()
+        self._ids: list[str] | None = None
+        if verify:
+            self.verify()
+
+    # -- pickling / processes -----------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["_arrays"] = {}
+        return d
+
+    def __setstate__(self, d: dict[str, Any]) -> None:
+        self.__dict__.update(d)
+        self._pid = -1
+
+    def _array(self, name: str) -> np.ndarray:
+        if self._pid != os.getpid():  # forked or unpickled: fresh maps in this process
+            self._arrays = {}
+            self._pid = os.getpid()
+        a = self._arrays.get(name)
+        if a is None:
+            a = load_npy(self.path / name, mmap=True)
+            self._arrays[name] = a
+        return a
+
+    # -- manifest facts ---------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.path)!r}, items={self._n}, source={self.source_name!r}, sfb={self.sfb_shape})"
+
+    @property
+    def image_size(self) -> int:
+        return int(self.manifest["image_size"])
+
+    @property
+    def descriptor(self) -> dict[str, Any]:
+        return self.manifest["descriptor"]
+
+    @property
+    def forces(self) -> np.ndarray:
+        return np.asarray(self.manifest["descriptor"]["forces"], dtype=np.float64)
+
+    @property
+    def n_angles(self) -> int:
+        return int(self.manifest["descriptor"]["n_angles"])
+
+    @property
+    def normalize(self) -> str:
+        return str(self.manifest["descriptor"]["normalize"])
+
+    @property
+    def sfb_shape(self) -> tuple[int, int]:
+        return tuple(self.manifest["descriptor"]["shape"])  # type: ignore[return-value]
+
+    @property
+    def source(self) -> dict[str, Any]:
+        return self.manifest["source"]
+
+    @property
+    def source_name(self) -> str:
+        return str(self.manifest["source"].get("name", ""))
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        return self.manifest["counts"]
+
+    @property
+    def skipped(self) -> dict[str, Any]:
+        return self.manifest["skipped"]
+
+    @property
+    def has_labels(self) -> bool:
+        return bool(self.manifest["has_labels"])
+
+    @property
+    def has_questions(self) -> bool:
+        return bool(self.manifest["has_questions"])
+
+    @property
+    def content_hash(self) -> str:
+        return str(self.manifest["content_hash"])
+
+    # -- arrays -----------------------------------------------------------------------------
+
+    @property
+    def sfb(self) -> np.ndarray:
+        """float32 ``(N, R, K)`` banners (normalised as ``self.normalize`` says)."""
+        return self._array("sfb.npy")
+
+    @property
+    def images(self) -> np.ndarray:
+        """uint8 ``(N, 3, S, S)`` RGB crops."""
+        return self._array("images.npy")
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """float32 ``(N, 2, 4)``: A then B, ``(x0, y0, x1, y1)`` in [0, 1] of the square crop."""
+        return self._array("boxes.npy")
+
+    @property
+    def masks_packed(self) -> np.ndarray:
+        """uint8 ``(N, 2, S, ceil(S/8))``: bit-packed masks of A and B (``np.packbits`` on the last axis)."""
+        return self._array("masks.npy")
+
+    @property
+    def labels(self) -> np.ndarray:
+        """int64 ``(N,)``: index into :data:`csip.data.PREDICATES`, -1 when unknown."""
+        return self._array("labels.npy")
+
+    @property
+    def split(self) -> np.ndarray:
+        """int8 ``(N,)``: 0 train, 1 val, 2 test."""
+        return self._array("split.npy")
+
+    def masks(self, i: int | slice | np.ndarray) -> np.ndarray:
+        """Unpacked bool masks of item(s) ``i``: ``(2, S, S)`` (or ``(n, 2, S, S)``)."""
+        s = self.image_size
+        return np.unpackbits(self.masks_packed[i], axis=-1, count=s).astype(bool)
+
+    @property
+    def ids(self) -> list[str]:
+        if self._ids is None:
+            with open(self.path / "ids.json", encoding="utf-8") as f:
+                self._ids = json.load(f)
+        return self._ids
+
+    def questions(self) -> list[dict[str, Any]]:
+        """Every question as ``{"index", "text", "answer"}`` (``index`` is the item's position)."""
+        out = []
+        with open(self.path / "questions.jsonl", encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    out.append(json.loads(line))
+        return out
+
+    def indices(self, split: str | None = None) -> np.ndarray:
+        """Positions of the items of ``split`` (all items for ``None``)."""
+        if split is None:
+            return np.arange(self._n, dtype=np.int64)
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {list(SPLITS)} or None, got {split!r}")
+        return np.flatnonzero(np.asarray(self.split) == SPLITS[split]).astype(np.int64)
+
+    def verify(self) -> None:
+        """Recompute every file's sha256 and the content hash; :class:`CacheError` on a mismatch."""
+        sums = {}
+        for name, info in self.manifest["files"].items():
+            h = sha256_file(self.path / name)
+            if h != info["sha256"]:
+                raise CacheError(f"{self.path}/{name}: checksum mismatch (corrupt cache)")
+            sums[name] = h
+        if content_hash(sums) != self.manifest["content_hash"]:
+            raise CacheError(f"{self.path}: content hash mismatch")

@@ -1,0 +1,374 @@
+"""Build a cache from a source: chunked, parallel, resumable, shardable (``csip precompute``).
+
+Pipeline, per chunk of ``chunk`` items: worker processes load and prepare the items
+(:func:`csip.cache.prepare.load_item`: decode, masks, crop, pad, resize), the main process
+computes their banners with one ``csip_core.sfb_batch`` call (rayon inside, the GIL released)
+and writes the chunk atomically (:mod:`csip.cache.chunks`). Loading of the next chunks overlaps
+the banners and the writing of the current one (at most two chunks are loaded ahead, so
+memory stays bounded by about three chunks of prepared items).
+
+Resumption: ``DIR/run.json`` records the parameters of the run; a rerun with the same
+parameters skips every finished chunk and computes the others; a rerun with other parameters
+is refused with the list of differences. When every chunk is there, the chunks are consolidated
+into the final arrays and ``manifest.json`` is written last (:func:`csip.cache.merge.consolidate`).
+
+Sharding: shard ``i`` of ``n`` computes the chunks ``c`` with ``c % n == i`` and writes
+``DIR/shard-<i>-of-<n>.json`` when done; ``csip precompute merge`` consolidates the shards.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import __version__
+from ..descriptor import DescriptorParams, core_version, sfb_pairs
+from .chunks import (
+    chunk_range,
+    clean_stale_tmp,
+    list_chunks,
+    read_chunk_manifest,
+    verify_chunk_files,
+    write_chunk,
+)
+from .format import (
+    FORMAT_VERSION,
+    MANIFEST,
+    RUN_FILE,
+    CacheError,
+    ParamsMismatch,
+    diff_keys,
+    params_hash,
+    read_json,
+    rmtree_quiet,
+    write_json_atomic,
+)
+from .loader import Loader
+from .prepare import PreparedItem, Skipped
+
+RUN_FORMAT = "csip-cache-run"
+
+
+def resolve_source(spec: str = "synthetic", **opts: Any) -> Any:
+    """Open a source by spec.
+
+    ``"python:MODULE:CALLABLE"`` calls ``MODULE.CALLABLE(**opts)`` (a custom source, any object
+    following the :class:`csip.data.source.Source` protocol); every other spec goes to
+    :func:`csip.data.source.open_source`. Options whose value is ``None`` are dropped.
+    """
+    opts = {k: v for k, v in opts.items() if v is not None}
+    if spec.startswith("python:"):
+        import importlib
+
+        target = spec[len("python:") :]
+        mod_name, _, attr = target.partition(":")
+        if not mod_name or not attr:
+            raise ValueError(f"source {spec!r}: expected python:MODULE:CALLABLE")
+        factory = getattr(importlib.import_module(mod_name), attr)
+        return factory(**opts)
+    from ..data.source import open_source
+
+    return open_source(spec, **opts)
+
+
+def source_accepts(spec: str, option: str) -> bool:
+    """Whether the source named by ``spec`` takes keyword ``option`` (e.g. ``n``, ``seed``)."""
+    import inspect
+
+    try:
+        if spec.startswith("python:"):
+            import importlib
+
+            mod_name, _, attr = spec[len("python:") :].partition(":")
+            factory = getattr(importlib.import_module(mod_name), attr)
+        else:
+            import importlib
+
+            from ..data.source import ADAPTERS, parse_spec
+
+            kind, _ = parse_spec(spec)
+            module_name, class_name, _ = ADAPTERS[kind]
+            factory = getattr(importlib.import_module(module_name), class_name)
+        params = inspect.signature(factory).parameters
+    except (ImportError, AttributeError, ValueError, TypeError):
+        return False
+    return option in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+@dataclass
+class BuildStats:
+    """Seconds spent per stage. ``load``/``prepare`` are summed over worker processes."""
+
+    items: int = 0
+    skipped: int = 0
+    chunks_done_before: int = 0
+    chunks_computed: int = 0
+    load_s: float = 0.0
+    prepare_s: float = 0.0
+    wait_s: float = 0.0
+    sfb_s: float = 0.0
+    write_s: float = 0.0
+    consolidate_s: float = 0.0
+    wall_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        d = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items() if k != "extra"}
+        d.update(self.extra)
+        return d
+
+
+def run_params(
+    source: Any,
+    spec: str,
+    n_items: int,
+    seed: int | None,
+    image_size: int,
+    desc: DescriptorParams,
+    chunk: int,
+) -> dict[str, Any]:
+    """The parameters that fix the content of a cache (and of each of its chunks)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "source": {
+            "spec": spec,
+            "name": str(getattr(source, "name", spec)),
+            # JSON round trip: paths and other objects become strings, as the manifest stores them
+            "options": json.loads(json.dumps(dict(source.options()), default=str, sort_keys=True)),
+        },
+        "n_items": int(n_items),
+        "seed": seed,
+        "image_size": int(image_size),
+        "descriptor": {**desc.to_json(), "csip_core_version": core_version()},
+        "chunk": int(chunk),
+    }
+
+
+def _check_or_write_run(out: Path, params: dict[str, Any], n_chunks: int) -> str:
+    ph = params_hash(params)
+    run_path = out / RUN_FILE
+    if run_path.exists():
+        run = read_json(run_path, "run file")
+        if run.get("params_hash") != ph:
+            diffs = diff_keys(run.get("params", {}), params)
+            raise ParamsMismatch(
+                f"{out} holds an unfinished precompute run with other parameters:\n  "
+                + "\n  ".join(diffs or ["(parameters differ)"])
+                + "\nRerun with the same parameters to resume it, or choose another --out (or delete it)."
+            )
+        return ph
+    write_json_atomic(
+        run_path,
+        {
+            "format": RUN_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "csip_version": __version__,
+            "params_hash": ph,
+            "params": params,
+            "n_chunks": n_chunks,
+        },
+    )
+    return ph
+
+
+def _default_log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _compute_sfb(
+    items: list[PreparedItem], desc: DescriptorParams, n_threads: int | None
+) -> tuple[list[PreparedItem], np.ndarray, list[Skipped]]:
+    """Banners of a chunk's items in one batch; items the engine rejects are isolated and skipped."""
+    r, k = desc.shape
+    if not items:
+        return items, np.zeros((0, r, k), np.float32), []
+    try:
+        sfb = sfb_pairs([it.sfb_a for it in items], [it.sfb_b for it in items], desc, n_threads=n_threads, crop=False)
+        bad: list[Skipped] = []
+    except Exception:  # noqa: BLE001 - find the culprit(s) one by one
+        rows, kept, bad = [], [], []
+        for it in items:
+            try:
+                rows.append(sfb_pairs([it.sfb_a], [it.sfb_b], desc, n_threads=n_threads, crop=False)[0])
+                kept.append(it)
+            except Exception as exc:  # noqa: BLE001
+                bad.append(Skipped(it.index, f"error: sfb {type(exc).__name__}", str(exc)[:500]))
+        items = kept
+        sfb = np.stack(rows) if rows else np.zeros((0, r, k), np.float32)
+    finite = np.isfinite(sfb.reshape(len(items), -1)).all(axis=1)
+    if not finite.all():
+        bad += [Skipped(it.index, "error: non-finite sFB") for it, f in zip(items, finite) if not f]
+        items = [it for it, f in zip(items, finite) if f]
+        sfb = sfb[finite]
+    return items, np.ascontiguousarray(sfb, dtype=np.float32), bad
+
+
+def build(
+    source: Any,
+    out: str | os.PathLike,
+    *,
+    spec: str = "synthetic",
+    n: int | None = None,
+    seed: int | None = None,
+    image_size: int = 224,
+    desc: DescriptorParams | None = None,
+    workers: int = 2,
+    chunk: int = 512,
+    shard: tuple[int, int] = (0, 1),
+    n_threads: int | None = None,
+    keep_chunks: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Compute (or resume) a cache of ``source`` in ``out``; see the module docstring.
+
+    Returns a summary dict: ``{"status": "complete"|"shard-complete"|"already-complete",
+    "manifest": ... (when complete), "stats": ...}``. Raises :class:`CacheError` for parameter
+    mismatches, an empty result, or a damaged directory.
+    """
+    log = log or _default_log
+    t_start = time.perf_counter()
+    desc = desc or DescriptorParams.make()
+    out = Path(out)
+    shard_i, shard_n = int(shard[0]), int(shard[1])
+    if not (shard_n >= 1 and 0 <= shard_i < shard_n):
+        raise ValueError(f"shard {shard_i}/{shard_n}: need 0 <= i < n")
+    if chunk < 1:
+        raise ValueError("chunk must be >= 1")
+    if image_size < 8:
+        raise ValueError("image_size must be >= 8")
+    n_source = len(source)
+    n_items = n_source if n is None else min(int(n), n_source)
+    if n_items <= 0:
+        raise CacheError(f"source {spec!r} has no items (len {n_source}, --n {n})")
+    params = run_params(source, spec, n_items, seed, image_size, desc, chunk)
+    ph = params_hash(params)
+    n_chunks = math.ceil(n_items / chunk)
+
+    out.mkdir(parents=True, exist_ok=True)
+    man_path = out / MANIFEST
+    if man_path.exists():
+        man = read_json(man_path, "manifest")
+        if man.get("run", {}).get("params_hash") == ph:
+            log(f"{out}: the cache is already complete ({man['counts']['items']} items); nothing to do")
+            return {"status": "already-complete", "manifest": man, "stats": {}}
+        diffs = diff_keys(man.get("run", {}).get("params", {}), params)
+        raise ParamsMismatch(
+            f"{out} already holds a finished cache made with other parameters:\n  "
+            + "\n  ".join(diffs or ["(parameters differ)"])
+            + "\nChoose another --out (or delete it)."
+        )
+    _check_or_write_run(out, params, n_chunks)
+    clean_stale_tmp(out)
+
+    mine = [c for c in range(n_chunks) if c % shard_n == shard_i]
+    existing = list_chunks(out)
+    done: set[int] = set()
+    for c, path in existing.items():
+        if c >= n_chunks:
+            raise CacheError(f"{out}: chunk {c} is beyond this run's {n_chunks} chunks (other parameters?)")
+        try:
+            m = read_chunk_manifest(path, ph)
+            if (m["start"], m["stop"]) != chunk_range(c, chunk, n_items):
+                raise ParamsMismatch(f"{path}: covers items {m['start']}..{m['stop']}, expected {chunk_range(c, chunk, n_items)}")
+            verify_chunk_files(path, m)  # finished chunks are checked once, here
+        except ParamsMismatch as exc:
+            raise ParamsMismatch(f"{exc}\nChoose another --out (or delete it).") from exc
+        except CacheError as exc:
+            log(f"warning: {exc}; recomputing it")
+            rmtree_quiet(path)
+            continue
+        done.add(c)
+    todo = [c for c in mine if c not in done]
+    stats = BuildStats(chunks_done_before=sum(1 for c in mine if c in done))
+    n_mine = sum(chunk_range(c, chunk, n_items)[1] - chunk_range(c, chunk, n_items)[0] for c in mine)
+    n_done = n_mine - sum(chunk_range(c, chunk, n_items)[1] - chunk_range(c, chunk, n_items)[0] for c in todo)
+    shard_txt = f" (shard {shard_i}/{shard_n})" if shard_n > 1 else ""
+    if stats.chunks_done_before:
+        log(f"{out}: resuming{shard_txt}: {stats.chunks_done_before} of {len(mine)} chunks already done")
+
+    pbar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        pbar = tqdm(total=n_mine, initial=n_done, unit="pair", desc=f"precompute{shard_txt}", smoothing=0.1)
+
+    loader = None
+    computed: list[int] = []
+    try:
+        if todo:
+            loader = Loader(source, image_size, workers)
+            pending: deque = deque()
+            queue = deque(todo)
+            while queue and len(pending) < 2:  # the chunk in hand and the next one load ahead
+                c = queue.popleft()
+                pending.append((c, loader.submit(*chunk_range(c, chunk, n_items))))
+            while pending:
+                c, handle = pending.popleft()
+                a, b = chunk_range(c, chunk, n_items)
+                t0 = time.perf_counter()
+                results = loader.collect(handle)
+                stats.wait_s += time.perf_counter() - t0
+                if queue:
+                    c2 = queue.popleft()
+                    pending.append((c2, loader.submit(*chunk_range(c2, chunk, n_items))))
+                items = [r for r in results if isinstance(r, PreparedItem)]
+                skipped = [r for r in results if isinstance(r, Skipped)]
+                for it in items:
+                    stats.load_s += it.t_load
+                    stats.prepare_s += it.t_prepare
+                t0 = time.perf_counter()
+                items, sfb, bad = _compute_sfb(items, desc, n_threads)
+                t1 = time.perf_counter()
+                skipped = sorted(skipped + bad, key=lambda s: s.index)
+                write_chunk(out, c, a, b, items, sfb, skipped, ph, image_size, desc.shape)
+                t2 = time.perf_counter()
+                stats.sfb_s += t1 - t0
+                stats.write_s += t2 - t1
+                stats.items += len(items)
+                stats.skipped += len(skipped)
+                stats.chunks_computed += 1
+                computed.append(c)
+                if pbar is not None:
+                    pbar.update(b - a)
+                    if stats.skipped:
+                        pbar.set_postfix(skipped=stats.skipped, refresh=False)
+            stats.extra["loader_restarts"] = loader.restarts
+    finally:
+        if loader is not None:
+            loader.close()
+        if pbar is not None:
+            pbar.close()
+
+    if shard_n > 1:
+        write_json_atomic(
+            out / f"shard-{shard_i}-of-{shard_n}.json",
+            {"params_hash": ph, "shard": [shard_i, shard_n], "chunks": mine, "n_chunks": n_chunks},
+        )
+        stats.wall_s = time.perf_counter() - t_start
+        log(
+            f"{out}: shard {shard_i}/{shard_n} done ({len(mine)} chunks). When every shard is done: "
+            f"csip precompute merge SHARD_DIRS... --out DIR"
+        )
+        return {"status": "shard-complete", "stats": stats.to_json()}
+
+    from .assemble import consolidate
+
+    t0 = time.perf_counter()
+    run = read_json(out / "run.json", "run file")
+    stats.wall_s = time.perf_counter() - t_start
+    manifest = consolidate(
+        out, dict(list_chunks(out)), run, keep_chunks=keep_chunks, build=stats, trusted=frozenset(computed) | done
+    )
+    stats.consolidate_s = time.perf_counter() - t0
+    stats.wall_s = time.perf_counter() - t_start
+    return {"status": "complete", "manifest": manifest, "stats": stats.to_json()}

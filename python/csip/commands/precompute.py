@@ -1,0 +1,232 @@
+"""``csip precompute``: dataset -> cache of pre-resized images, banners and boxes.
+
+::
+
+    csip precompute [SOURCE] --out DIR [--n N] [--seed S] [--image-size 224] [--n-angles 180]
+                    [--forces default] [--normalize max] [--workers 2] [--chunk 512]
+                    [--shard i/n] [--threads T] [--keep-chunks] [--no-progress]
+                    [--images DIR] [--sam-checkpoint FILE] [-O KEY=VALUE ...]
+    csip precompute merge SHARD_DIR... --out DIR
+    csip precompute info DIR [--verify]
+
+SOURCE is ``synthetic`` (the default), ``coco:PATH/instances.json``, ``spatialsense:PATH``,
+``unrel:PATH``, ``gqa:PATH``, ``folder:DIR`` (see :mod:`csip.data.source`) or
+``python:MODULE:CALLABLE`` (any object following the Source protocol). The cache format is
+described in :mod:`csip.cache`. Killed runs resume when the same command is rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+#: Subcommands of the group; anything else is the default ``run`` command.
+_SUBCOMMANDS = ("run", "merge", "info")
+
+
+class _DefaultGroup(click.Group):
+    """A group whose first argument, when it is not a subcommand, goes to ``run``.
+
+    So ``csip precompute synthetic --out DIR`` and ``csip precompute --out DIR`` both mean
+    ``csip precompute run ...``.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+def _parse_shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        i, n = (int(v) for v in value.split("/"))
+    except ValueError as exc:
+        raise click.BadParameter(f"expected i/n (e.g. 0/4), got {value!r}", param_hint="--shard") from exc
+    if not (n >= 1 and 0 <= i < n):
+        raise click.BadParameter(f"need 0 <= i < n, got {value!r}", param_hint="--shard")
+    return i, n
+
+
+def _shard_from_env() -> tuple[int, int] | None:
+    """``(RANK, WORLD_SIZE)`` when launched by torchrun (or any launcher that sets them)."""
+    ws = os.environ.get("WORLD_SIZE")
+    rk = os.environ.get("RANK")
+    if ws is None or rk is None:
+        return None
+    try:
+        i, n = int(rk), int(ws)
+    except ValueError:
+        return None
+    if n <= 1 or not 0 <= i < n:
+        return None
+    return i, n
+
+
+def _parse_opt(items: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="-O/--source-opt")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        out[key] = value
+    return out
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+@click.group(cls=_DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def precompute() -> None:
+    """Precompute a cache (images cropped and resized, sFBs, boxes) from a dataset.
+
+    `csip precompute [SOURCE] --out DIR` runs it (SOURCE defaults to the built-in synthetic
+    scenes); `csip precompute merge` merges shard directories; `csip precompute info` prints a
+    cache's manifest summary. See `csip precompute run --help` for the options.
+    """
+
+
+@precompute.command("run")
+@click.argument("source", required=False, default="synthetic")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Cache directory ('{rank}' in it becomes the shard index i).")
+@click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Number of items (synthetic: how many scenes to make; other sources: the first N). Default: the source's own (all items).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic scenes (for sources that take one).")
+@click.option("--image-size", type=click.IntRange(min=8), default=224, show_default=True, help="Side S of the stored square crops.")
+@click.option("--n-angles", type=click.IntRange(min=1), default=180, show_default=True, help="Directions θ in [0, π) of the banner.")
+@click.option("--forces", default="default", show_default=True, help="Force levels r: 'default' (57 levels, -2.24..2.24 step 0.08), 'START:STOP:STEP' or 'r1,r2,...'.")
+@click.option("--normalize", type=click.Choice(["max", "none"]), default="max", show_default=True, help="'max': each force level divided by its max over θ; 'none': raw.")
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Loader processes (decode, masks, crop, resize); 0 loads in the main process.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads of the sFB engine (default: all cores).")
+@click.option("--chunk", type=click.IntRange(min=1), default=512, show_default=True, help="Items per chunk (the unit of work, resumption and sharding).")
+@click.option("--shard", default=None, help="i/n: compute only the chunks c with c mod n == i, then `csip precompute merge` (default: RANK/WORLD_SIZE from the environment, as under torchrun, else 0/1). Shards may share one --out or use their own ('{rank}' in --out).")
+@click.option("--keep-chunks", is_flag=True, help="Keep DIR/chunks after the final arrays are written.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@click.option("--images", type=click.Path(path_type=Path), default=None, help="Image folder (COCO, SpatialSense, UnRel, GQA).")
+@click.option("--sam-checkpoint", type=click.Path(path_type=Path), default=None, help="Local SAM checkpoint (box-only sources, image folders).")
+@click.option("-O", "--source-opt", "source_opts", multiple=True, metavar="KEY=VALUE", help="Any other source option (value parsed as JSON when it can be), e.g. -O size=256.")
+def run(
+    source: str,
+    out: Path,
+    n: int | None,
+    seed: int,
+    image_size: int,
+    n_angles: int,
+    forces: str,
+    normalize: str,
+    workers: int,
+    threads: int | None,
+    chunk: int,
+    shard: str | None,
+    keep_chunks: bool,
+    progress: bool,
+    images: Path | None,
+    sam_checkpoint: Path | None,
+    source_opts: tuple[str, ...],
+) -> None:
+    """Compute (or resume) the cache of SOURCE in --out (SOURCE: synthetic by default)."""
+    from ..cache.format import CacheError
+    from ..cache.writer import build, resolve_source, source_accepts
+    from ..descriptor import DescriptorParams
+
+    shard_t = _parse_shard(shard) or _shard_from_env() or (0, 1)
+    if "{rank}" in str(out) or "{shard}" in str(out):
+        out = Path(str(out).replace("{rank}", str(shard_t[0])).replace("{shard}", str(shard_t[0])))
+    opts = _parse_opt(source_opts)
+    for key, value in (("images", images), ("sam_checkpoint", sam_checkpoint)):
+        if value is not None:
+            opts[key] = str(value)
+    n_limit = n
+    seed_used: int | None = None  # recorded only where it shapes the items
+    try:
+        if n is not None and source_accepts(source, "n"):
+            opts.setdefault("n", n)
+            n_limit = None
+        if source_accepts(source, "seed"):
+            opts.setdefault("seed", seed)
+            seed_used = int(opts["seed"])
+        src = resolve_source(source, **opts)
+        desc = DescriptorParams.make(forces, n_angles, normalize)
+    except (TypeError, ValueError, FileNotFoundError, ImportError) as exc:
+        _fail(exc)
+    try:
+        res = build(
+            src,
+            out,
+            spec=source,
+            n=n_limit,
+            seed=seed_used,
+            image_size=image_size,
+            desc=desc,
+            workers=workers,
+            chunk=chunk,
+            shard=shard_t,
+            n_threads=threads,
+            keep_chunks=keep_chunks,
+            progress=progress,
+        )
+    except CacheError as exc:
+        _fail(exc)
+    if res["status"] == "complete":
+        man = res["manifest"]
+        st = res["stats"]
+        c = man["counts"]
+        rate = (st["items"] + st["skipped"]) / st["wall_s"] if st.get("wall_s") else float("nan")
+        click.echo(
+            f"{out}: {c['items']} items ({c['skipped']} skipped), sFB {man['descriptor']['shape']}, "
+            f"images {man['image_size']}px; {st['wall_s']:.1f} s ({rate:.0f} pairs/s this run)",
+            err=True,
+        )
+        if man["skipped"]["reasons"]:
+            click.echo("skipped: " + ", ".join(f"{r}: {k}" for r, k in man["skipped"]["reasons"].items()), err=True)
+
+
+@precompute.command("merge")
+@click.argument("shard_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Merged cache directory.")
+@click.option("--no-verify", is_flag=True, help="Skip the sha256 check of every chunk.")
+def merge_cmd(shard_dirs: tuple[Path, ...], out: Path, no_verify: bool) -> None:
+    """Merge the shard directories of one run (`--shard i/n`) into one cache in --out."""
+    from ..cache.assemble import merge
+    from ..cache.format import CacheError
+
+    try:
+        man = merge(list(shard_dirs), out, verify=not no_verify)
+    except CacheError as exc:
+        _fail(exc)
+    c = man["counts"]
+    click.echo(f"{out}: merged {len(shard_dirs)} shard dir(s): {c['items']} items ({c['skipped']} skipped)", err=True)
+
+
+@precompute.command("info")
+@click.argument("cache_dir", type=click.Path(path_type=Path))
+@click.option("--verify", is_flag=True, help="Recompute every file's sha256.")
+def info(cache_dir: Path, verify: bool) -> None:
+    """Print a summary of a cache's manifest (and check it with --verify)."""
+    from ..cache import Cache, CacheError
+
+    try:
+        c = Cache(cache_dir, verify=verify)
+    except CacheError as exc:
+        _fail(exc)
+    m = c.manifest
+    click.echo(f"cache        {c.path}  (format {m['format']} v{m['format_version']}, csip {m['csip_version']}, {m['created']})")
+    click.echo(f"source       {m['source']['spec']}  {json.dumps(m['source']['options'], sort_keys=True)}")
+    d = m["descriptor"]
+    click.echo(f"descriptor   sFB {d['shape']}  r {d['forces'][0]}..{d['forces'][-1]}  normalize={d['normalize']}  csip_core {d['csip_core_version']}")
+    click.echo(f"items        {len(c)} of {m['counts']['source_items']}  splits {m['counts']['splits']}  labelled {m['counts']['labelled']}  questions {m['counts']['questions']}")
+    if m["skipped"]["reasons"]:
+        click.echo(f"skipped      {m['counts']['skipped']}: {m['skipped']['reasons']}")
+    click.echo(f"content hash {c.content_hash}" + ("  (verified)" if verify else ""))

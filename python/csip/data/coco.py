@@ -1,0 +1,118 @@
+"""COCO instances (``instances_*.json``) as a :class:`~csip.data.source.Source`.
+
+Following the paper, an item is an image with at least two and at most ``max_objects`` (3)
+instance segmentations; crowd annotations (``iscrowd=1``) and annotations without a
+segmentation are left out, both of the choice and of the count. The two most salient masks
+(``saliency="area"``: the two largest decoded masks; ``"center"`` also favours the image
+centre) are object A (most salient) and B. No relation label (``label=None``).
+
+Segmentations are decoded with ``pycocotools.mask``: polygons (merged when an object has several),
+uncompressed RLE (``counts`` a list) and compressed RLE (``counts`` a string). Image files are
+looked up as ``images / file_name`` and must stay inside ``images``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .common import SIZE_MISMATCH, check_masks, read_rgb, resolve_inside, saliency_order
+from .sample import Sample, SkipItem, box_of
+
+
+def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
+    """A COCO ``segmentation`` (polygons, RLE or compressed RLE) as bool ``(height, width)``."""
+    from pycocotools import mask as mask_utils
+
+    if isinstance(segmentation, list):
+        polys = [p for p in segmentation if len(p) >= 6]
+        if not polys:
+            return np.zeros((height, width), dtype=bool)
+        rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
+    elif isinstance(segmentation.get("counts"), list):
+        rle = mask_utils.frPyObjects(segmentation, height, width)
+    else:
+        rle = dict(segmentation)
+        if isinstance(rle["counts"], str):
+            rle["counts"] = rle["counts"].encode("ascii")
+    with warnings.catch_warnings():  # pycocotools' Cython trips numpy 2's __array__(copy=) deprecation
+        warnings.simplefilter("ignore", DeprecationWarning)
+        m = mask_utils.decode(rle)
+    if m.ndim == 3:
+        m = m.any(axis=2)
+    return np.ascontiguousarray(m, dtype=bool)  # pycocotools gives Fortran order
+
+
+class CocoSource:
+    """Images of a COCO instances file with 2..``max_objects`` objects; masks A, B by saliency.
+
+    Parameters: ``annotations`` (the JSON file), ``images`` (the image folder; default: the JSON's
+    folder), ``max_objects`` (3), ``saliency`` (``"area"`` or ``"center"``), ``min_pixels`` (16:
+    smaller masks give ``SkipItem("mask too small")``).
+    """
+
+    name = "coco"
+
+    def __init__(self, annotations: str | Path, images: str | Path | None = None, max_objects: int = 3, saliency: str = "area", min_pixels: int = 16):
+        from pycocotools.coco import COCO
+
+        self.annotations = Path(annotations).expanduser()
+        if not self.annotations.is_file():
+            raise FileNotFoundError(f"COCO annotations not found: {self.annotations}")
+        self.images = Path(images).expanduser() if images is not None else self.annotations.parent
+        self.max_objects, self.saliency, self.min_pixels = int(max_objects), saliency, int(min_pixels)
+        saliency_order([], saliency)  # validates the rule
+        with contextlib.redirect_stdout(io.StringIO()):  # COCO() prints progress
+            coco = COCO(str(self.annotations))
+        cats = {c["id"]: c.get("name", str(c["id"])) for c in coco.dataset.get("categories", [])}
+        # Keep only what load() needs: a compact, cheaply pickled list.
+        self._items: list[tuple[int, str, int, int, list[tuple[object, str]]]] = []
+        for img_id in sorted(coco.getImgIds()):
+            info = coco.imgs[img_id]
+            anns = [
+                a
+                for a in coco.imgToAnns.get(img_id, [])
+                if not a.get("iscrowd", 0) and a.get("segmentation")
+            ]
+            if 2 <= len(anns) <= self.max_objects:
+                objs = [(a["segmentation"], cats.get(a.get("category_id"), "")) for a in sorted(anns, key=lambda a: a["id"])]
+                self._items.append((img_id, info["file_name"], int(info["height"]), int(info["width"]), objs))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def load(self, i: int) -> Sample:
+        img_id, file_name, h, w, objs = self._items[i]
+        path = resolve_inside(self.images, file_name)
+        image = read_rgb(path)
+        if image.shape[:2] != (h, w):
+            raise SkipItem(SIZE_MISMATCH)
+        masks = [decode_segmentation(seg, h, w) for seg, _ in objs]
+        ia, ib = saliency_order(masks, self.saliency)[:2]
+        mask_a, mask_b = masks[ia], masks[ib]
+        check_masks(mask_a, mask_b, self.min_pixels)
+        return Sample(
+            id=f"coco-{img_id}",
+            image=image,
+            mask_a=mask_a,
+            mask_b=mask_b,
+            box_a=box_of(mask_a),
+            box_b=box_of(mask_b),
+            label=None,
+            source=self.name,
+            names=(objs[ia][1], objs[ib][1]),
+        )
+
+    def options(self) -> dict:
+        return {
+            "annotations": str(self.annotations),
+            "images": str(self.images),
+            "max_objects": self.max_objects,
+            "saliency": self.saliency,
+            "min_pixels": self.min_pixels,
+            "masks": "annotated",
+        }

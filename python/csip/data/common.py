@@ -1,0 +1,155 @@
+"""Helpers shared by the dataset adapters: safe paths, image decoding, box masks, checks.
+
+Every adapter turns the problems of one item into :class:`~csip.data.sample.SkipItem` with one of
+a few fixed reasons, so that ``csip precompute`` can count them and record them in the cache
+manifest. The reasons are the module constants below.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .sample import PREDICATES, SkipItem
+
+ESCAPES_ROOT = "path escapes dataset root"
+MISSING_FILE = "missing file"
+UNREADABLE_IMAGE = "unreadable image"
+MASK_TOO_SMALL = "mask too small"
+SIZE_MISMATCH = "image size differs from annotation"
+
+#: Image file suffixes the folder source lists (lower case).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+
+def resolve_inside(root: str | Path, relative: str | Path) -> Path:
+    """``root / relative`` resolved (symlinks and ``..`` followed), refused if it leaves ``root``.
+
+    Annotation files name images by relative path; a hostile or broken file could name
+    ``../../etc/passwd`` or an absolute path, or a symlink inside the dataset could point
+    elsewhere. Raises ``SkipItem("path escapes dataset root")`` for any of these and
+    ``SkipItem("missing file")`` when the resolved path does not exist.
+    """
+    base = Path(root).resolve()
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base):
+        raise SkipItem(ESCAPES_ROOT)
+    if not path.is_file():
+        raise SkipItem(MISSING_FILE)
+    return path
+
+
+def read_rgb(path: str | Path, exif_transpose: bool = False) -> np.ndarray:
+    """Decode an image file to RGB ``uint8`` of shape ``(H, W, 3)``.
+
+    Grey, palette, CMYK and alpha images are converted to RGB. ``exif_transpose`` applies the
+    EXIF orientation tag; keep it off for annotated datasets, whose coordinates refer to the
+    stored pixel grid. Missing file -> ``SkipItem("missing file")``; anything PIL cannot fully
+    decode (truncated, corrupt, not an image, decompression bomb) -> ``SkipItem("unreadable image")``.
+    """
+    from PIL import Image, ImageOps
+
+    path = Path(path)
+    if not path.is_file():
+        raise SkipItem(MISSING_FILE)
+    try:
+        with Image.open(path) as img:
+            img.load()  # force a full decode here, so truncated files fail here
+            if exif_transpose:
+                img = ImageOps.exif_transpose(img)
+            arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError...
+        raise SkipItem(UNREADABLE_IMAGE) from exc
+    if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise SkipItem(UNREADABLE_IMAGE)
+    return np.ascontiguousarray(arr)
+
+
+def box_mask(box: tuple[float, float, float, float], height: int, width: int) -> np.ndarray:
+    """A ``bool (height, width)`` mask filling the box ``(x0, y0, x1, y1)`` (pixels, exclusive
+    ends), clipped to the image. Pixel ``(r, c)`` is inside when its centre ``(c + .5, r + .5)``
+    is, so a box with integer corners covers exactly ``(x1-x0) * (y1-y0)`` pixels."""
+    x0, y0, x1, y1 = box
+    c0 = max(0, int(math.floor(x0 + 0.5)))
+    r0 = max(0, int(math.floor(y0 + 0.5)))
+    c1 = min(width, int(math.floor(x1 + 0.5)))
+    r1 = min(height, int(math.floor(y1 + 0.5)))
+    m = np.zeros((height, width), dtype=bool)
+    if c1 > c0 and r1 > r0:
+        m[r0:r1, c0:c1] = True
+    return m
+
+
+def check_masks(mask_a: np.ndarray, mask_b: np.ndarray, min_pixels: int) -> None:
+    """``SkipItem("mask too small")`` unless both masks have at least ``min_pixels`` pixels."""
+    if int(mask_a.sum()) < min_pixels or int(mask_b.sum()) < min_pixels:
+        raise SkipItem(MASK_TOO_SMALL)
+
+
+#: Spellings of SpatialSense's predicates found in other datasets (VRD/UnRel, GQA), mapped to
+#: the canonical one. Only spatial meanings that clearly coincide are mapped; verbs such as
+#: "ride" or "hold" are not spatial predicates and give ``label=None``.
+PREDICATE_ALIASES: dict[str, str] = {
+    "left of": "to the left of",
+    "on the left of": "to the left of",
+    "right of": "to the right of",
+    "on the right of": "to the right of",
+    "in the front of": "in front of",
+    "front of": "in front of",
+    "on top of": "on",
+    "on the top of": "on",
+    "below": "under",
+    "beneath": "under",
+    "underneath": "under",
+    "over": "above",
+    "inside": "in",
+    "inside of": "in",
+    "beside": "next to",
+    "adjacent to": "next to",
+}
+
+
+def predicate_index(predicate: str | None) -> int | None:
+    """Index into :data:`PREDICATES` of a predicate string (case/space-insensitive, aliases
+    from :data:`PREDICATE_ALIASES`), or ``None`` when it is not one of the nine."""
+    if not predicate:
+        return None
+    p = " ".join(predicate.strip().lower().replace("_", " ").split())
+    p = PREDICATE_ALIASES.get(p, p)
+    try:
+        return PREDICATES.index(p)
+    except ValueError:
+        return None
+
+
+def clip_box(box, height: int, width: int) -> tuple[float, float, float, float]:
+    """Clip ``(x0, y0, x1, y1)`` to the image; floats."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return (min(max(x0, 0.0), width), min(max(y0, 0.0), height), min(max(x1, 0.0), width), min(max(y1, 0.0), height))
+
+
+SALIENCY_RULES = ("area", "center")
+
+
+def saliency_order(masks: list[np.ndarray], rule: str = "area") -> list[int]:
+    """Indices of ``masks`` (bool ``(H, W)``), most salient first.
+
+    - ``"area"``: larger first (the paper's rule: the two largest objects).
+    - ``"center"``: area times ``1 - d``, with ``d`` the distance of the mask's centroid to the
+      image centre divided by the half-diagonal: large objects near the middle first.
+    Ties keep the input order (stable sort), so the choice is deterministic.
+    """
+    if rule not in SALIENCY_RULES:
+        raise ValueError(f"unknown saliency rule {rule!r}; expected one of {', '.join(SALIENCY_RULES)}")
+    scores = []
+    for m in masks:
+        area = float(m.sum())
+        if rule == "center" and area > 0:
+            h, w = m.shape
+            ys, xs = np.nonzero(m)
+            d = math.hypot(xs.mean() + 0.5 - w / 2, ys.mean() + 0.5 - h / 2) / (0.5 * math.hypot(w, h))
+            area *= 1.0 - d
+        scores.append(area)
+    return sorted(range(len(masks)), key=lambda i: -scores[i])

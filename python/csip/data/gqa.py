@@ -1,0 +1,194 @@
+"""GQA yes/no "verify rel" questions as a :class:`~csip.data.source.Source`.
+
+Inputs, as released by GQA:
+
+- ``*_questions.json``: ``{qid: {"imageId", "question", "answer", "types": {"detailed", ...},
+  "annotations": {"question": {"2:4": objId, ...}, ...}, "semantic": [{"operation",
+  "argument", "dependencies"}, ...], ...}}``
+- ``*_sceneGraphs.json``: ``{imageId: {"width", "height", "objects": {objId: {"name", "x", "y",
+  "w", "h", ...}}}}`` (boxes in pixels: top-left corner, width, height).
+- images ``images/<imageId>.jpg``.
+
+Kept questions (the paper's subset): answer "yes" or "no", and a ``verify rel`` program step
+(``types.detailed`` starting with ``relVerify`` / ``verifyRel``, or a semantic operation
+``"verify rel"``); programs with several ``verify rel`` steps (conjunctions) are left out.
+
+The two objects: from the program, ``select: bed (1026412) -> verify rel: book,to the left of,s
+(1026411)`` reads "book to the left of bed": the argument's flag ``s`` makes the argument object
+the subject (A) and the selected one the object (B); ``o`` the converse. When the program cannot
+be read, the two objects annotated in the question text, in order of appearance, are A and B.
+Questions about the same ordered pair in the same image form one item, all attached as
+:class:`~csip.data.sample.Question` records; ``label`` is the predicate of a "yes" question
+when it is one of the nine SpatialSense predicates (aliases accepted), else ``None``.
+
+Masks: SAM prompted by the scene-graph boxes with ``sam_checkpoint``, else the boxes (warning;
+``options()["masks"] == "boxes"``). Default paths: scene graphs ``<split>_sceneGraphs.json``
+next to the questions file (``split`` = the file name up to its first ``_``), images in
+``images/`` next to it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_rgb, resolve_inside
+from .sam import BoxMasker
+from .sample import Question, Sample, SkipItem, box_of
+
+_ID = re.compile(r"\(([^()]*)\)\s*$")
+
+
+def _arg_id(argument: str) -> str | None:
+    """The object id in a program argument such as ``"bed (1026412)"`` (first of several)."""
+    m = _ID.search(argument or "")
+    if not m:
+        return None
+    first = m.group(1).split(",")[0].strip()
+    return first if first and first != "-" else None
+
+
+def is_verify_rel(q: dict) -> bool:
+    """Whether a GQA question is a yes/no "verify rel" question (see the module docstring)."""
+    if str(q.get("answer", "")).lower() not in ("yes", "no"):
+        return False
+    detailed = str((q.get("types") or {}).get("detailed", ""))
+    ops = [s.get("operation") for s in q.get("semantic") or []]
+    if ops.count("verify rel") > 1:
+        return False
+    return detailed.startswith(("verifyRel", "relVerify")) or "verify rel" in ops
+
+
+def verify_rel_pair(q: dict) -> tuple[str, str, str] | None:
+    """``(subject id, object id, predicate)`` of a verify-rel question, or ``None``.
+
+    Read from the program when possible, else from the question's object annotations (two
+    distinct objects, in order of appearance; predicate then ``""``).
+    """
+    sem = q.get("semantic") or []
+    for step in sem:
+        if step.get("operation") != "verify rel":
+            continue
+        parts = (step.get("argument") or "").rsplit("(", 1)[0].split(",")
+        arg_id = _arg_id(step.get("argument", ""))
+        deps = step.get("dependencies") or []
+        if len(parts) >= 3 and arg_id and deps and 0 <= deps[0] < len(sem):
+            pred = ",".join(parts[1:-1]).strip()
+            flag = parts[-1].strip()
+            sel_id = _arg_id(sem[deps[0]].get("argument", ""))
+            if sel_id and flag in ("s", "o"):
+                return (arg_id, sel_id, pred) if flag == "s" else (sel_id, arg_id, pred)
+    spans = (q.get("annotations") or {}).get("question") or {}
+
+    def start(span: str) -> int:
+        return int(span.split(":")[0])
+
+    ids: list[str] = []
+    for span in sorted(spans, key=start):
+        oid = str(spans[span])
+        if oid not in ids:
+            ids.append(oid)
+    if len(ids) == 2:
+        return ids[0], ids[1], ""
+    return None
+
+
+class GqaSource:
+    """GQA verify-rel questions grouped by (image, subject, object); see the module docstring."""
+
+    name = "gqa"
+
+    def __init__(
+        self,
+        questions: str | Path,
+        scene_graphs: str | Path | None = None,
+        images: str | Path | None = None,
+        sam_checkpoint: str | Path | None = None,
+        sam_kind: str = "vit_h",
+        sam_device: str | None = None,
+        min_pixels: int = 16,
+    ):
+        self.questions = Path(questions).expanduser()
+        if not self.questions.is_file():
+            raise FileNotFoundError(f"GQA questions not found: {self.questions}")
+        if scene_graphs is None:
+            split = self.questions.name.split("_")[0]
+            scene_graphs = self.questions.parent / f"{split}_sceneGraphs.json"
+        self.scene_graphs = Path(scene_graphs).expanduser()
+        if not self.scene_graphs.is_file():
+            raise FileNotFoundError(f"GQA scene graphs not found: {self.scene_graphs} (pass scene_graphs=FILE)")
+        self.images = Path(images).expanduser() if images is not None else self.questions.parent / "images"
+        self.min_pixels = int(min_pixels)
+        qs = json.loads(self.questions.read_text())
+        graphs = json.loads(self.scene_graphs.read_text())
+        groups: dict[tuple[str, str, str], dict] = {}
+        self.dropped = 0  # verify-rel questions whose objects could not be found
+        for qid in sorted(qs):
+            q = qs[qid]
+            if not is_verify_rel(q):
+                continue
+            img_id = str(q["imageId"])
+            pair = verify_rel_pair(q)
+            graph = graphs.get(img_id)
+            objs = (graph or {}).get("objects", {})
+            if pair is None or pair[0] not in objs or pair[1] not in objs or pair[0] == pair[1]:
+                self.dropped += 1
+                continue
+            sid, oid, pred = pair
+            g = groups.setdefault(
+                (img_id, sid, oid),
+                {"size": (int(graph["height"]), int(graph["width"])), "a": objs[sid], "b": objs[oid], "qs": [], "label": None},
+            )
+            yes = str(q["answer"]).lower() == "yes"
+            g["qs"].append((q["question"], yes))
+            if yes and g["label"] is None:
+                g["label"] = predicate_index(pred)
+        self._items = []
+        for (img_id, sid, oid), g in groups.items():
+            a, b = g["a"], g["b"]
+            self._items.append(
+                (
+                    f"gqa-{img_id}-{sid}-{oid}",
+                    f"{img_id}.jpg",
+                    g["size"],
+                    (a.get("name", ""), (a["x"], a["y"], a["x"] + a["w"], a["y"] + a["h"])),
+                    (b.get("name", ""), (b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"])),
+                    tuple(g["qs"]),
+                    g["label"],
+                )
+            )
+        self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def load(self, i: int) -> Sample:
+        sid, fname, (h, w), (aname, abox), (bname, bbox), qs, label = self._items[i]
+        image = read_rgb(resolve_inside(self.images, fname))
+        if image.shape[:2] != (h, w):
+            raise SkipItem(SIZE_MISMATCH)
+        mask_a, mask_b = self.masker(image, [clip_box(abox, h, w), clip_box(bbox, h, w)])
+        check_masks(mask_a, mask_b, self.min_pixels)
+        return Sample(
+            id=sid,
+            image=image,
+            mask_a=mask_a,
+            mask_b=mask_b,
+            box_a=box_of(mask_a),
+            box_b=box_of(mask_b),
+            label=label,
+            questions=[Question(t, a) for t, a in qs],
+            source=self.name,
+            names=(aname, bname),
+        )
+
+    def options(self) -> dict:
+        return {
+            "questions": str(self.questions),
+            "scene_graphs": str(self.scene_graphs),
+            "images": str(self.images),
+            "min_pixels": self.min_pixels,
+            "dropped_questions": self.dropped,
+            **self.masker.options(),
+        }

@@ -1,0 +1,126 @@
+"""The :class:`Source` protocol every dataset adapter implements, and :func:`open_source`.
+
+A source is an indexable, picklable, deterministic list of :class:`~csip.data.sample.Sample`:
+``csip precompute`` ships it to worker processes and calls ``load(i)`` for every ``i`` in
+``range(len(source))``; ``load`` either returns the sample or raises
+:class:`~csip.data.sample.SkipItem` with a short reason (counted in the cache manifest).
+``options()`` returns the JSON-able settings that, with ``name``, say how the items were made;
+the cache manifest records them.
+
+Spec strings (the ``SOURCE`` argument of the command line)::
+
+    synthetic                          built-in synthetic scenes (default); options n, seed, size, ...
+    coco:PATH/instances.json           COCO instances; option images=DIR (default: PATH's folder)
+    spatialsense:PATH/annotations.json SpatialSense; options images=DIR, split=..., positives_only=...
+    unrel:PATH                         UnRel: a folder with annotations.json (or .mat) and images/,
+                                       or the annotation file itself
+    gqa:PATH/questions.json            GQA questions; options scene_graphs=FILE, images=DIR
+    folder:DIR                         any images, masks from SAM's automatic generator (needs
+                                       sam_checkpoint=FILE)
+
+SAM options, for the box-only sources (spatialsense, unrel, gqa) and the folder:
+``sam_checkpoint`` (a local file; box-only sources fall back to box-shaped masks without it,
+with a warning and ``options()["masks"] == "boxes"``), ``sam_kind`` (``vit_h``, ``vit_l``,
+``vit_b``), ``sam_device``. Options whose value is ``None`` are ignored, so a command line can
+pass all its flags through; an option the chosen source does not take is an error. A spec
+without its PATH may name it as an option instead: ``open_source("coco",
+annotations=FILE, images=DIR)``, ``open_source("folder", images=DIR, ...)``.
+
+Example::
+
+    >>> from csip.data.source import open_source
+    >>> src = open_source("synthetic", n=4, seed=0, size=64)
+    >>> len(src), src.load(0).image.shape
+    (4, (64, 64, 3))
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from .sample import Sample
+
+
+@runtime_checkable
+class Source(Protocol):
+    """What every adapter provides; see the module docstring.
+
+    - ``name``: short source name recorded in the manifest (``"synthetic"``, ``"coco"``...).
+    - ``len(source)``: number of items (some may still be skipped by ``load``).
+    - ``load(i)``: the ``Sample`` of item ``i`` (deterministic: the same ``i`` gives the same
+      sample in any process and any order), or ``SkipItem(reason)``.
+    - ``options()``: JSON-able dict of the settings that made the items (paths as strings).
+
+    Sources must pickle cheaply: heavy state (a SAM model) is loaded lazily in each process and
+    dropped from the pickle.
+    """
+
+    name: str
+
+    def __len__(self) -> int: ...
+
+    def load(self, i: int) -> Sample: ...
+
+    def options(self) -> dict: ...
+
+
+#: spec prefix -> (module, class, name of the constructor argument that takes the spec's PATH)
+ADAPTERS: dict[str, tuple[str, str, str | None]] = {
+    "synthetic": ("csip.data.synthetic", "SyntheticSource", None),
+    "coco": ("csip.data.coco", "CocoSource", "annotations"),
+    "spatialsense": ("csip.data.spatialsense", "SpatialSenseSource", "annotations"),
+    "unrel": ("csip.data.unrel", "UnRelSource", "path"),
+    "gqa": ("csip.data.gqa", "GqaSource", "questions"),
+    "folder": ("csip.data.folder", "FolderSource", "root"),
+}
+
+
+def parse_spec(spec: str, require_path: bool = True) -> tuple[str, str | None]:
+    """Split ``"kind:PATH"`` into ``(kind, PATH)``; ``"synthetic"`` gives ``("synthetic", None)``."""
+    spec = (spec or "synthetic").strip()
+    kind, sep, path = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind not in ADAPTERS:
+        raise ValueError(f"unknown source {spec!r}: expected one of {', '.join(ADAPTERS)} (as 'kind' or 'kind:PATH')")
+    if ADAPTERS[kind][2] is None:
+        if path:
+            raise ValueError(f"source {kind!r} takes no path (got {spec!r}); pass n=, seed=, size= as options")
+        return kind, None
+    if not path and require_path:
+        raise ValueError(f"source {kind!r} needs a path: '{kind}:PATH'")
+    return kind, path or None
+
+
+def open_source(spec: str = "synthetic", **opts: Any) -> Source:
+    """Build the adapter named by ``spec`` (see the module docstring) with keyword ``opts``.
+
+    ``None``-valued options are dropped; unknown ones raise ``TypeError`` naming the accepted
+    ones. ``ValueError`` for an unknown kind or a missing path; ``FileNotFoundError`` when the
+    annotation file does not exist.
+    """
+    kind, path = parse_spec(spec, require_path=False)
+    module_name, class_name, path_arg = ADAPTERS[kind]
+    kwargs = {k: v for k, v in opts.items() if v is not None}
+    if path_arg is not None and path is None:
+        # "coco" + annotations=FILE (or the adapter's own name for it), "folder" + images=DIR
+        aliases = (path_arg, "annotations") + (("images",) if kind == "folder" else ())
+        for alias in aliases:
+            if alias in kwargs:
+                path = str(kwargs.pop(alias))
+                break
+        else:
+            raise ValueError(f"source {kind!r} needs a path: '{kind}:PATH' (or annotations=PATH)")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    accepted = [p for p in inspect.signature(cls).parameters if p != path_arg]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(f"source {kind!r} does not take option(s) {', '.join(unknown)}; it takes: {', '.join(accepted)}")
+    if path_arg is not None:
+        kwargs[path_arg] = Path(path).expanduser()
+    return cls(**kwargs)
+
+
+__all__ = ["ADAPTERS", "Source", "open_source", "parse_spec"]

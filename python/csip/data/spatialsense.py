@@ -1,0 +1,133 @@
+"""SpatialSense ``annotations.json`` as a :class:`~csip.data.source.Source`.
+
+The released file is a list of images::
+
+    [{"url": "https://farm4.staticflickr.com/.../123_abc.jpg", "height": 375, "width": 500,
+      "split": "train" | "valid" | "test",
+      "annotations": [{"_id": "...", "predicate": "on", "label": true,
+                       "subject": {"name": "cup", "bbox": [y0, y1, x0, x1], ...},
+                       "object":  {"name": "table", "bbox": [y0, y1, x0, x1], ...}}, ...]}, ...]
+
+One item per relation annotation (subject = A, object = B). Images are found as SpatialSense's own
+loader does: ``images/flickr/<last part of url>`` for ``http`` urls, ``images/nyu/<last part>``
+otherwise, ``images`` defaulting to the ``images`` folder next to the JSON.
+
+- ``positives_only=True`` (default; pretraining and the paper's evaluation) keeps ``label: true``
+  relations; ``label`` is then the predicate's index in :data:`~csip.data.sample.PREDICATES`.
+  With ``positives_only=False`` negative relations are kept too, with ``label=None``.
+- Every item carries the relation as a question, "Is the cup on the table?", answered by the
+  annotation's ``label`` (so negatives are not lost).
+- ``split``: ``"train"``, ``"valid"``, ``"test"``, or ``None`` for all.
+- Boxes are ``[y0, y1, x0, x1]`` in pixels (treated as ``x0, y0, x1, y1`` with exclusive ends).
+  Masks come from SAM prompted by the boxes when ``sam_checkpoint`` is given, otherwise they
+  are the boxes (warning; ``options()["masks"] == "boxes"``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_rgb, resolve_inside
+from .sam import BoxMasker
+from .sample import Question, Sample, SkipItem, box_of
+
+SPLITS = ("train", "valid", "test")
+
+
+def spatialsense_image_path(url: str) -> str:
+    """Relative image path of a SpatialSense ``url`` (``flickr/NAME`` or ``nyu/NAME``)."""
+    name = url.rstrip("/").split("/")[-1]
+    return f"flickr/{name}" if url.startswith("http") else f"nyu/{name}"
+
+
+def ss_box(bbox) -> tuple[float, float, float, float]:
+    """SpatialSense ``[y0, y1, x0, x1]`` -> ``(x0, y0, x1, y1)``."""
+    y0, y1, x0, x1 = (float(v) for v in bbox)
+    return (x0, y0, x1, y1)
+
+
+class SpatialSenseSource:
+    """SpatialSense relations; see the module docstring for the format and options."""
+
+    name = "spatialsense"
+
+    def __init__(
+        self,
+        annotations: str | Path,
+        images: str | Path | None = None,
+        split: str | None = None,
+        positives_only: bool = True,
+        sam_checkpoint: str | Path | None = None,
+        sam_kind: str = "vit_h",
+        sam_device: str | None = None,
+        min_pixels: int = 16,
+    ):
+        self.annotations = Path(annotations).expanduser()
+        if not self.annotations.is_file():
+            raise FileNotFoundError(f"SpatialSense annotations not found: {self.annotations}")
+        if split is not None and split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
+        self.images = Path(images).expanduser() if images is not None else self.annotations.parent / "images"
+        self.split, self.positives_only, self.min_pixels = split, bool(positives_only), int(min_pixels)
+        data = json.loads(self.annotations.read_text())
+        # (id, relative image path, h, w, subj name, subj box, pred, obj name, obj box, truth)
+        self._items: list[tuple] = []
+        for img in data:
+            if split is not None and img.get("split") != split:
+                continue
+            rel_path = spatialsense_image_path(img["url"])
+            for k, ann in enumerate(img.get("annotations", [])):
+                truth = bool(ann.get("label", True))
+                if self.positives_only and not truth:
+                    continue
+                self._items.append(
+                    (
+                        f"spatialsense-{ann.get('_id', rel_path + '#' + str(k))}",
+                        rel_path,
+                        int(img["height"]),
+                        int(img["width"]),
+                        ann["subject"]["name"],
+                        ss_box(ann["subject"]["bbox"]),
+                        ann["predicate"],
+                        ann["object"]["name"],
+                        ss_box(ann["object"]["bbox"]),
+                        truth,
+                    )
+                )
+        self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def load(self, i: int) -> Sample:
+        sid, rel_path, h, w, sname, sbox, pred, oname, obox, truth = self._items[i]
+        image = read_rgb(resolve_inside(self.images, rel_path))
+        if image.shape[:2] != (h, w):
+            raise SkipItem(SIZE_MISMATCH)
+        boxes = [clip_box(sbox, h, w), clip_box(obox, h, w)]
+        mask_a, mask_b = self.masker(image, boxes)
+        check_masks(mask_a, mask_b, self.min_pixels)
+        label = predicate_index(pred) if truth else None
+        return Sample(
+            id=sid,
+            image=image,
+            mask_a=mask_a,
+            mask_b=mask_b,
+            box_a=box_of(mask_a),
+            box_b=box_of(mask_b),
+            label=label,
+            questions=[Question(f"Is the {sname} {pred} the {oname}?", truth)],
+            source=self.name,
+            names=(sname, oname),
+        )
+
+    def options(self) -> dict:
+        return {
+            "annotations": str(self.annotations),
+            "images": str(self.images),
+            "split": self.split,
+            "positives_only": self.positives_only,
+            "min_pixels": self.min_pixels,
+            **self.masker.options(),
+        }

@@ -1,0 +1,132 @@
+"""UnRel (unusual relations, Peyre et al. 2017) as a :class:`~csip.data.source.Source`.
+
+UnRel ships ``annotations.mat`` and ``images/``. Its structure, per image: ``filename``,
+``im_id``, ``objects`` (``category``, ``box``) and ``relationships`` (``sub``, ``sub_box``,
+``obj``, ``obj_box``, ``rels``: a list of predicates), boxes ``[xmin, ymin, xmax, ymax]`` in pixels.
+This adapter reads the same structure as JSON, ``annotations.json``::
+
+    [{"filename": "12.jpg", "im_id": 12,
+      "objects": [{"category": "person", "box": [x0, y0, x1, y1]}, ...],        # optional
+      "relationships": [{"sub": "person", "sub_box": [x0, y0, x1, y1],
+                         "obj": "bike",   "obj_box": [x0, y0, x1, y1],
+                         "rels": ["ride", "on"]}, ...]}, ...]
+
+and ``annotations.mat`` itself when scipy is installed (converted to the records above; scipy is
+not a dependency of csip). ``unrel:PATH`` takes the dataset folder (``PATH/annotations.json``,
+else ``PATH/annotations.mat``; images in ``PATH/images``) or the annotation file itself.
+
+One item per relationship: A = subject box, B = object box. ``label`` is the first of ``rels``
+that is (or is an alias of, see :data:`~csip.data.common.PREDICATE_ALIASES`) one of the nine
+SpatialSense predicates, else ``None`` (UnRel's "ride", "hold"... are not spatial). Boxes are used
+as ``(x0, y0, x1, y1)`` with exclusive ends. Masks: SAM prompted by the boxes with
+``sam_checkpoint``, else the boxes (warning; ``options()["masks"] == "boxes"``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import check_masks, clip_box, predicate_index, read_rgb, resolve_inside
+from .sam import BoxMasker
+from .sample import Sample, box_of
+
+
+def _box(b) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(v) for v in b)
+    return (x0, y0, x1, y1)
+
+
+def read_unrel_mat(path: str | Path) -> list[dict]:
+    """UnRel's ``annotations.mat`` as the JSON records of the module docstring (needs scipy)."""
+    try:
+        import scipy.io
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("reading UnRel's annotations.mat needs scipy; or convert it to annotations.json") from exc
+    import numpy as np
+
+    def text(x):
+        return str(np.asarray(x).squeeze().item()) if np.asarray(x).size else ""
+
+    def box(x):
+        return [float(v) for v in np.asarray(x).squeeze().tolist()] if np.asarray(x).size else [0, 0, 0, 0]
+
+    out = []
+    for d in scipy.io.loadmat(str(path))["annotations"]:
+        d = d.squeeze(0).item()
+        rels = []
+        for r in np.atleast_1d(d["relationships"].item()):
+            r = r.squeeze(0).item() if hasattr(r, "squeeze") and r.dtype == object else r
+            preds = [text(c) for c in np.atleast_1d(np.asarray(r["rels"]).squeeze())]
+            rels.append({"sub": text(r["sub"]), "sub_box": box(r["sub_box"]), "obj": text(r["obj"]), "obj_box": box(r["obj_box"]), "rels": preds})
+        out.append({"filename": text(d["filename"]), "im_id": text(d["im_id"]), "relationships": rels})
+    return out
+
+
+class UnRelSource:
+    """UnRel relationships; see the module docstring for the format and options."""
+
+    name = "unrel"
+
+    def __init__(
+        self,
+        path: str | Path,
+        images: str | Path | None = None,
+        sam_checkpoint: str | Path | None = None,
+        sam_kind: str = "vit_h",
+        sam_device: str | None = None,
+        min_pixels: int = 16,
+    ):
+        path = Path(path).expanduser()
+        if path.is_dir():
+            cands = [path / "annotations.json", path / "annotations.mat"]
+            found = [c for c in cands if c.is_file()]
+            if not found:
+                raise FileNotFoundError(f"UnRel: no annotations.json or annotations.mat in {path}")
+            self.annotations = found[0]
+        elif path.is_file():
+            self.annotations = path
+        else:
+            raise FileNotFoundError(f"UnRel annotations not found: {path}")
+        self.images = Path(images).expanduser() if images is not None else self.annotations.parent / "images"
+        self.min_pixels = int(min_pixels)
+        if self.annotations.suffix.lower() == ".mat":
+            records = read_unrel_mat(self.annotations)
+        else:
+            records = json.loads(self.annotations.read_text())
+        self._items: list[tuple] = []
+        for img in records:
+            fname = str(img["filename"])
+            for k, r in enumerate(img.get("relationships", [])):
+                rels = r.get("rels", [])
+                if isinstance(rels, str):
+                    rels = [rels]
+                label = next((predicate_index(p) for p in rels if predicate_index(p) is not None), None)
+                self._items.append(
+                    (f"unrel-{img.get('im_id', fname)}-{k}", fname, str(r["sub"]), _box(r["sub_box"]), str(r["obj"]), _box(r["obj_box"]), label)
+                )
+        self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def load(self, i: int) -> Sample:
+        sid, fname, sname, sbox, oname, obox, label = self._items[i]
+        image = read_rgb(resolve_inside(self.images, fname))
+        h, w = image.shape[:2]
+        mask_a, mask_b = self.masker(image, [clip_box(sbox, h, w), clip_box(obox, h, w)])
+        check_masks(mask_a, mask_b, self.min_pixels)
+        return Sample(
+            id=sid,
+            image=image,
+            mask_a=mask_a,
+            mask_b=mask_b,
+            box_a=box_of(mask_a),
+            box_b=box_of(mask_b),
+            label=label,
+            source=self.name,
+            names=(sname, oname),
+        )
+
+    def options(self) -> dict:
+        return {"annotations": str(self.annotations), "images": str(self.images), "min_pixels": self.min_pixels, **self.masker.options()}

@@ -1,0 +1,206 @@
+"""Tiny dataset fixtures in the real file formats, written into a temporary folder by tests.
+
+Each writer returns what a test needs to open the source and to check the result. Images are
+small PNG/JPEG files with two coloured rectangles so box and mask positions are easy to assert.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def write_image(path: Path, height: int = 48, width: int = 64, fmt: str | None = None) -> np.ndarray:
+    """A deterministic RGB image with a red block (rows 8..24, cols 6..22) and a blue block
+    (rows 20..40, cols 36..58); returns the array written."""
+    rng = np.random.default_rng(0)
+    img = (rng.random((height, width, 3)) * 60 + 90).astype(np.uint8)
+    img[8:24, 6:22] = (220, 30, 30)
+    img[20:40, 36:58] = (30, 30, 220)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path, format=fmt)
+    return img
+
+
+def write_coco(root: Path) -> Path:
+    """A COCO instances file with two images.
+
+    Image 1 (``a.png``, 48 x 64): a polygon (red block), a compressed-RLE object (blue block), an
+    uncompressed-RLE small object, and a crowd annotation (ignored). Image 2 (``b.png``) has four
+    objects, more than ``max_objects=3``, so it is not an item.
+    """
+    from pycocotools import mask as mask_utils
+
+    images = root / "images"
+    write_image(images / "a.png")
+    write_image(images / "b.png")
+    h, w = 48, 64
+    blue = np.zeros((h, w), np.uint8, order="F")
+    blue[20:40, 36:58] = 1
+    rle = mask_utils.encode(blue)
+    rle["counts"] = rle["counts"].decode("ascii")
+    small = np.zeros((h, w), np.uint8)
+    small[40:44, 2:6] = 1  # 16 px
+    # uncompressed RLE: column-major run lengths starting with zeros
+    flat = small.flatten(order="F")
+    runs, cur, n = [], 0, 0
+    for v in flat:
+        if v == cur:
+            n += 1
+        else:
+            runs.append(n)
+            cur, n = v, 1
+    runs.append(n)
+    poly = [6, 8, 22, 8, 22, 24, 6, 24]  # x, y pairs of the red block's corners
+    anns = [
+        {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [poly], "area": 256.0, "bbox": [6, 8, 16, 16], "iscrowd": 0},
+        {"id": 2, "image_id": 1, "category_id": 2, "segmentation": rle, "area": 440.0, "bbox": [36, 20, 22, 20], "iscrowd": 0},
+        {"id": 3, "image_id": 1, "category_id": 1, "segmentation": {"size": [h, w], "counts": runs}, "area": 16.0, "bbox": [2, 40, 4, 4], "iscrowd": 0},
+        {"id": 4, "image_id": 1, "category_id": 1, "segmentation": {"size": [h, w], "counts": runs}, "area": 9999.0, "bbox": [0, 0, 64, 48], "iscrowd": 1},
+    ]
+    for k in range(4):
+        anns.append({"id": 10 + k, "image_id": 2, "category_id": 1, "segmentation": [[k * 10 + 1, 1, k * 10 + 9, 1, k * 10 + 9, 9, k * 10 + 1, 9]], "area": 64.0, "bbox": [k * 10 + 1, 1, 8, 8], "iscrowd": 0})
+    data = {
+        "images": [{"id": 1, "file_name": "a.png", "height": h, "width": w}, {"id": 2, "file_name": "b.png", "height": h, "width": w}],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "cup"}, {"id": 2, "name": "table"}],
+    }
+    path = root / "instances.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def write_spatialsense(root: Path) -> Path:
+    """A SpatialSense annotations.json: one flickr image (train) with a positive and a negative
+    relation, one nyu image (test) with a positive one."""
+    write_image(root / "images" / "flickr" / "123_abc.jpg", fmt="JPEG")
+    write_image(root / "images" / "nyu" / "kitchen_0001.png")
+    red = {"name": "cup", "bbox": [8, 24, 6, 22]}  # [y0, y1, x0, x1]
+    blue = {"name": "table", "bbox": [20, 40, 36, 58]}
+    data = [
+        {
+            "url": "https://farm4.staticflickr.com/3446/123_abc.jpg",
+            "height": 48,
+            "width": 64,
+            "split": "train",
+            "annotations": [
+                {"_id": "r1", "subject": red, "object": blue, "predicate": "to the left of", "label": True},
+                {"_id": "r2", "subject": red, "object": blue, "predicate": "to the right of", "label": False},
+            ],
+        },
+        {
+            "url": "nyu/kitchen_0001.png",
+            "height": 48,
+            "width": 64,
+            "split": "test",
+            "annotations": [{"_id": "r3", "subject": blue, "object": red, "predicate": "to the right of", "label": True}],
+        },
+    ]
+    path = root / "annotations.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def write_unrel(root: Path) -> Path:
+    """An UnRel folder: annotations.json (the .mat structure as JSON) and images/."""
+    write_image(root / "images" / "1.jpg", fmt="JPEG")
+    data = [
+        {
+            "filename": "1.jpg",
+            "im_id": 1,
+            "objects": [{"category": "dog", "box": [6, 8, 22, 24]}, {"category": "car", "box": [36, 20, 58, 40]}],
+            "relationships": [
+                {"sub": "dog", "sub_box": [6, 8, 22, 24], "obj": "car", "obj_box": [36, 20, 58, 40], "rels": ["ride", "on the left of"]},
+                {"sub": "car", "sub_box": [36, 20, 58, 40], "obj": "dog", "obj_box": [6, 8, 22, 24], "rels": ["wear"]},
+            ],
+        }
+    ]
+    (root / "annotations.json").write_text(json.dumps(data))
+    return root
+
+
+def write_gqa(root: Path) -> Path:
+    """GQA val_balanced_questions.json + val_sceneGraphs.json + images/.
+
+    Two verify-rel questions about the same pair (one yes, one no), a verify-rel question whose
+    program is missing (object annotations used), and two questions that are not kept (an
+    open question, a verify-attr one).
+    """
+    write_image(root / "images" / "2354786.jpg", fmt="JPEG")
+    graphs = {
+        "2354786": {
+            "width": 64,
+            "height": 48,
+            "objects": {
+                "100": {"name": "book", "x": 6, "y": 8, "w": 16, "h": 16, "attributes": [], "relations": []},
+                "200": {"name": "bed", "x": 36, "y": 20, "w": 22, "h": 20, "attributes": [], "relations": []},
+            },
+        }
+    }
+    qs = {
+        "q1": {
+            "imageId": "2354786",
+            "question": "Is the book to the left of the bed?",
+            "answer": "yes",
+            "types": {"structural": "verify", "semantic": "rel", "detailed": "relVerify"},
+            "annotations": {"question": {"3": "100", "9": "200"}, "answer": {}, "fullAnswer": {}},
+            "semantic": [
+                {"operation": "select", "dependencies": [], "argument": "bed (200)"},
+                {"operation": "verify rel", "dependencies": [0], "argument": "book,to the left of,s (100)"},
+            ],
+        },
+        "q2": {
+            "imageId": "2354786",
+            "question": "Is the book to the right of the bed?",
+            "answer": "no",
+            "types": {"structural": "verify", "semantic": "rel", "detailed": "relVerifyCr"},
+            "annotations": {"question": {"3": "100", "9": "200"}, "answer": {}, "fullAnswer": {}},
+            "semantic": [
+                {"operation": "select", "dependencies": [], "argument": "bed (200)"},
+                {"operation": "verify rel", "dependencies": [0], "argument": "book,to the right of,s (100)"},
+            ],
+        },
+        "q3": {
+            "imageId": "2354786",
+            "question": "Is the bed to the right of the book?",
+            "answer": "yes",
+            "types": {"structural": "verify", "semantic": "rel", "detailed": "verifyRel"},
+            "annotations": {"question": {"3": "200", "9": "100"}, "answer": {}, "fullAnswer": {}},
+        },
+        "q4": {
+            "imageId": "2354786",
+            "question": "What is to the left of the bed?",
+            "answer": "book",
+            "types": {"structural": "query", "semantic": "rel", "detailed": "relS"},
+            "annotations": {"question": {"7": "200"}, "answer": {"0": "100"}, "fullAnswer": {}},
+        },
+        "q5": {
+            "imageId": "2354786",
+            "question": "Is the book red?",
+            "answer": "yes",
+            "types": {"structural": "verify", "semantic": "attr", "detailed": "verifyAttr"},
+            "annotations": {"question": {"3": "100"}, "answer": {}, "fullAnswer": {}},
+            "semantic": [
+                {"operation": "select", "dependencies": [], "argument": "book (100)"},
+                {"operation": "verify color", "dependencies": [0], "argument": "red"},
+            ],
+        },
+    }
+    (root / "val_sceneGraphs.json").write_text(json.dumps(graphs))
+    path = root / "val_balanced_questions.json"
+    path.write_text(json.dumps(qs))
+    return path
+
+
+def tiny_sam_checkpoint(path: Path, seed: int = 0) -> Path:
+    """Save the state dict of a random tiny SAM (see ``csip.data.sam.build_tiny_sam``)."""
+    import torch
+
+    from csip.data.sam import build_tiny_sam
+
+    torch.manual_seed(seed)
+    torch.save(build_tiny_sam().state_dict(), path)
+    return path

@@ -1,0 +1,225 @@
+"""Dataset adapters on tiny fixtures in their real file formats (no SAM: box masks)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from data_fixtures import write_coco, write_gqa, write_image, write_spatialsense, write_unrel
+
+from csip.data import PREDICATES, Sample, SkipItem
+from csip.data.common import box_mask, predicate_index, read_rgb, resolve_inside
+from csip.data.source import Source, open_source, parse_spec
+
+RED_BOX = (6.0, 8.0, 22.0, 24.0)
+BLUE_BOX = (36.0, 20.0, 58.0, 40.0)
+
+
+def _check(sample: Sample) -> None:
+    assert sample.image.dtype == np.uint8 and sample.image.ndim == 3
+    assert sample.mask_a.dtype == bool and sample.mask_a.shape == sample.image.shape[:2]
+    assert sample.mask_b.shape == sample.image.shape[:2]
+    assert sample.mask_a.any() and sample.mask_b.any()
+
+
+# --------------------------------------------------------------------------- COCO
+def test_coco_polygon_rle_and_crowd(tmp_path):
+    src = open_source(f"coco:{write_coco(tmp_path)}", images=tmp_path / "images")
+    assert isinstance(src, Source) and src.name == "coco"
+    assert len(src) == 1  # image 2 has 4 objects > max_objects
+    s = src.load(0)
+    _check(s)
+    # A = largest (the compressed-RLE blue block), B = the polygon (red block); crowd ignored
+    assert s.names == ("table", "cup")
+    assert s.box_a == BLUE_BOX
+    assert int(s.mask_a.sum()) == 22 * 20
+    x0, y0, x1, y1 = s.box_b
+    assert abs(x0 - 6) <= 1 and abs(y0 - 8) <= 1 and abs(x1 - 22) <= 1 and abs(y1 - 24) <= 1
+    assert s.label is None and s.source == "coco"
+    assert json.dumps(src.options())
+    assert len(open_source(f"coco:{tmp_path / 'instances.json'}", images=tmp_path / "images", max_objects=4)) == 2
+
+
+def test_coco_uncompressed_rle_selected_by_saliency(tmp_path):
+    from csip.data.coco import decode_segmentation
+
+    write_coco(tmp_path)
+    data = json.loads((tmp_path / "instances.json").read_text())
+    small = decode_segmentation(data["annotations"][2]["segmentation"], 48, 64)
+    assert small.sum() == 16 and small[40:44, 2:6].all()
+
+
+def test_coco_pickles_and_is_deterministic(tmp_path):
+    src = open_source(f"coco:{write_coco(tmp_path)}", images=tmp_path / "images")
+    clone = pickle.loads(pickle.dumps(src))
+    a, b = src.load(0), clone.load(0)
+    assert np.array_equal(a.mask_a, b.mask_a) and np.array_equal(a.image, b.image)
+
+
+# --------------------------------------------------------------------------- SpatialSense
+def test_spatialsense_positive_relations_and_boxes(tmp_path):
+    path = write_spatialsense(tmp_path)
+    with pytest.warns(UserWarning, match="BOXES"):
+        src = open_source(f"spatialsense:{path}")
+    assert src.options()["masks"] == "boxes"
+    assert len(src) == 2  # the negative relation is dropped
+    s = src.load(0)
+    _check(s)
+    assert s.label == PREDICATES.index("to the left of")
+    assert s.names == ("cup", "table")
+    assert s.box_a == RED_BOX and s.box_b == BLUE_BOX  # [y0, y1, x0, x1] read correctly
+    assert np.array_equal(s.mask_a, box_mask(RED_BOX, 48, 64))
+    assert [(q.text, q.answer) for q in s.questions] == [("Is the cup to the left of the table?", True)]
+    assert src.load(1).id.startswith("spatialsense-r3")  # nyu image found under images/nyu
+    assert np.array_equal(pickle.loads(pickle.dumps(src)).load(0).mask_b, s.mask_b)
+
+
+def test_spatialsense_split_and_negatives(tmp_path):
+    path = write_spatialsense(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train = open_source(f"spatialsense:{path}", split="train")
+        both = open_source(f"spatialsense:{path}", split="train", positives_only=False)
+        test = open_source(f"spatialsense:{path}", split="test")
+    assert len(train) == 1 and len(both) == 2 and len(test) == 1
+    neg = both.load(1)
+    assert neg.label is None and neg.questions[0].answer is False
+    assert test.load(0).label == PREDICATES.index("to the right of")
+
+
+# --------------------------------------------------------------------------- UnRel
+def test_unrel_json(tmp_path):
+    with pytest.warns(UserWarning):
+        src = open_source(f"unrel:{write_unrel(tmp_path)}")
+    assert len(src) == 2
+    s0, s1 = src.load(0), src.load(1)
+    _check(s0)
+    assert s0.label == PREDICATES.index("to the left of")  # alias "on the left of"; "ride" skipped
+    assert s1.label is None  # "wear" is not spatial
+    assert s0.box_a == RED_BOX and s0.names == ("dog", "car")
+    assert src.options()["masks"] == "boxes"
+
+
+# --------------------------------------------------------------------------- GQA
+def test_gqa_verify_rel(tmp_path):
+    path = write_gqa(tmp_path)
+    with pytest.warns(UserWarning):
+        src = open_source(f"gqa:{path}")
+    assert len(src) == 2  # (book, bed) with q1 + q2; (bed, book) from q3's annotations
+    s = src.load(0)
+    _check(s)
+    assert s.names == ("book", "bed")
+    assert s.box_a == RED_BOX and s.box_b == BLUE_BOX
+    assert [(q.text, q.answer) for q in s.questions] == [
+        ("Is the book to the left of the bed?", True),
+        ("Is the book to the right of the bed?", False),
+    ]
+    assert s.label == PREDICATES.index("to the left of")
+    s2 = src.load(1)
+    assert s2.names == ("bed", "book") and s2.label is None  # no program: predicate unknown
+    assert src.options()["dropped_questions"] == 0
+    assert pickle.loads(pickle.dumps(src)).load(1).questions == s2.questions
+
+
+def test_gqa_program_parsing():
+    from csip.data.gqa import is_verify_rel, verify_rel_pair
+
+    q = {
+        "answer": "no",
+        "types": {"detailed": "relVerifyCo"},
+        "semantic": [
+            {"operation": "select", "dependencies": [], "argument": "fire truck (1)"},
+            {"operation": "verify rel", "dependencies": [0], "argument": "street,next to,o (2)"},
+        ],
+    }
+    assert is_verify_rel(q)
+    assert verify_rel_pair(q) == ("1", "2", "next to")  # flag o: the argument is the object
+    assert not is_verify_rel({**q, "answer": "street"})
+
+
+# --------------------------------------------------------------------------- common + security
+def test_path_escape_is_rejected(tmp_path):
+    root = tmp_path / "ds"
+    (root / "images").mkdir(parents=True)
+    write_image(tmp_path / "outside.png")
+    with pytest.raises(SkipItem, match="path escapes dataset root"):
+        resolve_inside(root / "images", "../../outside.png")
+    with pytest.raises(SkipItem, match="path escapes dataset root"):
+        resolve_inside(root / "images", str(tmp_path / "outside.png"))  # absolute path
+    (root / "images" / "link.png").symlink_to(tmp_path / "outside.png")
+    with pytest.raises(SkipItem, match="path escapes dataset root"):
+        resolve_inside(root / "images", "link.png")
+    with pytest.raises(SkipItem, match="missing file"):
+        resolve_inside(root / "images", "nope.png")
+
+
+def test_path_escape_in_annotations(tmp_path):
+    write_image(tmp_path / "secret.png")
+    root = tmp_path / "unrel"
+    write_unrel(root)
+    data = json.loads((root / "annotations.json").read_text())
+    data[0]["filename"] = "../../secret.png"
+    (root / "annotations.json").write_text(json.dumps(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = open_source(f"unrel:{root}")
+    with pytest.raises(SkipItem, match="path escapes dataset root"):
+        src.load(0)
+
+
+def test_corrupt_and_missing_images_are_skipped(tmp_path):
+    path = write_coco(tmp_path)
+    src = open_source(f"coco:{path}", images=tmp_path / "images")
+    (tmp_path / "images" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
+    with pytest.raises(SkipItem, match="unreadable image"):
+        src.load(0)
+    (tmp_path / "images" / "a.png").unlink()
+    with pytest.raises(SkipItem, match="missing file"):
+        src.load(0)
+    # a truncated JPEG also fails cleanly
+    jpg = tmp_path / "t.jpg"
+    write_image(jpg, fmt="JPEG")
+    jpg.write_bytes(jpg.read_bytes()[:200])
+    with pytest.raises(SkipItem, match="unreadable image"):
+        read_rgb(jpg)
+
+
+def test_small_masks_are_skipped(tmp_path):
+    path = write_spatialsense(tmp_path)
+    data = json.loads(path.read_text())
+    data[0]["annotations"][0]["subject"]["bbox"] = [8, 11, 6, 9]  # 3 x 3 = 9 px < 16
+    path.write_text(json.dumps(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = open_source(f"spatialsense:{path}")
+    with pytest.raises(SkipItem, match="mask too small"):
+        src.load(0)
+
+
+def test_open_source_specs(tmp_path):
+    assert parse_spec("synthetic") == ("synthetic", None)
+    assert parse_spec("coco:/x/instances.json") == ("coco", "/x/instances.json")
+    src = open_source("synthetic", n=3, seed=1, size=64, images=None)  # None options are ignored
+    assert len(src) == 3 and src.options()["size"] == 64
+    with pytest.raises(ValueError, match="unknown source"):
+        open_source("imagenet:/x")
+    with pytest.raises(ValueError, match="needs a path"):
+        open_source("coco")
+    with pytest.raises(TypeError, match="does not take"):
+        open_source("synthetic", images="/x")
+    with pytest.raises(FileNotFoundError):
+        open_source(f"coco:{tmp_path / 'missing.json'}")
+    coco = open_source("coco", annotations=write_coco(tmp_path), images=tmp_path / "images")  # path as an option
+    assert len(coco) == 1
+    with pytest.raises(ValueError, match="sam_checkpoint"):
+        open_source(f"folder:{tmp_path}")
+
+
+def test_predicate_aliases():
+    assert predicate_index("on the left of") == PREDICATES.index("to the left of")
+    assert predicate_index("Below") == PREDICATES.index("under")
+    assert predicate_index("in front of") == PREDICATES.index("in front of")
+    assert predicate_index("ride") is None and predicate_index("") is None
