@@ -38,7 +38,30 @@ fn dot_portable(x: &[f64], y: &[f64]) -> f64 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_avx2_fma(x: &[f64], y: &[f64]) -> f64 {
-    dot_body!(x, y, f64::mul_add)
+    use std::arch::x86_64::*;
+    let n = x.len().min(y.len());
+    let (px, py) = (x.as_ptr(), y.as_ptr());
+    let mut acc0 = _mm256_setzero_pd();
+    let mut acc1 = _mm256_setzero_pd();
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: i + 8 <= n, so both 4-lane loads stay inside the slices.
+        acc0 = _mm256_fmadd_pd(_mm256_loadu_pd(px.add(i)), _mm256_loadu_pd(py.add(i)), acc0);
+        acc1 = _mm256_fmadd_pd(
+            _mm256_loadu_pd(px.add(i + 4)),
+            _mm256_loadu_pd(py.add(i + 4)),
+            acc1,
+        );
+        i += 8;
+    }
+    let mut lanes = [0.0f64; 4];
+    _mm256_storeu_pd(lanes.as_mut_ptr(), _mm256_add_pd(acc0, acc1));
+    let mut tail = 0.0;
+    while i < n {
+        tail = x[i].mul_add(y[i], tail);
+        i += 1;
+    }
+    ((lanes[0] + lanes[2]) + (lanes[1] + lanes[3])) + tail
 }
 
 /// `Σ x[i]·y[i]` over the common length.

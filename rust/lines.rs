@@ -17,6 +17,54 @@ pub struct Segment {
     pub end: u32,
 }
 
+/// The segments of one object for one direction. Most lines cross an object once, so each
+/// line's first segment sits in a table indexed by line; further ones go to a list.
+#[derive(Debug, Default, Clone)]
+pub struct LineSegments {
+    /// `first[line] = (start, end)`, or `(0, 0)` where the line misses the object.
+    pub first: Vec<(u32, u32)>,
+    /// The second and later segments of lines that cross the object several times.
+    pub extra: Vec<Segment>,
+}
+
+impl LineSegments {
+    fn reset(&mut self, n_lines: usize) {
+        self.first.clear();
+        self.first.resize(n_lines, (0, 0));
+        self.extra.clear();
+    }
+
+    #[inline]
+    fn push(&mut self, line: usize, start: u32, end: u32) {
+        if self.first[line].1 == 0 {
+            self.first[line] = (start, end);
+        } else {
+            self.extra.push(Segment {
+                line: line as u32,
+                start,
+                end,
+            });
+        }
+    }
+
+    /// Every segment, in no particular order (for tests and diagnostics).
+    pub fn all(&self) -> Vec<Segment> {
+        let mut v: Vec<Segment> = self
+            .first
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.1 != 0)
+            .map(|(line, &(start, end))| Segment {
+                line: line as u32,
+                start,
+                end,
+            })
+            .collect();
+        v.extend_from_slice(&self.extra);
+        v
+    }
+}
+
 /// Reusable buffers of a sweep.
 #[derive(Debug, Default)]
 pub struct LineSweep {
@@ -25,69 +73,63 @@ pub struct LineSweep {
     open: Vec<u32>,
 }
 
-const CLOSED: u32 = u32::MAX;
-
 impl LineSweep {
-    /// Append to `out` the segments of the object whose runs (one list per major position) are
-    /// `runs`, on lines `v + shifts[u]`; `shifts` must be non-negative with lines `< n_lines`.
+    /// The segments of the object whose runs (one list per major position) are `runs`, on
+    /// lines `v + shifts[u]`; `shifts` must be non-negative with lines `< n_lines`.
     #[allow(clippy::needless_range_loop)] // u runs one past the last column
     pub fn segments(
         &mut self,
         runs: &RunList,
         shifts: &[i64],
         n_lines: usize,
-        out: &mut Vec<Segment>,
+        out: &mut LineSegments,
     ) {
         debug_assert_eq!(runs.len(), shifts.len());
+        out.reset(n_lines);
         self.open.clear();
-        self.open.resize(n_lines, CLOSED);
+        self.open.resize(n_lines, 0);
         self.prev.clear();
-        let major = runs.len();
+        // Columns before and after the object hold nothing: sweep only the occupied ones.
+        let occupied = runs.occupied();
+        let major = occupied.end;
         // Most columns hold at most one run: track those as scalars, use the lists otherwise.
         let mut prev = Cover::Empty;
-        for u in 0..=major {
-            let col = if u < major { runs.at(u) } else { &[] };
-            let s = if u < major { shifts[u] } else { 0 };
-            let cur = match col {
-                [] => Cover::Empty,
-                &[(lo, hi)] => Cover::One(lo as i64 + s, hi as i64 + s),
-                many => {
-                    self.cur.clear();
-                    self.cur
-                        .extend(many.iter().map(|&(lo, hi)| (lo as i64 + s, hi as i64 + s)));
-                    Cover::Many
+        for u in occupied.start..=major {
+            let cur = if u < major {
+                let s = shifts[u];
+                match runs.at(u) {
+                    [] => Cover::Empty,
+                    &[(lo, hi)] => Cover::One(lo as i64 + s, hi as i64 + s),
+                    many => {
+                        self.cur.clear();
+                        self.cur
+                            .extend(many.iter().map(|&(lo, hi)| (lo as i64 + s, hi as i64 + s)));
+                        Cover::Many
+                    }
                 }
+            } else {
+                Cover::Empty
             };
+            let at = u as u32;
             let open = &mut self.open;
-            let start = u as u32;
-            let mut close = |line: i64| {
-                let begun = std::mem::replace(&mut open[line as usize], CLOSED);
-                out.push(Segment {
-                    line: line as u32,
-                    start: begun,
-                    end: start,
-                });
-            };
             match (prev, cur) {
                 (Cover::Empty, Cover::Empty) => {}
                 (Cover::One(p0, p1), Cover::One(c0, c1)) => {
-                    (p0..p1.min(c0)).chain(p0.max(c1)..p1).for_each(&mut close);
-                    for line in (c0..c1.min(p0)).chain(c0.max(p1)..c1) {
-                        open[line as usize] = start;
-                    }
+                    close_lines(open, out, p0, p1.min(c0), at);
+                    close_lines(open, out, p0.max(c1), p1, at);
+                    open_lines(open, c0, c1.min(p0), at);
+                    open_lines(open, c0.max(p1), c1, at);
                 }
-                (Cover::One(p0, p1), Cover::Empty) => (p0..p1).for_each(&mut close),
-                (Cover::Empty, Cover::One(c0, c1)) => {
-                    for line in c0..c1 {
-                        open[line as usize] = start;
-                    }
-                }
+                (Cover::One(p0, p1), Cover::Empty) => close_lines(open, out, p0, p1, at),
+                (Cover::Empty, Cover::One(c0, c1)) => open_lines(open, c0, c1, at),
                 (p, c) => {
                     let (mut pb, mut cb) = ([(0, 0)], [(0, 0)]);
                     let prev_runs = p.runs(&self.prev, &mut pb);
                     let cur_runs = c.runs(&self.cur, &mut cb);
-                    for_each_in_difference(prev_runs, cur_runs, &mut close);
-                    for_each_in_difference(cur_runs, prev_runs, |line| open[line as usize] = start);
+                    for_each_in_difference(prev_runs, cur_runs, |line| {
+                        out.push(line as usize, open[line as usize], at)
+                    });
+                    for_each_in_difference(cur_runs, prev_runs, |line| open[line as usize] = at);
                 }
             }
             if matches!(cur, Cover::Many) {
@@ -95,6 +137,25 @@ impl LineSweep {
             }
             prev = cur;
         }
+    }
+}
+
+/// Lines `[from, to)` leave the object at position `at`: their segments end there.
+#[inline]
+fn close_lines(open: &[u32], out: &mut LineSegments, from: i64, to: i64, at: u32) {
+    let (from, to) = (from.max(0) as usize, to.max(0) as usize);
+    if to > from {
+        for (line, &start) in (from..to).zip(&open[from..to]) {
+            out.push(line, start, at);
+        }
+    }
+}
+
+/// Lines `[from, to)` enter the object at position `at`.
+#[inline]
+fn open_lines(open: &mut [u32], from: i64, to: i64, at: u32) {
+    if to > from {
+        open[from as usize..to as usize].fill(at);
     }
 }
 
@@ -236,8 +297,9 @@ mod tests {
                 }
                 c
             };
-            let mut got = Vec::new();
-            LineSweep::default().segments(runs, &shifts, n_lines, &mut got);
+            let mut segs = LineSegments::default();
+            LineSweep::default().segments(runs, &shifts, n_lines, &mut segs);
+            let mut got = segs.all();
             got.sort_by_key(|s| (s.line, s.start));
             assert_eq!(got, brute_segments(&cropped, &shifts, n_lines));
         }

@@ -37,6 +37,22 @@ impl RunList {
     pub fn run_count(&self) -> usize {
         self.runs.len()
     }
+
+    /// The major positions `[first, last + 1)` that hold any run (empty if none).
+    pub fn occupied(&self) -> std::ops::Range<usize> {
+        let n = self.len();
+        let first = (0..n).find(|&u| self.offsets[u + 1] > self.offsets[u]);
+        match first {
+            None => 0..0,
+            Some(f) => {
+                f..(f..n)
+                    .rev()
+                    .find(|&u| self.offsets[u + 1] > self.offsets[u])
+                    .unwrap_or(f)
+                    + 1
+            }
+        }
+    }
 }
 
 /// One object inside the crop: its runs by column and by row, and its pixel count.

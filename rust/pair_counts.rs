@@ -10,7 +10,7 @@
 //! all lines are accumulated as impulses; two prefix sums then give `C` exactly (integers).
 
 use crate::directions::{Direction, Major};
-use crate::lines::{LineSweep, Segment};
+use crate::lines::{LineSegments, LineSweep, Segment};
 use crate::mask::MaskPair;
 
 /// Reusable buffers for one thread; no allocation after the first pair of a given size.
@@ -18,11 +18,8 @@ use crate::mask::MaskPair;
 pub struct Workspace {
     shifts: Vec<i64>,
     sweep: LineSweep,
-    seg_a: Vec<Segment>,
-    seg_b: Vec<Segment>,
-    b_offsets: Vec<u32>,
-    b_by_line: Vec<(u32, u32)>,
-    fill: Vec<u32>,
+    seg_a: LineSegments,
+    seg_b: LineSegments,
     counts: Vec<i64>,
     extent: usize,
 }
@@ -46,31 +43,10 @@ impl Workspace {
         self.shifts.iter_mut().for_each(|s| *s -= lowest);
         let n_lines = minor + self.shifts.iter().copied().max().unwrap_or(0) as usize;
 
-        self.seg_a.clear();
-        self.seg_b.clear();
         self.sweep
             .segments(runs_a, &self.shifts, n_lines, &mut self.seg_a);
         self.sweep
             .segments(runs_b, &self.shifts, n_lines, &mut self.seg_b);
-
-        // Group B's segments by line (counting sort).
-        self.b_offsets.clear();
-        self.b_offsets.resize(n_lines + 1, 0);
-        for s in &self.seg_b {
-            self.b_offsets[s.line as usize + 1] += 1;
-        }
-        for i in 1..=n_lines {
-            self.b_offsets[i] += self.b_offsets[i - 1];
-        }
-        self.b_by_line.clear();
-        self.b_by_line.resize(self.seg_b.len(), (0, 0));
-        self.fill.clear();
-        self.fill.extend_from_slice(&self.b_offsets);
-        for s in &self.seg_b {
-            let slot = &mut self.fill[s.line as usize];
-            self.b_by_line[*slot as usize] = (s.start, s.end);
-            *slot += 1;
-        }
 
         // Impulses at δ + major; δ ∈ [−major, major + 1] → indices [0, 2·major + 1].
         self.extent = major;
@@ -78,17 +54,49 @@ impl Workspace {
         self.counts.resize(2 * major + 2, 0);
         let base = major as i64 + 1;
         let (mut lowest_index, mut highest_index) = (i64::MAX, i64::MIN);
-        for a in &self.seg_a {
-            let line = a.line as usize;
-            let (lo, hi) = (self.b_offsets[line], self.b_offsets[line + 1]);
-            for &(b0, b1) in &self.b_by_line[lo as usize..hi as usize] {
-                let (a0, a1, b0, b1) = (a.start as i64, a.end as i64, b0 as i64, b1 as i64);
-                self.counts[(base + a0 - b1) as usize] += 1;
-                self.counts[(base + a0 - b0) as usize] -= 1;
-                self.counts[(base + a1 - b1) as usize] -= 1;
-                self.counts[(base + a1 - b0) as usize] += 1;
-                lowest_index = lowest_index.min(base + a0 - b1);
-                highest_index = highest_index.max(base + a1 - b0);
+        let counts = &mut self.counts;
+        let mut add_pair = |(a0, a1): (u32, u32), (b0, b1): (u32, u32)| {
+            let (a0, a1, b0, b1) = (a0 as i64, a1 as i64, b0 as i64, b1 as i64);
+            counts[(base + a0 - b1) as usize] += 1;
+            counts[(base + a0 - b0) as usize] -= 1;
+            counts[(base + a1 - b1) as usize] -= 1;
+            counts[(base + a1 - b0) as usize] += 1;
+            lowest_index = lowest_index.min(base + a0 - b1);
+            highest_index = highest_index.max(base + a1 - b0);
+        };
+        for (&a, &b) in self.seg_a.first.iter().zip(&self.seg_b.first) {
+            if a.1 != 0 && b.1 != 0 {
+                add_pair(a, b);
+            }
+        }
+        // Lines that cross an object more than once: pair their other segments too.
+        if !self.seg_a.extra.is_empty() || !self.seg_b.extra.is_empty() {
+            let by_line = |segs: &[Segment]| {
+                let mut v = segs.to_vec();
+                v.sort_unstable_by_key(|s| s.line);
+                v
+            };
+            let (extra_a, extra_b) = (by_line(&self.seg_a.extra), by_line(&self.seg_b.extra));
+            for a in &extra_a {
+                let b = self.seg_b.first[a.line as usize];
+                if b.1 != 0 {
+                    add_pair((a.start, a.end), b);
+                }
+            }
+            for b in &extra_b {
+                let a = self.seg_a.first[b.line as usize];
+                if a.1 != 0 {
+                    add_pair(a, (b.start, b.end));
+                }
+            }
+            let mut j = 0;
+            for a in &extra_a {
+                while j < extra_b.len() && extra_b[j].line < a.line {
+                    j += 1;
+                }
+                for b in extra_b[j..].iter().take_while(|b| b.line == a.line) {
+                    add_pair((a.start, a.end), (b.start, b.end));
+                }
             }
         }
         if lowest_index > highest_index {
