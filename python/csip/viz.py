@@ -83,3 +83,91 @@ def sfb_figure(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def retrieval_grid(
+    queries: Sequence[dict],
+    forces: Sequence[float],
+    path: str | Path,
+    title: str | None = None,
+) -> Path:
+    """Queries and their top-k retrieved items, each image above its sFB (the paper's Fig. 3).
+
+    ``queries``: one dict per query with ``"query"`` (a dict like :func:`sfb_figure`'s rows:
+    ``image`` uint8 (H, W, 3), ``mask_a``/``mask_b`` bool (H, W) or None, ``sfb`` (R, K) or
+    None, ``caption``) and ``"results"`` (a list of such dicts, best first). Each query takes
+    two figure rows (images, then banners); the query sits in the first column, framed in red.
+    """
+    plt = _pyplot()
+    nq = len(queries)
+    ncol = 1 + max((len(q["results"]) for q in queries), default=0)
+    fig, axes = plt.subplots(2 * nq, ncol, figsize=(2.2 * ncol, 3.6 * nq), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.3, 0.9] * nq})
+    r = np.asarray(forces, dtype=float)
+    for qi, q in enumerate(queries):
+        items = [q["query"], *q["results"]]
+        for j in range(ncol):
+            ax_img, ax_sfb = axes[2 * qi, j], axes[2 * qi + 1, j]
+            for ax in (ax_img, ax_sfb):
+                ax.set_xticks([])
+                ax.set_yticks([])
+            if j >= len(items):
+                ax_img.axis("off")
+                ax_sfb.axis("off")
+                continue
+            it = items[j]
+            img = it["image"]
+            if it.get("mask_a") is not None and it.get("mask_b") is not None:
+                img = overlay(img, it["mask_a"], it["mask_b"], alpha=0.35)
+            ax_img.imshow(img)
+            ax_img.set_title(it.get("caption", ""), fontsize=7)
+            if j == 0:
+                for side in ax_img.spines.values():
+                    side.set_edgecolor("red")
+                    side.set_linewidth(2.5)
+            if it.get("sfb") is not None:
+                ax_sfb.imshow(it["sfb"], aspect="auto", origin="lower", cmap="inferno",
+                              extent=(0.0, 180.0, r[0], r[-1]), interpolation="nearest")
+            else:
+                ax_sfb.axis("off")
+        axes[2 * qi, 0].set_ylabel("query", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def acc_at_n_plot(
+    curves: Sequence[dict],
+    path: str | Path,
+    title: str | None = "SRR: Acc@n",
+) -> Path:
+    """Acc@n against n, one line per encoder (the paper's Fig. 4).
+
+    ``curves``: dicts with ``name``, ``ns`` (e.g. [1..5]), ``values`` (accuracies in [0, 1])
+    and optionally ``style`` (``"solid"``: C-SIP, ``"dashed"``: supervised, ``"dotted"``:
+    baselines) and ``color`` (curves sharing a Table 1 model can share a colour).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for c in curves:
+        ax.plot(list(c["ns"]), [100.0 * v for v in c["values"]], marker="o", markersize=3,
+                linestyle=c.get("style", "solid"), color=c.get("color"), label=c["name"])
+    ax.set_xlabel("n")
+    ax.set_ylabel("Acc@n (%)")
+    if curves:
+        ax.set_xticks(list(curves[0]["ns"]))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,150 @@
+"""``csip pretrain``: C-SIP contrastive pretraining (or a supervised baseline) over a cache.
+
+Examples::
+
+    csip pretrain --out runs/demo                      # built-in synthetic scenes, CPU-sized
+    csip pretrain --cache runs/coco --model resnet18+2d --out runs/coco-r18-2d
+    torchrun --nproc-per-node 8 -m csip.cli pretrain --cache runs/coco --model resnet18 --out runs/r18
+    csip pretrain --out runs/coco-r18-2d --resume      # continue after an interruption
+    csip pretrain --export runs/coco-r18-2d/encoder --out runs/coco-r18-2d   # export only
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..models import IMAGE_ENCODERS
+
+_MODELS = sorted(IMAGE_ENCODERS)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Cache directory from `csip precompute`. Default: the built-in synthetic scenes, "
+                   "precomputed into OUT/cache (small defaults: --synthetic-n 1000 scenes at 64 px, "
+                   "3 epochs, batch 64: about 3-4 minutes on 2 busy CPU cores, precompute included).")
+@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="train", show_default=True,
+              help="Cache split to train on: train, val, test or all.")
+@click.option("--model", type=click.Choice(_MODELS), default="resnet18", show_default=True,
+              help="Image encoder (paper, Table 1).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Run directory: params.json, metrics.jsonl, checkpoints/.")
+@click.option("--supervised", is_flag=True,
+              help="Supervised baseline: same encoder + linear classifier, cross-entropy on the relation "
+                   "labels (items with label -1 are ignored).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs. Default: 20 with --cache, 3 on the synthetic scenes.")
+@click.option("--batch-size", type=click.IntRange(min=2), default=None,
+              help="Global batch size (all processes). Default: 256 with --cache, 64 on the synthetic scenes.")
+@click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (AdamW).")
+@click.option("--weight-decay", type=float, default=0.1, show_default=True,
+              help="AdamW weight decay (not applied to biases, norms and the logit scale).")
+@click.option("--warmup", type=float, default=0.05, show_default=True,
+              help="Linear warm-up: a fraction of all steps (< 1) or a number of steps (>= 1); then cosine decay.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the initialisation, the data order and the flips.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="DataLoader workers. Default: 0 on CPU, min(8, cores) on CUDA.")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
+@click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast (CUDA only).")
+@click.option("--embed-dim", type=click.IntRange(min=2), default=128, show_default=True,
+              help="Dimension of the shared image–spatial space.")
+@click.option("--feature-dim", type=click.IntRange(min=2), default=256, show_default=True,
+              help="Width of the encoders' features (before the heads).")
+@click.option("--logit-scale", type=float, default=1 / 0.07, show_default=True,
+              help="Initial logit scale 1/τ (clamped at 100).")
+@click.option("--fixed-logit-scale", is_flag=True, help="Keep the logit scale fixed instead of learning it.")
+@click.option("--label-smoothing", type=float, default=0.3, show_default=True,
+              help="Label smoothing of both contrastive cross-entropies.")
+@click.option("--flip/--no-flip", default=True, show_default=True,
+              help="Random horizontal flips, with the exact mirror of the banner (θ -> π - θ).")
+@click.option("--pretrained", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Local ImageNet ResNet18 weights (.pth or .safetensors); default: from scratch.")
+@click.option("--save-every", type=click.IntRange(min=0), default=500, show_default=True,
+              help="Steps between periodic checkpoints (0: at epoch ends only).")
+@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Steps between metrics.jsonl records.")
+@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs to OUT/tensorboard.")
+@click.option("--resume", is_flag=True, help="Resume from OUT/checkpoints/last.pt.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many steps.")
+@click.option("--synthetic-n", type=click.IntRange(min=2), default=1000, show_default=True,
+              help="Synthetic scenes to precompute when no --cache is given.")
+@click.option("--image-size", type=click.IntRange(min=16), default=64, show_default=True,
+              help="Image size of the synthetic cache (no --cache; a cache keeps its own).")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="After training (or alone, with an existing run in --out), export the image encoder "
+                   "to this directory (model.safetensors + config.json) for `csip.load_encoder`.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
+def pretrain(cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed, workers,
+             device, compile_, amp, embed_dim, feature_dim, logit_scale, fixed_logit_scale, label_smoothing, flip,
+             pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
+             export_dir, progress) -> None:
+    """Train an image encoder with C-SIP (or, with --supervised, on relation labels)."""
+    from ..checkpoint import export_encoder
+    from ..train import SYNTHETIC_DEFAULTS, DataError, TrainConfig, TrainingDiverged, train
+
+    final = Path(out) / "checkpoints" / "final.pt"
+    if export_dir is not None and final.is_file() and not resume:
+        # export only: the run is finished
+        export_encoder(final, export_dir)
+        click.echo(f"exported {final} -> {export_dir}", err=True)
+        return
+    synthetic = cache is None
+    cfg = TrainConfig(
+        out=str(out),
+        cache=str(cache) if cache else None,
+        split=None if split == "all" else split,
+        model=model,
+        supervised=supervised,
+        epochs=epochs or (SYNTHETIC_DEFAULTS["epochs"] if synthetic else 20),
+        batch_size=batch_size or (SYNTHETIC_DEFAULTS["batch_size"] if synthetic else 256),
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup=warmup,
+        seed=seed,
+        workers=workers,
+        device=device,
+        compile=compile_,
+        amp=amp,
+        embed_dim=embed_dim,
+        feature_dim=feature_dim,
+        logit_scale=logit_scale,
+        learn_logit_scale=not fixed_logit_scale,
+        label_smoothing=label_smoothing,
+        flip=flip,
+        pretrained=str(pretrained) if pretrained else None,
+        save_every=save_every,
+        log_every=log_every,
+        tensorboard=tensorboard,
+        resume=resume,
+        max_steps=max_steps,
+        progress=progress,
+        synthetic_n=synthetic_n,
+        synthetic_image_size=image_size,
+    )
+    from .. import distributed as dist_utils
+
+    try:
+        summary = train(cfg)
+    except (DataError, TrainingDiverged, FileExistsError, FileNotFoundError) as exc:
+        dist_utils.cleanup()
+        raise click.ClickException(str(exc)) from None
+    if dist_utils.is_main():
+        if summary["steps_run"] == 0:
+            click.echo(f"nothing left to do: the run is complete ({summary['steps']} steps); checkpoint "
+                       f"{summary['checkpoint']}", err=True)
+        else:
+            click.echo(f"done: {summary['steps']} steps, last loss {summary['loss']:.4f}; checkpoint "
+                       f"{summary['checkpoint']}", err=True)
+        if export_dir is not None:
+            export_encoder(summary["checkpoint"], export_dir)
+            click.echo(f"exported the image encoder to {export_dir}", err=True)
+    dist_utils.cleanup()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pretrain(sys.argv[1:])

@@ -1,0 +1,50 @@
+"""Evaluation of trained image encoders on the paper's three downstream tasks.
+
+- :mod:`csip.eval.cbir`: content-based image retrieval by spatial configuration, NDCG@k with
+  the banners' cosine as relevance (eq. 7; Table 2).
+- :mod:`csip.eval.srr`: spatial relation recognition, a linear (or MLP) probe on frozen
+  features, Acc@1..5 over nine classes (Fig. 4).
+- :mod:`csip.eval.vqa`: yes/no spatial questions, frozen text and image encoders fused by
+  element-wise product under an MLP head (Table 3).
+- :mod:`csip.eval.baselines`: the compared encoders (random init, ImageNet ResNet18/50,
+  ViT-B/16, CLIP, supervised and C-SIP checkpoints), all with ``features(batch)``.
+- :mod:`csip.eval.features`: features computed once per encoder, shared by the tasks.
+- :mod:`csip.eval.runner`: each task over a cache (rows + Markdown) and the figures.
+- :mod:`csip.eval.report`: ``results.json`` and the Markdown tables.
+
+``csip eval`` (:mod:`csip.commands.evaluate`) ties them together; ``csip search``
+(:mod:`csip.commands.search`) is the interactive face of the retrieval.
+
+Submodules are imported on use (``from csip.eval.cbir import ndcg``); this package imports
+nothing heavy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ndcg": "cbir",
+    "ndcg_per_query": "cbir",
+    "top_k": "cbir",
+    "ProbeConfig": "srr",
+    "accuracy_at_n": "srr",
+    "evaluate_probe": "srr",
+    "TextEncoder": "vqa",
+    "VQAConfig": "vqa",
+    "FusionVQA": "vqa",
+    "train_eval_vqa": "vqa",
+    "FeatureTable": "features",
+    "extract": "features",
+}
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{mod}", __name__), name)
+
+
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,68 @@
+"""Frozen features of cache items, computed once per encoder and shared by every task.
+
+:func:`extract` runs an encoder (anything with ``features(batch)`` and ``uses``, see
+:mod:`csip.eval.baselines`) over a set of cache positions and returns a :class:`FeatureTable`,
+whose ``rows(positions)`` gives the features of any of those items in any order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+
+class FeatureTable:
+    """Features ``(M, D)`` float32 of the cache items at sorted, distinct ``indices`` ``(M,)``."""
+
+    def __init__(self, indices: np.ndarray, features: np.ndarray):
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.ndim != 1 or (idx.size and np.any(np.diff(idx) <= 0)):
+            raise ValueError("indices must be sorted and distinct")
+        f = np.asarray(features, dtype=np.float32)
+        if f.shape[0] != idx.shape[0]:
+            raise ValueError(f"{f.shape[0]} feature rows for {idx.shape[0]} indices")
+        self.indices, self.features = idx, f
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[1])
+
+    def rows(self, positions: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Features of cache items ``positions`` ``(n,)`` → ``(n, D)``; KeyError for an item not held."""
+        pos = np.asarray(positions, dtype=np.int64)
+        at = np.searchsorted(self.indices, pos)
+        at_c = np.minimum(at, max(len(self.indices) - 1, 0))
+        if pos.size and (len(self.indices) == 0 or np.any(self.indices[at_c] != pos)):
+            missing = pos[(at >= len(self.indices)) | (self.indices[at_c] != pos)]
+            raise KeyError(f"features of cache items {missing[:5].tolist()} were not computed")
+        return self.features[at_c]
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def extract(encoder, cache, indices: Sequence[int] | np.ndarray, batch_size: int = 256,
+            device: str | torch.device | None = None, workers: int = 0) -> FeatureTable:
+    """Features of ``encoder`` for the cache items ``indices`` (deduplicated and sorted).
+
+    ``cache``: a :class:`csip.cache.Cache`; items are read as :class:`~csip.cache.CacheDataset`
+    yields them (uint8 image, boxes). Uses :func:`csip.checkpoint.encode` (bf16 autocast on CUDA,
+    float32 results).
+    """
+    from torch.utils.data import Subset
+
+    from ..cache import CacheDataset
+    from ..checkpoint import encode
+
+    idx = np.unique(np.asarray(indices, dtype=np.int64))
+    ds = Subset(CacheDataset(cache), idx.tolist())
+    feats = encode(encoder, ds, batch_size=int(batch_size), device=device or default_device(), workers=int(workers))
+    if feats.shape[0] == 0:
+        feats = np.zeros((0, int(getattr(encoder, "out_dim", 0))), np.float32)
+    return FeatureTable(idx, feats)
+
+
+__all__ = ["FeatureTable", "default_device", "extract"]

@@ -1,0 +1,156 @@
+"""Results of ``csip eval``: ``results.json`` (every number, setting and seed) and Markdown tables.
+
+Rows are plain dicts (see :func:`csip.commands.evaluate`): ``name``, ``group`` (one of
+:data:`csip.eval.baselines.GROUPS`), ``model``, ``status`` (``"ok"``/``"skipped"``/``"failed"``),
+``note``, and the task's numbers in [0, 1]: ``ndcg`` ``{k: value}`` (CBIR), ``acc``
+``{n: value}`` (SRR), ``accuracy`` (VQA). Tables print percentages like the paper's, the best
+value of each column in bold (reference rows excluded from the contest).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .baselines import GROUPS, model_display
+
+DASH = "—"
+
+
+def _pct(v: Any, digits: int) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return DASH
+    return f"{100.0 * float(v):.{digits}f}"
+
+
+def _jsonable(obj: Any) -> Any:
+    """Dict keys to strings, numpy scalars/arrays to Python, NaN to None (strict JSON)."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover
+        np = None
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if np is not None and isinstance(obj, np.generic):
+        obj = obj.item()
+    if np is not None and isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    """Write ``data`` as indented strict JSON, atomically (temporary file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _sorted_rows(rows: Sequence[dict]) -> list[dict]:
+    order = {g: i for i, g in enumerate(GROUPS)}
+    return sorted(rows, key=lambda r: (order.get(r.get("group"), len(order)), r.get("_order", 0)))
+
+
+def _model_cell(r: dict) -> str:
+    return model_display(r.get("model", "")) if r.get("group") not in ("reference", "pre-trained") else ""
+
+
+def _table(header: list[str], align: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def _bold_best(rows: list[dict], values: list[list[float | None]]) -> list[set[int]]:
+    """Per column, the row positions holding its maximum (non-reference, ok rows only)."""
+    best: list[set[int]] = []
+    for j in range(len(values[0]) if values else 0):
+        cands = [(values[i][j], i) for i, r in enumerate(rows)
+                 if r.get("group") != "reference" and r.get("status") == "ok" and values[i][j] is not None]
+        if not cands:
+            best.append(set())
+            continue
+        m = max(v for v, _ in cands)
+        best.append({i for v, i in cands if v == m})
+    return best
+
+
+def _metric_table(rows: Sequence[dict], key: str, cols: Sequence[int], label: str, digits: int) -> str:
+    rows = _sorted_rows(rows)
+    vals = [[(r.get(key) or {}).get(c, (r.get(key) or {}).get(str(c))) if r.get("status") == "ok" else None
+             for c in cols] for r in rows]
+    best = _bold_best(rows, vals)
+    body = []
+    for i, r in enumerate(rows):
+        cells = []
+        for j, v in enumerate(vals[i]):
+            s = _pct(v, digits)
+            cells.append(f"**{s}**" if i in best[j] and s != DASH else s)
+        body.append([r.get("group", ""), r["name"], _model_cell(r), *cells, r.get("note", "")])
+    header = ["Training", "Encoder", "Model", *[f"{label}{c}" for c in cols], "Note"]
+    return _table(header, ["---", "---", "---", *["---:"] * len(cols), "---"], body)
+
+
+def cbir_table(rows: Sequence[dict], ks: Sequence[int]) -> str:
+    """Markdown table of NDCG@k (percent, like the paper's Table 2)."""
+    return _metric_table(rows, "ndcg", ks, "NDCG@", 1)
+
+
+def srr_table(rows: Sequence[dict], ns: Sequence[int]) -> str:
+    """Markdown table of Acc@n (percent; the numbers behind Fig. 4)."""
+    return _metric_table(rows, "acc", ns, "Acc@", 1)
+
+
+def vqa_table(rows: Sequence[dict]) -> str:
+    """Markdown table of VQA accuracy (percent, like the paper's Table 3)."""
+    vals = [[r.get("accuracy") if r.get("status") == "ok" else None] for r in rows]
+    best = _bold_best(list(rows), vals)
+    body = []
+    for i, r in enumerate(rows):
+        s = _pct(vals[i][0], 2)
+        body.append([r["name"], f"**{s}**" if best and i in best[0] and s != DASH else s, r.get("note", "")])
+    return _table(["Inputs", "Accuracy", "Note"], ["---", "---:", "---"], body)
+
+
+def markdown_report(results: dict) -> str:
+    """The whole report: a header (cache, seed) and one section per task that ran."""
+    c = results.get("cache", {})
+    out = [f"# csip eval — {c.get('path', '')}", "",
+           f"cache: {c.get('source', '')}, {c.get('items', '?')} items, splits {c.get('splits', {})}, "
+           f"sFB {c.get('sfb_shape', '')}, images {c.get('image_size', '')} px; seed {results.get('seed')}", ""]
+    for task in ("cbir", "srr", "vqa"):
+        t = results.get(task)
+        if t and t.get("markdown"):
+            out += [t["markdown"], ""]
+    return "\n".join(out)
+
+
+def task_heading(task: str, info: dict) -> str:
+    """A one-paragraph heading for a task's table (what was measured, on which items)."""
+    if task == "cbir":
+        gal = info.get("gallery") or info.get("split")
+        return (f"## CBIR — NDCG@k (%), queries: {info.get('split')} split ({info.get('n_queries')}), "
+                f"gallery: {gal} ({info.get('n_gallery')}), query excluded; relevance cos(sFB(q), sFB(p))")
+    if task == "srr":
+        return (f"## SRR — {info.get('probe', {}).get('kind', 'linear')} probe on frozen features, Acc@n (%) "
+                f"over {info.get('n_classes', 9)} classes; train {info.get('n_train')}, "
+                f"val {info.get('n_val')}, test {info.get('n_test')} labelled items")
+    if task == "vqa":
+        return (f"## VQA — yes/no questions, accuracy (%); text encoder {info.get('text_encoder', '')}; "
+                f"questions train {info.get('n_train')}, val {info.get('n_val')}, test {info.get('n_test')}")
+    return f"## {task}"
+
+
+__all__ = ["cbir_table", "markdown_report", "srr_table", "task_heading", "vqa_table", "write_json"]

@@ -1,0 +1,90 @@
+"""Baseline encoders (random init, torchvision ImageNet models, CLIP) and the report tables."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from csip.eval import baselines as B
+from csip.eval import report
+from eval_helpers import one_thread, resnet18_weights, shared_base, tiny_clip_dir
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return shared_base(tmp_path_factory)
+
+
+def _batch(n=2, s=32):
+    g = torch.Generator().manual_seed(0)
+    return {"image": torch.randint(0, 256, (n, 3, s, s), dtype=torch.uint8, generator=g), "boxes": torch.rand(n, 2, 4)}
+
+
+def test_torchvision_resnet_loads_local_weights_strictly(base):
+    w = resnet18_weights(base)
+    enc = B.TorchvisionEncoder("resnet18", w, size=32).eval()
+    with torch.no_grad():
+        f = enc.features(_batch())
+    assert f.shape == (2, 512) and enc.uses == ("image",) and enc.out_dim == 512
+    ref = B.TorchvisionEncoder("resnet18", w, size=32).eval()  # same file, same features
+    with torch.no_grad():
+        assert torch.equal(ref.features(_batch()), f)
+    with pytest.raises(ValueError, match="resnet18-random.pth"):
+        B.TorchvisionEncoder("resnet50", w)  # another architecture's weights
+    with pytest.raises(ValueError):
+        B.TorchvisionEncoder("vit_b_16", None, size=64)  # ViT-B/16 is 224 px only
+
+
+def test_clip_image_encoder_from_a_local_directory(base):
+    enc = B.CLIPImageEncoder(tiny_clip_dir(base)).eval()
+    with torch.no_grad():
+        f = enc.features(_batch(3, 48))  # resized to the config's 32 px
+    assert f.shape == (3, 32) and enc.out_dim == 32
+
+
+def test_random_init_is_seeded_and_specs_describe_themselves():
+    a, b, c = (B.random_init_encoder("2d", seed=s, feature_dim=8) for s in (1, 1, 2))
+    x = _batch()
+    with torch.no_grad():
+        assert torch.equal(a.features(x), b.features(x)) and not torch.equal(a.features(x), c.features(x))
+    spec = B.pretrained_spec("resnet50", None)
+    assert spec.status == "skipped" and "--imagenet-resnet50" in spec.note
+    with pytest.raises(RuntimeError):
+        spec.load()
+    assert B.random_init_spec("resnet18+2d", 0, 8).describe()["name"] == "random-init ResNet18+2D"
+
+
+def test_find_runs_only_takes_csip_runs(tmp_path):
+    (tmp_path / "a" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "a" / "checkpoints" / "final.pt").write_bytes(b"x")
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "model.safetensors").write_bytes(b"x")
+    (tmp_path / "hf" / "config.json").write_text('{"model_type": "bert"}')
+    (tmp_path / "empty").mkdir()
+    assert list(B.find_runs(tmp_path)) == ["a"]
+
+
+def test_tables_bold_the_best_and_dash_skipped_rows():
+    rows = [
+        {"name": "random ranking", "group": "reference", "model": "", "status": "ok", "note": "", "ndcg": {10: 0.9}},
+        {"name": "x", "group": "C-SIP", "model": "2d", "status": "ok", "note": "", "ndcg": {10: 0.7}},
+        {"name": "y", "group": "supervised", "model": "resnet18", "status": "ok", "note": "", "ndcg": {10: 0.6}},
+        {"name": "z", "group": "pre-trained", "model": "clip", "status": "skipped", "note": "no --clip", "ndcg": None},
+    ]
+    md = report.cbir_table(rows, [10])
+    lines = md.splitlines()
+    assert lines[0].startswith("| Training | Encoder | Model | NDCG@10")
+    assert "| reference | random ranking |  | 90.0 |" in md  # references are not bolded
+    assert "| C-SIP | x | 2D | **70.0** |" in md and "| supervised | y | ResNet18+MLP | 60.0 |" in md
+    assert "| pre-trained | z |  | — | no --clip |" in md
+    # group order: reference, random init, pre-trained, supervised, C-SIP
+    assert [l.split("|")[2].strip() for l in lines[2:]] == ["random ranking", "z", "y", "x"]
+    vq = report.vqa_table([{"name": "text only", "status": "ok", "accuracy": 0.5},
+                           {"name": "a + text", "status": "ok", "accuracy": 0.625}])
+    assert "| a + text | **62.50** |" in vq

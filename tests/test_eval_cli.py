@@ -1,0 +1,111 @@
+"""``csip eval`` end to end on a tiny synthetic cache, and its refusals of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from csip.cli import main
+from eval_helpers import (bare_cache, shared_base, one_thread, resnet18_weights, synthetic_cache, tiny_bert_dir, tiny_clip_dir,
+                          trained_run)
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return shared_base(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def cache(base):
+    return synthetic_cache(base)
+
+
+def _run(args):
+    res = CliRunner().invoke(main, ["eval", *map(str, args)], catch_exceptions=False)
+    return res
+
+
+def test_eval_all_tasks_end_to_end(base, cache, tmp_path):
+    csip_run = trained_run(base, cache, "2d")
+    sup_run = trained_run(base, cache, "2d", supervised=True)
+    out = tmp_path / "out"
+    res = _run(["--task", "all", "--cache", cache, "--out", out,
+                "--checkpoint", f"c2d={csip_run}", "--checkpoint", f"sup2d={sup_run / 'checkpoints' / 'final.pt'}",
+                "--imagenet-resnet18", resnet18_weights(base), "--clip", tiny_clip_dir(base), "--pretrained-size", "32",
+                "--text-encoder", tiny_bert_dir(base), "--probe-epochs", "5", "--vqa-epochs", "3", "--vqa-hidden", "16",
+                "--device", "cpu", "--grid-k", "3"])
+    assert res.exit_code == 0, res.output
+    r = json.loads((out / "results.json").read_text())
+    assert r["tasks"] == ["cbir", "srr", "vqa"] and r["seed"] == 0 and r["cache"]["content_hash"]
+    groups = {e["name"]: (e["group"], e["status"]) for e in r["encoders"]}
+    assert groups["c2d"] == ("C-SIP", "ok") and groups["sup2d"] == ("supervised", "ok")
+    assert groups["random-init 2D"] == ("random init", "ok")
+    assert groups["ResNet18 (ImageNet)"] == ("pre-trained", "ok") and groups["CLIP image encoder"] == ("pre-trained", "ok")
+    assert groups["ResNet50 (ImageNet)"] == ("pre-trained", "skipped")
+    cb = {row["name"]: row for row in r["cbir"]["rows"]}
+    assert set(cb["c2d"]["ndcg"]) == {"10", "25"} and 0 < cb["c2d"]["ndcg"]["10"] <= 1
+    assert cb["ResNet50 (ImageNet)"]["ndcg"] is None and "--imagenet-resnet50" in cb["ResNet50 (ImageNet)"]["note"]
+    assert cb["random ranking"]["group"] == "reference"
+    sr = {row["name"]: row for row in r["srr"]["rows"]}
+    assert set(sr["c2d"]["acc"]) == {"1", "2", "3", "4", "5"}
+    assert r["srr"]["probe"]["kind"] == "linear" and r["srr"]["probe"]["seed"] == 0
+    vq = [row["name"] for row in r["vqa"]["rows"]]
+    assert vq[0] == "text only" and "c2d + text" in vq
+    assert "ResNet18 (ImageNet) + c2d + text" in vq and "CLIP image encoder + c2d + text" in vq
+    for f in ("cbir.md", "srr.md", "vqa.md", "report.md", "fig_sfb.png", "fig_retrieval.png", "fig_srr_acc.png"):
+        assert (out / f).is_file() and (out / f).stat().st_size > 0, f
+    assert "| C-SIP | c2d | 2D |" in res.output and "NDCG@10" in res.output and "Acc@5" in res.output
+    assert r["figures"]["retrieval_encoder"] == "c2d"
+
+
+def test_eval_is_deterministic_and_runs_directory(base, cache, tmp_path):
+    trained_run(base, cache, "2d")
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"o{i}"
+        res = _run(["--task", "cbir", "--task", "srr", "--cache", cache, "--out", out, "--runs", base,
+                    "--no-random-init", "--probe", "mlp", "--probe-epochs", "3", "--no-figures", "--quiet",
+                    "--device", "cpu", "-k", "5"])
+        assert res.exit_code == 0, res.output
+        r = json.loads((out / "results.json").read_text())
+        outs.append((r["cbir"]["rows"], r["srr"]["rows"]))
+    assert outs[0] == outs[1]
+    rows = {row["name"]: row for row in outs[0][0]}
+    assert rows["run-2d-csip"]["group"] == "C-SIP" and rows["run-2d-sup"]["group"] == "supervised"
+    assert list(rows["run-2d-csip"]["ndcg"]) == ["5"]
+
+
+@pytest.mark.parametrize("case", ["checkpoint", "cache", "labels", "questions", "text", "weights", "syntax"])
+def test_eval_refuses_bad_input_before_any_work(base, cache, tmp_path, case):
+    out = tmp_path / "out"
+    args = {
+        "checkpoint": ["--task", "cbir", "--cache", cache, "--checkpoint", f"mine={tmp_path / 'missing.pt'}"],
+        "cache": ["--task", "cbir", "--cache", tmp_path / "no-cache"],
+        "labels": ["--task", "srr", "--cache", bare_cache(base)],
+        "questions": ["--task", "vqa", "--cache", bare_cache(base)],
+        "text": ["--task", "vqa", "--cache", cache, "--text-encoder", tmp_path / "no-bert"],
+        "weights": ["--task", "cbir", "--cache", cache, "--imagenet-resnet50", tmp_path / "r50.pth"],
+        "syntax": ["--task", "cbir", "--cache", cache, "--checkpoint", "name="],
+    }[case]
+    res = CliRunner().invoke(main, ["eval", *map(str, args), "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    expect = {"checkpoint": "missing.pt", "cache": "no-cache", "labels": "relation labels", "questions": "questions",
+              "text": "no-bert", "weights": "r50.pth", "syntax": "NAME=PATH"}[case]
+    assert expect in res.output
+    assert not (out / "results.json").exists()
+
+
+def test_eval_all_skips_what_the_cache_cannot_do(base, tmp_path):
+    out = tmp_path / "out"
+    res = _run(["--cache", bare_cache(base), "--out", out, "--random-init-model", "2d", "--no-figures", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    r = json.loads((out / "results.json").read_text())
+    assert r["tasks"] == ["cbir"] and "srr" in r["notes"] and "vqa" in r["notes"]
