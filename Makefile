@@ -1,5 +1,5 @@
 # csip: build, run and test. Two commands on a fresh machine (see README):
-#   make demo   # the main job on the built-in synthetic data
+#   make demo   # the main job (csip run) on the built-in synthetic data
 #   make test   # every test, Rust and Python
 # Both create .venv, install the pinned dependencies and build the Rust extension as needed.
 
@@ -25,7 +25,7 @@ $(VENV)/.built: $(VENV)/.deps $(RUST_SRC) pyproject.toml
 	touch $@
 
 demo: install
-	$(VENV)/bin/csip demo --out $(OUT)
+	$(VENV)/bin/csip run --out $(OUT)
 
 test: test-rust test-python
 

@@ -239,3 +239,27 @@ def test_loader_workers_do_not_change_the_run(tmp_path):
     a = [r["loss"] for r in read_metrics(tmp_path / "w0")]
     b = [r["loss"] for r in read_metrics(tmp_path / "w2")]
     assert len(a) == 9 and a == b
+
+
+def test_hflip_mirrors_left_right_labels_for_the_supervised_baseline():
+    """A horizontal flip turns "A to the left of B" into "A to the right of B": the supervised
+    baseline, trained with flips, must see the mirrored label (it used to keep the original one,
+    so half of its left/right examples were labelled wrongly)."""
+    from csip.data import PREDICATES
+    from csip.train import hflip_batch, mirror_labels
+
+    left, right = PREDICATES.index("to the left of"), PREDICATES.index("to the right of")
+    labels = torch.tensor([left, right, left, PREDICATES.index("above"), -1, PREDICATES.index("next to")])
+    boxes = torch.rand(6, 2, 4)
+    mask = torch.tensor([True, True, False, True, True, True])
+    out = hflip_batch({"boxes": boxes, "label": labels}, mask)
+    assert out["label"].tolist() == [right, left, left, labels[3].item(), -1, labels[5].item()]
+    assert torch.equal(mirror_labels(mirror_labels(labels)), labels)
+    # the boxes agree with the new labels: A's centre moves to the other side of B's
+    ca = (out["boxes"][:, 0, 0] + out["boxes"][:, 0, 2]) / 2
+    cb = (out["boxes"][:, 1, 0] + out["boxes"][:, 1, 2]) / 2
+    ca0 = (boxes[:, 0, 0] + boxes[:, 0, 2]) / 2
+    cb0 = (boxes[:, 1, 0] + boxes[:, 1, 2]) / 2
+    assert torch.allclose((ca - cb)[mask], -(ca0 - cb0)[mask])
+    assert torch.equal(labels, torch.tensor([left, right, left, PREDICATES.index("above"), -1,
+                                             PREDICATES.index("next to")]))  # input untouched

@@ -163,8 +163,19 @@ def mirror_boxes(boxes: torch.Tensor) -> torch.Tensor:
     return torch.stack([1 - x1, y0, 1 - x0, y1], -1)
 
 
+def mirror_labels(labels: torch.Tensor) -> torch.Tensor:
+    """Relation labels after a horizontal flip: "to the left of" ↔ "to the right of"; the other
+    predicates (and −1, unknown) are unchanged by a mirror."""
+    from .data import PREDICATES
+
+    left, right = PREDICATES.index("to the left of"), PREDICATES.index("to the right of")
+    return torch.where(labels == left, torch.full_like(labels, right),
+                       torch.where(labels == right, torch.full_like(labels, left), labels))
+
+
 def hflip_batch(batch: dict[str, torch.Tensor], mask: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Flip the items selected by ``mask`` (bool ``(B,)``): image, boxes and banner together."""
+    """Flip the items selected by ``mask`` (bool ``(B,)``): image, boxes and banner together,
+    and the relation label (left ↔ right) for the supervised baseline."""
     out = dict(batch)
     m = mask.to(next(iter(batch.values())).device)
     if "image" in batch:
@@ -174,6 +185,8 @@ def hflip_batch(batch: dict[str, torch.Tensor], mask: torch.Tensor) -> dict[str,
         out["boxes"] = torch.where(m.view(-1, 1, 1), mirror_boxes(batch["boxes"]), batch["boxes"])
     if "sfb" in batch:
         out["sfb"] = torch.where(m.view(-1, 1, 1), mirror_sfb(batch["sfb"]), batch["sfb"])
+    if "label" in batch:
+        out["label"] = torch.where(m, mirror_labels(batch["label"]), batch["label"])
     return out
 
 
@@ -735,6 +748,7 @@ __all__ = [
     "flip_mask",
     "hflip_batch",
     "mirror_boxes",
+    "mirror_labels",
     "mirror_sfb",
     "open_cache",
     "read_metrics",
