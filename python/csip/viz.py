@@ -31,17 +31,26 @@ def overlay(image: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray, alpha: fl
     return out.clip(0, 255).astype(np.uint8)
 
 
+def _banner_image(ax, banner: np.ndarray, forces: Sequence[float]) -> None:
+    """The banner (R, K) as an image: θ in degrees [0, 180) along x, r along y, bright = strong."""
+    r = np.asarray(forces, dtype=float)
+    ax.imshow(banner, aspect="auto", origin="lower", cmap="inferno",
+              extent=(0.0, 180.0, r[0], r[-1]), interpolation="nearest")
+
+
+def _save(fig, path: str | Path, dpi: int) -> Path:
+    """Write ``fig`` to ``path`` (PNG; parent directories created) and release it."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return path
+
+
 def draw_banner(ax, banner: np.ndarray, forces: Sequence[float], title: str | None = None) -> None:
     """Draw one banner (R, K) on a matplotlib axis: θ in degrees along x, r along y."""
-    r = np.asarray(forces, dtype=float)
-    ax.imshow(
-        banner,
-        aspect="auto",
-        origin="lower",
-        cmap="inferno",
-        extent=(0.0, 180.0, r[0], r[-1]),
-        interpolation="nearest",
-    )
+    _banner_image(ax, banner, forces)
     ax.set_xlabel("θ (degrees)")
     ax.set_ylabel("force level r")
     ax.set_xticks([0, 45, 90, 135, 180])
@@ -77,12 +86,7 @@ def sfb_figure(
         draw_banner(ax_row[3], row["sfb"], forces, "symmetric Force Banner")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=110)
 
 
 def retrieval_grid(
@@ -103,7 +107,6 @@ def retrieval_grid(
     ncol = 1 + max((len(q["results"]) for q in queries), default=0)
     fig, axes = plt.subplots(2 * nq, ncol, figsize=(2.2 * ncol, 3.6 * nq), squeeze=False,
                              gridspec_kw={"height_ratios": [1.3, 0.9] * nq})
-    r = np.asarray(forces, dtype=float)
     for qi, q in enumerate(queries):
         items = [q["query"], *q["results"]]
         for j in range(ncol):
@@ -126,19 +129,13 @@ def retrieval_grid(
                     side.set_edgecolor("red")
                     side.set_linewidth(2.5)
             if it.get("sfb") is not None:
-                ax_sfb.imshow(it["sfb"], aspect="auto", origin="lower", cmap="inferno",
-                              extent=(0.0, 180.0, r[0], r[-1]), interpolation="nearest")
+                _banner_image(ax_sfb, it["sfb"], forces)
             else:
                 ax_sfb.axis("off")
         axes[2 * qi, 0].set_ylabel("query", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=100)
 
 
 def acc_at_n_plot(
@@ -165,9 +162,4 @@ def acc_at_n_plot(
     ax.legend(fontsize=7, loc="lower right")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=110)
