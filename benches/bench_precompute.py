@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """End-to-end benchmark of ``csip precompute`` (pairs/s), with the time split by stage.
 
-    python benches/bench_precompute.py                 # synthetic + COCO fixture, 1000 items each
+    python benches/bench_precompute.py                 # synthetic + COCO fixture, 2000 items each
     python benches/bench_precompute.py --n 300 --quick # smaller
     python benches/bench_precompute.py --only coco --workers 2 --image-size 224
 
@@ -12,13 +12,15 @@ Two datasets:
   640×480 JPEG images (quality 90, smooth colour fields plus noise), each with 2 or 3
   polygon objects of COCO-like sizes, read through :class:`csip.data.coco.CocoSource`.
 
-For each: (1) the whole pipeline (:func:`csip.cache.writer.build`, ``--workers`` loader
-processes, sFB on all cores) timed by the wall clock, and (2) each stage alone, in this process,
-one stage at a time, as CPU milliseconds per item (``time.process_time``: all threads of the
-process, so a busy shared machine distorts them less than wall time): load/decode (image decode), masks (the rest of
-``source.load``: polygon/RLE decoding, choosing the two objects), crop+resize (crop, pad, resize
-of the image and of the masks, bit-packing), sFB (one ``sfb_batch`` call on all cores; its wall
-time is printed too), write (a chunk written, hashed and fsynced) and consolidate (chunks -> final arrays).
+For each: (1) the whole pipeline (:func:`csip.cache.writer.build` with ``--workers`` worker
+processes, default one per core, each doing load, crop/resize and sFB) timed by the wall clock,
+and (2) each stage alone, in this process, one stage at a time, as CPU milliseconds per item
+(``time.process_time``, so a busy shared machine distorts them less than wall time):
+load/decode (image decode), masks (the rest of ``source.load``: polygon/RLE decoding, choosing
+the two objects), crop+resize (crop, pad, resize of the image and of the masks, bit-packing),
+sFB (``sfb_batch`` on one thread, as in a worker), transfer (pickling a prepared item to the
+main process and back), write (a chunk written, hashed and fsynced) and consolidate (chunks ->
+final arrays).
 The machine's load average is printed: on shared machines, wall-clock figures move with it.
 """
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -42,9 +45,9 @@ except ImportError:  # a source tree that was never installed
 
 from csip.cache.chunks import list_chunks, write_chunk
 from csip.cache.format import params_hash
-from csip.cache.prepare import prepare_sample
+from csip.cache.prepare import PreparedItem, add_banners, prepare_sample
 from csip.cache.writer import build, resolve_source
-from csip.descriptor import DescriptorParams, sfb_pairs
+from csip.descriptor import DescriptorParams
 
 # ----------------------------------------------------------------------------- COCO fixture
 
@@ -131,11 +134,14 @@ def stage_times(src, n: int, image_size: int, desc: DescriptorParams, decode=Non
     t0 = time.process_time()
     items = [prepare_sample(s, i, image_size) for i, s in samples]
     out["crop+resize"] = (time.process_time() - t0) / len(items) * 1e3
+    pairs_px = float(np.mean([it.sfb_a.size for it in items]))
     t0 = time.process_time()
-    w0 = time.perf_counter()
-    sfb = sfb_pairs([it.sfb_a for it in items], [it.sfb_b for it in items], desc, crop=False)
+    items = [it for it in add_banners(items, desc, n_threads=1) if isinstance(it, PreparedItem)]
     out["sFB"] = (time.process_time() - t0) / len(items) * 1e3
-    out["_sfb_wall"] = (time.perf_counter() - w0) / len(items) * 1e3
+    t0 = time.process_time()
+    items = [pickle.loads(pickle.dumps(it, protocol=pickle.HIGHEST_PROTOCOL)) for it in items]
+    out["transfer (pickle both ways)"] = (time.process_time() - t0) / len(items) * 1e3
+    sfb = np.stack([it.sfb for it in items])
     tmp = Path(tempfile.mkdtemp(prefix="bench-write-"))
     try:
         t0 = time.process_time()
@@ -152,11 +158,11 @@ def stage_times(src, n: int, image_size: int, desc: DescriptorParams, decode=Non
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out["sum"] = sum(v for k, v in out.items() if not k.startswith("_"))
-    out["_pairs_sfb"] = float(np.mean([it.sfb_a.size for it in items]))
+    out["_pairs_sfb"] = pairs_px
     return out
 
 
-def end_to_end(src, spec: str, n: int, image_size: int, desc, workers: int, chunk: int) -> dict:
+def end_to_end(src, spec: str, n: int, image_size: int, desc, workers: int | None, chunk: int) -> dict:
     import resource
 
     def cpu() -> float:
@@ -179,21 +185,21 @@ def end_to_end(src, spec: str, n: int, image_size: int, desc, workers: int, chun
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=1000, help="items per dataset (end to end)")
+    ap.add_argument("--n", type=int, default=2000, help="items per dataset (end to end)")
     ap.add_argument("--stage-n", type=int, default=200, help="items for the per-stage timings")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--chunk", type=int, default=256)
+    ap.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    ap.add_argument("--chunk", type=int, default=512, help="items per chunk (csip precompute's default)")
     ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--n-angles", type=int, default=180)
     ap.add_argument("--only", choices=["synthetic", "coco"], default=None)
-    ap.add_argument("--quick", action="store_true", help="n=300, stage-n=100")
+    ap.add_argument("--quick", action="store_true", help="n=300, stage-n=100, chunk=128")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
     if args.quick:
-        args.n, args.stage_n = 300, 100
+        args.n, args.stage_n, args.chunk = 300, 100, 128
     desc = DescriptorParams.make("default", args.n_angles, "max")
     print(f"# csip precompute benchmark\n\ncores: {os.cpu_count()}, load average at start: "
-          f"{os.getloadavg()[0]:.2f}, workers: {args.workers}, chunk: {args.chunk}, image size: "
+          f"{os.getloadavg()[0]:.2f}, workers: {args.workers or 'one per core'}, chunk: {args.chunk}, image size: "
           f"{args.image_size}, sFB {desc.shape}\n")
     results = {}
     todo = [args.only] if args.only else ["synthetic", "coco"]
@@ -232,12 +238,11 @@ def main() -> None:
                     continue
                 print(f"| {k} | {v:.2f} | {100 * v / stages['sum']:.0f}% |")
             print(f"| **sum** | **{stages['sum']:.2f}** | |")
-            print(f"\nmean sFB input (masks' union-box crop): {stages['_pairs_sfb']:.0f} px; sFB wall on "
-                  f"{cores} cores: {stages['_sfb_wall']:.2f} ms/pair; CPU-bound ceiling on {cores} cores "
+            print(f"\nmean sFB input (masks' union-box crop): {stages['_pairs_sfb']:.0f} px; CPU-bound ceiling on {cores} cores "
                   f"(cores / total CPU per item): **{cores * 1e3 / stages['sum']:.0f} pairs/s**\n")
             st = e2e["stats"]
             print("pipeline counters (s; load/prepare summed over workers): " + ", ".join(
-                f"{k}={st[k]}" for k in ("load_s", "prepare_s", "wait_s", "sfb_s", "write_s", "consolidate_s", "wall_s")) + "\n")
+                f"{k}={st[k]}" for k in ("load_s", "prepare_s", "wait_s", "sfb_s", "write_s", "consolidate_s", "finish_s", "wall_s") if k in st) + "\n")
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     if args.json:

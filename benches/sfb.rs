@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use csip_core::banner::{default_forces, Normalize, Plan};
-use csip_core::batch::{sfb_many, thread_pool};
+use csip_core::batch::{sfb_many, Threads};
 use csip_core::pair_counts::Workspace;
 use csip_core::{sfb, MaskPair};
 use ndarray::Array2;
@@ -66,7 +66,7 @@ fn batch(c: &mut Criterion) {
     let mut g = c.benchmark_group("sfb_batch_128");
     g.throughput(Throughput::Elements(pairs.len() as u64));
     for threads in [1usize, 2] {
-        let pool = thread_pool(threads).unwrap();
+        let pool = Threads::new(threads).unwrap();
         g.bench_with_input(
             BenchmarkId::new("threads", threads),
             &threads,

@@ -35,30 +35,58 @@ pub fn thread_pool(n_threads: usize) -> Result<Arc<ThreadPool>> {
     Ok(pool)
 }
 
+/// Where a batch runs: on the calling thread, or on a shared rayon pool.
+#[derive(Clone)]
+pub enum Threads {
+    /// One thread, the caller's: no pool is touched, so this is safe in a process forked from
+    /// one whose pools were already running (their threads do not survive a fork).
+    Calling,
+    Pool(Arc<ThreadPool>),
+}
+
+impl Threads {
+    /// `Calling` for one thread, else the shared pool of `n_threads` workers.
+    pub fn new(n_threads: usize) -> Result<Self> {
+        match n_threads {
+            1 => Ok(Threads::Calling),
+            n => Ok(Threads::Pool(thread_pool(n)?)),
+        }
+    }
+}
+
 /// Symmetric banners of `pairs` into `out` (`pairs.len() · R · K` f32, pair-major), in parallel
-/// on `pool`. The plan must cover the largest pair ([`Plan::max_extent`]).
+/// on `threads`. The plan must cover the largest pair ([`Plan::max_extent`]).
 pub fn sfb_many(
     pairs: &[MaskPair],
     plan: &Plan,
     mode: Normalize,
-    pool: &ThreadPool,
+    threads: &Threads,
     out: &mut [f32],
 ) {
     let len = plan.banner_len();
     assert_eq!(out.len(), pairs.len() * len, "output size");
     let k_count = plan.n_directions();
-    pool.install(|| {
-        out.par_chunks_mut(len).zip(pairs.par_iter()).for_each_init(
-            || (Workspace::default(), vec![0.0f64; len]),
-            |(ws, raw), (dst, pair)| {
-                plan.symmetric_into(pair, ws, raw);
-                normalize_rows(raw, k_count, mode);
-                for (d, &v) in dst.iter_mut().zip(raw.iter()) {
-                    *d = v as f32;
-                }
-            },
-        );
-    });
+    let one = |(ws, raw): &mut (Workspace, Vec<f64>), (dst, pair): (&mut [f32], &MaskPair)| {
+        plan.symmetric_into(pair, ws, raw);
+        normalize_rows(raw, k_count, mode);
+        for (d, &v) in dst.iter_mut().zip(raw.iter()) {
+            *d = v as f32;
+        }
+    };
+    let init = || (Workspace::default(), vec![0.0f64; len]);
+    match threads {
+        Threads::Calling => {
+            let mut state = init();
+            for item in out.chunks_mut(len).zip(pairs.iter()) {
+                one(&mut state, item);
+            }
+        }
+        Threads::Pool(pool) => pool.install(|| {
+            out.par_chunks_mut(len)
+                .zip(pairs.par_iter())
+                .for_each_init(init, |state, item| one(state, item));
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -86,13 +114,13 @@ mod tests {
                 &pairs,
                 &plan,
                 Normalize::Max,
-                &thread_pool(threads).unwrap(),
+                &Threads::new(threads).unwrap(),
                 &mut out,
             );
             for (p, got) in pairs.iter().zip(out.chunks(plan.banner_len())) {
                 assert_eq!(got, sfb(p, &forces, 36, Normalize::Max).unwrap().as_slice());
             }
         }
-        assert!(thread_pool(0).is_err());
+        assert!(Threads::new(0).is_err());
     }
 }

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PySequence, PyTuple};
 
 use crate::banner::{default_forces, normalize_rows, Normalize};
-use crate::batch::{sfb_many, thread_pool};
+use crate::batch::{sfb_many, Threads};
 use crate::error::Error;
 use crate::kernel::KernelTable;
 use crate::mask::{MaskPair, MaskPixel};
@@ -376,7 +376,8 @@ impl<'py> BatchInput<'py> {
 /// Pairs come as two stacked (N, H, W) arrays, two equal-length sequences of 2-D arrays, or
 /// (with `masks_b=None`) one sequence of (a, b) pairs; sizes may differ between pairs. Work
 /// proceeds in chunks of `chunk_size` pairs: each chunk is encoded with the GIL held, computed
-/// on `n_threads` threads (default: all cores) without it, written into `out` (a float32
+/// on `n_threads` threads (default: all cores; `n_threads=1` runs on the calling thread and
+/// starts none, which is safe in forked worker processes) without it, written into `out` (a float32
 /// C-contiguous (N, R, n_angles) array such as a np.memmap; allocated when None), then
 /// `progress(done, total)` is called and Ctrl-C is honoured.
 #[pyfunction]
@@ -399,9 +400,9 @@ fn sfb_batch<'py>(
     let chunk_size = positive("chunk_size", chunk_size)?;
     let mode = parse_normalize(normalize)?;
     let forces = forces_or_default(forces)?;
-    let pool = match n_threads {
-        None => thread_pool(std::thread::available_parallelism().map_or(1, |n| n.get()))?,
-        Some(n) => thread_pool(positive("n_threads", n)?)?,
+    let threads = match n_threads {
+        None => Threads::new(std::thread::available_parallelism().map_or(1, |n| n.get()))?,
+        Some(n) => Threads::new(positive("n_threads", n)?)?,
     };
     if let Some(p) = &progress {
         if !p.is_callable() {
@@ -439,7 +440,7 @@ fn sfb_batch<'py>(
         let chunk_plan = &*shared_plan(PlanKind::Symmetric, &forces, n_angles, extent)?;
         let values = compute(py, || {
             let mut buf = vec![0.0f32; pairs.len() * chunk_plan.banner_len()];
-            sfb_many(&pairs, chunk_plan, mode, &pool, &mut buf);
+            sfb_many(&pairs, chunk_plan, mode, &threads, &mut buf);
             buf
         })?;
         {

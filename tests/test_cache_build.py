@@ -156,6 +156,9 @@ def test_resume_skips_finished_chunks_and_refuses_other_params(tmp_path):
     # a temporary chunk left by a dead process is removed; damaged final chunks are recomputed
     stale = chunks / f".tmp-chunk-000003-{_host()}-999999999-abcd"
     stale.mkdir()
+    stale_final = out / f".consolidate-tmp-{_host()}-999999999"
+    stale_final.mkdir()
+    (stale_final / "images.npy").write_bytes(b"partial")
     victim = chunks / "chunk-000001" / "sfb.npy"
     victim.write_bytes(victim.read_bytes()[:-10])  # truncated
     victim = chunks / "chunk-000002" / "images.npy"
@@ -165,7 +168,7 @@ def test_resume_skips_finished_chunks_and_refuses_other_params(tmp_path):
     kept = os.stat(chunks / "chunk-000000").st_ino
     res = _build(src, out, keep_chunks=True)
     assert res["stats"]["chunks_done_before"] == 1 and res["stats"]["chunks_computed"] == 3
-    assert os.stat(chunks / "chunk-000000").st_ino == kept and not stale.exists()
+    assert os.stat(chunks / "chunk-000000").st_ino == kept and not stale.exists() and not stale_final.exists()
     ref = tmp_path / "ref"
     _build(src, ref)
     _same(_arrays(out), _arrays(ref))
@@ -185,6 +188,11 @@ def test_shards_merge_to_the_single_run(built, tmp_path):
     merged = tmp_path / "m"
     merge(dirs, merged)
     _same(_arrays(out), _arrays(merged))
+    # the single run grew its arrays chunk by chunk (headers sized for 30 items, 21 kept, then
+    # rewritten); the merge concatenated finished chunks: the same bytes
+    files = [json.loads((d / "manifest.json").read_text())["files"] for d in (out, merged)]
+    assert files[0] == files[1]
+    Cache(out, verify=True), Cache(merged, verify=True)  # the recorded sums are the files' sums
     # shards of another run are refused
     odd = tmp_path / "odd"
     _build(src, odd, shard=(0, 3), image_size=64)
@@ -281,3 +289,17 @@ def test_crop_pad_resize_geometry():
     assert (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) == (20, 28, 0, 16)
     ys, xs = np.nonzero(m[1])
     assert (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) == (36, 44, 48, 64)
+
+
+def test_padded_npy_header_reads_back(tmp_path):
+    from csip.cache.format import npy_header_bytes, pad_npy_header
+
+    a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    header = npy_header_bytes(a.shape, a.dtype)
+    for extra in (0, 1, 64, 200):
+        p = tmp_path / f"a{extra}.npy"
+        p.write_bytes(pad_npy_header(header, len(header) + extra) + a.tobytes())
+        np.testing.assert_array_equal(np.load(p, allow_pickle=False), a)
+        assert p.stat().st_size == len(header) + extra + a.nbytes
+    with pytest.raises(ValueError, match="does not fit"):
+        pad_npy_header(header, len(header) - 1)

@@ -11,7 +11,8 @@ import pytest
 from data_fixtures import write_coco, write_gqa, write_image, write_spatialsense, write_unrel
 
 from csip.data import PREDICATES, Sample, SkipItem
-from csip.data.common import box_mask, predicate_index, read_rgb, resolve_inside
+from csip.data.sample import box_of
+from csip.data.common import box_mask, predicate_index, read_rgb, resolve_inside, saliency_order
 from csip.data.source import Source, open_source, parse_spec
 
 RED_BOX = (6.0, 8.0, 22.0, 24.0)
@@ -57,6 +58,60 @@ def test_coco_pickles_and_is_deterministic(tmp_path):
     clone = pickle.loads(pickle.dumps(src))
     a, b = src.load(0), clone.load(0)
     assert np.array_equal(a.mask_a, b.mask_a) and np.array_equal(a.image, b.image)
+
+
+def test_coco_area_rule_on_rles_equals_decoding_every_mask(tmp_path):
+    """The fast path (rank, size and box on RLEs; decode two) picks and boxes exactly what
+    decoding every mask and measuring it would, on random polygons and RLEs of all kinds."""
+    from pycocotools import mask as mask_utils
+    from PIL import Image
+
+    from csip.data.coco import decode_segmentation
+
+    rng = np.random.default_rng(3)
+    h, w = 60, 80
+    (tmp_path / "images").mkdir()
+    images, anns = [], []
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / "images" / f"{i}.png")
+        images.append({"id": i + 1, "file_name": f"{i}.png", "height": h, "width": w})
+        for k in range(int(rng.integers(2, 4))):
+            kind = rng.integers(0, 3)
+            if kind == 0:  # polygon(s), several for some objects
+                polys = [list(rng.uniform(-5, 85, size=2 * int(rng.integers(3, 8)))) for _ in range(int(rng.integers(1, 3)))]
+                seg = polys
+            else:
+                m = np.zeros((h, w), np.uint8, order="F")
+                r0, c0 = rng.integers(0, h - 5), rng.integers(0, w - 5)
+                m[r0 : r0 + rng.integers(1, 30), c0 : c0 + rng.integers(1, 40)] = rng.random() < 0.9
+                rle = mask_utils.encode(m)
+                seg = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
+                if kind == 2:  # uncompressed counts: run lengths, zeros first, column-major
+                    counts, cur, run = [], 0, 0
+                    for v in m.ravel(order="F"):
+                        if v == cur:
+                            run += 1
+                        else:
+                            counts.append(run)
+                            cur, run = v, 1
+                    seg = {"size": [h, w], "counts": counts + [run]}
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "segmentation": seg, "iscrowd": 0, "area": 1.0})
+    (tmp_path / "ann.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "x"}]}))
+    src = open_source(f"coco:{tmp_path / 'ann.json'}", images=tmp_path / "images", min_pixels=1)
+    checked = 0
+    for i in range(len(src)):
+        img_id, _, hh, ww, objs = src._items[i]
+        masks = [decode_segmentation(seg, hh, ww) for seg, _ in objs]
+        order = saliency_order(masks, "area")
+        try:
+            s = src.load(i)
+        except SkipItem as exc:
+            assert str(exc) == "mask too small" and masks[order[1]].sum() == 0
+            continue
+        assert np.array_equal(s.mask_a, masks[order[0]]) and np.array_equal(s.mask_b, masks[order[1]])
+        assert s.box_a == box_of(masks[order[0]]) and s.box_b == box_of(masks[order[1]])
+        checked += 1
+    assert checked >= 20
 
 
 # --------------------------------------------------------------------------- SpatialSense

@@ -93,6 +93,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert not (killed / "manifest.json").exists()
+    assert list(killed.glob(".consolidate-tmp-*")), "the final arrays should have been growing"
     done_before = {p.name: p.stat().st_ino for p in (killed / "chunks").glob("chunk-*")}
     assert 4 <= len(done_before) < 20
     with pytest.raises(Exception, match="incomplete"):
@@ -104,6 +105,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
     man = json.loads((killed / "manifest.json").read_text())
     assert man["build"]["chunks_done_before"] == len(done_before)
     assert man["build"]["chunks_computed"] == 20 - len(done_before)
+    assert not list(killed.glob(".consolidate-tmp-*"))  # the dead run's partial arrays are gone
 
     clean = tmp_path / "clean"
     r = subprocess.run(_cmd(clean), env=env, capture_output=True, text=True, timeout=120)

@@ -51,8 +51,12 @@ killed run loses at most the chunks in flight; rerunning the same command resume
 final files are written the chunks are removed (``--keep-chunks`` keeps them).
 
 Building (``csip precompute``, :func:`csip.cache.writer.build`): chunks of ``--chunk`` source
-items are loaded by ``--workers`` processes (decode, masks, crop, pad, resize), their banners
-computed by one ``csip_core.sfb_batch`` call per chunk, and each chunk written atomically.
+items are handled by ``--workers`` processes (default: one per usable core), each doing all the
+work of its batch of items (decode, masks, crop, pad, resize, then the banners in one
+``csip_core.sfb_batch`` call on its own thread); the main process writes each chunk atomically
+and appends it, in chunk order, to the final arrays, which therefore grow during the run (in
+``.consolidate-tmp-<host>-<pid>/``, each ``.npy`` header sized for the run's item count and
+rewritten with the real one at the end, padded to the same length).
 A run killed at any moment (even SIGKILL) resumes where it stopped when the same command is
 rerun; a rerun with other parameters is refused, listing the differences. Finished chunks are
 verified (sha256) before reuse; damaged ones are recomputed. A loader process that dies (native

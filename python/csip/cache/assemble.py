@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .chunks import list_chunks, load_chunk_text, read_chunk_manifest, verify_chunk_files
+from .chunks import consolidate_tmp_name, list_chunks, load_chunk_text, read_chunk_manifest, verify_chunk_files
 from .format import (
     ARRAY_FILES,
     FORMAT_NAME,
@@ -30,12 +30,229 @@ from .format import (
     fsync_dir,
     load_npy,
     npy_header_bytes,
+    pad_npy_header,
     read_json,
     rmtree_quiet,
     sha256_file,
     utc_now,
     write_json_atomic,
 )
+
+
+class Consolidator:
+    """Builds a cache's final arrays from its chunks, fed one chunk at a time in chunk order.
+
+    ``csip precompute`` feeds each chunk as soon as it (and every chunk before it) is finished,
+    so that concatenating the chunks overlaps the computing of the next ones instead of
+    following it. Files grow in ``out/.consolidate-tmp-<host>-<pid>/``, each ``.npy`` starting with a
+    header sized for the run's item count (an upper bound), rewritten with the real count at the
+    end (:func:`~csip.cache.format.pad_npy_header`: the bytes depend only on the run's
+    parameters and content). Files are hashed as they grow and synced to disk after each chunk,
+    so little is left for the end. :meth:`finish` checks that every chunk came, hashes the files,
+    renames them into ``out`` and writes ``manifest.json`` last, atomically. Until then nothing
+    in ``out`` changes; :meth:`close` without :meth:`finish` leaves no trace.
+    """
+
+    def __init__(self, out: str | os.PathLike, run: dict[str, Any], *, verify: bool = True,
+                 trusted: frozenset[int] | set[int] = frozenset()):
+        self.out = Path(out)
+        self.run = run
+        self.params = run["params"]
+        self.ph = run["params_hash"]
+        self.n_chunks = int(run["n_chunks"])
+        self.verify, self.trusted = verify, frozenset(trusted)
+        self.next = 0  # the chunk expected by add()
+        self.manifests: list[dict[str, Any]] = []
+        self.chunk_dirs: list[Path] = []
+        self.ids: list[str] = []
+        self.seconds = 0.0
+        s = int(self.params["image_size"])
+        self.desc_shape = (len(self.params["descriptor"]["forces"]), int(self.params["descriptor"]["n_angles"]))
+        self._row_shapes = {k: v[1:] for k, v in expected_shapes(0, s, self.desc_shape).items()}
+        bound = expected_shapes(int(self.params["n_items"]), s, self.desc_shape)
+        self._header_len = {name: len(npy_header_bytes(bound[name], dt)) for name, dt in ARRAY_FILES.items()}
+        self.tmp = self.out / consolidate_tmp_name()
+        rmtree_quiet(self.tmp)
+        self.tmp.mkdir(parents=True)
+        self._files: dict[str, Any] = {}
+        # Each file is hashed as it grows, from a header for the upper bound: right whenever no
+        # item is skipped (then the header stays); finish() rereads the files otherwise.
+        self._hashes = {}
+        try:
+            for name, dt in ARRAY_FILES.items():
+                f = open(self.tmp / name, "wb")
+                self._files[name] = f
+                header = npy_header_bytes(bound[name], dt)
+                f.write(header)
+                self._hashes[name] = hashlib.sha256(header)
+            self._questions = open(self.tmp / "questions.jsonl", "w", encoding="utf-8")
+        except BaseException:
+            self.close()
+            raise
+
+    def add(self, c: int, path: str | os.PathLike) -> None:
+        """Append finished chunk ``c`` (which must be :attr:`next`), checked first."""
+        t0 = time.perf_counter()
+        path = Path(path)
+        if c != self.next:
+            raise CacheError(f"consolidation expected chunk {self.next}, got chunk {c}")
+        m = read_chunk_manifest(path, self.ph)
+        if m["chunk"] != c:
+            raise CacheError(f"{path}: manifest says chunk {m['chunk']}, expected {c}")
+        if self.verify and c not in self.trusted:
+            verify_chunk_files(path, m)
+        k = int(m["n_items"])
+        if k:
+            for name, dt in ARRAY_FILES.items():
+                a = load_npy(path / name)
+                if a.shape != (k, *self._row_shapes[name]) or a.dtype != np.dtype(dt):
+                    raise CacheError(f"{path}/{name}: {a.dtype} {a.shape} is wrong")
+                data = memoryview(np.ascontiguousarray(a).reshape(-1)).cast("B")
+                self._files[name].write(data)
+                self._hashes[name].update(data)
+                del a, data
+            data = load_chunk_text(path)
+            if len(data["ids"]) != k:
+                raise CacheError(f"{path}/ids.json has {len(data['ids'])} ids for {k} items")
+            pos = len(self.ids)
+            self.ids.extend(data["ids"])
+            for q in data["questions"]:
+                self._questions.write(
+                    json.dumps({"index": pos + int(q["index"]), "text": q["text"], "answer": bool(q["answer"])}) + "\n"
+                )
+        self.manifests.append(m)
+        self.chunk_dirs.append(path)
+        self.next += 1
+        for f in self._files.values():  # to disk now, while the workers compute: a short finish()
+            f.flush()
+            os.fdatasync(f.fileno())
+        self.seconds += time.perf_counter() - t0
+
+    def finish(self, *, keep_chunks: bool = False, build: Any = None) -> dict[str, Any]:
+        """Seal the cache (see the class docstring); returns the manifest."""
+        t0 = time.perf_counter()
+        out, params = self.out, self.params
+        if self.next != self.n_chunks:
+            raise CacheError(
+                f"cannot consolidate {out}: chunks {self.next}..{self.n_chunks - 1} are missing; "
+                "finish the run (or every shard) first"
+            )
+        manifests = self.manifests
+        n = len(self.ids)
+        reasons: Counter[str] = Counter()
+        skipped_list: list[list[Any]] = []
+        n_skipped = 0
+        for m in manifests:
+            for idx, reason, message in m["skipped"]:
+                reasons[reason] += 1
+                n_skipped += 1
+                if len(skipped_list) < SKIP_LIST_CAP:
+                    skipped_list.append([idx, reason] + ([message] if message else []))
+        if n == 0:
+            self.close()
+            detail = ", ".join(f"{r!r}: {k}" for r, k in reasons.most_common())
+            raise CacheError(
+                f"no usable item: all {params['n_items']} items of source {params['source']['spec']!r} were skipped "
+                f"({detail}). Nothing was written to {out}/{MANIFEST}."
+            )
+        s = int(params["image_size"])
+        shapes = expected_shapes(n, s, self.desc_shape)
+        files: dict[str, dict[str, Any]] = {}
+        try:
+            exact = n == int(params["n_items"])
+            for name, dt in ARRAY_FILES.items():
+                f = self._files.pop(name)
+                if not exact:
+                    f.seek(0)
+                    f.write(pad_npy_header(npy_header_bytes(shapes[name], dt), self._header_len[name]))
+                f.flush()
+                os.fsync(f.fileno())
+                f.close()
+                digest = self._hashes[name].hexdigest() if exact else sha256_file(self.tmp / name)
+                files[name] = {"sha256": digest, "bytes": (self.tmp / name).stat().st_size,
+                               "shape": list(shapes[name]), "dtype": dt}
+            self._questions.flush()
+            os.fsync(self._questions.fileno())
+            self._questions.close()
+            with open(self.tmp / "ids.json", "w", encoding="utf-8") as f:
+                json.dump(self.ids, f)
+                f.flush()
+                os.fsync(f.fileno())
+            for name in ("ids.json", "questions.jsonl"):
+                files[name] = {"sha256": sha256_file(self.tmp / name), "bytes": (self.tmp / name).stat().st_size}
+            fsync_dir(self.tmp)
+            for name in files:
+                os.replace(self.tmp / name, out / name)
+            fsync_dir(out)
+        finally:
+            self.close()
+
+        splits = np.load(out / "split.npy", mmap_mode="r", allow_pickle=False)
+        labels = np.load(out / "labels.npy", mmap_mode="r", allow_pickle=False)
+        split_counts = {SPLIT_NAMES[k]: int(np.count_nonzero(splits == k)) for k in range(3)}
+        manifest: dict[str, Any] = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "csip_version": __version__,
+            "created": utc_now(),
+            "source": params["source"],
+            "descriptor": {**params["descriptor"], "shape": list(self.desc_shape)},
+            "image_size": s,
+            "image": {
+                "crop": "union box of box_a and box_b, clamped to the image",
+                "pad": "centred to a square, value 0",
+                "resize": "bilinear (antialiased), crop resized before padding",
+                "layout": "uint8 (N, 3, S, S), RGB, channels first",
+            },
+            "counts": {
+                "items": n,
+                "source_items": int(params["n_items"]),
+                "skipped": n_skipped,
+                "splits": split_counts,
+                "labelled": int(np.count_nonzero(labels >= 0)),
+                "questions": sum(1 for _ in open(out / "questions.jsonl", encoding="utf-8")),
+            },
+            "skipped": {
+                "reasons": dict(reasons.most_common()),
+                "items": skipped_list,
+                "items_truncated": n_skipped > len(skipped_list),
+            },
+            "has_labels": any(m.get("has_labels") for m in manifests),
+            "has_questions": any(m.get("has_questions") for m in manifests),
+            "split_rule": "the source's split where it gives one, else sha256(id) % 100: <80 train, <90 val, else test",
+            "files": files,
+            "content_hash": content_hash({k: v["sha256"] for k, v in files.items()}),
+            "run": {
+                "params_hash": self.ph,
+                "params": params,
+                "n_chunks": self.n_chunks,
+                "chunk": int(params["chunk"]),
+            },
+        }
+        self.seconds += time.perf_counter() - t0
+        if build is not None:
+            b = build.to_json() if hasattr(build, "to_json") else dict(build)
+            b["consolidate_s"] = round(self.seconds, 4)
+            manifest["build"] = b
+        write_json_atomic(out / MANIFEST, manifest)
+        if not keep_chunks:
+            own = out / "chunks"
+            if all(p.parent == own for p in self.chunk_dirs):
+                rmtree_quiet(own)
+                for p in [out / RUN_FILE, *out.glob("shard-*-of-*.json")]:
+                    try:
+                        p.unlink()
+                    except FileNotFoundError:
+                        pass
+        return manifest
+
+    def close(self) -> None:
+        """Close the files and remove the temporary directory (after :meth:`finish`, or instead)."""
+        for f in list(self._files.values()) + [getattr(self, "_questions", None)]:
+            if f is not None and not f.closed:
+                f.close()
+        self._files.clear()
+        rmtree_quiet(self.tmp)
 
 
 def consolidate(
@@ -51,15 +268,10 @@ def consolidate(
     """Concatenate chunks ``0..n_chunks-1`` (in order) into ``out``'s final arrays and manifest.
 
     Every chunk is checked (format, parameters, sizes, and with ``verify`` its sha256 sums,
-    except for the ``trusted`` chunks this process has just written) before anything is
-    written. Files are written to a temporary directory, renamed into
-    ``out``, and ``manifest.json`` is written last, atomically. Unless ``keep_chunks``,
-    ``out/chunks`` (and ``run.json``, shard markers) are then removed. Returns the manifest.
+    except for the ``trusted`` chunks this process has just written) as it is appended; see
+    :class:`Consolidator`. Unless ``keep_chunks``, ``out/chunks`` (and ``run.json``, shard
+    markers) are then removed. Returns the manifest.
     """
-    t0 = time.perf_counter()
-    out = Path(out)
-    params = run["params"]
-    ph = run["params_hash"]
     n_chunks = int(run["n_chunks"])
     missing = [c for c in range(n_chunks) if c not in chunk_dirs]
     if missing:
@@ -67,149 +279,13 @@ def consolidate(
             f"cannot consolidate {out}: {len(missing)} of {n_chunks} chunks are missing "
             f"(e.g. {missing[:10]}); finish the run (or every shard) first"
         )
-    manifests = []
-    for c in range(n_chunks):
-        m = read_chunk_manifest(chunk_dirs[c], ph)
-        if m["chunk"] != c:
-            raise CacheError(f"{chunk_dirs[c]}: manifest says chunk {m['chunk']}, expected {c}")
-        if verify and c not in trusted:
-            verify_chunk_files(chunk_dirs[c], m)
-        manifests.append(m)
-
-    n = sum(m["n_items"] for m in manifests)
-    reasons: Counter[str] = Counter()
-    skipped_list: list[list[Any]] = []
-    n_skipped = 0
-    for m in manifests:
-        for idx, reason, message in m["skipped"]:
-            reasons[reason] += 1
-            n_skipped += 1
-            if len(skipped_list) < SKIP_LIST_CAP:
-                skipped_list.append([idx, reason] + ([message] if message else []))
-    if n == 0:
-        detail = ", ".join(f"{r!r}: {k}" for r, k in reasons.most_common())
-        raise CacheError(
-            f"no usable item: all {params['n_items']} items of source {params['source']['spec']!r} were skipped "
-            f"({detail}). Nothing was written to {out}/{MANIFEST}."
-        )
-
-    s = int(params["image_size"])
-    desc_shape = (len(params["descriptor"]["forces"]), int(params["descriptor"]["n_angles"]))
-    shapes = expected_shapes(n, s, desc_shape)
-    tmp = out / f".consolidate-tmp-{os.getpid()}"
-    rmtree_quiet(tmp)
-    tmp.mkdir(parents=True)
+    cons = Consolidator(out, run, verify=verify, trusted=trusted)
     try:
-        files: dict[str, dict[str, Any]] = {}
-        nonempty = [c for c in range(n_chunks) if manifests[c]["n_items"]]
-        # arrays: header, then each chunk's rows in order, hashed on the way (one pass)
-        for name, dt in ARRAY_FILES.items():
-            h = hashlib.sha256()
-            header = npy_header_bytes(shapes[name], dt)
-            size = len(header)
-            with open(tmp / name, "wb") as f:
-                f.write(header)
-                h.update(header)
-                for c in nonempty:
-                    k = manifests[c]["n_items"]
-                    a = load_npy(chunk_dirs[c] / name)
-                    if a.shape != (k, *shapes[name][1:]) or a.dtype != np.dtype(dt):
-                        raise CacheError(f"{chunk_dirs[c]}/{name}: {a.dtype} {a.shape} is wrong")
-                    mv = memoryview(np.ascontiguousarray(a).reshape(-1)).cast("B")
-                    f.write(mv)
-                    h.update(mv)
-                    size += len(mv)
-                    del a, mv
-                f.flush()
-                os.fsync(f.fileno())
-            files[name] = {"sha256": h.hexdigest(), "bytes": size, "shape": list(shapes[name]), "dtype": dt}
-        ids: list[str] = []
-        pos = 0
-        with open(tmp / "questions.jsonl", "w", encoding="utf-8") as qf:
-            for c in nonempty:
-                k = manifests[c]["n_items"]
-                data = load_chunk_text(chunk_dirs[c])
-                if len(data["ids"]) != k:
-                    raise CacheError(f"{chunk_dirs[c]}/ids.json has {len(data['ids'])} ids for {k} items")
-                ids.extend(data["ids"])
-                for q in data["questions"]:
-                    qf.write(
-                        json.dumps({"index": pos + int(q["index"]), "text": q["text"], "answer": bool(q["answer"])})
-                        + "\n"
-                    )
-                pos += k
-            qf.flush()
-            os.fsync(qf.fileno())
-        with open(tmp / "ids.json", "w", encoding="utf-8") as f:
-            json.dump(ids, f)
-            f.flush()
-            os.fsync(f.fileno())
-        for name in ("ids.json", "questions.jsonl"):
-            files[name] = {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
-        fsync_dir(tmp)
-        for name in files:
-            os.replace(tmp / name, out / name)
-        fsync_dir(out)
+        for c in range(n_chunks):
+            cons.add(c, chunk_dirs[c])
+        return cons.finish(keep_chunks=keep_chunks, build=build)
     finally:
-        rmtree_quiet(tmp)
-
-    splits = np.load(out / "split.npy", mmap_mode="r", allow_pickle=False)
-    labels = np.load(out / "labels.npy", mmap_mode="r", allow_pickle=False)
-    split_counts = {SPLIT_NAMES[k]: int(np.count_nonzero(splits == k)) for k in range(3)}
-    manifest: dict[str, Any] = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "csip_version": __version__,
-        "created": utc_now(),
-        "source": params["source"],
-        "descriptor": {**params["descriptor"], "shape": list(desc_shape)},
-        "image_size": s,
-        "image": {
-            "crop": "union box of box_a and box_b, clamped to the image",
-            "pad": "centred to a square, value 0",
-            "resize": "bilinear (antialiased), crop resized before padding",
-            "layout": "uint8 (N, 3, S, S), RGB, channels first",
-        },
-        "counts": {
-            "items": n,
-            "source_items": int(params["n_items"]),
-            "skipped": n_skipped,
-            "splits": split_counts,
-            "labelled": int(np.count_nonzero(labels >= 0)),
-            "questions": sum(1 for _ in open(out / "questions.jsonl", encoding="utf-8")),
-        },
-        "skipped": {
-            "reasons": dict(reasons.most_common()),
-            "items": skipped_list,
-            "items_truncated": n_skipped > len(skipped_list),
-        },
-        "has_labels": any(m.get("has_labels") for m in manifests),
-        "has_questions": any(m.get("has_questions") for m in manifests),
-        "split_rule": "the source's split where it gives one, else sha256(id) % 100: <80 train, <90 val, else test",
-        "files": files,
-        "content_hash": content_hash({k: v["sha256"] for k, v in files.items()}),
-        "run": {
-            "params_hash": ph,
-            "params": params,
-            "n_chunks": n_chunks,
-            "chunk": int(params["chunk"]),
-        },
-    }
-    if build is not None:
-        b = build.to_json() if hasattr(build, "to_json") else dict(build)
-        b["consolidate_s"] = round(time.perf_counter() - t0, 4)
-        manifest["build"] = b
-    write_json_atomic(out / MANIFEST, manifest)
-    if not keep_chunks:
-        own = out / "chunks"
-        if all(Path(p).parent == own for p in chunk_dirs.values()):
-            rmtree_quiet(own)
-            for p in [out / RUN_FILE, *out.glob("shard-*-of-*.json")]:
-                try:
-                    p.unlink()
-                except FileNotFoundError:
-                    pass
-    return manifest
+        cons.close()
 
 
 def merge(

@@ -2,9 +2,16 @@
 
 A chunk ``c`` covers source items ``[c·chunk, min((c+1)·chunk, N))``. It is written into
 ``DIR/chunks/.tmp-<chunk>-<host>-<pid>-<rand>/`` (arrays, ``ids.json``, ``questions.jsonl``,
-then ``chunk.json`` with per-file sha256 and byte sizes, each file fsynced), then renamed in one
-``os.rename`` to ``DIR/chunks/chunk-<c:06d>/``. A directory with a final name is therefore always
-complete; a temporary one is never read and is removed on the next run.
+then ``chunk.json`` with per-file sha256 and byte sizes), then renamed in one ``os.rename`` to
+``DIR/chunks/chunk-<c:06d>/``. A directory with a final name is therefore complete as far as any
+process can see (a killed process loses nothing it had written); a temporary one is never read
+and is removed on the next run.
+
+Chunks are not fsynced: after an operating-system crash or power cut a renamed chunk could hold
+files that never reached the disk, but a resumed run verifies every finished chunk (sizes and
+sha256 sums) before using it and recomputes any that fail, so syncing each chunk (a large share
+of the writing cost) would buy nothing. The final cache files are fsynced before its manifest
+is written.
 """
 
 from __future__ import annotations
@@ -29,8 +36,6 @@ from .format import (
     CacheError,
     ParamsMismatch,
     expected_shapes,
-    fsync_dir,
-    fsync_file,
     load_npy,
     read_json,
     rmtree_quiet,
@@ -42,6 +47,7 @@ from .prepare import PreparedItem, Skipped
 CHUNK_FORMAT = FORMAT_NAME + "-chunk"
 _CHUNK_RE = re.compile(r"^chunk-(\d{6,})$")
 _TMP_RE = re.compile(r"^\.tmp-chunk-\d+-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]+$")
+_CONSOLIDATE_TMP_RE = re.compile(r"^\.consolidate-tmp-(?P<host>.+)-(?P<pid>\d+)$")
 
 
 def chunk_name(c: int) -> str:
@@ -54,6 +60,12 @@ def chunk_range(c: int, chunk: int, n_items: int) -> tuple[int, int]:
 
 def _host() -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+
+
+def consolidate_tmp_name() -> str:
+    """Name of this process's temporary consolidation directory (host and pid, so that
+    :func:`clean_stale_tmp` can tell a dead run's leftovers from a live one's)."""
+    return f".consolidate-tmp-{_host()}-{os.getpid()}"
 
 
 def write_chunk(
@@ -91,7 +103,7 @@ def write_chunk(
         }
         files: dict[str, dict[str, Any]] = {}
         for name, arr in arrays.items():
-            files[name] = save_npy_hashed(tmp / name, arr)
+            files[name] = save_npy_hashed(tmp / name, arr, fsync=False)
         with open(tmp / "ids.json", "w", encoding="utf-8") as f:
             json.dump([it.id for it in items], f)
         with open(tmp / "questions.jsonl", "w", encoding="utf-8") as f:
@@ -99,7 +111,6 @@ def write_chunk(
                 for text, answer in it.questions:
                     f.write(json.dumps({"index": k, "text": text, "answer": bool(answer)}) + "\n")
         for name in ("ids.json", "questions.jsonl"):
-            fsync_file(tmp / name)
             files[name] = {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
         manifest = {
             "format": CHUNK_FORMAT,
@@ -116,44 +127,43 @@ def write_chunk(
         }
         with open(tmp / CHUNK_MANIFEST, "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        fsync_dir(tmp)
         if final.exists():
             # another process finished the same chunk (shared directory); keep the first one
             rmtree_quiet(tmp)
             return final
         os.rename(tmp, final)
-        fsync_dir(chunks)
         return final
     except BaseException:
         rmtree_quiet(tmp)
         raise
 
 
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a leftover of this very process (a previous attempt in it)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def clean_stale_tmp(root: str | os.PathLike) -> int:
-    """Remove temporary chunk directories left by dead processes of this host; returns how many."""
-    chunks = Path(root) / CHUNKS_DIR
-    if not chunks.is_dir():
-        return 0
+    """Remove the temporary chunk and consolidation directories left by dead processes of this
+    host; returns how many."""
+    root = Path(root)
     host = _host()
     removed = 0
-    for p in chunks.iterdir():
-        m = _TMP_RE.match(p.name)
-        if not m or m.group("host") != host:
+    for folder, pattern in ((root / CHUNKS_DIR, _TMP_RE), (root, _CONSOLIDATE_TMP_RE)):
+        if not folder.is_dir():
             continue
-        pid = int(m.group("pid"))
-        alive = pid != os.getpid()
-        if alive:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                alive = False
-            except PermissionError:
-                alive = True
-        if pid == os.getpid() or not alive:
-            rmtree_quiet(p)
-            removed += 1
+        for p in folder.iterdir():
+            m = pattern.match(p.name)
+            if m and m.group("host") == host and not _pid_alive(int(m.group("pid"))):
+                rmtree_quiet(p)
+                removed += 1
     return removed
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,24 @@ def npy_header_bytes(shape: tuple[int, ...], dtype: np.dtype | str) -> bytes:
         bio = io.BytesIO()
         np.lib.format.write_array_header_2_0(bio, d)
     return bio.getvalue()
+
+
+def pad_npy_header(header: bytes, length: int) -> bytes:
+    """``header`` (an ``.npy`` header) padded with spaces to exactly ``length`` bytes.
+
+    Lets a file be written before its final row count is known: a header sized for an upper
+    bound is written first and replaced, in place, by the real one padded to the same length
+    (numpy reads any amount of header padding).
+    """
+    extra = length - len(header)
+    if extra < 0:
+        raise ValueError(f"header of {len(header)} bytes does not fit in {length}")
+    if extra == 0:
+        return header
+    size_fmt = "<H" if header[6] == 1 else "<I"  # format 1.0 or 2.0 (after magic + version)
+    start = 8 + struct.calcsize(size_fmt)
+    body = header[start:-1] + b" " * extra + b"\n"
+    return header[:8] + struct.pack(size_fmt, len(body)) + body
 
 
 def save_npy_hashed(path: str | os.PathLike, arr: np.ndarray, fsync: bool = True) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""Parallel loading of items (decode, masks, crop, resize) that survives crashing workers.
+"""Parallel loading of items (decode, masks, crop, resize, banner) that survives crashing workers.
 
-:class:`Loader` runs :func:`csip.cache.prepare.load_item` in ``workers`` processes (or in this
-process with ``workers=0``), a chunk at a time, in small batches. Python exceptions never reach
+:class:`Loader` runs :func:`csip.cache.prepare.load_item` and then
+:func:`csip.cache.prepare.add_banners` in ``workers`` processes (or in this process with
+``workers=0``, banners on all cores), a chunk at a time, in small batches. Python exceptions never reach
 it (``load_item`` turns them into :class:`~csip.cache.prepare.Skipped`), but a worker can still
 die: a crash in native code, the out-of-memory killer. Then the batch that was running is
 retried alone in a fresh pool, and if it kills that one too, item by item in single-use
@@ -17,13 +18,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .prepare import PreparedItem, Skipped, load_item, worker_init, worker_load_many
+from .prepare import PreparedItem, Skipped, add_banners, load_item, worker_init, worker_load_many
 
 DIED = "error: loader process died"
 
 
 def mp_context():
-    """``CSIP_MP_START`` if set, else fork where available (fastest; workers never touch rayon)."""
+    """``CSIP_MP_START`` if set, else fork where available (fastest; safe because workers compute
+    banners on their own thread and never use the parent's rayon pools)."""
     method = os.environ.get("CSIP_MP_START")
     if method:
         return mp.get_context(method)
@@ -33,10 +35,12 @@ def mp_context():
 class Loader:
     """Loads ranges of items, in worker processes; see the module docstring."""
 
-    def __init__(self, source: Any, image_size: int, workers: int):
+    def __init__(self, source: Any, image_size: int, workers: int, desc: Any, n_threads: int | None = None):
         self.source = source
         self.image_size = int(image_size)
         self.workers = int(workers)
+        self.desc = desc
+        self.n_threads = n_threads  # banner threads of the in-process path (workers=0)
         self._ex: ProcessPoolExecutor | None = None
         self.restarts = 0
         if self.workers > 0:
@@ -44,7 +48,7 @@ class Loader:
 
     def _new_pool(self, n: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            n, mp_context=mp_context(), initializer=worker_init, initargs=(self.source, self.image_size)
+            n, mp_context=mp_context(), initializer=worker_init, initargs=(self.source, self.image_size, self.desc)
         )
 
     def submit(self, a: int, b: int) -> list[tuple[int, int, Future | None]]:
@@ -59,7 +63,8 @@ class Loader:
         out: list[PreparedItem | Skipped] = []
         for lo, hi, fut in handle:
             if fut is None:
-                out.extend(load_item(self.source, i, self.image_size) for i in range(lo, hi))
+                loaded = [load_item(self.source, i, self.image_size) for i in range(lo, hi)]
+                out.extend(add_banners(loaded, self.desc, n_threads=self.n_threads))
                 continue
             try:
                 out.extend(fut.result())

@@ -1,4 +1,9 @@
-"""Turn one :class:`~csip.data.Sample` into what the cache stores (runs in worker processes).
+"""Turn :class:`~csip.data.Sample` records into what the cache stores (runs in worker processes).
+
+Each worker process takes a batch of source indices and does everything an item needs: load
+(decode, masks), crop/pad/resize, and the banners of the batch in one ``csip_core.sfb_batch``
+call on the worker's own thread (:func:`add_banners`). Only the small results (the square image,
+packed masks, boxes, the ``(R, K)`` banner) travel back to the main process, which just writes.
 
 The image side follows the paper's code: the image is cropped to the **union box** of the two
 objects (``box_a ∪ box_b``, clamped to the image), the crop is **padded to a square** (centred,
@@ -41,9 +46,11 @@ class PreparedItem:
     split: int  # 0 train / 1 val / 2 test
     questions: list[tuple[str, bool]] = field(default_factory=list)
     sfb_a: np.ndarray | None = None  # bool, full resolution, cropped to the masks' union box
-    sfb_b: np.ndarray | None = None
+    sfb_b: np.ndarray | None = None  # (both dropped once the banner is computed)
+    sfb: np.ndarray | None = None  # float32 (R, K): the banner, set by add_banners
     t_load: float = 0.0
     t_prepare: float = 0.0
+    t_sfb: float = 0.0
 
 
 @dataclass
@@ -60,13 +67,10 @@ def _resize_mask(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(im.resize(size, Image.Resampling.BILINEAR)) >= 128
 
 
-def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(image (3,S,S) uint8, boxes (2,4) float32 in [0,1], masks packed (2,S,ceil(S/8)))``."""
-    from PIL import Image
-
-    s = int(image_size)
-    img = sample.image
-    h_img, w_img = img.shape[:2]
+def union_box(sample: Any) -> tuple[int, int, int, int]:
+    """Integer ``(x0, y0, x1, y1)`` (exclusive ends) covering ``box_a ∪ box_b``, clamped to the
+    image; ``SkipItem("empty union box")`` when nothing is left."""
+    h_img, w_img = sample.image.shape[:2]
     ax0, ay0, ax1, ay1 = (float(v) for v in sample.box_a)
     bx0, by0, bx1, by1 = (float(v) for v in sample.box_b)
     x0 = max(0, int(math.floor(min(ax0, bx0))))
@@ -75,13 +79,22 @@ def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarra
     y1 = min(h_img, int(math.ceil(max(ay1, by1))))
     if x1 <= x0 or y1 <= y0:
         raise SkipItem("empty union box")
+    return x0, y0, x1, y1
+
+
+def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(image (3,S,S) uint8, boxes (2,4) float32 in [0,1], masks packed (2,S,ceil(S/8)))``."""
+    from PIL import Image
+
+    s = int(image_size)
+    x0, y0, x1, y1 = union_box(sample)
     w, h = x1 - x0, y1 - y0
     side = max(w, h)
     nw = max(1, int(round(w * s / side)))
     nh = max(1, int(round(h * s / side)))
     ox = (s - nw) // 2
     oy = (s - nh) // 2
-    crop = np.ascontiguousarray(img[y0:y1, x0:x1])
+    crop = np.ascontiguousarray(sample.image[y0:y1, x0:x1])
     small = np.asarray(Image.fromarray(crop, mode="RGB").resize((nw, nh), Image.Resampling.BILINEAR))
     image = np.zeros((3, s, s), dtype=np.uint8)
     image[:, oy : oy + nh, ox : ox + nw] = small.transpose(2, 0, 1)
@@ -105,14 +118,31 @@ def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarra
     return image, boxes, packed
 
 
+def banner_masks(sample: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The full-resolution masks cropped to their union box, for the banner.
+
+    The tight box is searched inside the union of the sample's boxes, a small window, once
+    pixel counts confirm that no mask pixel lies outside it (a source whose masks overflow
+    their boxes falls back to the whole frame). ``SkipItem("empty mask")`` for an empty mask.
+    """
+    a, b = sample.mask_a, sample.mask_b
+    n_a, n_b = np.count_nonzero(a), np.count_nonzero(b)
+    if n_a == 0 or n_b == 0:
+        raise SkipItem("empty mask")
+    try:
+        x0, y0, x1, y1 = union_box(sample)
+    except SkipItem:
+        return crop_pair(a, b)
+    wa, wb = a[y0:y1, x0:x1], b[y0:y1, x0:x1]
+    if np.count_nonzero(wa) == n_a and np.count_nonzero(wb) == n_b:
+        return crop_pair(wa, wb)
+    return crop_pair(a, b)
+
+
 def prepare_sample(sample: Any, index: int, image_size: int) -> PreparedItem:
     """Crop, pad, resize and pack one sample (raises :class:`SkipItem` for unusable ones)."""
-    if not np.any(sample.mask_a):
-        raise SkipItem("empty mask")
-    if not np.any(sample.mask_b):
-        raise SkipItem("empty mask")
+    sfb_a, sfb_b = banner_masks(sample)
     image, boxes, packed = crop_pad_resize(sample, image_size)
-    sfb_a, sfb_b = crop_pair(sample.mask_a, sample.mask_b)
     split = split_code(getattr(sample, "split", None))
     if split is None:
         split = split_of_id(str(sample.id))
@@ -155,13 +185,56 @@ def load_item(source: Any, index: int, image_size: int) -> PreparedItem | Skippe
     return item
 
 
+def add_banners(
+    results: list[PreparedItem | Skipped], desc: Any, n_threads: int | None = 1
+) -> list[PreparedItem | Skipped]:
+    """Compute the banners of the prepared items of ``results`` in one ``sfb_batch`` call.
+
+    Sets ``item.sfb`` (float32 ``(R, K)``) and drops the full-resolution masks. An item the
+    engine rejects, or whose banner is not finite, becomes ``Skipped("error: sfb ...")`` /
+    ``Skipped("error: non-finite sFB")`` in its place, after the batch is retried item by item
+    to isolate it. ``n_threads=1`` runs on the calling thread (safe in forked workers).
+    """
+    from ..descriptor import sfb_pairs
+
+    items = [r for r in results if isinstance(r, PreparedItem)]
+    if not items:
+        return results
+    t0 = time.perf_counter()
+    bad: dict[int, Skipped] = {}
+    try:
+        rows = list(sfb_pairs([it.sfb_a for it in items], [it.sfb_b for it in items], desc, n_threads=n_threads, crop=False))
+    except Exception:  # noqa: BLE001 - find the culprit(s) one by one
+        rows = []
+        for it in items:
+            try:
+                rows.append(sfb_pairs([it.sfb_a], [it.sfb_b], desc, n_threads=n_threads, crop=False)[0])
+            except Exception as exc:  # noqa: BLE001
+                rows.append(None)
+                bad[it.index] = Skipped(it.index, f"error: sfb {type(exc).__name__}", str(exc)[:500])
+    dt = (time.perf_counter() - t0) / len(items)
+    for it, row in zip(items, rows):
+        it.sfb_a = it.sfb_b = None
+        if row is None:
+            continue
+        if not np.isfinite(row).all():
+            bad[it.index] = Skipped(it.index, "error: non-finite sFB")
+            continue
+        it.sfb = np.ascontiguousarray(row, dtype=np.float32)
+        it.t_sfb = dt
+    if not bad:
+        return results
+    return [bad.get(r.index, r) if isinstance(r, PreparedItem) else r for r in results]
+
+
 # --- worker-process side -------------------------------------------------------------------
 
 _WORKER: dict[str, Any] = {}
 
 
-def worker_init(source: Any, image_size: int) -> None:
-    """Pool initializer: keep the source once per worker process (tasks carry only indices).
+def worker_init(source: Any, image_size: int, desc: Any) -> None:
+    """Pool initializer: keep the source and parameters once per worker process (tasks carry
+    only indices).
 
     Workers ignore SIGINT: on Ctrl-C the main process stops them itself, without a traceback
     from each worker.
@@ -174,7 +247,10 @@ def worker_init(source: Any, image_size: int) -> None:
         pass
     _WORKER["source"] = source
     _WORKER["image_size"] = int(image_size)
+    _WORKER["desc"] = desc
 
 
 def worker_load_many(indices: list[int]) -> list[PreparedItem | Skipped]:
-    return [load_item(_WORKER["source"], i, _WORKER["image_size"]) for i in indices]
+    """Load, prepare and describe the items ``indices`` (in a worker process)."""
+    results = [load_item(_WORKER["source"], i, _WORKER["image_size"]) for i in indices]
+    return add_banners(results, _WORKER["desc"], n_threads=1)

@@ -1,16 +1,19 @@
 """Build a cache from a source: chunked, parallel, resumable, shardable (``csip precompute``).
 
-Pipeline, per chunk of ``chunk`` items: worker processes load and prepare the items
-(:func:`csip.cache.prepare.load_item`: decode, masks, crop, pad, resize), the main process
-computes their banners with one ``csip_core.sfb_batch`` call (rayon inside, the GIL released)
-and writes the chunk atomically (:mod:`csip.cache.chunks`). Loading of the next chunks overlaps
-the banners and the writing of the current one (at most two chunks are loaded ahead, so
-memory stays bounded by about three chunks of prepared items).
+Pipeline, per chunk of ``chunk`` items: worker processes load, prepare and describe the items
+in small batches (:func:`csip.cache.prepare.load_item`: decode, masks, crop, pad, resize; then
+:func:`csip.cache.prepare.add_banners`: one ``csip_core.sfb_batch`` call per batch, on the
+worker's thread), and the main process writes the chunk atomically (:mod:`csip.cache.chunks`).
+Every CPU-heavy step thus runs in the workers, which keep all cores busy, and only small arrays
+cross process boundaries. Loading of the next chunks overlaps the writing of the current one (at
+most two chunks are loaded ahead, so memory stays bounded by about three chunks of prepared
+items).
 
 Resumption: ``DIR/run.json`` records the parameters of the run; a rerun with the same
 parameters skips every finished chunk and computes the others; a rerun with other parameters
-is refused with the list of differences. When every chunk is there, the chunks are consolidated
-into the final arrays and ``manifest.json`` is written last (:func:`csip.cache.merge.consolidate`).
+is refused with the list of differences. Each finished chunk is also appended, in chunk order, to
+the final arrays as they grow (:class:`csip.cache.assemble.Consolidator`), so that when the
+last chunk is done only the headers, hashes and ``manifest.json`` (written last) remain.
 
 Sharding: shard ``i`` of ``n`` computes the chunks ``c`` with ``c % n == i`` and writes
 ``DIR/shard-<i>-of-<n>.json`` when done; ``csip precompute merge`` consolidates the shards.
@@ -31,7 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import __version__
-from ..descriptor import DescriptorParams, core_version, sfb_pairs
+from ..descriptor import DescriptorParams, core_version
 from .chunks import (
     chunk_range,
     clean_stale_tmp,
@@ -104,9 +107,25 @@ def source_accepts(spec: str, option: str) -> bool:
     return option in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. a Slurm or taskset allotment)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_workers(source: Any) -> int:
+    """Loader processes by default: one per usable core, capped by ``source.max_workers`` for
+    sources that hold a model in every process."""
+    cap = getattr(source, "max_workers", None)
+    n = usable_cores()
+    return max(1, min(n, int(cap))) if cap else n
+
+
 @dataclass
 class BuildStats:
-    """Seconds spent per stage. ``load``/``prepare`` are summed over worker processes."""
+    """Seconds spent per stage. ``load``/``prepare``/``sfb`` are summed over worker processes."""
 
     items: int = 0
     skipped: int = 0
@@ -184,32 +203,11 @@ def _default_log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _compute_sfb(
-    items: list[PreparedItem], desc: DescriptorParams, n_threads: int | None
-) -> tuple[list[PreparedItem], np.ndarray, list[Skipped]]:
-    """Banners of a chunk's items in one batch; items the engine rejects are isolated and skipped."""
+def _stack_banners(items: list[PreparedItem], desc: DescriptorParams) -> np.ndarray:
     r, k = desc.shape
     if not items:
-        return items, np.zeros((0, r, k), np.float32), []
-    try:
-        sfb = sfb_pairs([it.sfb_a for it in items], [it.sfb_b for it in items], desc, n_threads=n_threads, crop=False)
-        bad: list[Skipped] = []
-    except Exception:  # noqa: BLE001 - find the culprit(s) one by one
-        rows, kept, bad = [], [], []
-        for it in items:
-            try:
-                rows.append(sfb_pairs([it.sfb_a], [it.sfb_b], desc, n_threads=n_threads, crop=False)[0])
-                kept.append(it)
-            except Exception as exc:  # noqa: BLE001
-                bad.append(Skipped(it.index, f"error: sfb {type(exc).__name__}", str(exc)[:500]))
-        items = kept
-        sfb = np.stack(rows) if rows else np.zeros((0, r, k), np.float32)
-    finite = np.isfinite(sfb.reshape(len(items), -1)).all(axis=1)
-    if not finite.all():
-        bad += [Skipped(it.index, "error: non-finite sFB") for it, f in zip(items, finite) if not f]
-        items = [it for it, f in zip(items, finite) if f]
-        sfb = sfb[finite]
-    return items, np.ascontiguousarray(sfb, dtype=np.float32), bad
+        return np.zeros((0, r, k), np.float32)
+    return np.stack([it.sfb for it in items]).astype(np.float32, copy=False)
 
 
 def build(
@@ -221,7 +219,7 @@ def build(
     seed: int | None = None,
     image_size: int = 224,
     desc: DescriptorParams | None = None,
-    workers: int = 2,
+    workers: int | None = None,
     chunk: int = 512,
     shard: tuple[int, int] = (0, 1),
     n_threads: int | None = None,
@@ -230,6 +228,9 @@ def build(
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Compute (or resume) a cache of ``source`` in ``out``; see the module docstring.
+
+    ``workers``: loader processes (default :func:`default_workers`); 0 does everything in this
+    process, with banners on ``n_threads`` threads (default: all cores).
 
     Returns a summary dict: ``{"status": "complete"|"shard-complete"|"already-complete",
     "manifest": ... (when complete), "stats": ...}``. Raises :class:`CacheError` for parameter
@@ -244,6 +245,9 @@ def build(
         raise ValueError(f"shard {shard_i}/{shard_n}: need 0 <= i < n")
     if chunk < 1:
         raise ValueError("chunk must be >= 1")
+    workers = default_workers(source) if workers is None else int(workers)
+    if workers < 0:
+        raise ValueError("workers must be >= 0")
     if image_size < 8:
         raise ValueError("image_size must be >= 8")
     n_source = len(source)
@@ -303,10 +307,25 @@ def build(
         pbar = tqdm(total=n_mine, initial=n_done, unit="pair", desc=f"precompute{shard_txt}", smoothing=0.1)
 
     loader = None
-    computed: list[int] = []
+    cons = None
+    if shard_n == 1:
+        # the final arrays grow while later chunks compute (chunks are appended in order)
+        from .assemble import Consolidator
+
+        cons = Consolidator(out, read_json(out / RUN_FILE, "run file"), trusted=frozenset(range(n_chunks)))
+        ready = {c: existing[c] for c in done}
+
+        def feed(c: int | None = None, path: Path | None = None) -> None:
+            if c is not None:
+                ready[c] = path
+            while cons.next in ready:
+                cons.add(cons.next, ready.pop(cons.next))
+
     try:
+        if cons is not None:
+            feed()  # chunks finished by an earlier run
         if todo:
-            loader = Loader(source, image_size, workers)
+            loader = Loader(source, image_size, workers, desc, n_threads=n_threads)
             pending: deque = deque()
             queue = deque(todo)
             while queue and len(pending) < 2:  # the chunk in hand and the next one load ahead
@@ -326,23 +345,24 @@ def build(
                 for it in items:
                     stats.load_s += it.t_load
                     stats.prepare_s += it.t_prepare
-                t0 = time.perf_counter()
-                items, sfb, bad = _compute_sfb(items, desc, n_threads)
+                    stats.sfb_s += it.t_sfb
                 t1 = time.perf_counter()
-                skipped = sorted(skipped + bad, key=lambda s: s.index)
-                write_chunk(out, c, a, b, items, sfb, skipped, ph, image_size, desc.shape)
-                t2 = time.perf_counter()
-                stats.sfb_s += t1 - t0
-                stats.write_s += t2 - t1
+                path = write_chunk(out, c, a, b, items, _stack_banners(items, desc), skipped, ph, image_size, desc.shape)
+                stats.write_s += time.perf_counter() - t1
+                if cons is not None:
+                    feed(c, path)
                 stats.items += len(items)
                 stats.skipped += len(skipped)
                 stats.chunks_computed += 1
-                computed.append(c)
                 if pbar is not None:
                     pbar.update(b - a)
                     if stats.skipped:
                         pbar.set_postfix(skipped=stats.skipped, refresh=False)
             stats.extra["loader_restarts"] = loader.restarts
+    except BaseException:
+        if cons is not None:
+            cons.close()
+        raise
     finally:
         if loader is not None:
             loader.close()
@@ -361,14 +381,14 @@ def build(
         )
         return {"status": "shard-complete", "stats": stats.to_json()}
 
-    from .assemble import consolidate
-
-    t0 = time.perf_counter()
-    run = read_json(out / "run.json", "run file")
+    assert cons is not None
     stats.wall_s = time.perf_counter() - t_start
-    manifest = consolidate(
-        out, dict(list_chunks(out)), run, keep_chunks=keep_chunks, build=stats, trusted=frozenset(computed) | done
-    )
-    stats.consolidate_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    try:
+        manifest = cons.finish(keep_chunks=keep_chunks, build=stats)
+    finally:
+        cons.close()
+    stats.consolidate_s = cons.seconds
+    stats.extra["finish_s"] = round(time.perf_counter() - t0, 4)
     stats.wall_s = time.perf_counter() - t_start
     return {"status": "complete", "manifest": manifest, "stats": stats.to_json()}

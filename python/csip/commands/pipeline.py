@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -89,13 +88,15 @@ def _fmt_s(s: float) -> str:
 
 
 def stage_precompute(cache_dir: Path, n: int, image_size: int, seed: int, n_angles: int, forces: str,
-                     threads: int | None, workers: int, progress: bool) -> None:
+                     threads: int | None, workers: int | None, progress: bool) -> None:
     """Build (or resume, or find complete) the synthetic cache with ``csip precompute``."""
     from .precompute import precompute
 
     args = ["run", "synthetic", "--out", str(cache_dir), "--n", str(n), "--image-size", str(image_size),
             "--seed", str(seed), "--n-angles", str(n_angles), f"--forces={forces}", "--shard", "0/1",
-            "--workers", str(workers), "--progress" if progress else "--no-progress"]
+            "--progress" if progress else "--no-progress"]
+    if workers is not None:
+        args += ["--workers", str(workers)]
     if threads:
         args += ["--threads", str(threads)]
     try:
@@ -444,7 +445,7 @@ def run(out, seeds, n, image_size, model, epochs, batch_size, lr, label_smoothin
     t0 = time.perf_counter()
     _echo(f"precompute: {n} synthetic scenes, {image_size} px, banner forces {forces}, {n_angles} angles -> {cache_dir}")
     stage_precompute(cache_dir, n, image_size, data_seed, n_angles, forces, threads,
-                     workers=min(2, os.cpu_count() or 1), progress=progress)
+                     workers=None, progress=progress)
     timings["precompute"] = time.perf_counter() - t0
     if figures:
         from .demo import demo

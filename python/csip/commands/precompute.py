@@ -3,7 +3,7 @@
 ::
 
     csip precompute [SOURCE] --out DIR [--n N] [--seed S] [--image-size 224] [--n-angles 180]
-                    [--forces default] [--normalize max] [--workers 2] [--chunk 512]
+                    [--forces default] [--normalize max] [--workers N] [--chunk 512]
                     [--shard i/n] [--threads T] [--keep-chunks] [--no-progress]
                     [--images DIR] [--sam-checkpoint FILE] [-O KEY=VALUE ...]
     csip precompute merge SHARD_DIR... --out DIR
@@ -108,8 +108,8 @@ def precompute() -> None:
 @click.option("--n-angles", type=click.IntRange(min=1), default=180, show_default=True, help="Directions θ in [0, π) of the banner.")
 @click.option("--forces", default="default", show_default=True, help="Force levels r: 'default' (57 levels, -2.24..2.24 step 0.08), 'START:STOP:STEP' or 'r1,r2,...'.")
 @click.option("--normalize", type=click.Choice(["max", "none"]), default="max", show_default=True, help="'max': each force level divided by its max over θ; 'none': raw.")
-@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True, help="Loader processes (decode, masks, crop, resize); 0 loads in the main process.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads of the sFB engine (default: all cores).")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="Worker processes (decode, masks, crop, resize, sFB). Default: one per usable core (2 for sources running SAM). 0: everything in the main process.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="sFB threads with --workers 0 (default: all cores); workers use one each.")
 @click.option("--chunk", type=click.IntRange(min=1), default=512, show_default=True, help="Items per chunk (the unit of work, resumption and sharding).")
 @click.option("--shard", default=None, help="i/n: compute only the chunks c with c mod n == i, then `csip precompute merge` (default: RANK/WORLD_SIZE from the environment, as under torchrun, else 0/1). Shards may share one --out or use their own ('{rank}' in --out).")
 @click.option("--keep-chunks", is_flag=True, help="Keep DIR/chunks after the final arrays are written.")
@@ -126,7 +126,7 @@ def run(
     n_angles: int,
     forces: str,
     normalize: str,
-    workers: int,
+    workers: int | None,
     threads: int | None,
     chunk: int,
     shard: str | None,

@@ -6,9 +6,13 @@ segmentation are left out, both of the choice and of the count. The two most sal
 (``saliency="area"``: the two largest decoded masks; ``"center"`` also favours the image
 centre) are object A (most salient) and B. No relation label (``label=None``).
 
-Segmentations are decoded with ``pycocotools.mask``: polygons (merged when an object has several),
-uncompressed RLE (``counts`` a list) and compressed RLE (``counts`` a string). Image files are
-looked up as ``images / file_name`` and must stay inside ``images``.
+Segmentations are read with ``pycocotools.mask``: polygons (merged when an object has several),
+uncompressed RLE (``counts`` a list) and compressed RLE (``counts`` a string). With the
+``"area"`` rule the objects are ranked, sized and boxed on their run-length encodings
+(``area``, ``toBbox``: exact pixel counts and tight boxes of the decoded masks), and only the two
+chosen ones are decoded. Their masks are returned in pycocotools' column-major (Fortran) order:
+a valid ``(H, W)`` array, cropped before any copy. Image files are looked up as
+``images / file_name`` and must stay inside ``images``.
 """
 
 from __future__ import annotations
@@ -20,31 +24,58 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import SIZE_MISMATCH, check_masks, read_rgb, resolve_inside, saliency_order
+from .common import MASK_TOO_SMALL, SIZE_MISMATCH, check_masks, read_rgb, resolve_inside, saliency_order
 from .sample import Sample, SkipItem, box_of
 
 
-def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
-    """A COCO ``segmentation`` (polygons, RLE or compressed RLE) as bool ``(height, width)``."""
+def segmentation_rle(segmentation, height: int, width: int) -> dict | None:
+    """A COCO ``segmentation`` (polygons, RLE or compressed RLE) as one compressed RLE, or
+    ``None`` when it has no polygon of at least 3 points."""
     from pycocotools import mask as mask_utils
 
     if isinstance(segmentation, list):
         polys = [p for p in segmentation if len(p) >= 6]
         if not polys:
-            return np.zeros((height, width), dtype=bool)
-        rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
-    elif isinstance(segmentation.get("counts"), list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)
-    else:
-        rle = dict(segmentation)
-        if isinstance(rle["counts"], str):
-            rle["counts"] = rle["counts"].encode("ascii")
+            return None
+        return mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
+    if isinstance(segmentation.get("counts"), list):
+        return mask_utils.frPyObjects(segmentation, height, width)
+    rle = dict(segmentation)
+    if isinstance(rle["counts"], str):
+        rle["counts"] = rle["counts"].encode("ascii")
+    return rle
+
+
+def decode_rle(rle: dict | None, height: int, width: int) -> np.ndarray:
+    """Bool ``(height, width)`` mask of an RLE (all False for ``None``), Fortran-ordered, no copy."""
+    from pycocotools import mask as mask_utils
+
+    if rle is None:
+        return np.zeros((height, width), dtype=bool)
     with warnings.catch_warnings():  # pycocotools' Cython trips numpy 2's __array__(copy=) deprecation
         warnings.simplefilter("ignore", DeprecationWarning)
         m = mask_utils.decode(rle)
     if m.ndim == 3:
-        m = m.any(axis=2)
-    return np.ascontiguousarray(m, dtype=bool)  # pycocotools gives Fortran order
+        return m.any(axis=2)
+    return m.view(bool)  # uint8 0/1 -> bool, same buffer
+
+
+def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
+    """A COCO ``segmentation`` (polygons, RLE or compressed RLE) as bool ``(height, width)``."""
+    return decode_rle(segmentation_rle(segmentation, height, width), height, width)
+
+
+def rle_area_box(rle: dict | None) -> tuple[int, tuple[float, float, float, float] | None]:
+    """Pixel count and tight box ``(x0, y0, x1, y1)`` (exclusive ends) of an RLE's mask."""
+    from pycocotools import mask as mask_utils
+
+    if rle is None:
+        return 0, None
+    area = int(mask_utils.area(rle))
+    if area == 0:
+        return 0, None
+    x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
+    return area, (x, y, x + w, y + h)
 
 
 class CocoSource:
@@ -91,17 +122,27 @@ class CocoSource:
         image = read_rgb(path)
         if image.shape[:2] != (h, w):
             raise SkipItem(SIZE_MISMATCH)
-        masks = [decode_segmentation(seg, h, w) for seg, _ in objs]
-        ia, ib = saliency_order(masks, self.saliency)[:2]
-        mask_a, mask_b = masks[ia], masks[ib]
-        check_masks(mask_a, mask_b, self.min_pixels)
+        rles = [segmentation_rle(seg, h, w) for seg, _ in objs]
+        if self.saliency == "area":
+            sized = [rle_area_box(r) for r in rles]
+            ia, ib = sorted(range(len(rles)), key=lambda i: -sized[i][0])[:2]  # stable, as saliency_order
+            if min(sized[ia][0], sized[ib][0]) < max(1, self.min_pixels):
+                raise SkipItem(MASK_TOO_SMALL)
+            mask_a, mask_b = decode_rle(rles[ia], h, w), decode_rle(rles[ib], h, w)
+            box_a, box_b = sized[ia][1], sized[ib][1]
+        else:
+            masks = [decode_rle(r, h, w) for r in rles]
+            ia, ib = saliency_order(masks, self.saliency)[:2]
+            mask_a, mask_b = masks[ia], masks[ib]
+            check_masks(mask_a, mask_b, self.min_pixels)
+            box_a, box_b = box_of(mask_a), box_of(mask_b)
         return Sample(
             id=f"coco-{img_id}",
             image=image,
             mask_a=mask_a,
             mask_b=mask_b,
-            box_a=box_of(mask_a),
-            box_b=box_of(mask_b),
+            box_a=box_a,
+            box_b=box_b,
             label=None,
             source=self.name,
             names=(objs[ia][1], objs[ib][1]),

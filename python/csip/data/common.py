@@ -59,7 +59,7 @@ def read_rgb(path: str | Path, exif_transpose: bool = False) -> np.ndarray:
             img.load()  # force a full decode here, so truncated files fail here
             if exif_transpose:
                 img = ImageOps.exif_transpose(img)
-            arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
+            arr = np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
     except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError...
         raise SkipItem(UNREADABLE_IMAGE) from exc
     if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:

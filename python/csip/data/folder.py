@@ -92,6 +92,7 @@ class FolderSource:
                 "box_nms_thresh": float(box_nms_thresh),
             },
         )
+        self.max_workers = self.masker.max_workers  # one SAM per loader process
 
     def __len__(self) -> int:
         return len(self._files)

@@ -159,6 +159,7 @@ class GqaSource:
                 )
             )
         self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name)
+        self.max_workers = self.masker.max_workers  # one SAM per loader process
 
     def __len__(self) -> int:
         return len(self._items)

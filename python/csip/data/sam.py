@@ -91,6 +91,15 @@ def load_sam(checkpoint: str | Path, kind: str = "vit_h", device: str | None = N
 class _Lazy:
     """Common lazy-model handling: ``_model`` is built on first use and never pickled."""
 
+    #: Loader processes ``csip precompute`` starts by default for a source using this masker:
+    #: every process holds its own SAM (GBs of weights, on the GPU when there is one).
+    MODEL_WORKERS = 2
+
+    @property
+    def max_workers(self) -> int | None:
+        """Cap on the default number of loader processes (None: no model, no cap)."""
+        return self.MODEL_WORKERS if self.checkpoint is not None else None
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_model"] = None

@@ -55,7 +55,8 @@ class Source(Protocol):
     - ``options()``: JSON-able dict of the settings that made the items (paths as strings).
 
     Sources must pickle cheaply: heavy state (a SAM model) is loaded lazily in each process and
-    dropped from the pickle.
+    dropped from the pickle. Such sources may also set ``max_workers`` (an int): ``csip
+    precompute`` then starts at most that many loader processes unless told otherwise.
     """
 
     name: str

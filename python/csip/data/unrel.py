@@ -106,6 +106,7 @@ class UnRelSource:
                     (f"unrel-{img.get('im_id', fname)}-{k}", fname, str(r["sub"]), _box(r["sub_box"]), str(r["obj"]), _box(r["obj_box"]), label)
                 )
         self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name)
+        self.max_workers = self.masker.max_workers  # one SAM per loader process
 
     def __len__(self) -> int:
         return len(self._items)
