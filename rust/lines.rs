@@ -17,34 +17,53 @@ pub struct Segment {
     pub end: u32,
 }
 
-/// The segments of one object for one direction. Most lines cross an object once, so each
-/// line's first segment sits in a table indexed by line; further ones go to a list.
+/// The segments of one object for one direction. Only the lines that meet the object's cover,
+/// `base..base + first.len()`, have slots. Most lines cross an object once, so each line's first
+/// segment sits in a table indexed by `line − base`; further ones go to a list.
 #[derive(Debug, Default, Clone)]
 pub struct LineSegments {
-    /// `first[line] = (start, end)`, or `(0, 0)` where the line misses the object.
+    /// The first line with a slot.
+    pub base: usize,
+    /// `first[line − base] = (start, end)`, or `(0, 0)` where the line misses the object.
     pub first: Vec<(u32, u32)>,
     /// The second and later segments of lines that cross the object several times.
     pub extra: Vec<Segment>,
 }
 
 impl LineSegments {
-    fn reset(&mut self, n_lines: usize) {
+    fn reset(&mut self, lines: std::ops::Range<usize>) {
+        self.base = lines.start;
         self.first.clear();
-        self.first.resize(n_lines, (0, 0));
+        self.first.resize(lines.len(), (0, 0));
         self.extra.clear();
     }
 
+    /// `push` for a line given relative to `base`.
     #[inline]
-    fn push(&mut self, line: usize, start: u32, end: u32) {
-        if self.first[line].1 == 0 {
-            self.first[line] = (start, end);
+    fn push(&mut self, rel: usize, start: u32, end: u32) {
+        if self.first[rel].1 == 0 {
+            self.first[rel] = (start, end);
         } else {
             self.extra.push(Segment {
-                line: line as u32,
+                line: (rel + self.base) as u32,
                 start,
                 end,
             });
         }
+    }
+
+    /// The lines that have slots (every segment lies on one of them).
+    pub fn lines(&self) -> std::ops::Range<usize> {
+        self.base..self.base + self.first.len()
+    }
+
+    /// The first segment of `line`, `(0, 0)` if none.
+    #[inline]
+    pub fn first_of(&self, line: usize) -> (u32, u32) {
+        self.first
+            .get(line.wrapping_sub(self.base))
+            .copied()
+            .unwrap_or((0, 0))
     }
 
     /// Every segment, in no particular order (for tests and diagnostics).
@@ -54,8 +73,8 @@ impl LineSegments {
             .iter()
             .enumerate()
             .filter(|(_, s)| s.1 != 0)
-            .map(|(line, &(start, end))| Segment {
-                line: line as u32,
+            .map(|(rel, &(start, end))| Segment {
+                line: (rel + self.base) as u32,
                 start,
                 end,
             })
@@ -75,28 +94,34 @@ pub struct LineSweep {
 
 impl LineSweep {
     /// The segments of the object whose runs (one list per major position) are `runs`, on
-    /// lines `v + shifts[u]`; `shifts` must be non-negative with lines `< n_lines`.
+    /// lines `v + shifts[u]`; `shifts` must be non-negative and monotonic (as digital lines'
+    /// are).
     #[allow(clippy::needless_range_loop)] // u runs one past the last column
-    pub fn segments(
-        &mut self,
-        runs: &RunList,
-        shifts: &[i64],
-        n_lines: usize,
-        out: &mut LineSegments,
-    ) {
+    pub fn segments(&mut self, runs: &RunList, shifts: &[i64], out: &mut LineSegments) {
         debug_assert_eq!(runs.len(), shifts.len());
-        out.reset(n_lines);
+        // Columns before and after the object hold nothing: sweep only the occupied ones, and
+        // give slots only to the lines their runs cover.
+        let occupied = runs.occupied();
+        let (base, n_lines) = if occupied.is_empty() {
+            (0, 0)
+        } else {
+            // shifts are monotonic in u: their extremes over the object sit at its ends
+            let (s0, s1) = (shifts[occupied.start], shifts[occupied.end - 1]);
+            let (lo, hi) = runs.minor_extent();
+            let lowest = lo as i64 + s0.min(s1);
+            (lowest, (hi as i64 + s0.max(s1) - lowest) as usize)
+        };
+        debug_assert!(base >= 0);
+        out.reset(base as usize..base as usize + n_lines);
         self.open.clear();
         self.open.resize(n_lines, 0);
         self.prev.clear();
-        // Columns before and after the object hold nothing: sweep only the occupied ones.
-        let occupied = runs.occupied();
         let major = occupied.end;
         // Most columns hold at most one run: track those as scalars, use the lists otherwise.
         let mut prev = Cover::Empty;
         for u in occupied.start..=major {
             let cur = if u < major {
-                let s = shifts[u];
+                let s = shifts[u] - base; // lines relative to base
                 match runs.at(u) {
                     [] => Cover::Empty,
                     &[(lo, hi)] => Cover::One(lo as i64 + s, hi as i64 + s),
@@ -279,9 +304,11 @@ mod tests {
             m[[0, 0]] = 1;
             let pair = MaskPair::new(m.view(), m.view(), "a", "b").unwrap();
             let runs = &pair.a.by_column;
-            let mut shifts: Vec<i64> = (0..pair.width).map(|_| (rnd() % 3) as i64).collect();
+            // a digital line's shifts: steps of 0 or 1, all up or all down
+            let sign = if rnd() % 2 == 0 { 1 } else { -1 };
+            let mut shifts: Vec<i64> = vec![0; pair.width];
             for u in 1..shifts.len() {
-                shifts[u] = shifts[u - 1] + (rnd() % 3) as i64 - 1;
+                shifts[u] = shifts[u - 1] + sign * (rnd() % 2) as i64;
             }
             let lo = *shifts.iter().min().unwrap();
             shifts.iter_mut().for_each(|s| *s -= lo);
@@ -298,7 +325,8 @@ mod tests {
                 c
             };
             let mut segs = LineSegments::default();
-            LineSweep::default().segments(runs, &shifts, n_lines, &mut segs);
+            LineSweep::default().segments(runs, &shifts, &mut segs);
+            assert!(segs.lines().end <= n_lines);
             let mut got = segs.all();
             got.sort_by_key(|s| (s.line, s.start));
             assert_eq!(got, brute_segments(&cropped, &shifts, n_lines));

@@ -16,9 +16,34 @@ use crate::error::{Error, Result};
 pub struct RunList {
     offsets: Vec<u32>,
     runs: Vec<(i32, i32)>,
+    occupied: std::ops::Range<usize>,
+    minor: (i32, i32),
 }
 
 impl RunList {
+    fn new(offsets: Vec<u32>, runs: Vec<(i32, i32)>) -> Self {
+        let mut list = Self {
+            offsets,
+            runs,
+            occupied: 0..0,
+            minor: (0, 0),
+        };
+        let n = list.len();
+        let first = (0..n).find(|&u| list.offsets[u + 1] > list.offsets[u]);
+        if let Some(f) = first {
+            let last = (f..n)
+                .rev()
+                .find(|&u| list.offsets[u + 1] > list.offsets[u])
+                .unwrap_or(f);
+            list.occupied = f..last + 1;
+            list.minor = (
+                list.runs.iter().map(|r| r.0).min().unwrap_or(0),
+                list.runs.iter().map(|r| r.1).max().unwrap_or(0),
+            );
+        }
+        list
+    }
+
     /// Number of major positions (columns for column runs).
     pub fn len(&self) -> usize {
         self.offsets.len().saturating_sub(1)
@@ -39,19 +64,16 @@ impl RunList {
     }
 
     /// The major positions `[first, last + 1)` that hold any run (empty if none).
+    #[inline]
     pub fn occupied(&self) -> std::ops::Range<usize> {
-        let n = self.len();
-        let first = (0..n).find(|&u| self.offsets[u + 1] > self.offsets[u]);
-        match first {
-            None => 0..0,
-            Some(f) => {
-                f..(f..n)
-                    .rev()
-                    .find(|&u| self.offsets[u + 1] > self.offsets[u])
-                    .unwrap_or(f)
-                    + 1
-            }
-        }
+        self.occupied.clone()
+    }
+
+    /// The smallest `lo` and largest `hi` of all runs: the object's extent across the lines
+    /// (`(0, 0)` if empty).
+    #[inline]
+    pub fn minor_extent(&self) -> (i32, i32) {
+        self.minor
     }
 }
 
@@ -252,7 +274,7 @@ fn row_runs(dense: &[u8], h: usize, w: usize) -> RunList {
         });
         offsets.push(runs.len() as u32);
     }
-    RunList { offsets, runs }
+    RunList::new(offsets, runs)
 }
 
 /// Runs of each column of a dense 0/1 image, found row against row.
@@ -290,10 +312,7 @@ fn column_runs(dense: &[u8], h: usize, w: usize) -> RunList {
         runs[fill[x as usize] as usize] = (lo, hi);
         fill[x as usize] += 1;
     }
-    RunList {
-        offsets: counts,
-        runs,
-    }
+    RunList::new(counts, runs)
 }
 
 #[cfg(test)]

@@ -27,26 +27,18 @@ pub struct Workspace {
 impl Workspace {
     /// Compute `C(δ)` for `dir` into the workspace; read it with [`Workspace::signed`].
     pub fn count_pairs(&mut self, pair: &MaskPair, dir: &Direction) {
-        let (runs_a, runs_b, major, minor) = match dir.major {
-            Major::X => (
-                &pair.a.by_column,
-                &pair.b.by_column,
-                pair.width,
-                pair.height,
-            ),
-            Major::Y => (&pair.a.by_row, &pair.b.by_row, pair.height, pair.width),
+        let (runs_a, runs_b, major) = match dir.major {
+            Major::X => (&pair.a.by_column, &pair.b.by_column, pair.width),
+            Major::Y => (&pair.a.by_row, &pair.b.by_row, pair.height),
         };
         let centre = (major as f64 - 1.0) / 2.0;
         self.shifts.clear();
         self.shifts.extend((0..major).map(|u| dir.shift(u, centre)));
         let lowest = self.shifts.iter().copied().min().unwrap_or(0);
         self.shifts.iter_mut().for_each(|s| *s -= lowest);
-        let n_lines = minor + self.shifts.iter().copied().max().unwrap_or(0) as usize;
 
-        self.sweep
-            .segments(runs_a, &self.shifts, n_lines, &mut self.seg_a);
-        self.sweep
-            .segments(runs_b, &self.shifts, n_lines, &mut self.seg_b);
+        self.sweep.segments(runs_a, &self.shifts, &mut self.seg_a);
+        self.sweep.segments(runs_b, &self.shifts, &mut self.seg_b);
 
         // Impulses at δ + major; δ ∈ [−major, major + 1] → indices [0, 2·major + 1].
         self.extent = major;
@@ -64,9 +56,16 @@ impl Workspace {
             lowest_index = lowest_index.min(base + a0 - b1);
             highest_index = highest_index.max(base + a1 - b0);
         };
-        for (&a, &b) in self.seg_a.first.iter().zip(&self.seg_b.first) {
-            if a.1 != 0 && b.1 != 0 {
-                add_pair(a, b);
+        // Only the lines that meet both objects can hold pairs.
+        let (la, lb) = (self.seg_a.lines(), self.seg_b.lines());
+        let (lo, hi) = (la.start.max(lb.start), la.end.min(lb.end));
+        if lo < hi {
+            let first_a = &self.seg_a.first[lo - la.start..hi - la.start];
+            let first_b = &self.seg_b.first[lo - lb.start..hi - lb.start];
+            for (&a, &b) in first_a.iter().zip(first_b) {
+                if a.1 != 0 && b.1 != 0 {
+                    add_pair(a, b);
+                }
             }
         }
         // Lines that cross an object more than once: pair their other segments too.
@@ -78,13 +77,13 @@ impl Workspace {
             };
             let (extra_a, extra_b) = (by_line(&self.seg_a.extra), by_line(&self.seg_b.extra));
             for a in &extra_a {
-                let b = self.seg_b.first[a.line as usize];
+                let b = self.seg_b.first_of(a.line as usize);
                 if b.1 != 0 {
                     add_pair((a.start, a.end), b);
                 }
             }
             for b in &extra_b {
-                let a = self.seg_a.first[b.line as usize];
+                let a = self.seg_a.first_of(b.line as usize);
                 if a.1 != 0 {
                     add_pair(a, (b.start, b.end));
                 }
