@@ -138,3 +138,29 @@ def test_batch_bad_inputs_name_argument():
         csip_core.sfb_batch(A, B, forces=[0.0, float("nan")])
     with pytest.raises((ValueError, TypeError), match="chunk_size"):
         csip_core.sfb_batch(A, B, chunk_size=0)
+
+
+def _child_batch(queue, A, B):
+    queue.put(csip_core.sfb_batch(A, B, forces=FORCES, n_angles=12, n_threads=1))
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")
+def test_one_thread_batches_work_in_a_forked_child():
+    """n_threads=1 runs on the calling thread: a process forked after the parent ran batches
+    (whose pool threads do not survive the fork) can still compute (precompute's workers)."""
+    import multiprocessing as mp
+
+    A, B = _stack(n=5)
+    want = csip_core.sfb_batch(A, B, forces=FORCES, n_angles=12, n_threads=1)
+    csip_core.sfb_batch(A, B, forces=FORCES, n_angles=12, n_threads=2)  # pools now exist here
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_batch, args=(queue, A, B))
+    child.start()
+    try:
+        got = queue.get(timeout=60)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    np.testing.assert_array_equal(got, want)
