@@ -19,7 +19,7 @@ and (2) each stage alone, in this process, one stage at a time, as CPU milliseco
 load/decode (image decode), masks (the rest of ``source.load``: polygon/RLE decoding, choosing
 the two objects), crop+resize (crop, pad, resize of the image and of the masks, bit-packing),
 sFB (``sfb_batch`` on one thread, as in a worker), transfer (pickling a prepared item to the
-main process and back), write (a chunk written, hashed and fsynced) and consolidate (chunks ->
+main process and back), write (a chunk written and hashed) and consolidate (chunks ->
 final arrays).
 The machine's load average is printed: on shared machines, wall-clock figures move with it.
 """
@@ -146,7 +146,7 @@ def stage_times(src, n: int, image_size: int, desc: DescriptorParams, decode=Non
     try:
         t0 = time.process_time()
         write_chunk(tmp, 0, 0, len(items), items, sfb, [], "bench", image_size, desc.shape)
-        out["write (chunk, hashed, fsynced)"] = (time.process_time() - t0) / len(items) * 1e3
+        out["write (chunk, hashed)"] = (time.process_time() - t0) / len(items) * 1e3
         from csip.cache.assemble import consolidate
 
         run = {"params": {"n_items": len(items), "image_size": image_size, "source": {"spec": "bench"},

@@ -12,7 +12,7 @@ from cache_helpers import RandomSource
 from csip.cache import Cache, CacheError
 from csip.cache.assemble import merge
 from csip.cache.format import ARRAY_FILES, split_of_id
-from csip.cache.prepare import crop_pad_resize
+from csip.cache.prepare import PreparedItem, Skipped, add_banners, crop_pad_resize, prepare_sample
 from csip.cache.writer import build
 from csip.data.sample import Sample
 from csip.descriptor import DescriptorParams, sfb
@@ -303,3 +303,50 @@ def test_padded_npy_header_reads_back(tmp_path):
         assert p.stat().st_size == len(header) + extra + a.nbytes
     with pytest.raises(ValueError, match="does not fit"):
         pad_npy_header(header, len(header) - 1)
+
+
+def _two_blobs(h=40, w=50):
+    img = np.zeros((h, w, 3), np.uint8)
+    a = np.zeros((h, w), bool)
+    a[5:15, 5:20] = True
+    b = np.zeros((h, w), bool)
+    b[22:35, 28:45] = True
+    return img, a, b
+
+
+def test_banner_masks_inside_and_outside_the_boxes():
+    img, a, b = _two_blobs()
+    want = sfb(a, b, DESC)
+    tight = Sample("t", img, a, b, (5, 5, 20, 15), (28, 22, 45, 35))
+    loose = Sample("l", img, a, b, (0, 0, 25, 20), (25, 20, 50, 40))
+    # boxes that miss part of a mask (a source's error): the banner still sees every pixel
+    short = Sample("s", img, a, b, (5, 5, 12, 15), (28, 22, 40, 30))
+    for sample in (tight, loose, short):
+        it = add_banners([prepare_sample(sample, 0, S)], DESC)[0]
+        np.testing.assert_array_equal(it.sfb, want, err_msg=sample.id)
+        assert it.sfb_a is None and it.sfb_b is None  # full-resolution crops are not sent back
+
+
+def test_add_banners_isolates_bad_pairs(monkeypatch):
+    import csip.descriptor as descriptor
+
+    img, a, b = _two_blobs()
+    items = [prepare_sample(Sample(f"i{k}", img, a, b, (5, 5, 20, 15), (28, 22, 45, 35)), k, S) for k in range(4)]
+    items[1].sfb_b = items[1].sfb_b[:-1]  # shapes disagree: the engine refuses this pair
+    real = descriptor.sfb_pairs
+
+    def nan_for_item_2(ma, mb, *args, **kw):
+        out = real(ma, mb, *args, **kw)
+        for k, m in enumerate(ma):
+            if m is items[2].sfb_a:
+                out[k, 0, 0] = np.nan
+        return out
+
+    monkeypatch.setattr(descriptor, "sfb_pairs", nan_for_item_2)
+    res = add_banners([items[0], Skipped(9, "unlucky"), items[1], items[2], items[3]], DESC)
+    assert [type(r) for r in res] == [PreparedItem, Skipped, Skipped, Skipped, PreparedItem]
+    assert res[1].reason == "unlucky" and res[2].reason == "error: sfb ValueError"
+    assert res[3].reason == "error: non-finite sFB" and res[3].index == 2
+    want = sfb(a, b, DESC)
+    np.testing.assert_array_equal(res[0].sfb, want)
+    np.testing.assert_array_equal(res[4].sfb, want)

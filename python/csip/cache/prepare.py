@@ -123,16 +123,14 @@ def banner_masks(sample: Any) -> tuple[np.ndarray, np.ndarray]:
 
     The tight box is searched inside the union of the sample's boxes, a small window, once
     pixel counts confirm that no mask pixel lies outside it (a source whose masks overflow
-    their boxes falls back to the whole frame). ``SkipItem("empty mask")`` for an empty mask.
+    their boxes falls back to the whole frame). ``SkipItem("empty mask")`` for an empty mask,
+    ``SkipItem("empty union box")`` when the boxes leave nothing of the image.
     """
     a, b = sample.mask_a, sample.mask_b
     n_a, n_b = np.count_nonzero(a), np.count_nonzero(b)
     if n_a == 0 or n_b == 0:
         raise SkipItem("empty mask")
-    try:
-        x0, y0, x1, y1 = union_box(sample)
-    except SkipItem:
-        return crop_pair(a, b)
+    x0, y0, x1, y1 = union_box(sample)
     wa, wb = a[y0:y1, x0:x1], b[y0:y1, x0:x1]
     if np.count_nonzero(wa) == n_a and np.count_nonzero(wb) == n_b:
         return crop_pair(wa, wb)
