@@ -115,15 +115,18 @@ def test_source_split_is_used(tmp_path):
     np.testing.assert_array_equal(Cache(tmp_path / "c").split, [i % 3 for i in range(9)])
 
 
-def test_a_loader_process_that_dies_skips_only_its_item(tmp_path):
-    src = RandomSource(n=30, seed=3, size=32, crash_at=13)
+@pytest.mark.parametrize("n, crash_at, delay", [(30, 13, 0.0), (70, 3, 0.004), (70, 25, 0.0)])
+def test_a_loader_process_that_dies_skips_only_its_item(tmp_path, n, crash_at, delay):
+    # a crash early in a long run: chunks queued on the broken pool, and on its replacement,
+    # must all be recovered (none cancelled, none submitted to a dead pool)
+    src = RandomSource(n=n, seed=3, size=32, crash_at=crash_at, delay=delay)
     res = _build(src, tmp_path / "c", workers=2, chunk=10)
     c = Cache(tmp_path / "c")
-    assert len(c) == 29 and c.skipped["reasons"] == {"error: loader process died": 1}
-    assert c.skipped["items"][0][:2] == [13, "error: loader process died"]
+    assert len(c) == n - 1 and c.skipped["reasons"] == {"error: loader process died": 1}
+    assert c.skipped["items"][0][:2] == [crash_at, "error: loader process died"]
     assert res["stats"]["loader_restarts"] >= 1
-    ref = RandomSource(n=30, seed=3, size=32, skip_every=0)
-    assert c.ids == [ref.load(i).id for i in range(30) if i != 13]
+    ref = RandomSource(n=n, seed=3, size=32, skip_every=0)
+    assert c.ids == [ref.load(i).id for i in range(n) if i != crash_at]
 
 
 def test_odd_image_size(tmp_path):

@@ -51,17 +51,28 @@ class Loader:
             n, mp_context=mp_context(), initializer=worker_init, initargs=(self.source, self.image_size, self.desc)
         )
 
-    def submit(self, a: int, b: int) -> list[tuple[int, int, Future | None]]:
+    def submit(self, a: int, b: int) -> list[tuple[int, int, Future | None, Any]]:
         """Start loading items ``a..b-1``; returns a handle for :meth:`collect`."""
         if self._ex is None:
-            return [(a, b, None)]
+            return [(a, b, None, None)]
         bs = max(1, min(32, (b - a) // (self.workers * 4)))
-        return [(lo, min(lo + bs, b), self._ex.submit(worker_load_many, list(range(lo, min(lo + bs, b))))) for lo in range(a, b, bs)]
+        return [(lo, min(lo + bs, b), *self._submit(list(range(lo, min(lo + bs, b))))) for lo in range(a, b, bs)]
 
-    def collect(self, handle: list[tuple[int, int, Future | None]]) -> list[PreparedItem | Skipped]:
+    def _submit(self, indices: list[int]) -> tuple[Future, Any]:
+        """The future of one batch and the pool it went to (a pool broken since by another
+        batch gives a future that fails like the batches it had, to be recovered alike)."""
+        pool = self._ex
+        try:
+            return pool.submit(worker_load_many, indices), pool
+        except BrokenProcessPool as exc:
+            fut: Future = Future()
+            fut.set_exception(exc)
+            return fut, pool
+
+    def collect(self, handle: list[tuple[int, int, Future | None, Any]]) -> list[PreparedItem | Skipped]:
         """Results of a :meth:`submit`, in item order."""
         out: list[PreparedItem | Skipped] = []
-        for lo, hi, fut in handle:
+        for lo, hi, fut, pool in handle:
             if fut is None:
                 loaded = [load_item(self.source, i, self.image_size) for i in range(lo, hi)]
                 out.extend(add_banners(loaded, self.desc, n_threads=self.n_threads))
@@ -69,7 +80,7 @@ class Loader:
             try:
                 out.extend(fut.result())
             except BrokenProcessPool:
-                out.extend(self._recover(lo, hi))
+                out.extend(self._recover(lo, hi, pool))
         return out
 
     def _restart(self) -> None:
@@ -78,15 +89,18 @@ class Loader:
         self._ex = self._new_pool(self.workers)
         self.restarts += 1
 
-    def _recover(self, lo: int, hi: int) -> list[PreparedItem | Skipped]:
-        """A batch whose pool broke (maybe by another batch): retry it alone, then item by item."""
-        self._restart()
+    def _recover(self, lo: int, hi: int, broken: Any) -> list[PreparedItem | Skipped]:
+        """A batch whose pool ``broken`` broke (maybe by another batch): retry it alone, then
+        item by item. The pool is replaced only if it is still the current one, so that the
+        batches already queued on a healthy replacement are never cancelled."""
+        if self._ex is broken:
+            self._restart()
         assert self._ex is not None
         try:
             return self._ex.submit(worker_load_many, list(range(lo, hi))).result()
         except BrokenProcessPool:
             pass
-        self._restart()
+        self._restart()  # this batch broke the current pool: whatever else it held fails too
         res: list[PreparedItem | Skipped] = []
         for i in range(lo, hi):
             one = self._new_pool(1)
