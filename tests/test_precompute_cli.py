@@ -154,3 +154,18 @@ def test_coco_source_with_a_missing_image(tmp_path):
     assert len(c) == 3 and c.skipped["reasons"] == {"missing file": 1} and c.skipped["items"] == [[2, "missing file"]]
     assert c.manifest["run"]["params"]["seed"] is None and not c.has_labels
     assert (c.labels == -1).all()
+
+
+def test_key_value_options(tmp_path):
+    import click
+
+    from csip.commands.options import key_values
+
+    got = list(key_values(["size=64", "max-objects=3", "saliency=center", "p=0.5", "l=[1, 2]", "s=a=b"], "-O"))
+    assert got == [("size", 64), ("max_objects", 3), ("saliency", "center"), ("p", 0.5), ("l", [1, 2]), ("s", "a=b")]
+    for bad in ("novalue", "=3"):
+        with pytest.raises(click.BadParameter, match="expected KEY=VALUE") as exc:
+            list(key_values([bad], "-O/--source-opt"))
+        assert exc.value.param_hint == "-O/--source-opt"
+    r = _invoke([SRC, "--out", str(tmp_path / "c"), "-O", "size", *BASE])
+    assert r.exit_code == 2 and "expected KEY=VALUE" in r.output

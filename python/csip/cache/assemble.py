@@ -56,7 +56,6 @@ class Consolidator:
     def __init__(self, out: str | os.PathLike, run: dict[str, Any], *, verify: bool = True,
                  trusted: frozenset[int] | set[int] = frozenset()):
         self.out = Path(out)
-        self.run = run
         self.params = run["params"]
         self.ph = run["params_hash"]
         self.n_chunks = int(run["n_chunks"])
@@ -70,7 +69,7 @@ class Consolidator:
         self.desc_shape = (len(self.params["descriptor"]["forces"]), int(self.params["descriptor"]["n_angles"]))
         self._row_shapes = {k: v[1:] for k, v in expected_shapes(0, s, self.desc_shape).items()}
         bound = expected_shapes(int(self.params["n_items"]), s, self.desc_shape)
-        self._header_len = {name: len(npy_header_bytes(bound[name], dt)) for name, dt in ARRAY_FILES.items()}
+        self._header_len: dict[str, int] = {}
         self.tmp = self.out / consolidate_tmp_name()
         rmtree_quiet(self.tmp)
         self.tmp.mkdir(parents=True)
@@ -84,6 +83,7 @@ class Consolidator:
                 self._files[name] = f
                 header = npy_header_bytes(bound[name], dt)
                 f.write(header)
+                self._header_len[name] = len(header)
                 self._hashes[name] = hashlib.sha256(header)
             self._questions = open(self.tmp / "questions.jsonl", "w", encoding="utf-8")
         except BaseException:

@@ -25,6 +25,8 @@ from typing import Any
 
 import click
 
+from .options import key_values
+
 #: Subcommands of the group; anything else is the default ``run`` command.
 _SUBCOMMANDS = ("run", "merge", "info")
 
@@ -70,18 +72,7 @@ def _shard_from_env() -> tuple[int, int] | None:
 
 
 def _parse_opt(items: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="-O/--source-opt")
-        try:
-            value: Any = json.loads(raw)
-        except ValueError:
-            value = raw
-        out[key] = value
-    return out
+    return dict(key_values(items, "-O/--source-opt"))
 
 
 def _fail(exc: Exception) -> None:

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import click
 
+from .options import key_values
+
 #: -O keys that go to SamAutomaticMaskGenerator; the others choose the two masks (pick_two).
 _GENERATOR_KEYS = ("points_per_side", "pred_iou_thresh", "stability_score_thresh", "box_nms_thresh")
 _PICK_KEYS = ("saliency", "max_area_frac", "max_overlap", "min_pixels")
@@ -44,15 +46,7 @@ _PICK_KEYS = ("saliency", "max_area_frac", "max_overlap", "min_pixels")
 
 def _parse_opts(items: tuple[str, ...]) -> tuple[dict, dict]:
     gen, pick = {}, {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="-O/--sam-opt")
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
+    for key, value in key_values(items, "-O/--sam-opt"):
         if key in _GENERATOR_KEYS:
             gen[key] = value
         elif key in _PICK_KEYS:
