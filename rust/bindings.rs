@@ -480,6 +480,24 @@ fn kernel_table<'py>(
     Ok(PyArray2::from_owned_array(py, arr))
 }
 
+/// A binary mask resized to `(height, width)` by area coverage: an output pixel is set when the
+/// mask covers at least half of the input area it stands for (exact, integer arithmetic; see
+/// the engine's `resample` module). Input: 2-D bool or integer (non-zero = set), any strides.
+#[pyfunction]
+#[pyo3(signature = (mask, height, width))]
+fn resize_mask<'py>(
+    py: Python<'py>,
+    mask: &Bound<'py, PyAny>,
+    height: i64,
+    width: i64,
+) -> PyResult<Bound<'py, PyArray2<bool>>> {
+    let (height, width) = (positive("height", height)?, positive("width", width)?);
+    let m = mask2(mask, "mask")?;
+    let view = m.view();
+    let out = compute(py, || crate::resample::resize_mask(view, height, width))??;
+    Ok(PyArray2::from_owned_array(py, out))
+}
+
 #[pymodule]
 fn _csip_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -491,6 +509,7 @@ fn _csip_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sfb, m)?)?;
     m.add_function(wrap_pyfunction!(sfb_batch, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_table, m)?)?;
+    m.add_function(wrap_pyfunction!(resize_mask, m)?)?;
     Ok(())
 }
 

@@ -5,8 +5,9 @@
 //! lines of a direction) → [`lines`] (segments of each object on each line) →
 //! [`pair_counts`] (pixel-pair distance counts per direction) → [`kernel`] (exact, stable
 //! pixel-pair force `k_r(d)`) → [`banner`] (histograms, banners, symmetric banners,
-//! normalisation) → [`batch`] (many pairs in parallel). The Python bindings live in one thin
-//! module built only with the `python` feature.
+//! normalisation) → [`batch`] (many pairs in parallel). Beside the pipeline, [`resample`]
+//! resizes a binary mask by area coverage (the masks `csip precompute` stores). The Python
+//! bindings live in one thin module built only with the `python` feature.
 
 pub mod banner;
 pub mod batch;
@@ -18,6 +19,7 @@ pub mod lines;
 pub mod mask;
 pub mod pair_counts;
 pub mod plan_cache;
+pub mod resample;
 
 #[cfg(feature = "python")]
 mod bindings;

@@ -175,8 +175,18 @@ fn empty_mask(name: &str) -> Error {
     Error::value(format!("{name} is an empty mask (no non-zero pixel)"))
 }
 
+/// Whether `m` is stored column by column (a Fortran-order array or a transposed view): then
+/// its transpose is read row by row, contiguously, and the roles of rows and columns swapped.
+fn is_column_major<T>(m: &ArrayView2<'_, T>) -> bool {
+    let (h, w) = m.dim();
+    h > 1 && w > 1 && m.strides()[0] == 1 && m.strides()[1] != 1
+}
+
 /// `(row0, row1, col0, col1)` with exclusive ends, or `None` for an empty mask.
 fn bounding_box<T: MaskPixel>(m: &ArrayView2<'_, T>) -> Option<(usize, usize, usize, usize)> {
+    if is_column_major(m) {
+        return bounding_box(&m.t()).map(|(c0, c1, r0, r1)| (r0, r1, c0, c1));
+    }
     let (mut r0, mut r1, mut c0, mut c1) = (usize::MAX, 0, usize::MAX, 0);
     for (r, row) in m.rows().into_iter().enumerate() {
         let extent = match row.as_slice().and_then(T::as_bytes) {
@@ -215,18 +225,30 @@ fn first_last_nonzero(bytes: &[u8]) -> Option<(usize, usize)> {
 
 impl Object {
     fn encode<T: MaskPixel>(m: &ArrayView2<'_, T>) -> Self {
-        let (h, w) = m.dim();
+        // the rows of a column-major mask's transpose are its columns, and the other way round
+        let (view, transposed) = if is_column_major(m) {
+            (m.t(), true)
+        } else {
+            (m.view(), false)
+        };
+        let (h, w) = view.dim();
         let mut dense = Vec::with_capacity(h * w);
-        for row in m.rows() {
+        for row in view.rows() {
             match row.as_slice().and_then(T::as_bytes) {
                 Some(bytes) => dense.extend(bytes.iter().map(|&b| (b != 0) as u8)),
                 None => dense.extend(row.iter().map(|p| p.is_set() as u8)),
             }
         }
         let pixels = dense.iter().map(|&b| b as u64).sum();
+        let (rows, columns) = (row_runs(&dense, h, w), column_runs(&dense, h, w));
+        let (by_row, by_column) = if transposed {
+            (columns, rows)
+        } else {
+            (rows, columns)
+        };
         Self {
-            by_row: row_runs(&dense, h, w),
-            by_column: column_runs(&dense, h, w),
+            by_row,
+            by_column,
             pixels,
         }
     }
@@ -338,6 +360,26 @@ mod tests {
         let p = MaskPair::new(a.view(), a.view(), "a", "b").unwrap();
         assert_eq!(p.a.by_row.at(0), &[(0, 1), (2, 4), (5, 6)]);
         assert_eq!(p.a.by_column.run_count(), 4);
+    }
+
+    #[test]
+    fn column_major_masks_encode_like_row_major_ones() {
+        let m = ndarray::Array2::from_shape_fn((9, 13), |(y, x)| {
+            (x * 7 + y * 3) % 5 < 2 && (2..11).contains(&x) && y > 1
+        });
+        let fortran = m.t().to_owned(); // fortran.t() is m, stored column by column
+        let n = ndarray::Array2::from_shape_fn((9, 13), |(y, x)| y == 4 && (3..6).contains(&x));
+        let p = MaskPair::new(m.view(), n.view(), "a", "b").unwrap();
+        let q = MaskPair::new(fortran.t(), n.view(), "a", "b").unwrap();
+        assert_eq!((p.height, p.width), (q.height, q.width));
+        assert_eq!((p.height, p.width), (7, 9)); // rows 2..9, columns 2..11
+        for u in 0..p.width {
+            assert_eq!(p.a.by_column.at(u), q.a.by_column.at(u));
+        }
+        for v in 0..p.height {
+            assert_eq!(p.a.by_row.at(v), q.a.by_row.at(v));
+        }
+        assert_eq!(p.a.pixels, q.a.pixels);
     }
 
     #[test]

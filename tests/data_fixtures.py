@@ -73,6 +73,46 @@ def write_coco(root: Path) -> Path:
     return path
 
 
+def write_random_coco(root: Path, n: int = 30, height: int = 60, width: int = 80, seed: int = 3) -> Path:
+    """``root/ann.json`` and ``root/images/``: ``n`` noise PNGs with 2 or 3 random objects each:
+    polygons (some objects made of several, some reaching outside the image), compressed RLE
+    and uncompressed RLE blocks. Returns the annotation file."""
+    from pycocotools import mask as mask_utils
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    h, w = height, width
+    (root / "images").mkdir()
+    images, anns = [], []
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(root / "images" / f"{i}.png")
+        images.append({"id": i + 1, "file_name": f"{i}.png", "height": h, "width": w})
+        for k in range(int(rng.integers(2, 4))):
+            kind = rng.integers(0, 3)
+            if kind == 0:  # polygon(s), several for some objects
+                polys = [list(rng.uniform(-5, max(h, w) + 5, size=2 * int(rng.integers(3, 8)))) for _ in range(int(rng.integers(1, 3)))]
+                seg = polys
+            else:
+                m = np.zeros((h, w), np.uint8, order="F")
+                r0, c0 = rng.integers(0, h - 5), rng.integers(0, w - 5)
+                m[r0 : r0 + rng.integers(1, 30), c0 : c0 + rng.integers(1, 40)] = rng.random() < 0.9
+                rle = mask_utils.encode(m)
+                seg = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
+                if kind == 2:  # uncompressed counts: run lengths, zeros first, column-major
+                    counts, cur, run = [], 0, 0
+                    for v in m.ravel(order="F"):
+                        if v == cur:
+                            run += 1
+                        else:
+                            counts.append(run)
+                            cur, run = v, 1
+                    seg = {"size": [h, w], "counts": counts + [run]}
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "segmentation": seg, "iscrowd": 0, "area": 1.0})
+    path = root / "ann.json"
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "x"}]}))
+    return path
+
+
 def write_spatialsense(root: Path) -> Path:
     """A SpatialSense annotations.json: one flickr image (train) with a positive and a negative
     relation, one nyu image (test) with a positive one."""

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from data_fixtures import write_coco, write_gqa, write_image, write_spatialsense, write_unrel
+from data_fixtures import write_coco, write_gqa, write_image, write_random_coco, write_spatialsense, write_unrel
 
 from csip.data import PREDICATES, Sample, SkipItem
 from csip.data.sample import box_of
@@ -63,40 +63,9 @@ def test_coco_pickles_and_is_deterministic(tmp_path):
 def test_coco_area_rule_on_rles_equals_decoding_every_mask(tmp_path):
     """The fast path (rank, size and box on RLEs; decode two) picks and boxes exactly what
     decoding every mask and measuring it would, on random polygons and RLEs of all kinds."""
-    from pycocotools import mask as mask_utils
-    from PIL import Image
-
     from csip.data.coco import decode_segmentation
 
-    rng = np.random.default_rng(3)
-    h, w = 60, 80
-    (tmp_path / "images").mkdir()
-    images, anns = [], []
-    for i in range(30):
-        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / "images" / f"{i}.png")
-        images.append({"id": i + 1, "file_name": f"{i}.png", "height": h, "width": w})
-        for k in range(int(rng.integers(2, 4))):
-            kind = rng.integers(0, 3)
-            if kind == 0:  # polygon(s), several for some objects
-                polys = [list(rng.uniform(-5, 85, size=2 * int(rng.integers(3, 8)))) for _ in range(int(rng.integers(1, 3)))]
-                seg = polys
-            else:
-                m = np.zeros((h, w), np.uint8, order="F")
-                r0, c0 = rng.integers(0, h - 5), rng.integers(0, w - 5)
-                m[r0 : r0 + rng.integers(1, 30), c0 : c0 + rng.integers(1, 40)] = rng.random() < 0.9
-                rle = mask_utils.encode(m)
-                seg = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
-                if kind == 2:  # uncompressed counts: run lengths, zeros first, column-major
-                    counts, cur, run = [], 0, 0
-                    for v in m.ravel(order="F"):
-                        if v == cur:
-                            run += 1
-                        else:
-                            counts.append(run)
-                            cur, run = v, 1
-                    seg = {"size": [h, w], "counts": counts + [run]}
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "segmentation": seg, "iscrowd": 0, "area": 1.0})
-    (tmp_path / "ann.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "x"}]}))
+    write_random_coco(tmp_path)
     src = open_source(f"coco:{tmp_path / 'ann.json'}", images=tmp_path / "images", min_pixels=1)
     checked = 0
     for i in range(len(src)):
@@ -112,6 +81,94 @@ def test_coco_area_rule_on_rles_equals_decoding_every_mask(tmp_path):
         assert s.box_a == box_of(masks[order[0]]) and s.box_b == box_of(masks[order[1]])
         checked += 1
     assert checked >= 20
+
+
+@pytest.mark.parametrize("saliency", ["area", "center"])
+def test_coco_load_cropped_is_the_union_box_window_of_load(tmp_path, saliency):
+    """What precompute loads (only the union box decoded into arrays) is exactly the window
+    of the full sample, and prepares to the same cache item, banner included."""
+    from csip.cache.prepare import add_banners, prepare_sample
+    from csip.descriptor import DescriptorParams
+
+    write_random_coco(tmp_path)
+    src = open_source(f"coco:{tmp_path / 'ann.json'}", images=tmp_path / "images", min_pixels=1, saliency=saliency)
+    desc = DescriptorParams.make("default", 36, "max")
+    compared = smaller = 0
+    for i in range(len(src)):
+        try:
+            full = src.load(i)
+        except SkipItem as exc:
+            with pytest.raises(SkipItem, match=str(exc)):
+                src.load_cropped(i)
+            continue
+        cut, window = src.load_cropped(i), full.crop(full.union_box())
+        smaller += cut.image.shape != full.image.shape
+        for name in ("image", "mask_a", "mask_b"):
+            np.testing.assert_array_equal(getattr(cut, name), getattr(window, name))
+        assert (cut.box_a, cut.box_b, cut.id, cut.names) == (window.box_a, window.box_b, window.id, window.names)
+        a, b = add_banners([prepare_sample(cut, i, 32), prepare_sample(full, i, 32)], desc)
+        for name in ("image", "boxes", "masks", "sfb"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+        compared += 1
+    assert compared >= 20 and smaller >= 5
+
+
+def test_decode_rle_window_equals_pycocotools(tmp_path):
+    from pycocotools import mask as mask_utils
+
+    from csip.data.coco import decode_rle, decode_rle_window, rle_counts
+
+    rng = np.random.default_rng(11)
+    h, w = 37, 53
+    for k in range(60):
+        m = np.asfortranarray(rng.random((h, w)) < rng.uniform(0.05, 0.95))
+        m[0, 0] = k % 2 == 0  # RLEs that start with a run of 1s (a first count of 0) too
+        rle = mask_utils.encode(m.astype(np.uint8))
+        counts = {"size": [h, w], "counts": rle_counts(rle).tolist()}  # the uncompressed form
+        assert sum(counts["counts"]) == h * w
+        x0, x1 = sorted(rng.choice(w + 1, 2, replace=False))
+        y0, y1 = sorted(rng.choice(h + 1, 2, replace=False))
+        for r in (rle, counts, {"size": [h, w], "counts": rle["counts"].decode("ascii")}):
+            np.testing.assert_array_equal(decode_rle_window(r, h, w, (x0, y0, x1, y1)), m[y0:y1, x0:x1])
+            np.testing.assert_array_equal(decode_rle_window(r, h, w, (0, 0, w, h)), decode_rle(rle, h, w))
+    assert not decode_rle_window(None, h, w, (1, 2, 5, 9)).any()
+    with pytest.raises(ValueError, match="not inside the 53x37 mask"):
+        decode_rle_window(rle, h, w, (0, 0, w + 1, h))
+    with pytest.raises(ValueError, match="expected 40x53"):
+        decode_rle_window(rle, 40, w, (0, 0, w, 40))
+    with pytest.raises(ValueError, match="not terminated"):
+        rle_counts({"counts": b"0o"})  # "o" (0x6f - 48 = 0x3f) promises another character
+
+
+def test_sample_crop_and_union_box():
+    img = np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3)
+    a = np.zeros((20, 30), bool)
+    a[2:5, 3:9] = True
+    b = np.zeros((20, 30), bool)
+    b[10:18, 20:26] = True
+    s = Sample("x", img, a, b, (3.0, 2.0, 9.0, 5.0), (20.25, 10.0, 25.5, 17.75))
+    assert s.union_box() == (3, 2, 26, 18)  # floor of the low ends, ceiling of the high ones
+    c = s.crop(s.union_box())
+    assert c.image.shape == (16, 23, 3) and np.array_equal(c.image, img[2:18, 3:26])
+    assert c.box_a == (0.0, 0.0, 6.0, 3.0) and c.box_b == (17.25, 8.0, 22.5, 15.75)
+    assert c.mask_a.sum() == a.sum() and c.mask_b.sum() == b.sum()
+    assert (c.id, c.label) == (s.id, s.label)
+    far = Sample("y", img, a, b, (-4.0, -3.0, 9.0, 5.0), (20.0, 10.0, 45.0, 27.0))
+    assert far.union_box() == (0, 0, 30, 20)  # clamped to the image
+    with pytest.raises(ValueError, match="not inside the 30x20 image"):
+        s.crop((0, 0, 31, 20))
+    with pytest.raises(SkipItem, match="empty union box"):
+        Sample("z", img, a, b, (40.0, 1.0, 50.0, 2.0), (41.0, 1.0, 45.0, 3.0)).union_box()
+
+
+def test_read_rgb_size_check_and_window(tmp_path):
+    pixels = write_image(tmp_path / "a.png", height=30, width=40)
+    np.testing.assert_array_equal(read_rgb(tmp_path / "a.png", crop=(5, 7, 25, 19)), pixels[7:19, 5:25])
+    np.testing.assert_array_equal(read_rgb(tmp_path / "a.png", size=(30, 40)), pixels)
+    with pytest.raises(SkipItem, match="image size differs from annotation"):
+        read_rgb(tmp_path / "a.png", size=(40, 30))
+    with pytest.raises(ValueError, match=r"crop \(0, 0, 41, 30\) is not inside the 40x30 image"):
+        read_rgb(tmp_path / "a.png", crop=(0, 0, 41, 30))
 
 
 # --------------------------------------------------------------------------- SpatialSense

@@ -217,9 +217,9 @@ def sfb_pairs(
         pairs = [crop_pair(a, b) for a, b in zip(masks_a, masks_b)]
         la = [a for a, _ in pairs]
         lb = [b for _, b in pairs]
-    else:
-        la = [np.ascontiguousarray(a, dtype=bool) for a in masks_a]
-        lb = [np.ascontiguousarray(b, dtype=bool) for b in masks_b]
+    else:  # any memory layout: the engine reads views (Fortran order too) without a copy
+        la = [np.asarray(a, dtype=bool) for a in masks_a]
+        lb = [np.asarray(b, dtype=bool) for b in masks_b]
     kwargs: dict[str, Any] = dict(forces=list(p.forces), n_angles=p.n_angles, normalize=p.normalize)
     if n_threads is not None:
         kwargs["n_threads"] = int(n_threads)

@@ -10,6 +10,7 @@ from ._csip_core import (  # noqa: F401
     force_banner,
     force_histogram,
     kernel_table,
+    resize_mask,
     sfb,
     sfb_batch,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "force_banner",
     "force_histogram",
     "kernel_table",
+    "resize_mask",
     "sfb",
     "sfb_batch",
     "__version__",

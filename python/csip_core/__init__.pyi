@@ -46,3 +46,7 @@ def sfb_batch(
 
 def kernel_table(forces: _Forces = None, max_distance: int = 256) -> npt.NDArray[np.float64]:
     """Pixel-pair kernel k_r(d), d = 0..max_distance; float64 (R, max_distance + 1)."""
+
+def resize_mask(mask: _Mask, height: int, width: int) -> npt.NDArray[np.bool_]:
+    """A binary mask resized to bool (height, width) by area coverage: an output pixel is set
+    when the mask covers at least half of the input area it stands for (exact)."""

@@ -16,7 +16,8 @@ Layout of a finished cache (``N`` items, image size ``S``, banner ``R × K``)::
                                            box of the two objects' boxes, padded to a centred
                                            square with 0 (black), resized to S (bilinear)
       boxes.npy        float32 (N, 2, 4)   A then B, (x0, y0, x1, y1) in that square frame, / S
-      masks.npy        uint8 (N, 2, S, ⌈S/8⌉)  A and B in the square frame,
+      masks.npy        uint8 (N, 2, S, ⌈S/8⌉)  A and B in the square frame, resized by area
+                                           coverage (csip_core.resize_mask), then
                                            np.packbits along the last axis
                                            (np.unpackbits(m, axis=-1, count=S))
       labels.npy       int64 (N,)          index into csip.data.PREDICATES; -1 unknown

@@ -10,17 +10,23 @@ objects (``box_a ∪ box_b``, clamped to the image), the crop is **padded to a s
 pad value 0, i.e. black) and **resized** to ``S × S`` (Pillow bilinear with antialiasing). The
 resize is applied to the crop before padding (``w × h`` → ``round(w·S/L) × round(h·S/L)`` with
 ``L = max(w, h)``), which is the same picture as padding first and resizing the ``L × L`` square,
-for less work. The two masks get the same crop, pad and resize (bilinear on 0/255, threshold at
-128), and are bit-packed. The boxes are mapped into that square frame and divided by ``S``.
+for less work. The two masks get the same crop, pad and resize, by area coverage (a pixel of
+the small mask is set when the object covers at least half of the area it stands for:
+``csip_core.resize_mask``, exact integer arithmetic), and are bit-packed. The boxes are mapped
+into that square frame and divided by ``S``.
 
-The sFB does not use the resized masks: it is computed from the full-resolution masks, cropped
-to the bounding box of their union (the banner is translation-invariant; see
+Nothing outside the union box is kept, so a source may hand over only that window: when it has
+a ``load_cropped(i)`` method (see :class:`csip.data.source.Source`), workers call it instead of
+``load(i)`` and skip decoding or converting pixels that would be thrown away. The result is the
+same, bit for bit.
+
+The sFB does not use the resized masks: it is computed from the full-resolution masks, which
+the engine crops to the bounding box of their union (the banner is translation-invariant; see
 :func:`csip.descriptor.crop_pair`).
 """
 
 from __future__ import annotations
 
-import math
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -29,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..data.sample import SkipItem
+from ..data.sample import union_box as sample_union_box
 from ..descriptor import crop_pair
 from .format import split_code, split_of_id
 
@@ -45,7 +52,7 @@ class PreparedItem:
     label: int  # -1 unknown
     split: int  # 0 train / 1 val / 2 test
     questions: list[tuple[str, bool]] = field(default_factory=list)
-    sfb_a: np.ndarray | None = None  # bool, full resolution, cropped to the masks' union box
+    sfb_a: np.ndarray | None = None  # bool, full resolution, the boxes' window (see banner_masks)
     sfb_b: np.ndarray | None = None  # (both dropped once the banner is computed)
     sfb: np.ndarray | None = None  # float32 (R, K): the banner, set by add_banners
     t_load: float = 0.0
@@ -60,30 +67,16 @@ class Skipped:
     message: str = ""
 
 
-def _resize_mask(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
-    im = Image.fromarray(np.ascontiguousarray(m).view(np.uint8) * np.uint8(255), mode="L")
-    return np.asarray(im.resize(size, Image.Resampling.BILINEAR)) >= 128
-
-
 def union_box(sample: Any) -> tuple[int, int, int, int]:
     """Integer ``(x0, y0, x1, y1)`` (exclusive ends) covering ``box_a ∪ box_b``, clamped to the
-    image; ``SkipItem("empty union box")`` when nothing is left."""
+    image; ``SkipItem("empty union box")`` when nothing is left (:func:`csip.data.sample.union_box`)."""
     h_img, w_img = sample.image.shape[:2]
-    ax0, ay0, ax1, ay1 = (float(v) for v in sample.box_a)
-    bx0, by0, bx1, by1 = (float(v) for v in sample.box_b)
-    x0 = max(0, int(math.floor(min(ax0, bx0))))
-    y0 = max(0, int(math.floor(min(ay0, by0))))
-    x1 = min(w_img, int(math.ceil(max(ax1, bx1))))
-    y1 = min(h_img, int(math.ceil(max(ay1, by1))))
-    if x1 <= x0 or y1 <= y0:
-        raise SkipItem("empty union box")
-    return x0, y0, x1, y1
+    return sample_union_box(sample.box_a, sample.box_b, h_img, w_img)
 
 
 def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(image (3,S,S) uint8, boxes (2,4) float32 in [0,1], masks packed (2,S,ceil(S/8)))``."""
+    from csip_core import resize_mask
     from PIL import Image
 
     s = int(image_size)
@@ -101,7 +94,7 @@ def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarra
 
     masks = np.zeros((2, s, s), dtype=bool)
     for k, m in enumerate((sample.mask_a, sample.mask_b)):
-        masks[k, oy : oy + nh, ox : ox + nw] = _resize_mask(m[y0:y1, x0:x1], (nw, nh))
+        masks[k, oy : oy + nh, ox : ox + nw] = resize_mask(m[y0:y1, x0:x1], nh, nw)
     packed = np.packbits(masks, axis=-1)
 
     sx = nw / w
@@ -119,11 +112,14 @@ def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarra
 
 
 def banner_masks(sample: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The full-resolution masks cropped to their union box, for the banner.
+    """The full-resolution masks for the banner, cut to the window of the sample's boxes.
 
-    The tight box is searched inside the union of the sample's boxes, a small window, once
-    pixel counts confirm that no mask pixel lies outside it (a source whose masks overflow
-    their boxes falls back to the whole frame). ``SkipItem("empty mask")`` for an empty mask,
+    The window is the union of the sample's boxes, once pixel counts confirm that no mask pixel
+    lies outside it (a source whose masks overflow their boxes falls back to the whole frame).
+    A sample that already is that window (``load_cropped``) gives its own masks, uncopied, in
+    any memory layout: the engine crops each pair to its union box itself. Otherwise the masks
+    are copied, cropped to their union box, so that a batch of items waiting for its banners
+    does not hold whole frames. ``SkipItem("empty mask")`` for an empty mask,
     ``SkipItem("empty union box")`` when the boxes leave nothing of the image.
     """
     a, b = sample.mask_a, sample.mask_b
@@ -131,6 +127,8 @@ def banner_masks(sample: Any) -> tuple[np.ndarray, np.ndarray]:
     if n_a == 0 or n_b == 0:
         raise SkipItem("empty mask")
     x0, y0, x1, y1 = union_box(sample)
+    if (y1 - y0, x1 - x0) == a.shape:
+        return a, b
     wa, wb = a[y0:y1, x0:x1], b[y0:y1, x0:x1]
     if np.count_nonzero(wa) == n_a and np.count_nonzero(wb) == n_b:
         return crop_pair(wa, wb)
@@ -161,14 +159,16 @@ def prepare_sample(sample: Any, index: int, image_size: int) -> PreparedItem:
 
 
 def load_item(source: Any, index: int, image_size: int) -> PreparedItem | Skipped:
-    """Load item ``index`` of ``source`` and prepare it; never raises for a bad item.
+    """Load item ``index`` of ``source`` (``load_cropped`` where the source has it) and prepare
+    it; never raises for a bad item.
 
     :class:`SkipItem` becomes ``Skipped(reason=str(exc))``; any other exception becomes
     ``Skipped(reason="error: <ExceptionType>", message=...)``.
     """
     t0 = time.perf_counter()
+    load = getattr(source, "load_cropped", None) or source.load
     try:
-        sample = source.load(index)
+        sample = load(index)
         t1 = time.perf_counter()
         item = prepare_sample(sample, index, image_size)
     except SkipItem as exc:

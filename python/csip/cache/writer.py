@@ -167,6 +167,9 @@ def run_params(
         "n_items": int(n_items),
         "seed": seed,
         "image_size": int(image_size),
+        # how masks.npy is made: a run started by a csip that resized masks otherwise (bilinear
+        # + threshold) is not resumed with this one's chunks
+        "mask_resize": "area coverage >= 1/2",
         "descriptor": {**desc.to_json(), "csip_core_version": core_version()},
         "chunk": int(chunk),
     }

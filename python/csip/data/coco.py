@@ -10,9 +10,12 @@ Segmentations are read with ``pycocotools.mask``: polygons (merged when an objec
 uncompressed RLE (``counts`` a list) and compressed RLE (``counts`` a string). With the
 ``"area"`` rule the objects are ranked, sized and boxed on their run-length encodings
 (``area``, ``toBbox``: exact pixel counts and tight boxes of the decoded masks), and only the two
-chosen ones are decoded. Their masks are returned in pycocotools' column-major (Fortran) order:
-a valid ``(H, W)`` array, cropped before any copy. Image files are looked up as
-``images / file_name`` and must stay inside ``images``.
+chosen ones are decoded, by :func:`decode_rle_window`, which decodes only the columns asked
+for. Masks are returned in the RLE's column-major (Fortran) order: valid ``(H, W)`` views, with
+no copy. Image files are looked up as
+``images / file_name`` and must stay inside ``images``. :meth:`CocoSource.load_cropped` gives
+the item cut to the union box of its two objects, the window ``csip precompute`` keeps, with
+only that window of the decoded image converted to an array.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import MASK_TOO_SMALL, SIZE_MISMATCH, check_masks, read_rgb, resolve_inside, saliency_order
-from .sample import Sample, SkipItem, box_of
+from .common import MASK_TOO_SMALL, check_masks, read_rgb, resolve_inside, saliency_order
+from .sample import Sample, SkipItem, box_of, shift_box, union_box
 
 
 def segmentation_rle(segmentation, height: int, width: int) -> dict | None:
@@ -63,6 +66,60 @@ def decode_rle(rle: dict | None, height: int, width: int) -> np.ndarray:
 def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
     """A COCO ``segmentation`` (polygons, RLE or compressed RLE) as bool ``(height, width)``."""
     return decode_rle(segmentation_rle(segmentation, height, width), height, width)
+
+
+def rle_counts(rle: dict) -> np.ndarray:
+    """The run lengths of an RLE (int64): alternately 0s and 1s, column-major, starting with 0s.
+
+    Compressed ``counts`` follow pycocotools' string code: 5 bits per character (offset 48),
+    bit 0x20 continues a number, bit 0x10 of its last character is the sign, and from the
+    fourth number on each is stored as the difference to the one two places before.
+    """
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        return np.asarray(counts, dtype=np.int64)
+    if isinstance(counts, str):
+        counts = counts.encode("ascii")
+    c = np.frombuffer(counts, dtype=np.uint8).astype(np.int64) - 48
+    if c.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    last = np.flatnonzero((c & 0x20) == 0)  # the final character of each number
+    if last.size == 0 or last[-1] != c.size - 1:
+        raise ValueError("malformed compressed RLE: the last number is not terminated")
+    first = np.empty_like(last)
+    first[0] = 0
+    first[1:] = last[:-1] + 1
+    n_chars = last - first + 1
+    digit = np.arange(c.size) - np.repeat(first, n_chars)
+    values = np.add.reduceat((c & 0x1F) << (5 * digit), first)
+    negative = (c[last] & 0x10) != 0
+    values[negative] -= np.left_shift(1, 5 * n_chars[negative])
+    values[2::2] = np.cumsum(values[2::2])  # numbers 3, 5, ... were stored as differences
+    values[1::2] = np.cumsum(values[1::2])
+    return values
+
+
+def decode_rle_window(rle: dict | None, height: int, width: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The window ``box = (x0, y0, x1, y1)`` of an RLE's ``(height, width)`` mask, bool
+    ``(y1 - y0, x1 - x0)``, equal to ``decode_rle(rle, height, width)[y0:y1, x0:x1]`` but
+    decoding only the columns ``x0..x1`` (the mask is stored column by column)."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise ValueError(f"window {box} is not inside the {width}x{height} mask")
+    n = (x1 - x0) * height
+    if rle is None:
+        return np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    counts = rle_counts(rle)
+    if int(counts.sum()) != height * width:
+        raise ValueError(f"RLE covers {int(counts.sum())} pixels, expected {height}x{width}")
+    # each run clipped to the window's columns [lo, lo + n) in column-major order
+    ends = np.cumsum(counts)
+    lo = x0 * height
+    lengths = np.clip(ends, lo, lo + n) - np.clip(ends - counts, lo, lo + n)
+    values = np.zeros(counts.size, dtype=bool)
+    values[1::2] = True  # runs alternate 0s and 1s, 0s first
+    columns = np.repeat(values, lengths).reshape(x1 - x0, height)
+    return columns[:, y0:y1].T
 
 
 def rle_area_box(rle: dict | None) -> tuple[int, tuple[float, float, float, float] | None]:
@@ -117,32 +174,42 @@ class CocoSource:
         return len(self._items)
 
     def load(self, i: int) -> Sample:
+        return self._load(i, cropped=False)
+
+    def load_cropped(self, i: int) -> Sample:
+        """``load(i)`` cut to the union box of its two objects (:meth:`Sample.crop`), without
+        converting or copying the rest of the frame: what ``csip precompute`` keeps."""
+        return self._load(i, cropped=True)
+
+    def _load(self, i: int, cropped: bool) -> Sample:
         img_id, file_name, h, w, objs = self._items[i]
         path = resolve_inside(self.images, file_name)
-        image = read_rgb(path)
-        if image.shape[:2] != (h, w):
-            raise SkipItem(SIZE_MISMATCH)
         rles = [segmentation_rle(seg, h, w) for seg, _ in objs]
         if self.saliency == "area":
             sized = [rle_area_box(r) for r in rles]
             ia, ib = sorted(range(len(rles)), key=lambda i: -sized[i][0])[:2]  # stable, as saliency_order
             if min(sized[ia][0], sized[ib][0]) < max(1, self.min_pixels):
                 raise SkipItem(MASK_TOO_SMALL)
-            mask_a, mask_b = decode_rle(rles[ia], h, w), decode_rle(rles[ib], h, w)
             box_a, box_b = sized[ia][1], sized[ib][1]
+            # the boxes are the masks' tight boxes: no mask pixel lies outside their union
+            crop = union_box(box_a, box_b, h, w) if cropped else (0, 0, w, h)
+            mask_a, mask_b = (decode_rle_window(rles[k], h, w, crop) for k in (ia, ib))
         else:
             masks = [decode_rle(r, h, w) for r in rles]
             ia, ib = saliency_order(masks, self.saliency)[:2]
-            mask_a, mask_b = masks[ia], masks[ib]
-            check_masks(mask_a, mask_b, self.min_pixels)
-            box_a, box_b = box_of(mask_a), box_of(mask_b)
+            check_masks(masks[ia], masks[ib], self.min_pixels)
+            box_a, box_b = box_of(masks[ia]), box_of(masks[ib])
+            crop = union_box(box_a, box_b, h, w) if cropped else (0, 0, w, h)
+            mask_a, mask_b = (masks[k][crop[1] : crop[3], crop[0] : crop[2]] for k in (ia, ib))
+        x0, y0 = crop[:2]
+        image = read_rgb(path, size=(h, w), crop=crop if cropped else None)
         return Sample(
             id=f"coco-{img_id}",
             image=image,
             mask_a=mask_a,
             mask_b=mask_b,
-            box_a=box_a,
-            box_b=box_b,
+            box_a=shift_box(box_a, x0, y0),
+            box_b=shift_box(box_b, x0, y0),
             label=None,
             source=self.name,
             names=(objs[ia][1], objs[ib][1]),

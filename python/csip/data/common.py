@@ -41,13 +41,27 @@ def resolve_inside(root: str | Path, relative: str | Path) -> Path:
     return path
 
 
-def read_rgb(path: str | Path, exif_transpose: bool = False) -> np.ndarray:
+class _BadCrop(Exception):
+    """A caller's crop box outside the image (a bug, not a bad file)."""
+
+
+def read_rgb(
+    path: str | Path,
+    exif_transpose: bool = False,
+    *,
+    size: tuple[int, int] | None = None,
+    crop: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
     """Decode an image file to RGB ``uint8`` of shape ``(H, W, 3)``.
 
     Grey, palette, CMYK and alpha images are converted to RGB. ``exif_transpose`` applies the
     EXIF orientation tag; keep it off for annotated datasets, whose coordinates refer to the
-    stored pixel grid. Missing file -> ``SkipItem("missing file")``; anything PIL cannot fully
-    decode (truncated, corrupt, not an image, decompression bomb) -> ``SkipItem("unreadable image")``.
+    stored pixel grid. ``size=(H, W)``: the size the annotations give, checked
+    (``SkipItem("image size differs from annotation")`` otherwise). ``crop=(x0, y0, x1, y1)``:
+    return only that window (inside the image), converted from the decoder's buffer without
+    the rest of the frame. Missing file -> ``SkipItem("missing file")``; anything PIL cannot
+    fully decode (truncated, corrupt, not an image, decompression bomb) ->
+    ``SkipItem("unreadable image")``.
     """
     from PIL import Image, ImageOps
 
@@ -59,9 +73,22 @@ def read_rgb(path: str | Path, exif_transpose: bool = False) -> np.ndarray:
             img.load()  # force a full decode here, so truncated files fail here
             if exif_transpose:
                 img = ImageOps.exif_transpose(img)
-            arr = np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
+            frame = (img.height, img.width)
+            if size is not None and frame != tuple(size):
+                arr = None
+            else:
+                if crop is not None:
+                    x0, y0, x1, y1 = crop
+                    if not (0 <= x0 < x1 <= img.width and 0 <= y0 < y1 <= img.height):
+                        raise _BadCrop(f"crop {tuple(crop)} is not inside the {img.width}x{img.height} image")
+                    img = img.crop((x0, y0, x1, y1))
+                arr = np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
+    except _BadCrop as exc:
+        raise ValueError(str(exc)) from None
     except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError...
         raise SkipItem(UNREADABLE_IMAGE) from exc
+    if arr is None:
+        raise SkipItem(SIZE_MISMATCH)
     if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise SkipItem(UNREADABLE_IMAGE)
     return np.ascontiguousarray(arr)

@@ -18,7 +18,8 @@ Conventions
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -81,6 +82,50 @@ class Sample:
                 setattr(self, name, m.astype(bool))
         if self.label is not None and not 0 <= self.label < len(PREDICATES):
             raise ValueError(f"Sample {self.id!r}: label {self.label} is not in 0..{len(PREDICATES) - 1}")
+
+    def union_box(self) -> tuple[int, int, int, int]:
+        """The integer box around ``box_a ∪ box_b``, clamped to the image: see :func:`union_box`."""
+        h, w = self.image.shape[:2]
+        return union_box(self.box_a, self.box_b, h, w)
+
+    def crop(self, box: tuple[int, int, int, int]) -> "Sample":
+        """The sample cut to the integer box ``(x0, y0, x1, y1)``: image and masks are views of
+        that window, the boxes are shifted by ``(-x0, -y0)`` (exactly: integer shifts of floats
+        below 2**52 do not round). Everything else is kept."""
+        x0, y0, x1, y1 = (int(v) for v in box)
+        h, w = self.image.shape[:2]
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise ValueError(f"Sample {self.id!r}: crop box {box} is not inside the {w}x{h} image")
+        return replace(
+            self,
+            image=self.image[y0:y1, x0:x1],
+            mask_a=self.mask_a[y0:y1, x0:x1],
+            mask_b=self.mask_b[y0:y1, x0:x1],
+            box_a=shift_box(self.box_a, x0, y0),
+            box_b=shift_box(self.box_b, x0, y0),
+        )
+
+
+def shift_box(box: Box, dx: int, dy: int) -> Box:
+    """``box`` moved by ``(-dx, -dy)`` pixels."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return (x0 - dx, y0 - dy, x1 - dx, y1 - dy)
+
+
+def union_box(box_a: Box, box_b: Box, height: int, width: int) -> tuple[int, int, int, int]:
+    """Integer ``(x0, y0, x1, y1)`` (exclusive ends) covering ``box_a ∪ box_b`` (floor of the
+    low ends, ceiling of the high ones), clamped to a ``height × width`` image;
+    ``SkipItem("empty union box")`` when nothing is left. The cache keeps the pixels of this
+    box, cropped, padded to a square and resized (:mod:`csip.cache.prepare`)."""
+    ax0, ay0, ax1, ay1 = (float(v) for v in box_a)
+    bx0, by0, bx1, by1 = (float(v) for v in box_b)
+    x0 = max(0, int(math.floor(min(ax0, bx0))))
+    y0 = max(0, int(math.floor(min(ay0, by0))))
+    x1 = min(int(width), int(math.ceil(max(ax1, bx1))))
+    y1 = min(int(height), int(math.ceil(max(ay1, by1))))
+    if x1 <= x0 or y1 <= y0:
+        raise SkipItem("empty union box")
+    return x0, y0, x1, y1
 
 
 def box_of(mask: np.ndarray) -> Box:

@@ -54,6 +54,12 @@ class Source(Protocol):
       sample in any process and any order), or ``SkipItem(reason)``.
     - ``options()``: JSON-able dict of the settings that made the items (paths as strings).
 
+    Optional: ``load_cropped(i)``, the same sample cut to the union box of its two objects
+    (exactly ``load(i).crop(load(i).union_box())``, see :meth:`Sample.crop`), for sources that
+    can then skip converting the rest of the frame. ``csip precompute`` keeps only that window
+    and calls it when present; a source whose masks may reach outside their boxes must not
+    offer it.
+
     Sources must pickle cheaply: heavy state (a SAM model) is loaded lazily in each process and
     dropped from the pickle. Such sources may also set ``max_workers`` (an int): ``csip
     precompute`` then starts at most that many loader processes unless told otherwise.
