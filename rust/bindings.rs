@@ -482,7 +482,7 @@ fn kernel_table<'py>(
 
 /// A binary mask resized to `(height, width)` by area coverage: an output pixel is set when the
 /// mask covers at least half of the input area it stands for (exact, integer arithmetic; see
-/// the engine's `resample` module). Input: 2-D bool or integer (non-zero = set), any strides.
+/// the engine's `resize_mask` module). Input: 2-D bool or integer (non-zero = set), any strides.
 #[pyfunction]
 #[pyo3(signature = (mask, height, width))]
 fn resize_mask<'py>(
@@ -494,8 +494,41 @@ fn resize_mask<'py>(
     let (height, width) = (positive("height", height)?, positive("width", width)?);
     let m = mask2(mask, "mask")?;
     let view = m.view();
-    let out = compute(py, || crate::resample::resize_mask(view, height, width))??;
+    let out = compute(py, || crate::resize_mask::resize_mask(view, height, width))??;
     Ok(PyArray2::from_owned_array(py, out))
+}
+
+/// An RGB image, uint8 `(H, W, 3)` in any memory layout, resized to `(height, width, 3)` with
+/// Pillow's antialiased bilinear filter: the same bytes as
+/// `Image.fromarray(image).resize((width, height), Image.BILINEAR)` (see the engine's
+/// `resize_image` module).
+#[pyfunction]
+#[pyo3(signature = (image, height, width))]
+fn resize_rgb<'py>(
+    py: Python<'py>,
+    image: &Bound<'py, PyAny>,
+    height: i64,
+    width: i64,
+) -> PyResult<Bound<'py, PyArray3<u8>>> {
+    let (height, width) = (positive("height", height)?, positive("width", width)?);
+    let arr = py.import("numpy")?.getattr("asarray")?.call1((image,))?;
+    let arr = arr.cast_into::<PyUntypedArray>().map_err(|_| {
+        PyTypeError::new_err("image must be a numpy array")
+    })?;
+    if arr.ndim() != 3 {
+        return Err(PyValueError::new_err(format!(
+            "image must be a 3-D (H, W, 3) array, got shape {:?}",
+            arr.shape()
+        )));
+    }
+    let dtype = arr.dtype();
+    let arr = arr
+        .cast_into::<PyArray3<u8>>()
+        .map_err(|_| PyTypeError::new_err(format!("image must have dtype uint8, got {dtype}")))?;
+    let ro = arr.readonly();
+    let view = ro.as_array();
+    let out = compute(py, || crate::resize_image::resize_rgb(view, height, width))??;
+    Ok(PyArray3::from_owned_array(py, out))
 }
 
 #[pymodule]
@@ -510,6 +543,7 @@ fn _csip_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sfb_batch, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_table, m)?)?;
     m.add_function(wrap_pyfunction!(resize_mask, m)?)?;
+    m.add_function(wrap_pyfunction!(resize_rgb, m)?)?;
     Ok(())
 }
 

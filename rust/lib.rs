@@ -19,7 +19,8 @@ pub mod lines;
 pub mod mask;
 pub mod pair_counts;
 pub mod plan_cache;
-pub mod resample;
+pub mod resize_image;
+pub mod resize_mask;
 
 #[cfg(feature = "python")]
 mod bindings;

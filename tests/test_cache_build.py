@@ -287,6 +287,13 @@ def test_crop_pad_resize_geometry():
     np.testing.assert_allclose(boxes[1], [1 - 16 / 64, 36 / 64, 1, 44 / 64], atol=1e-6)
     assert image[0, :20].max() == 0 and image[0, 44:].max() == 0  # black padding
     assert image[0, 20:44].min() == 200
+    # the picture is Pillow's bilinear resize of the union box, byte for byte (the paper's code)
+    from PIL import Image
+
+    noisy = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    image, _, _ = crop_pad_resize(Sample("n", noisy, a, b, (10, 10, 30, 20), (70, 30, 90, 40)), 64)
+    want = np.asarray(Image.fromarray(noisy[10:40, 10:90]).resize((64, 24), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(image[:, 20:44].transpose(1, 2, 0), want)
     m = np.unpackbits(packed, axis=-1, count=64).astype(bool)
     ys, xs = np.nonzero(m[0])
     assert (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) == (20, 28, 0, 16)

@@ -11,6 +11,7 @@ from ._csip_core import (  # noqa: F401
     force_histogram,
     kernel_table,
     resize_mask,
+    resize_rgb,
     sfb,
     sfb_batch,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "force_histogram",
     "kernel_table",
     "resize_mask",
+    "resize_rgb",
     "sfb",
     "sfb_batch",
     "__version__",

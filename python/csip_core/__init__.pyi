@@ -50,3 +50,7 @@ def kernel_table(forces: _Forces = None, max_distance: int = 256) -> npt.NDArray
 def resize_mask(mask: _Mask, height: int, width: int) -> npt.NDArray[np.bool_]:
     """A binary mask resized to bool (height, width) by area coverage: an output pixel is set
     when the mask covers at least half of the input area it stands for (exact)."""
+
+def resize_rgb(image: npt.ArrayLike, height: int, width: int) -> npt.NDArray[np.uint8]:
+    """uint8 (H, W, 3) resized to (height, width, 3) with Pillow's antialiased bilinear filter,
+    byte for byte as Image.fromarray(image).resize((width, height), Image.BILINEAR)."""

@@ -7,7 +7,8 @@ packed masks, boxes, the ``(R, K)`` banner) travel back to the main process, whi
 
 The image side follows the paper's code: the image is cropped to the **union box** of the two
 objects (``box_a ∪ box_b``, clamped to the image), the crop is **padded to a square** (centred,
-pad value 0, i.e. black) and **resized** to ``S × S`` (Pillow bilinear with antialiasing). The
+pad value 0, i.e. black) and **resized** to ``S × S`` (Pillow's bilinear filter with
+antialiasing, computed by ``csip_core.resize_rgb``: the same bytes as ``Image.resize``). The
 resize is applied to the crop before padding (``w × h`` → ``round(w·S/L) × round(h·S/L)`` with
 ``L = max(w, h)``), which is the same picture as padding first and resizing the ``L × L`` square,
 for less work. The two masks get the same crop, pad and resize, by area coverage (a pixel of
@@ -76,8 +77,7 @@ def union_box(sample: Any) -> tuple[int, int, int, int]:
 
 def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(image (3,S,S) uint8, boxes (2,4) float32 in [0,1], masks packed (2,S,ceil(S/8)))``."""
-    from csip_core import resize_mask
-    from PIL import Image
+    from csip_core import resize_mask, resize_rgb
 
     s = int(image_size)
     x0, y0, x1, y1 = union_box(sample)
@@ -87,8 +87,7 @@ def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarra
     nh = max(1, int(round(h * s / side)))
     ox = (s - nw) // 2
     oy = (s - nh) // 2
-    crop = np.ascontiguousarray(sample.image[y0:y1, x0:x1])
-    small = np.asarray(Image.fromarray(crop, mode="RGB").resize((nw, nh), Image.Resampling.BILINEAR))
+    small = resize_rgb(sample.image[y0:y1, x0:x1], nh, nw)  # Pillow's bilinear, byte for byte
     image = np.zeros((3, s, s), dtype=np.uint8)
     image[:, oy : oy + nh, ox : ox + nw] = small.transpose(2, 0, 1)
 

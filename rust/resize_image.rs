@@ -1,0 +1,256 @@
+//! Resizing an 8-bit RGB image with Pillow's bilinear filter (antialiased), byte for byte.
+//!
+//! The cache's images follow the paper's code, which resized with Pillow
+//! (`Image.resize(size, BILINEAR)`). This module computes the same bytes, faster, so that
+//! `csip precompute` spends less time per image without changing a pixel of the cache.
+//!
+//! The filter is separable. For an axis of `n_in` pixels resized to `n_out`, output pixel `j`
+//! is centred at `c = (j + ½)·s` input pixels (`s = n_in / n_out`); the triangle filter
+//! `max(0, 1 − |t|)` is stretched by `f = max(s, 1)` (so shrinking averages over `f` pixels:
+//! the antialiasing), input pixels `[⌊c − f + ½⌋, ⌊c + f + ½⌋)` (clamped to the image) get the
+//! weights `tri((i − c + ½)/f)`, normalised to sum one, then rounded to fixed point with 22
+//! fractional bits. One pass runs after the other with 8-bit rounding (clamped) between them,
+//! in Pillow's order (see [`resize_rgb`]); an axis whose size does not change is not filtered.
+
+use ndarray::{Array3, ArrayView3};
+
+use crate::error::{Error, Result};
+
+/// Fractional bits of the fixed-point weights (as Pillow: 32 − 8 − 2).
+const PRECISION_BITS: u32 = 22;
+
+/// The filter of one axis: for output pixel `j`, input pixels `first[j]..first[j] + len[j]`
+/// with weights `weights[j * stride..][..len[j]]`.
+struct AxisFilter {
+    first: Vec<usize>,
+    len: Vec<usize>,
+    weights: Vec<i32>,
+    stride: usize,
+}
+
+impl AxisFilter {
+    fn new(n_in: usize, n_out: usize) -> Self {
+        let scale = n_in as f64 / n_out as f64;
+        let stretch = scale.max(1.0);
+        let support = stretch; // the triangle's half-width, 1, stretched
+        let stride = support.ceil() as usize * 2 + 1;
+        let mut first = Vec::with_capacity(n_out);
+        let mut len = Vec::with_capacity(n_out);
+        let mut weights = vec![0i32; n_out * stride];
+        let mut w = vec![0f64; stride];
+        for j in 0..n_out {
+            let centre = (j as f64 + 0.5) * scale;
+            // truncation towards zero, then clamping, as the C casts do
+            let lo = ((centre - support + 0.5) as i64).max(0) as usize;
+            let hi = ((centre + support + 0.5) as i64).min(n_in as i64) as usize;
+            let n = hi.saturating_sub(lo).min(stride);
+            let mut total = 0.0;
+            for (i, wi) in w.iter_mut().enumerate().take(n) {
+                let t = ((i + lo) as f64 - centre + 0.5) / stretch;
+                *wi = (1.0 - t.abs()).max(0.0);
+                total += *wi;
+            }
+            let row = &mut weights[j * stride..j * stride + n];
+            for (k, &wi) in row.iter_mut().zip(&w[..n]) {
+                let v = if total != 0.0 { wi / total } else { wi };
+                let scaled = v * (1u32 << PRECISION_BITS) as f64;
+                *k = if v < 0.0 {
+                    (scaled - 0.5) as i32
+                } else {
+                    (scaled + 0.5) as i32
+                };
+            }
+            first.push(lo);
+            len.push(n);
+        }
+        Self {
+            first,
+            len,
+            weights,
+            stride,
+        }
+    }
+
+    #[inline]
+    fn taps(&self, j: usize) -> (usize, &[i32]) {
+        let n = self.len[j];
+        (self.first[j], &self.weights[j * self.stride..j * self.stride + n])
+    }
+}
+
+/// A fixed-point sum back to a byte: drop the fraction (floor), clamp to 0..=255.
+#[inline]
+fn to_byte(acc: i32) -> u8 {
+    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+const HALF: i32 = 1 << (PRECISION_BITS - 1);
+
+/// `image` (`H × W × 3`, any strides) resized to `out_h × out_w × 3` (see the module
+/// documentation). Errors for an empty image, a zero output size or a third axis other than 3.
+pub fn resize_rgb(image: ArrayView3<'_, u8>, out_h: usize, out_w: usize) -> Result<Array3<u8>> {
+    let (h, w, c) = image.dim();
+    if c != 3 {
+        return Err(Error::value(format!(
+            "image must be (H, W, 3) RGB, got {c} channels"
+        )));
+    }
+    if h == 0 || w == 0 {
+        return Err(Error::value(format!(
+            "image must not be empty, got shape ({h}, {w}, 3)"
+        )));
+    }
+    if out_h == 0 || out_w == 0 {
+        return Err(Error::value(format!(
+            "output size must be positive, got ({out_h}, {out_w})"
+        )));
+    }
+    // rows of the input as contiguous bytes (copied once if the layout needs it)
+    let standard = image.as_standard_layout();
+    let input = standard.as_slice().expect("standard layout");
+    let (wide, tall) = (out_w != w, out_h != h);
+    // Pillow filters rows first, unless the height shrinks and the width changes by more than
+    // half the height does (2·(out_w − w) > out_h − h): then columns first. Found by comparing
+    // outputs over thousands of sizes; the order changes the 8-bit rounding between the passes.
+    let columns_first = out_h < h && 2 * (out_w as i64 - w as i64) > out_h as i64 - h as i64;
+    let out = if wide && tall && columns_first {
+        let mid = filter_columns(input, h, w, out_h);
+        filter_rows(&mid, out_h, w, out_w)
+    } else {
+        let mid = if wide { filter_rows(input, h, w, out_w) } else { input.to_vec() };
+        if tall {
+            filter_columns(&mid, h, out_w, out_h)
+        } else {
+            mid
+        }
+    };
+    Ok(Array3::from_shape_vec((out_h, out_w, 3), out).expect("output shape"))
+}
+
+/// Horizontal pass: `h × w × 3` bytes to `h × out_w × 3`. Done as a vertical pass on the
+/// transpose (whole rows combined at once, which vectorises), then transposed back: the sums
+/// are the same integers, added in the same order.
+fn filter_rows(input: &[u8], h: usize, w: usize, out_w: usize) -> Vec<u8> {
+    let t = transpose(input, h, w);
+    let filtered = filter_columns(&t, w, h, out_w);
+    transpose(&filtered, out_w, h)
+}
+
+/// `h × w` pixels of 3 bytes to `w × h`, in tiles that stay in cache.
+fn transpose(input: &[u8], h: usize, w: usize) -> Vec<u8> {
+    const TILE: usize = 32;
+    let mut out = vec![0u8; h * w * 3];
+    for y0 in (0..h).step_by(TILE) {
+        for x0 in (0..w).step_by(TILE) {
+            for y in y0..(y0 + TILE).min(h) {
+                let src = &input[(y * w + x0) * 3..(y * w + (x0 + TILE).min(w)) * 3];
+                for (x, p) in (x0..).zip(src.chunks_exact(3)) {
+                    out[(x * h + y) * 3..(x * h + y) * 3 + 3].copy_from_slice(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Vertical pass: `h × w × 3` bytes to `out_h × w × 3`; each output row is a weighted sum of
+/// whole input rows, a loop the compiler vectorises (with AVX2 where the CPU has it, chosen at
+/// run time; integer sums, so every version gives the same bytes).
+fn filter_columns(input: &[u8], h: usize, w: usize, out_h: usize) -> Vec<u8> {
+    let fy = AxisFilter::new(h, out_h);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports the feature the function was compiled for.
+            return unsafe { filter_columns_avx2(input, w, &fy) };
+        }
+    }
+    filter_columns_body(input, w, &fy)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn filter_columns_avx2(input: &[u8], w: usize, fy: &AxisFilter) -> Vec<u8> {
+    filter_columns_body(input, w, fy)
+}
+
+#[inline(always)]
+fn filter_columns_body(input: &[u8], w: usize, fy: &AxisFilter) -> Vec<u8> {
+    let row = w * 3;
+    let out_h = fy.first.len();
+    let mut out = vec![0u8; out_h * row];
+    let mut acc = vec![0i32; row];
+    for (i, dst) in out.chunks_exact_mut(row).enumerate() {
+        let (lo, k) = fy.taps(i);
+        acc.iter_mut().for_each(|a| *a = HALF);
+        for (y, &kk) in (lo..).zip(k) {
+            for (a, &p) in acc.iter_mut().zip(&input[y * row..(y + 1) * row]) {
+                *a += p as i32 * kk;
+            }
+        }
+        for (d, &a) in dst.iter_mut().zip(&acc) {
+            *d = to_byte(a);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array3;
+
+    fn noise(h: usize, w: usize, seed: u64) -> Array3<u8> {
+        let mut s = seed;
+        Array3::from_shape_fn((h, w, 3), |_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 56) as u8
+        })
+    }
+
+    #[test]
+    fn same_size_is_the_identity() {
+        let img = noise(7, 9, 1);
+        assert_eq!(resize_rgb(img.view(), 7, 9).unwrap(), img);
+    }
+
+    #[test]
+    fn constant_images_stay_constant() {
+        let img = Array3::from_elem((37, 53, 3), 201u8);
+        for (oh, ow) in [(10, 20), (37, 11), (80, 90), (5, 53)] {
+            assert!(resize_rgb(img.view(), oh, ow).unwrap().iter().all(|&v| v == 201));
+        }
+    }
+
+    #[test]
+    fn halving_averages_pairs() {
+        // shrinking 2:1 covers pixels 2j-1 .. 2j+2 with weights 1/8, 3/8, 3/8, 1/8 (clamped at
+        // the borders); a row of alternating 0 and 200 becomes 100 inside
+        let img = Array3::from_shape_fn((1, 16, 3), |(_, x, _)| if x % 2 == 0 { 0 } else { 200 });
+        let out = resize_rgb(img.view(), 1, 8).unwrap();
+        for j in 1..7 {
+            assert_eq!(out[[0, j, 0]], 100, "pixel {j}");
+        }
+    }
+
+    #[test]
+    fn any_layout_gives_the_same_bytes() {
+        let img = noise(21, 30, 7);
+        let want = resize_rgb(img.view(), 9, 13).unwrap();
+        let big = {
+            let mut b = Array3::<u8>::zeros((40, 50, 3));
+            b.slice_mut(ndarray::s![5..26, 10..40, ..]).assign(&img);
+            b
+        };
+        let window = big.slice(ndarray::s![5..26, 10..40, ..]);
+        assert_eq!(resize_rgb(window, 9, 13).unwrap(), want);
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let img = Array3::<u8>::zeros((4, 4, 4));
+        assert!(resize_rgb(img.view(), 2, 2).unwrap_err().to_string().contains("got 4 channels"));
+        let img = Array3::<u8>::zeros((4, 4, 3));
+        assert!(resize_rgb(img.view(), 0, 2).unwrap_err().to_string().contains("positive"));
+    }
+}
