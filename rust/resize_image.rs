@@ -136,17 +136,19 @@ fn filter_rows(input: &[u8], h: usize, w: usize, out_w: usize) -> Vec<u8> {
     transpose(&filtered, out_w, h)
 }
 
-/// `h × w` pixels of 3 bytes to `w × h`, in tiles that stay in cache.
+/// `h × w` pixels of 3 bytes to `w × h`, in tiles that stay in cache (each output column of
+/// a tile is written in one contiguous run).
 fn transpose(input: &[u8], h: usize, w: usize) -> Vec<u8> {
-    const TILE: usize = 32;
+    const TILE: usize = 16;
+    assert_eq!(input.len(), h * w * 3, "transpose: input size");
     let mut out = vec![0u8; h * w * 3];
     for y0 in (0..h).step_by(TILE) {
-        for x0 in (0..w).step_by(TILE) {
-            for y in y0..(y0 + TILE).min(h) {
-                let src = &input[(y * w + x0) * 3..(y * w + (x0 + TILE).min(w)) * 3];
-                for (x, p) in (x0..).zip(src.chunks_exact(3)) {
-                    out[(x * h + y) * 3..(x * h + y) * 3 + 3].copy_from_slice(p);
-                }
+        let y1 = (y0 + TILE).min(h);
+        for x in 0..w {
+            let dst = &mut out[(x * h + y0) * 3..(x * h + y1) * 3];
+            for (d, y) in dst.chunks_exact_mut(3).zip(y0..y1) {
+                let s = (y * w + x) * 3;
+                d.copy_from_slice(&input[s..s + 3]);
             }
         }
     }

@@ -119,9 +119,29 @@ pub fn resize_mask<T: MaskPixel>(
 fn resize_rows<T: MaskPixel>(mask: ArrayView2<'_, T>, out_h: usize, out_w: usize) -> Array2<bool> {
     let (h, w) = mask.dim();
     let (hu, wu, ohu, owu) = (h as u64, w as u64, out_h as u64, out_w as u64);
-    let mut covered = vec![0u64; out_h * out_w];
+    let area = wu * hu;
+    let mut out = Array2::<bool>::from_elem((out_h, out_w), false);
+    // Coverage sums of the output rows still open, in a ring: input row y reaches the output
+    // rows first..=last (at most ⌈out_h / h⌉ + 1 of them), and every row before `first` is final.
+    let window = (out_h.div_ceil(h) + 1).min(out_h);
+    let mut ring = vec![0u64; window * out_w];
+    let mut next_final = 0usize; // output rows below it are written
+    let mut seal = |i: usize, ring: &mut [u64], out: &mut Array2<bool>| {
+        let acc = &mut ring[(i % window) * out_w..(i % window + 1) * out_w];
+        for (o, c) in out.row_mut(i).iter_mut().zip(acc.iter_mut()) {
+            *o = 2 * *c >= area;
+            *c = 0;
+        }
+    };
     let mut row_cov = vec![0u64; out_w];
     for (y, row) in mask.rows().into_iter().enumerate() {
+        // input row y spans [y·out_h, (y+1)·out_h) in y units; output row i spans [i·H, (i+1)·H)
+        let (a, b) = (y as u64 * ohu, (y as u64 + 1) * ohu);
+        let (first, last) = ((a / hu) as usize, ((b - 1) / hu) as usize);
+        while next_final < first {
+            seal(next_final, &mut ring, &mut out);
+            next_final += 1;
+        }
         // the output columns this row touches: [touched.0, touched.1)
         let mut touched = (usize::MAX, 0usize);
         for_each_run(row, |lo, hi| {
@@ -136,20 +156,19 @@ fn resize_rows<T: MaskPixel>(mask: ArrayView2<'_, T>, out_h: usize, out_w: usize
             continue;
         }
         let cols = touched.0..touched.1;
-        // input row y spans [y·out_h, (y+1)·out_h) in y units; output row i spans [i·H, (i+1)·H)
-        let (a, b) = (y as u64 * ohu, (y as u64 + 1) * ohu);
-        let (first, last) = ((a / hu) as usize, ((b - 1) / hu) as usize);
         for i in first..=last {
             let weight = b.min((i as u64 + 1) * hu) - a.max(i as u64 * hu);
-            let out_row = &mut covered[i * out_w..(i + 1) * out_w];
-            for (o, &c) in out_row[cols.clone()].iter_mut().zip(&row_cov[cols.clone()]) {
+            let acc = &mut ring[(i % window) * out_w..(i % window + 1) * out_w];
+            for (o, &c) in acc[cols.clone()].iter_mut().zip(&row_cov[cols.clone()]) {
                 *o += weight * c;
             }
         }
     }
-    let area = wu * hu;
-    let flat: Vec<bool> = covered.iter().map(|&c| 2 * c >= area).collect();
-    Array2::from_shape_vec((out_h, out_w), flat).expect("output shape")
+    while next_final < out_h {
+        seal(next_final, &mut ring, &mut out);
+        next_final += 1;
+    }
+    out
 }
 
 #[cfg(test)]

@@ -266,6 +266,19 @@ def test_path_escape_is_rejected(tmp_path):
         resolve_inside(root / "images", "link.png")
     with pytest.raises(SkipItem, match="missing file"):
         resolve_inside(root / "images", "nope.png")
+    # a symlinked folder on the way out, and one that stays inside
+    (root / "images" / "out").symlink_to(tmp_path)
+    with pytest.raises(SkipItem, match="path escapes dataset root"):
+        resolve_inside(root / "images", "out/outside.png")
+    (root / "images" / "sub").mkdir()
+    write_image(root / "images" / "sub" / "in.png")
+    (root / "images" / "alias").symlink_to(root / "images" / "sub")
+    assert resolve_inside(root / "images", "alias/in.png") == (root / "images" / "sub" / "in.png").resolve()
+    assert resolve_inside(root / "images", "./sub//in.png") == (root / "images" / "sub" / "in.png").resolve()
+    with pytest.raises(SkipItem, match="missing file"):
+        resolve_inside(root / "images", "sub")  # a folder is no image
+    with pytest.raises(SkipItem, match="missing file"):
+        resolve_inside(root / "images", "sub/nope/x.png")
 
 
 def test_path_escape_in_annotations(tmp_path):

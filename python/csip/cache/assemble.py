@@ -24,6 +24,8 @@ from .format import (
     SPLIT_NAMES,
     CacheError,
     ParamsMismatch,
+    Rows,
+    array_buffers,
     content_hash,
     diff_keys,
     expected_shapes,
@@ -90,8 +92,12 @@ class Consolidator:
             self.close()
             raise
 
-    def add(self, c: int, path: str | os.PathLike) -> None:
-        """Append finished chunk ``c`` (which must be :attr:`next`), checked first."""
+    def add(self, c: int, path: str | os.PathLike, arrays: "dict[str, np.ndarray | Rows] | None" = None) -> None:
+        """Append finished chunk ``c`` (which must be :attr:`next`), checked first.
+
+        ``arrays``: the chunk's arrays as just written by this process
+        (:func:`~csip.cache.chunks.chunk_arrays`), appended from memory instead of being read
+        back from the chunk's files."""
         t0 = time.perf_counter()
         path = Path(path)
         if c != self.next:
@@ -104,13 +110,13 @@ class Consolidator:
         k = int(m["n_items"])
         if k:
             for name, dt in ARRAY_FILES.items():
-                a = load_npy(path / name)
+                a = arrays[name] if arrays is not None else load_npy(path / name)
                 if a.shape != (k, *self._row_shapes[name]) or a.dtype != np.dtype(dt):
                     raise CacheError(f"{path}/{name}: {a.dtype} {a.shape} is wrong")
-                data = memoryview(np.ascontiguousarray(a).reshape(-1)).cast("B")
-                self._files[name].write(data)
-                self._hashes[name].update(data)
-                del a, data
+                for data in array_buffers(a):
+                    self._files[name].write(data)
+                    self._hashes[name].update(data)
+                del a
             data = load_chunk_text(path)
             if len(data["ids"]) != k:
                 raise CacheError(f"{path}/ids.json has {len(data['ids'])} ids for {k} items")

@@ -39,6 +39,7 @@ from .format import (
     load_npy,
     read_json,
     rmtree_quiet,
+    Rows,
     save_npy_hashed,
     sha256_file,
 )
@@ -68,19 +69,44 @@ def consolidate_tmp_name() -> str:
     return f".consolidate-tmp-{_host()}-{os.getpid()}"
 
 
+def chunk_arrays(
+    items: list[PreparedItem], sfb: "np.ndarray | list[np.ndarray]", image_size: int, desc_shape: tuple[int, int]
+) -> dict[str, "np.ndarray | Rows"]:
+    """The array files of a chunk of ``items``, by file name. ``sfb``: the stacked ``(n, R, K)``
+    banners or one ``(R, K)`` array per item. Images, masks and banners stay :class:`Rows`
+    (written without stacking); the small arrays are stacked."""
+    n = len(items)
+    if len(sfb) != n:
+        raise ValueError(f"{len(sfb)} banners for {n} items")
+    shapes = expected_shapes(n, int(image_size), desc_shape)
+    return {
+        "sfb.npy": Rows(list(sfb), shapes["sfb.npy"][1:], "float32"),
+        "images.npy": Rows([it.image for it in items], shapes["images.npy"][1:], "uint8"),
+        "boxes.npy": np.stack([it.boxes for it in items]).astype(np.float32)
+        if n
+        else np.zeros(shapes["boxes.npy"], np.float32),
+        "masks.npy": Rows([it.masks for it in items], shapes["masks.npy"][1:], "uint8"),
+        "labels.npy": np.array([it.label for it in items], dtype=np.int64),
+        "split.npy": np.array([it.split for it in items], dtype=np.int8),
+        "index.npy": np.array([it.index for it in items], dtype=np.int64),
+    }
+
+
 def write_chunk(
     root: str | os.PathLike,
     c: int,
     start: int,
     stop: int,
     items: list[PreparedItem],
-    sfb: np.ndarray,
+    sfb: "np.ndarray | list[np.ndarray]",
     skipped: list[Skipped],
     params_hash: str,
     image_size: int,
     desc_shape: tuple[int, int],
+    arrays: "dict[str, np.ndarray | Rows] | None" = None,
 ) -> Path:
-    """Write chunk ``c`` atomically; returns its final directory."""
+    """Write chunk ``c`` atomically; returns its final directory. ``arrays``: the chunk's
+    :func:`chunk_arrays`, when the caller has them already."""
     chunks = Path(root) / CHUNKS_DIR
     chunks.mkdir(parents=True, exist_ok=True)
     final = chunks / chunk_name(c)
@@ -88,19 +114,8 @@ def write_chunk(
     tmp.mkdir()
     try:
         n = len(items)
-        s = int(image_size)
-        shapes = expected_shapes(n, s, desc_shape)
-        arrays: dict[str, np.ndarray] = {
-            "sfb.npy": np.asarray(sfb, dtype=np.float32).reshape(shapes["sfb.npy"]),
-            "images.npy": np.stack([it.image for it in items]) if n else np.zeros(shapes["images.npy"], np.uint8),
-            "boxes.npy": np.stack([it.boxes for it in items]).astype(np.float32)
-            if n
-            else np.zeros(shapes["boxes.npy"], np.float32),
-            "masks.npy": np.stack([it.masks for it in items]) if n else np.zeros(shapes["masks.npy"], np.uint8),
-            "labels.npy": np.array([it.label for it in items], dtype=np.int64),
-            "split.npy": np.array([it.split for it in items], dtype=np.int8),
-            "index.npy": np.array([it.index for it in items], dtype=np.int64),
-        }
+        if arrays is None:
+            arrays = chunk_arrays(items, sfb, image_size, desc_shape)
         files: dict[str, dict[str, Any]] = {}
         for name, arr in arrays.items():
             files[name] = save_npy_hashed(tmp / name, arr, fsync=False)

@@ -200,20 +200,55 @@ def pad_npy_header(header: bytes, length: int) -> bytes:
     return header[:8] + struct.pack(size_fmt, len(body)) + body
 
 
-def save_npy_hashed(path: str | os.PathLike, arr: np.ndarray, fsync: bool = True) -> dict[str, Any]:
-    """Write ``arr`` as a .npy (the bytes ``np.save`` would write) and hash it on the way.
+class Rows:
+    """``n`` arrays of one shape and dtype that stand for their stack ``(n, *row_shape)``: they
+    are written and hashed row after row, never stacked in memory (a chunk of images would be a
+    fresh block of tens of megabytes to fill and free)."""
+
+    def __init__(self, rows: list[np.ndarray], row_shape: tuple[int, ...], dtype: np.dtype | str):
+        self.dtype = np.dtype(dtype)
+        self.row_shape = tuple(int(v) for v in row_shape)
+        self.rows = [np.ascontiguousarray(r, dtype=self.dtype) for r in rows]
+        for k, r in enumerate(self.rows):
+            if r.shape != self.row_shape:
+                raise ValueError(f"row {k} has shape {r.shape}, expected {self.row_shape}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.row_shape)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.rows) * int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def buffers(self) -> list[memoryview]:
+        return [memoryview(r.reshape(-1)).cast("B") for r in self.rows if r.size]
+
+
+def array_buffers(arr: "np.ndarray | Rows") -> list[memoryview]:
+    """The bytes of an array (C order) or of a :class:`Rows` stack, as buffers to write in order."""
+    if isinstance(arr, Rows):
+        return arr.buffers()
+    arr = np.ascontiguousarray(arr)
+    return [memoryview(arr.reshape(-1)).cast("B")] if arr.size else []
+
+
+def save_npy_hashed(path: str | os.PathLike, arr: "np.ndarray | Rows", fsync: bool = True) -> dict[str, Any]:
+    """Write ``arr`` (an array, or a :class:`Rows` stack) as a .npy (the bytes ``np.save``
+    would write for the stacked array) and hash it on the way.
 
     Returns ``{"sha256", "bytes"}`` of the file: no second pass over the data.
     """
-    arr = np.ascontiguousarray(arr)
+    if not isinstance(arr, Rows):
+        arr = np.ascontiguousarray(arr)
     h = hashlib.sha256()
     header = npy_header_bytes(arr.shape, arr.dtype)
-    data = memoryview(arr.reshape(-1)).cast("B") if arr.size else b""
     with open(path, "wb") as f:
         f.write(header)
-        f.write(data)
         h.update(header)
-        h.update(data)
+        for data in array_buffers(arr):
+            f.write(data)
+            h.update(data)
         if fsync:
             f.flush()
             os.fsync(f.fileno())

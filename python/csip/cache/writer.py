@@ -21,6 +21,7 @@ Sharding: shard ``i`` of ``n`` computes the chunks ``c`` with ``c % n == i`` and
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -36,6 +37,7 @@ import numpy as np
 from .. import __version__
 from ..descriptor import DescriptorParams, core_version
 from .chunks import (
+    chunk_arrays,
     chunk_range,
     clean_stale_tmp,
     list_chunks,
@@ -206,13 +208,6 @@ def _default_log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _stack_banners(items: list[PreparedItem], desc: DescriptorParams) -> np.ndarray:
-    r, k = desc.shape
-    if not items:
-        return np.zeros((0, r, k), np.float32)
-    return np.stack([it.sfb for it in items]).astype(np.float32, copy=False)
-
-
 def build(
     source: Any,
     out: str | os.PathLike,
@@ -310,6 +305,7 @@ def build(
         pbar = tqdm(total=n_mine, initial=n_done, unit="pair", desc=f"precompute{shard_txt}", smoothing=0.1)
 
     loader = None
+    frozen = False
     cons = None
     if shard_n == 1:
         # the final arrays grow while later chunks compute (chunks are appended in order)
@@ -318,16 +314,27 @@ def build(
         cons = Consolidator(out, read_json(out / RUN_FILE, "run file"), trusted=frozenset(range(n_chunks)))
         ready = {c: existing[c] for c in done}
 
-        def feed(c: int | None = None, path: Path | None = None) -> None:
+        in_memory: dict[int, dict] = {}  # arrays of chunks written by this run, not yet appended
+
+        def feed(c: int | None = None, path: Path | None = None, arrays: dict | None = None) -> None:
             if c is not None:
                 ready[c] = path
+                if arrays is not None:
+                    in_memory[c] = arrays
             while cons.next in ready:
-                cons.add(cons.next, ready.pop(cons.next))
+                c_next = cons.next
+                cons.add(c_next, ready.pop(c_next), in_memory.pop(c_next, None))
 
     try:
         if cons is not None:
             feed()  # chunks finished by an earlier run
         if todo:
+            # Everything alive now (the source's annotations above all) is left out of garbage
+            # collection until the end: collections in this process and in the forked workers
+            # would walk it again and again, and in the workers dirty its shared pages.
+            gc.collect()
+            gc.freeze()
+            frozen = True
             loader = Loader(source, image_size, workers, desc, n_threads=n_threads)
             pending: deque = deque()
             queue = deque(todo)
@@ -350,10 +357,12 @@ def build(
                     stats.prepare_s += it.t_prepare
                     stats.sfb_s += it.t_sfb
                 t1 = time.perf_counter()
-                path = write_chunk(out, c, a, b, items, _stack_banners(items, desc), skipped, ph, image_size, desc.shape)
+                arrays = chunk_arrays(items, [it.sfb for it in items], image_size, desc.shape)
+                path = write_chunk(out, c, a, b, items, None, skipped, ph, image_size, desc.shape, arrays=arrays)
                 stats.write_s += time.perf_counter() - t1
                 if cons is not None:
-                    feed(c, path)
+                    feed(c, path, arrays)
+                del arrays
                 stats.items += len(items)
                 stats.skipped += len(skipped)
                 stats.chunks_computed += 1
@@ -367,6 +376,8 @@ def build(
             cons.close()
         raise
     finally:
+        if frozen:
+            gc.unfreeze()
         if loader is not None:
             loader.close()
         if pbar is not None:

@@ -7,7 +7,10 @@ manifest. The reasons are the module constants below.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,11 @@ SIZE_MISMATCH = "image size differs from annotation"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
 
+@functools.lru_cache(maxsize=256)
+def _real_root(root: str) -> Path:
+    return Path(root).resolve()
+
+
 def resolve_inside(root: str | Path, relative: str | Path) -> Path:
     """``root / relative`` resolved (symlinks and ``..`` followed), refused if it leaves ``root``.
 
@@ -31,9 +39,31 @@ def resolve_inside(root: str | Path, relative: str | Path) -> Path:
     ``../../etc/passwd`` or an absolute path, or a symlink inside the dataset could point
     elsewhere. Raises ``SkipItem("path escapes dataset root")`` for any of these and
     ``SkipItem("missing file")`` when the resolved path does not exist.
+
+    The common case costs one ``lstat`` per component of ``relative`` (the root is resolved
+    once per process): a plain relative path whose components are no symlinks cannot leave
+    the root. Anything else (``..``, an absolute path, a symlink on the way) is resolved fully.
     """
-    base = Path(root).resolve()
-    path = (base / relative).resolve()
+    base = _real_root(os.fspath(root))
+    rel = os.fspath(relative)
+    parts = rel.split(os.sep)
+    if not os.path.isabs(rel) and ".." not in parts:
+        path, mode = base, None
+        for part in parts:
+            if part in ("", "."):
+                continue
+            path = path / part
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                raise SkipItem(MISSING_FILE) from None
+            if stat.S_ISLNK(mode):
+                break
+        else:
+            if mode is None or not stat.S_ISREG(mode):
+                raise SkipItem(MISSING_FILE)
+            return path
+    path = (base / rel).resolve()
     if not path.is_relative_to(base):
         raise SkipItem(ESCAPES_ROOT)
     if not path.is_file():
