@@ -172,9 +172,28 @@ def test_resume_skips_finished_chunks_and_refuses_other_params(tmp_path):
     res = _build(src, out, keep_chunks=True)
     assert res["stats"]["chunks_done_before"] == 1 and res["stats"]["chunks_computed"] == 3
     assert os.stat(chunks / "chunk-000000").st_ino == kept and not stale.exists() and not stale_final.exists()
+    assert sorted(p.name for p in chunks.iterdir()) == [f"chunk-00000{c}" for c in range(4)]  # --keep-chunks
     ref = tmp_path / "ref"
     _build(src, ref)
     _same(_arrays(out), _arrays(ref))
+    assert not (ref / "chunks").exists()
+
+
+def test_last_chunk_computed_goes_straight_to_the_final_arrays(tmp_path):
+    """The last chunk a run computes is appended from memory (never written as a chunk), even
+    when chunks after it were finished by an earlier run; the result is the single run's."""
+    src = RandomSource(n=32, seed=2, size=32, skip_every=5)
+    out = tmp_path / "c"
+    for i in (1, 2, 3):
+        _build(src, out, shard=(i, 4))  # chunks 1, 2, 3 of 4
+    res = _build(src, out)
+    assert res["stats"]["chunks_done_before"] == 3 and res["stats"]["chunks_computed"] == 1
+    assert not (out / "chunks").exists()
+    ref = tmp_path / "ref"
+    _build(src, ref)
+    _same(_arrays(out), _arrays(ref))
+    a, b = (json.loads((d / "manifest.json").read_text()) for d in (out, ref))
+    assert a["files"] == b["files"] and a["skipped"] == b["skipped"] and a["counts"] == b["counts"]
 
 
 def test_shards_merge_to_the_single_run(built, tmp_path):

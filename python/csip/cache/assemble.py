@@ -100,39 +100,59 @@ class Consolidator:
         back from the chunk's files."""
         t0 = time.perf_counter()
         path = Path(path)
-        if c != self.next:
-            raise CacheError(f"consolidation expected chunk {self.next}, got chunk {c}")
+        self._expect(c)
         m = read_chunk_manifest(path, self.ph)
         if m["chunk"] != c:
             raise CacheError(f"{path}: manifest says chunk {m['chunk']}, expected {c}")
         if self.verify and c not in self.trusted:
             verify_chunk_files(path, m)
         k = int(m["n_items"])
+        text = load_chunk_text(path) if k else {"ids": [], "questions": []}
+        self._append(str(path), m, arrays if arrays is not None else {n: load_npy(path / n) for n in ARRAY_FILES},
+                     text["ids"], text["questions"])
+        self.chunk_dirs.append(path)
+        self.seconds += time.perf_counter() - t0
+
+    def add_unwritten(self, c: int, manifest: dict[str, Any], arrays: "dict[str, np.ndarray | Rows]",
+                      ids: list[str], questions: list[dict[str, Any]]) -> None:
+        """Append chunk ``c`` straight from memory, never written as a chunk directory.
+
+        For the run's last chunk, just before :meth:`finish`: its chunk files would be deleted
+        at once. If the process dies before the manifest is written, a rerun recomputes this
+        chunk (and only it: every other one is on disk)."""
+        t0 = time.perf_counter()
+        self._expect(c)
+        self._append(f"chunk {c}", manifest, arrays, ids, questions)
+        self.seconds += time.perf_counter() - t0
+
+    def _expect(self, c: int) -> None:
+        if c != self.next:
+            raise CacheError(f"consolidation expected chunk {self.next}, got chunk {c}")
+
+    def _append(self, where: str, m: dict[str, Any], arrays: dict[str, Any], ids: list[str],
+                questions: list[dict[str, Any]]) -> None:
+        k = int(m["n_items"])
         if k:
             for name, dt in ARRAY_FILES.items():
-                a = arrays[name] if arrays is not None else load_npy(path / name)
+                a = arrays[name]
                 if a.shape != (k, *self._row_shapes[name]) or a.dtype != np.dtype(dt):
-                    raise CacheError(f"{path}/{name}: {a.dtype} {a.shape} is wrong")
+                    raise CacheError(f"{where}/{name}: {a.dtype} {a.shape} is wrong")
                 for data in array_buffers(a):
                     self._files[name].write(data)
                     self._hashes[name].update(data)
-                del a
-            data = load_chunk_text(path)
-            if len(data["ids"]) != k:
-                raise CacheError(f"{path}/ids.json has {len(data['ids'])} ids for {k} items")
+            if len(ids) != k:
+                raise CacheError(f"{where}: {len(ids)} ids for {k} items")
             pos = len(self.ids)
-            self.ids.extend(data["ids"])
-            for q in data["questions"]:
+            self.ids.extend(ids)
+            for q in questions:
                 self._questions.write(
                     json.dumps({"index": pos + int(q["index"]), "text": q["text"], "answer": bool(q["answer"])}) + "\n"
                 )
         self.manifests.append(m)
-        self.chunk_dirs.append(path)
         self.next += 1
         for f in self._files.values():  # to disk now, while the workers compute: a short finish()
             f.flush()
             os.fdatasync(f.fileno())
-        self.seconds += time.perf_counter() - t0
 
     def finish(self, *, keep_chunks: bool = False, build: Any = None) -> dict[str, Any]:
         """Seal the cache (see the class docstring); returns the manifest."""
@@ -208,6 +228,8 @@ class Consolidator:
                 "crop": "union box of box_a and box_b, clamped to the image",
                 "pad": "centred to a square, value 0",
                 "resize": "bilinear (antialiased), crop resized before padding",
+                "masks": "same crop and pad; resized by area coverage (set where the object covers at least "
+                "half of the pixel); bit-packed along the last axis",
                 "layout": "uint8 (N, 3, S, S), RGB, channels first",
             },
             "counts": {

@@ -92,6 +92,36 @@ def chunk_arrays(
     }
 
 
+def chunk_text(items: list[PreparedItem]) -> tuple[list[str], list[dict[str, Any]]]:
+    """A chunk's ids and its questions (``{"index", "text", "answer"}``, index in the chunk)."""
+    ids = [it.id for it in items]
+    questions = [
+        {"index": k, "text": text, "answer": bool(answer)} for k, it in enumerate(items) for text, answer in it.questions
+    ]
+    return ids, questions
+
+
+def chunk_manifest(
+    c: int, start: int, stop: int, items: list[PreparedItem], skipped: list[Skipped], params_hash: str,
+    files: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The ``chunk.json`` of chunk ``c`` (``files``: sha256 and size of each file, if written)."""
+    n = len(items)
+    return {
+        "format": CHUNK_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "chunk": int(c),
+        "start": int(start),
+        "stop": int(stop),
+        "params_hash": params_hash,
+        "n_items": n,
+        "has_labels": bool(n and any(it.label >= 0 for it in items)),
+        "has_questions": any(it.questions for it in items),
+        "skipped": [[sk.index, sk.reason, sk.message] for sk in skipped],
+        "files": files,
+    }
+
+
 def write_chunk(
     root: str | os.PathLike,
     c: int,
@@ -113,33 +143,20 @@ def write_chunk(
     tmp = chunks / f".tmp-{chunk_name(c)}-{_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        n = len(items)
         if arrays is None:
             arrays = chunk_arrays(items, sfb, image_size, desc_shape)
         files: dict[str, dict[str, Any]] = {}
         for name, arr in arrays.items():
             files[name] = save_npy_hashed(tmp / name, arr, fsync=False)
+        ids, questions = chunk_text(items)
         with open(tmp / "ids.json", "w", encoding="utf-8") as f:
-            json.dump([it.id for it in items], f)
+            json.dump(ids, f)
         with open(tmp / "questions.jsonl", "w", encoding="utf-8") as f:
-            for k, it in enumerate(items):
-                for text, answer in it.questions:
-                    f.write(json.dumps({"index": k, "text": text, "answer": bool(answer)}) + "\n")
+            for q in questions:
+                f.write(json.dumps(q) + "\n")
         for name in ("ids.json", "questions.jsonl"):
             files[name] = {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
-        manifest = {
-            "format": CHUNK_FORMAT,
-            "format_version": FORMAT_VERSION,
-            "chunk": int(c),
-            "start": int(start),
-            "stop": int(stop),
-            "params_hash": params_hash,
-            "n_items": n,
-            "has_labels": bool(n and any(it.label >= 0 for it in items)),
-            "has_questions": any(it.questions for it in items),
-            "skipped": [[sk.index, sk.reason, sk.message] for sk in skipped],
-            "files": files,
-        }
+        manifest = chunk_manifest(c, start, stop, items, skipped, params_hash, files)
         with open(tmp / CHUNK_MANIFEST, "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
         if final.exists():

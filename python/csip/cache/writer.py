@@ -38,7 +38,9 @@ from .. import __version__
 from ..descriptor import DescriptorParams, core_version
 from .chunks import (
     chunk_arrays,
+    chunk_manifest,
     chunk_range,
+    chunk_text,
     clean_stale_tmp,
     list_chunks,
     read_chunk_manifest,
@@ -356,12 +358,19 @@ def build(
                     stats.load_s += it.t_load
                     stats.prepare_s += it.t_prepare
                     stats.sfb_s += it.t_sfb
-                t1 = time.perf_counter()
                 arrays = chunk_arrays(items, [it.sfb for it in items], image_size, desc.shape)
-                path = write_chunk(out, c, a, b, items, None, skipped, ph, image_size, desc.shape, arrays=arrays)
-                stats.write_s += time.perf_counter() - t1
-                if cons is not None:
-                    feed(c, path, arrays)
+                if cons is not None and not keep_chunks and not pending and cons.next == c:
+                    # the run's last chunk: straight into the final arrays (its chunk files
+                    # would be deleted in a moment); only it is redone if the process dies now
+                    ids, questions = chunk_text(items)
+                    cons.add_unwritten(c, chunk_manifest(c, a, b, items, skipped, ph, {}), arrays, ids, questions)
+                    feed()  # later chunks finished by an earlier run
+                else:
+                    t1 = time.perf_counter()
+                    path = write_chunk(out, c, a, b, items, None, skipped, ph, image_size, desc.shape, arrays=arrays)
+                    stats.write_s += time.perf_counter() - t1
+                    if cons is not None:
+                        feed(c, path, arrays)
                 del arrays
                 stats.items += len(items)
                 stats.skipped += len(skipped)

@@ -71,6 +71,36 @@ def resolve_inside(root: str | Path, relative: str | Path) -> Path:
     return path
 
 
+#: JPEG colour spaces that simplejpeg (libjpeg-turbo) turns into exactly Pillow's RGB pixels.
+_JPEG_SPACES = ("YCbCr", "Gray", "RGB")
+
+
+def _read_jpeg(path: Path, max_pixels: int | None) -> np.ndarray | None:
+    """An 8-bit JPEG decoded by ``simplejpeg``: libjpeg-turbo (the decoder inside Pillow, with the
+    same settings) writing RGB straight into an array, without Pillow's buffers and conversions
+    (about a quarter faster). The pixels are Pillow's, byte for byte (the tests compare them on
+    every subsampling, progressive, grey and real photos). ``None`` (so Pillow decodes) when
+    simplejpeg is not installed, the file is not such a JPEG, it is larger than Pillow's
+    decompression-bomb limit, or simplejpeg has any complaint: Pillow then decides whether it
+    is readable."""
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:3] != b"\xff\xd8\xff":
+        return None
+    try:
+        h, w, space, _ = simplejpeg.decode_jpeg_header(data)
+        if space not in _JPEG_SPACES or (max_pixels and h * w > max_pixels):
+            return None
+        arr = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+    except ValueError:  # truncated, corrupt or unsupported: Pillow's verdict, Pillow's message
+        return None
+    return arr if arr.ndim == 3 and arr.shape[2] == 3 and arr.size else None
+
+
 class _BadCrop(Exception):
     """A caller's crop box outside the image (a bug, not a bad file)."""
 
@@ -84,7 +114,8 @@ def read_rgb(
 ) -> np.ndarray:
     """Decode an image file to RGB ``uint8`` of shape ``(H, W, 3)``.
 
-    Grey, palette, CMYK and alpha images are converted to RGB. ``exif_transpose`` applies the
+    Pillow decodes it, except common JPEGs, which :func:`_read_jpeg` decodes to the same pixels
+    faster. Grey, palette, CMYK and alpha images are converted to RGB. ``exif_transpose`` applies the
     EXIF orientation tag; keep it off for annotated datasets, whose coordinates refer to the
     stored pixel grid. ``size=(H, W)``: the size the annotations give, checked
     (``SkipItem("image size differs from annotation")`` otherwise). ``crop=(x0, y0, x1, y1)``:
@@ -98,6 +129,17 @@ def read_rgb(
     path = Path(path)
     if not path.is_file():
         raise SkipItem(MISSING_FILE)
+    if not exif_transpose:
+        arr = _read_jpeg(path, Image.MAX_IMAGE_PIXELS)
+        if arr is not None:
+            if size is not None and arr.shape[:2] != tuple(size):
+                raise SkipItem(SIZE_MISMATCH)
+            if crop is not None:
+                x0, y0, x1, y1 = crop
+                if not (0 <= x0 < x1 <= arr.shape[1] and 0 <= y0 < y1 <= arr.shape[0]):
+                    raise ValueError(f"crop {tuple(crop)} is not inside the {arr.shape[1]}x{arr.shape[0]} image")
+                arr = np.ascontiguousarray(arr[y0:y1, x0:x1])
+            return arr
     try:
         with Image.open(path) as img:
             img.load()  # force a full decode here, so truncated files fail here
