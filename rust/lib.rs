@@ -5,9 +5,10 @@
 //! lines of a direction) → [`lines`] (segments of each object on each line) →
 //! [`pair_counts`] (pixel-pair distance counts per direction) → [`kernel`] (exact, stable
 //! pixel-pair force `k_r(d)`) → [`banner`] (histograms, banners, symmetric banners,
-//! normalisation) → [`batch`] (many pairs in parallel). Beside the pipeline, [`resample`]
-//! resizes a binary mask by area coverage (the masks `csip precompute` stores). The Python
-//! bindings live in one thin module built only with the `python` feature.
+//! normalisation) → [`batch`] (many pairs in parallel). Beside the pipeline, the resizing that
+//! `csip precompute` does for the cache: [`resize_mask`] (binary masks, by area coverage) and
+//! [`resize_image`] (RGB images, Pillow's bilinear filter byte for byte). The Python bindings
+//! live in one thin module built only with the `python` feature.
 
 pub mod banner;
 pub mod batch;

@@ -136,19 +136,22 @@ fn filter_rows(input: &[u8], h: usize, w: usize, out_w: usize) -> Vec<u8> {
     transpose(&filtered, out_w, h)
 }
 
-/// `h × w` pixels of 3 bytes to `w × h`, in tiles that stay in cache (each output column of
-/// a tile is written in one contiguous run).
+/// `h × w` pixels of 3 bytes to `w × h`, in bands of rows that stay in cache (each output
+/// column of a band is written in one contiguous run).
 fn transpose(input: &[u8], h: usize, w: usize) -> Vec<u8> {
-    const TILE: usize = 16;
+    const BAND: usize = 16;
     assert_eq!(input.len(), h * w * 3, "transpose: input size");
     let mut out = vec![0u8; h * w * 3];
-    for y0 in (0..h).step_by(TILE) {
-        let y1 = (y0 + TILE).min(h);
+    for y0 in (0..h).step_by(BAND) {
+        let y1 = (y0 + BAND).min(h);
         for x in 0..w {
             let dst = &mut out[(x * h + y0) * 3..(x * h + y1) * 3];
-            for (d, y) in dst.chunks_exact_mut(3).zip(y0..y1) {
-                let s = (y * w + x) * 3;
-                d.copy_from_slice(&input[s..s + 3]);
+            let mut s = (y0 * w + x) * 3;
+            for d in dst.chunks_exact_mut(3) {
+                // SAFETY: s = (y·w + x)·3 with y < h and x < w, so s + 3 <= h·w·3 = input.len()
+                // (asserted above).
+                d.copy_from_slice(unsafe { input.get_unchecked(s..s + 3) });
+                s += w * 3;
             }
         }
     }

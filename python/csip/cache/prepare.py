@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 
 from ..data.sample import SkipItem
-from ..data.sample import union_box as sample_union_box
 from ..descriptor import crop_pair
 from .format import split_code, split_of_id
 
@@ -68,19 +67,12 @@ class Skipped:
     message: str = ""
 
 
-def union_box(sample: Any) -> tuple[int, int, int, int]:
-    """Integer ``(x0, y0, x1, y1)`` (exclusive ends) covering ``box_a ∪ box_b``, clamped to the
-    image; ``SkipItem("empty union box")`` when nothing is left (:func:`csip.data.sample.union_box`)."""
-    h_img, w_img = sample.image.shape[:2]
-    return sample_union_box(sample.box_a, sample.box_b, h_img, w_img)
-
-
 def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(image (3,S,S) uint8, boxes (2,4) float32 in [0,1], masks packed (2,S,ceil(S/8)))``."""
     from csip_core import resize_mask, resize_rgb
 
     s = int(image_size)
-    x0, y0, x1, y1 = union_box(sample)
+    x0, y0, x1, y1 = sample.union_box()
     w, h = x1 - x0, y1 - y0
     side = max(w, h)
     nw = max(1, int(round(w * s / side)))
@@ -122,12 +114,12 @@ def banner_masks(sample: Any) -> tuple[np.ndarray, np.ndarray]:
     ``SkipItem("empty union box")`` when the boxes leave nothing of the image.
     """
     a, b = sample.mask_a, sample.mask_b
-    n_a, n_b = np.count_nonzero(a), np.count_nonzero(b)
-    if n_a == 0 or n_b == 0:
+    if not (a.any() and b.any()):
         raise SkipItem("empty mask")
-    x0, y0, x1, y1 = union_box(sample)
+    x0, y0, x1, y1 = sample.union_box()
     if (y1 - y0, x1 - x0) == a.shape:
         return a, b
+    n_a, n_b = np.count_nonzero(a), np.count_nonzero(b)
     wa, wb = a[y0:y1, x0:x1], b[y0:y1, x0:x1]
     if np.count_nonzero(wa) == n_a and np.count_nonzero(wb) == n_b:
         return crop_pair(wa, wb)

@@ -101,10 +101,6 @@ def _read_jpeg(path: Path, max_pixels: int | None) -> np.ndarray | None:
     return arr if arr.ndim == 3 and arr.shape[2] == 3 and arr.size else None
 
 
-class _BadCrop(Exception):
-    """A caller's crop box outside the image (a bug, not a bad file)."""
-
-
 def read_rgb(
     path: str | Path,
     exif_transpose: bool = False,
@@ -115,55 +111,48 @@ def read_rgb(
     """Decode an image file to RGB ``uint8`` of shape ``(H, W, 3)``.
 
     Pillow decodes it, except common JPEGs, which :func:`_read_jpeg` decodes to the same pixels
-    faster. Grey, palette, CMYK and alpha images are converted to RGB. ``exif_transpose`` applies the
-    EXIF orientation tag; keep it off for annotated datasets, whose coordinates refer to the
-    stored pixel grid. ``size=(H, W)``: the size the annotations give, checked
+    faster. Grey, palette, CMYK and alpha images are converted to RGB. ``exif_transpose``
+    applies the EXIF orientation tag; keep it off for annotated datasets, whose coordinates
+    refer to the stored pixel grid. ``size=(H, W)``: the size the annotations give, checked
     (``SkipItem("image size differs from annotation")`` otherwise). ``crop=(x0, y0, x1, y1)``:
-    return only that window (inside the image), converted from the decoder's buffer without
-    the rest of the frame. Missing file -> ``SkipItem("missing file")``; anything PIL cannot
-    fully decode (truncated, corrupt, not an image, decompression bomb) ->
-    ``SkipItem("unreadable image")``.
+    return only that window (``ValueError`` unless it lies inside the image). Missing file ->
+    ``SkipItem("missing file")``; anything Pillow cannot fully decode (truncated, corrupt, not
+    an image, decompression bomb) -> ``SkipItem("unreadable image")``.
     """
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     path = Path(path)
     if not path.is_file():
         raise SkipItem(MISSING_FILE)
-    if not exif_transpose:
-        arr = _read_jpeg(path, Image.MAX_IMAGE_PIXELS)
-        if arr is not None:
-            if size is not None and arr.shape[:2] != tuple(size):
-                raise SkipItem(SIZE_MISMATCH)
-            if crop is not None:
-                x0, y0, x1, y1 = crop
-                if not (0 <= x0 < x1 <= arr.shape[1] and 0 <= y0 < y1 <= arr.shape[0]):
-                    raise ValueError(f"crop {tuple(crop)} is not inside the {arr.shape[1]}x{arr.shape[0]} image")
-                arr = np.ascontiguousarray(arr[y0:y1, x0:x1])
-            return arr
+    arr = None if exif_transpose else _read_jpeg(path, Image.MAX_IMAGE_PIXELS)
+    if arr is None:
+        arr = _read_pillow(path, exif_transpose)
+    h, w = arr.shape[:2]
+    if size is not None and (h, w) != tuple(size):
+        raise SkipItem(SIZE_MISMATCH)
+    if crop is not None:
+        x0, y0, x1, y1 = crop
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise ValueError(f"crop {tuple(crop)} is not inside the {w}x{h} image")
+        arr = arr[y0:y1, x0:x1]
+    return np.ascontiguousarray(arr)
+
+
+def _read_pillow(path: Path, exif_transpose: bool) -> np.ndarray:
+    """Pillow's RGB decode of any image file; ``SkipItem("unreadable image")`` when it fails."""
+    from PIL import Image, ImageOps
+
     try:
         with Image.open(path) as img:
             img.load()  # force a full decode here, so truncated files fail here
             if exif_transpose:
                 img = ImageOps.exif_transpose(img)
-            frame = (img.height, img.width)
-            if size is not None and frame != tuple(size):
-                arr = None
-            else:
-                if crop is not None:
-                    x0, y0, x1, y1 = crop
-                    if not (0 <= x0 < x1 <= img.width and 0 <= y0 < y1 <= img.height):
-                        raise _BadCrop(f"crop {tuple(crop)} is not inside the {img.width}x{img.height} image")
-                    img = img.crop((x0, y0, x1, y1))
-                arr = np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
-    except _BadCrop as exc:
-        raise ValueError(str(exc)) from None
+            arr = np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
     except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError...
         raise SkipItem(UNREADABLE_IMAGE) from exc
-    if arr is None:
-        raise SkipItem(SIZE_MISMATCH)
     if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise SkipItem(UNREADABLE_IMAGE)
-    return np.ascontiguousarray(arr)
+    return arr
 
 
 def box_mask(box: tuple[float, float, float, float], height: int, width: int) -> np.ndarray:
