@@ -512,9 +512,9 @@ fn resize_rgb<'py>(
 ) -> PyResult<Bound<'py, PyArray3<u8>>> {
     let (height, width) = (positive("height", height)?, positive("width", width)?);
     let arr = py.import("numpy")?.getattr("asarray")?.call1((image,))?;
-    let arr = arr.cast_into::<PyUntypedArray>().map_err(|_| {
-        PyTypeError::new_err("image must be a numpy array")
-    })?;
+    let arr = arr
+        .cast_into::<PyUntypedArray>()
+        .map_err(|_| PyTypeError::new_err("image must be a numpy array"))?;
     if arr.ndim() != 3 {
         return Err(PyValueError::new_err(format!(
             "image must be a 3-D (H, W, 3) array, got shape {:?}",

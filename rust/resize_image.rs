@@ -74,7 +74,10 @@ impl AxisFilter {
     #[inline]
     fn taps(&self, j: usize) -> (usize, &[i32]) {
         let n = self.len[j];
-        (self.first[j], &self.weights[j * self.stride..j * self.stride + n])
+        (
+            self.first[j],
+            &self.weights[j * self.stride..j * self.stride + n],
+        )
     }
 }
 
@@ -117,7 +120,11 @@ pub fn resize_rgb(image: ArrayView3<'_, u8>, out_h: usize, out_w: usize) -> Resu
         let mid = filter_columns(input, h, w, out_h);
         filter_rows(&mid, out_h, w, out_w)
     } else {
-        let mid = if wide { filter_rows(input, h, w, out_w) } else { input.to_vec() };
+        let mid = if wide {
+            filter_rows(input, h, w, out_w)
+        } else {
+            input.to_vec()
+        };
         if tall {
             filter_columns(&mid, h, out_w, out_h)
         } else {
@@ -208,7 +215,9 @@ mod tests {
     fn noise(h: usize, w: usize, seed: u64) -> Array3<u8> {
         let mut s = seed;
         Array3::from_shape_fn((h, w, 3), |_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (s >> 56) as u8
         })
     }
@@ -223,7 +232,10 @@ mod tests {
     fn constant_images_stay_constant() {
         let img = Array3::from_elem((37, 53, 3), 201u8);
         for (oh, ow) in [(10, 20), (37, 11), (80, 90), (5, 53)] {
-            assert!(resize_rgb(img.view(), oh, ow).unwrap().iter().all(|&v| v == 201));
+            assert!(resize_rgb(img.view(), oh, ow)
+                .unwrap()
+                .iter()
+                .all(|&v| v == 201));
         }
     }
 
@@ -254,8 +266,14 @@ mod tests {
     #[test]
     fn bad_shapes_are_errors() {
         let img = Array3::<u8>::zeros((4, 4, 4));
-        assert!(resize_rgb(img.view(), 2, 2).unwrap_err().to_string().contains("got 4 channels"));
+        assert!(resize_rgb(img.view(), 2, 2)
+            .unwrap_err()
+            .to_string()
+            .contains("got 4 channels"));
         let img = Array3::<u8>::zeros((4, 4, 3));
-        assert!(resize_rgb(img.view(), 0, 2).unwrap_err().to_string().contains("positive"));
+        assert!(resize_rgb(img.view(), 0, 2)
+            .unwrap_err()
+            .to_string()
+            .contains("positive"));
     }
 }

@@ -46,7 +46,9 @@ fn for_each_run<T: MaskPixel>(row: ndarray::ArrayView1<'_, T>, mut f: impl FnMut
             while x < bytes.len() {
                 if x + 8 <= bytes.len() {
                     let wd = word(x);
-                    if (start.is_none() && wd == 0) || (start.is_some() && wd == 0x0101_0101_0101_0101) {
+                    if (start.is_none() && wd == 0)
+                        || (start.is_some() && wd == 0x0101_0101_0101_0101)
+                    {
                         x += 8;
                         continue;
                     }
@@ -181,7 +183,12 @@ mod tests {
         let (h, w) = m.dim();
         let (sy, sx) = (h as f64 / oh as f64, w as f64 / ow as f64);
         Array2::from_shape_fn((oh, ow), |(i, j)| {
-            let (y0, y1, x0, x1) = (i as f64 * sy, (i + 1) as f64 * sy, j as f64 * sx, (j + 1) as f64 * sx);
+            let (y0, y1, x0, x1) = (
+                i as f64 * sy,
+                (i + 1) as f64 * sy,
+                j as f64 * sx,
+                (j + 1) as f64 * sx,
+            );
             let mut c = 0.0;
             for y in 0..h {
                 for x in 0..w {
@@ -226,12 +233,24 @@ mod tests {
     #[test]
     fn matches_the_slow_reference_at_odd_ratios() {
         let mut state = 12345u64;
-        for (h, w, oh, ow) in [(7, 11, 3, 5), (13, 9, 5, 4), (10, 10, 7, 3), (5, 8, 9, 12), (31, 17, 6, 11)] {
+        for (h, w, oh, ow) in [
+            (7, 11, 3, 5),
+            (13, 9, 5, 4),
+            (10, 10, 7, 3),
+            (5, 8, 9, 12),
+            (31, 17, 6, 11),
+        ] {
             let m = Array2::from_shape_fn((h, w), |_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 (state >> 61) < 4
             });
-            assert_eq!(resize_mask(m.view(), oh, ow).unwrap(), reference(&m, oh, ow), "{h}x{w} -> {oh}x{ow}");
+            assert_eq!(
+                resize_mask(m.view(), oh, ow).unwrap(),
+                reference(&m, oh, ow),
+                "{h}x{w} -> {oh}x{ow}"
+            );
         }
     }
 
@@ -245,14 +264,23 @@ mod tests {
         let ints = m.mapv(|v| v as u8 * 3); // non-bool pixels take the generic path
         assert_eq!(resize_mask(ints.view(), 7, 11).unwrap(), expect);
         let strided = Array2::from_shape_fn((19, 60), |(y, x)| x % 2 == 0 && m[[y, x / 2]]);
-        assert_eq!(resize_mask(strided.slice(ndarray::s![.., ..;2]), 7, 11).unwrap(), expect);
+        assert_eq!(
+            resize_mask(strided.slice(ndarray::s![.., ..;2]), 7, 11).unwrap(),
+            expect
+        );
     }
 
     #[test]
     fn bad_sizes_are_errors() {
         let m = Array2::<bool>::from_elem((3, 3), true);
-        assert!(resize_mask(m.view(), 0, 2).unwrap_err().to_string().contains("positive"));
+        assert!(resize_mask(m.view(), 0, 2)
+            .unwrap_err()
+            .to_string()
+            .contains("positive"));
         let e = Array2::<bool>::from_elem((0, 3), true);
-        assert!(resize_mask(e.view(), 2, 2).unwrap_err().to_string().contains("empty"));
+        assert!(resize_mask(e.view(), 2, 2)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
     }
 }
