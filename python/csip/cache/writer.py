@@ -12,8 +12,10 @@ items).
 Resumption: ``DIR/run.json`` records the parameters of the run; a rerun with the same
 parameters skips every finished chunk and computes the others; a rerun with other parameters
 is refused with the list of differences. Each finished chunk is also appended, in chunk order, to
-the final arrays as they grow (:class:`csip.cache.assemble.Consolidator`), so that when the
-last chunk is done only the headers, hashes and ``manifest.json`` (written last) remain.
+the final arrays as they grow (:class:`csip.cache.assemble.Consolidator`), from memory, so that
+when the last chunk is done only the headers, hashes and ``manifest.json`` (written last)
+remain. The run's last chunk goes straight into the final arrays, never written as a chunk
+directory (unless ``keep_chunks``): a process that dies before the manifest loses only it.
 
 Sharding: shard ``i`` of ``n`` computes the chunks ``c`` with ``c % n == i`` and writes
 ``DIR/shard-<i>-of-<n>.json`` when done; ``csip precompute merge`` consolidates the shards.
