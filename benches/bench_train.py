@@ -37,6 +37,7 @@ from csip.models import build_model, default_model_config  # noqa: E402
 from csip.train import (  # noqa: E402
     EpochBatchSampler,
     batch_keys,
+    default_loader_workers,
     flip_mask,
     forward_loss,
     hflip_batch,
@@ -95,7 +96,8 @@ def main() -> None:
     ap.add_argument("--angles", type=int, default=180)
     ap.add_argument("--steps", type=int, default=None, help="timed steps (default: 30 CUDA, 8 CPU)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 10 CUDA, 2 CPU)")
-    ap.add_argument("--workers", type=int, default=None, help="default: 8 on CUDA, 2 on CPU")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="default: training's on CUDA (csip.train.default_loader_workers), 2 on CPU")
     ap.add_argument("--cache", default=None, help="a real cache (csip precompute) instead of the stand-in")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--no-amp", action="store_true", help="float32 on CUDA (default: bf16 autocast)")
@@ -109,7 +111,7 @@ def main() -> None:
     bs = a.batch_size or (256 if cuda else 32)
     steps = a.steps or (30 if cuda else 8)
     warm = a.warmup if a.warmup is not None else (10 if cuda else 2)
-    workers = a.workers if a.workers is not None else (8 if cuda else 2)
+    workers = a.workers if a.workers is not None else (default_loader_workers(True) if cuda else 2)
     amp = cuda and not a.no_amp
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -263,3 +263,21 @@ def test_hflip_mirrors_left_right_labels_for_the_supervised_baseline():
     assert torch.allclose((ca - cb)[mask], -(ca0 - cb0)[mask])
     assert torch.equal(labels, torch.tensor([left, right, left, PREDICATES.index("above"), -1,
                                              PREDICATES.index("next to")]))  # input untouched
+
+
+def test_default_loader_workers_share_the_node_cores(monkeypatch):
+    import csip.cache.writer as writer
+    from csip.train import default_loader_workers
+
+    monkeypatch.setattr(writer, "usable_cores", lambda: 16)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert default_loader_workers(False) == 0  # CPU: the cores compute
+    assert default_loader_workers(True) == 15  # one GPU: every core but the trainer's
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # torchrun, 4 GPUs on the node
+    assert default_loader_workers(True) == 3
+    monkeypatch.setattr(writer, "usable_cores", lambda: 128)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert default_loader_workers(True) == 16  # capped
+    monkeypatch.setattr(writer, "usable_cores", lambda: 2)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert default_loader_workers(True) == 1  # at least one
