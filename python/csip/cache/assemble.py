@@ -66,6 +66,7 @@ class Consolidator:
         self.manifests: list[dict[str, Any]] = []
         self.chunk_dirs: list[Path] = []
         self.ids: list[str] = []
+        self._streamed = 0  # items of chunk `next` appended by append_rows so far
         self.seconds = 0.0
         s = int(self.params["image_size"])
         self.desc_shape = (len(self.params["descriptor"]["forces"]), int(self.params["descriptor"]["n_angles"]))
@@ -101,6 +102,8 @@ class Consolidator:
         t0 = time.perf_counter()
         path = Path(path)
         self._expect(c)
+        if self._streamed:
+            raise CacheError(f"chunk {c} was being appended row by row; it cannot also come from {path}")
         m = read_chunk_manifest(path, self.ph)
         if m["chunk"] != c:
             raise CacheError(f"{path}: manifest says chunk {m['chunk']}, expected {c}")
@@ -113,16 +116,30 @@ class Consolidator:
         self.chunk_dirs.append(path)
         self.seconds += time.perf_counter() - t0
 
-    def add_unwritten(self, c: int, manifest: dict[str, Any], arrays: "dict[str, np.ndarray | Rows]",
-                      ids: list[str], questions: list[dict[str, Any]]) -> None:
-        """Append chunk ``c`` straight from memory, never written as a chunk directory.
-
-        For the run's last chunk, just before :meth:`finish`: its chunk files would be deleted
-        at once. If the process dies before the manifest is written, a rerun recomputes this
-        chunk (and only it: every other one is on disk)."""
+    def append_rows(self, c: int, arrays: "dict[str, np.ndarray | Rows]", ids: list[str],
+                    questions: list[dict[str, Any]], sync: bool = False) -> None:
+        """Append some items of chunk ``c`` (which must be :attr:`next`) straight from memory,
+        as they come; :meth:`seal_unwritten` closes the chunk. For the run's last chunk, never
+        written as a chunk directory (its files would be deleted at once): its items go to the
+        final files while the workers compute the rest of it. If the process dies before the
+        manifest is written, a rerun recomputes this chunk, and only it. ``sync``: push what
+        was written so far to disk now (so that little is left for :meth:`finish`)."""
         t0 = time.perf_counter()
         self._expect(c)
-        self._append(f"chunk {c}", manifest, arrays, ids, questions)
+        self._append_items(f"chunk {c}", len(ids), arrays, ids, questions)
+        self._streamed += len(ids)
+        if sync:
+            self._sync()
+        self.seconds += time.perf_counter() - t0
+
+    def seal_unwritten(self, c: int, manifest: dict[str, Any]) -> None:
+        """Close chunk ``c`` fed by :meth:`append_rows`; ``manifest`` as ``chunk.json`` would be."""
+        t0 = time.perf_counter()
+        self._expect(c)
+        if int(manifest["n_items"]) != self._streamed:
+            raise CacheError(f"chunk {c}: {self._streamed} items appended, its manifest says {manifest['n_items']}")
+        self._streamed = 0
+        self._seal(manifest)
         self.seconds += time.perf_counter() - t0
 
     def _expect(self, c: int) -> None:
@@ -131,26 +148,36 @@ class Consolidator:
 
     def _append(self, where: str, m: dict[str, Any], arrays: dict[str, Any], ids: list[str],
                 questions: list[dict[str, Any]]) -> None:
-        k = int(m["n_items"])
-        if k:
-            for name, dt in ARRAY_FILES.items():
-                a = arrays[name]
-                if a.shape != (k, *self._row_shapes[name]) or a.dtype != np.dtype(dt):
-                    raise CacheError(f"{where}/{name}: {a.dtype} {a.shape} is wrong")
-                for data in array_buffers(a):
-                    self._files[name].write(data)
-                    self._hashes[name].update(data)
-            if len(ids) != k:
-                raise CacheError(f"{where}: {len(ids)} ids for {k} items")
-            pos = len(self.ids)
-            self.ids.extend(ids)
-            for q in questions:
-                self._questions.write(
-                    json.dumps({"index": pos + int(q["index"]), "text": q["text"], "answer": bool(q["answer"])}) + "\n"
-                )
+        self._append_items(where, int(m["n_items"]), arrays, ids, questions)
+        self._seal(m)
+
+    def _append_items(self, where: str, k: int, arrays: dict[str, Any], ids: list[str],
+                      questions: list[dict[str, Any]]) -> None:
+        if not k:
+            return
+        for name, dt in ARRAY_FILES.items():
+            a = arrays[name]
+            if a.shape != (k, *self._row_shapes[name]) or a.dtype != np.dtype(dt):
+                raise CacheError(f"{where}/{name}: {a.dtype} {a.shape} is wrong")
+            for data in array_buffers(a):
+                self._files[name].write(data)
+                self._hashes[name].update(data)
+        if len(ids) != k:
+            raise CacheError(f"{where}: {len(ids)} ids for {k} items")
+        pos = len(self.ids)
+        self.ids.extend(ids)
+        for q in questions:
+            self._questions.write(
+                json.dumps({"index": pos + int(q["index"]), "text": q["text"], "answer": bool(q["answer"])}) + "\n"
+            )
+
+    def _seal(self, m: dict[str, Any]) -> None:
         self.manifests.append(m)
         self.next += 1
-        for f in self._files.values():  # to disk now, while the workers compute: a short finish()
+        self._sync()  # to disk now, while the workers compute: a short finish()
+
+    def _sync(self) -> None:
+        for f in self._files.values():
             f.flush()
             os.fdatasync(f.fileno())
 

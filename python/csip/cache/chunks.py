@@ -106,7 +106,17 @@ def chunk_manifest(
     files: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """The ``chunk.json`` of chunk ``c`` (``files``: sha256 and size of each file, if written)."""
-    n = len(items)
+    return chunk_manifest_of(
+        c, start, stop, len(items), any(it.label >= 0 for it in items), any(it.questions for it in items),
+        skipped, params_hash, files,
+    )
+
+
+def chunk_manifest_of(
+    c: int, start: int, stop: int, n_items: int, has_labels: bool, has_questions: bool, skipped: list[Skipped],
+    params_hash: str, files: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """:func:`chunk_manifest` from the facts it records (for a chunk whose items are gone)."""
     return {
         "format": CHUNK_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -114,9 +124,9 @@ def chunk_manifest(
         "start": int(start),
         "stop": int(stop),
         "params_hash": params_hash,
-        "n_items": n,
-        "has_labels": bool(n and any(it.label >= 0 for it in items)),
-        "has_questions": any(it.questions for it in items),
+        "n_items": int(n_items),
+        "has_labels": bool(has_labels),
+        "has_questions": bool(has_questions),
         "skipped": [[sk.index, sk.reason, sk.message] for sk in skipped],
         "files": files,
     }

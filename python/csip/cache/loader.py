@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -71,17 +72,20 @@ class Loader:
 
     def collect(self, handle: list[tuple[int, int, Future | None, Any]]) -> list[PreparedItem | Skipped]:
         """Results of a :meth:`submit`, in item order."""
-        out: list[PreparedItem | Skipped] = []
+        return [r for batch in self.batches(handle) for r in batch]
+
+    def batches(self, handle: list[tuple[int, int, Future | None, Any]]) -> Iterator[list[PreparedItem | Skipped]]:
+        """Results of a :meth:`submit`, batch after batch in item order, each as soon as it and
+        those before it are done."""
         for lo, hi, fut, pool in handle:
             if fut is None:
                 loaded = [load_item(self.source, i, self.image_size) for i in range(lo, hi)]
-                out.extend(add_banners(loaded, self.desc, n_threads=self.n_threads))
+                yield add_banners(loaded, self.desc, n_threads=self.n_threads)
                 continue
             try:
-                out.extend(fut.result())
+                yield fut.result()
             except BrokenProcessPool:
-                out.extend(self._recover(lo, hi, pool))
-        return out
+                yield self._recover(lo, hi, pool)
 
     def _restart(self) -> None:
         if self._ex is not None:

@@ -14,8 +14,9 @@ parameters skips every finished chunk and computes the others; a rerun with othe
 is refused with the list of differences. Each finished chunk is also appended, in chunk order, to
 the final arrays as they grow (:class:`csip.cache.assemble.Consolidator`), from memory, so that
 when the last chunk is done only the headers, hashes and ``manifest.json`` (written last)
-remain. The run's last chunk goes straight into the final arrays, never written as a chunk
-directory (unless ``keep_chunks``): a process that dies before the manifest loses only it.
+remain. The run's last chunk goes straight into the final arrays batch by batch, as the workers
+finish them, never written as a chunk directory (unless ``keep_chunks``): when its last batch is
+done little is left to write, and a process that dies before the manifest loses only it.
 
 Sharding: shard ``i`` of ``n`` computes the chunks ``c`` with ``c % n == i`` and writes
 ``DIR/shard-<i>-of-<n>.json`` when done; ``csip precompute merge`` consolidates the shards.
@@ -40,7 +41,7 @@ from .. import __version__
 from ..descriptor import DescriptorParams, core_version
 from .chunks import (
     chunk_arrays,
-    chunk_manifest,
+    chunk_manifest_of,
     chunk_range,
     chunk_text,
     clean_stale_tmp,
@@ -212,6 +213,56 @@ def _default_log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _split_results(results: list[PreparedItem | Skipped], stats: BuildStats) -> tuple[list[PreparedItem], list[Skipped]]:
+    """Prepared items and skipped ones of a batch, counted in ``stats``."""
+    items = [r for r in results if isinstance(r, PreparedItem)]
+    skipped = [r for r in results if isinstance(r, Skipped)]
+    for it in items:
+        stats.load_s += it.t_load
+        stats.prepare_s += it.t_prepare
+        stats.sfb_s += it.t_sfb
+    stats.items += len(items)
+    stats.skipped += len(skipped)
+    return items, skipped
+
+
+#: Items of the streamed last chunk between two pushes of the final files to disk.
+SYNC_EVERY = 64
+
+
+def _stream_last_chunk(loader: Loader, handle: Any, cons: Any, c: int, a: int, b: int, ph: str,
+                       image_size: int, desc: DescriptorParams, stats: BuildStats, pbar: Any) -> None:
+    """Append chunk ``c``'s items to the final arrays batch by batch, as the workers finish
+    them (:meth:`~csip.cache.assemble.Consolidator.append_rows`), syncing every
+    :data:`SYNC_EVERY` items: when its last batch is done, little is left to write."""
+    n, has_labels, has_questions, skipped_all, unsynced = 0, False, False, [], 0
+    batches = loader.batches(handle)
+    while True:
+        t0 = time.perf_counter()
+        results = next(batches, None)
+        stats.wait_s += time.perf_counter() - t0
+        if results is None:
+            break
+        items, skipped = _split_results(results, stats)
+        skipped_all.extend(skipped)
+        if items:
+            ids, questions = chunk_text(items)
+            unsynced += len(items)
+            sync = unsynced >= SYNC_EVERY
+            unsynced = 0 if sync else unsynced
+            cons.append_rows(c, chunk_arrays(items, [it.sfb for it in items], image_size, desc.shape), ids, questions,
+                             sync=sync)
+            n += len(items)
+            has_labels = has_labels or any(it.label >= 0 for it in items)
+            has_questions = has_questions or any(it.questions for it in items)
+        if pbar is not None:
+            pbar.update(len(results))
+            if stats.skipped:
+                pbar.set_postfix(skipped=stats.skipped, refresh=False)
+    cons.seal_unwritten(c, chunk_manifest_of(c, a, b, n, has_labels, has_questions, skipped_all, ph, {}))
+    stats.chunks_computed += 1
+
+
 def build(
     source: Any,
     out: str | os.PathLike,
@@ -348,34 +399,27 @@ def build(
             while pending:
                 c, handle = pending.popleft()
                 a, b = chunk_range(c, chunk, n_items)
-                t0 = time.perf_counter()
-                results = loader.collect(handle)
-                stats.wait_s += time.perf_counter() - t0
                 if queue:
                     c2 = queue.popleft()
                     pending.append((c2, loader.submit(*chunk_range(c2, chunk, n_items))))
-                items = [r for r in results if isinstance(r, PreparedItem)]
-                skipped = [r for r in results if isinstance(r, Skipped)]
-                for it in items:
-                    stats.load_s += it.t_load
-                    stats.prepare_s += it.t_prepare
-                    stats.sfb_s += it.t_sfb
-                arrays = chunk_arrays(items, [it.sfb for it in items], image_size, desc.shape)
                 if cons is not None and not keep_chunks and not pending and cons.next == c:
-                    # the run's last chunk: straight into the final arrays (its chunk files
-                    # would be deleted in a moment); only it is redone if the process dies now
-                    ids, questions = chunk_text(items)
-                    cons.add_unwritten(c, chunk_manifest(c, a, b, items, skipped, ph, {}), arrays, ids, questions)
+                    # the run's last chunk: straight into the final arrays as its batches come
+                    # (its chunk files would be deleted in a moment); only it is redone if the
+                    # process dies now
+                    _stream_last_chunk(loader, handle, cons, c, a, b, ph, image_size, desc, stats, pbar)
                     feed()  # later chunks finished by an earlier run
-                else:
-                    t1 = time.perf_counter()
-                    path = write_chunk(out, c, a, b, items, None, skipped, ph, image_size, desc.shape, arrays=arrays)
-                    stats.write_s += time.perf_counter() - t1
-                    if cons is not None:
-                        feed(c, path, arrays)
+                    continue
+                t0 = time.perf_counter()
+                results = loader.collect(handle)
+                stats.wait_s += time.perf_counter() - t0
+                items, skipped = _split_results(results, stats)
+                arrays = chunk_arrays(items, [it.sfb for it in items], image_size, desc.shape)
+                t1 = time.perf_counter()
+                path = write_chunk(out, c, a, b, items, None, skipped, ph, image_size, desc.shape, arrays=arrays)
+                stats.write_s += time.perf_counter() - t1
+                if cons is not None:
+                    feed(c, path, arrays)
                 del arrays
-                stats.items += len(items)
-                stats.skipped += len(skipped)
                 stats.chunks_computed += 1
                 if pbar is not None:
                     pbar.update(b - a)
