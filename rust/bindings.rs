@@ -44,8 +44,8 @@ fn compute<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T>
         })
 }
 
-/// `numpy.asarray(obj)` checked for `ndim` dimensions and a bool or integer dtype.
-fn as_mask_array<'py>(
+/// `numpy.asarray(obj)` checked for `ndim` dimensions.
+fn as_ndarray<'py>(
     obj: &Bound<'py, PyAny>,
     name: &str,
     ndim: usize,
@@ -62,6 +62,16 @@ fn as_mask_array<'py>(
             arr.shape()
         )));
     }
+    Ok(arr)
+}
+
+/// `numpy.asarray(obj)` checked for `ndim` dimensions and a bool or integer dtype.
+fn as_mask_array<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+    ndim: usize,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let arr = as_ndarray(obj, name, ndim)?;
     let kind = arr.dtype().kind();
     if !matches!(kind, b'b' | b'i' | b'u') {
         return Err(PyTypeError::new_err(format!(
@@ -511,16 +521,7 @@ fn resize_rgb<'py>(
     width: i64,
 ) -> PyResult<Bound<'py, PyArray3<u8>>> {
     let (height, width) = (positive("height", height)?, positive("width", width)?);
-    let arr = py.import("numpy")?.getattr("asarray")?.call1((image,))?;
-    let arr = arr
-        .cast_into::<PyUntypedArray>()
-        .map_err(|_| PyTypeError::new_err("image must be a numpy array"))?;
-    if arr.ndim() != 3 {
-        return Err(PyValueError::new_err(format!(
-            "image must be a 3-D (H, W, 3) array, got shape {:?}",
-            arr.shape()
-        )));
-    }
+    let arr = as_ndarray(image, "image", 3)?;
     let dtype = arr.dtype();
     let arr = arr
         .cast_into::<PyArray3<u8>>()

@@ -128,7 +128,7 @@ fn resize_rows<T: MaskPixel>(mask: ArrayView2<'_, T>, out_h: usize, out_w: usize
     let window = (out_h.div_ceil(h) + 1).min(out_h);
     let mut ring = vec![0u64; window * out_w];
     let mut next_final = 0usize; // output rows below it are written
-    let mut seal = |i: usize, ring: &mut [u64], out: &mut Array2<bool>| {
+    let seal = |i: usize, ring: &mut [u64], out: &mut Array2<bool>| {
         let acc = &mut ring[(i % window) * out_w..(i % window + 1) * out_w];
         for (o, c) in out.row_mut(i).iter_mut().zip(acc.iter_mut()) {
             *o = 2 * *c >= area;
