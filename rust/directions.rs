@@ -113,6 +113,30 @@ impl Direction {
         }
     }
 
+    /// [`Direction::shift`] of every major position `0..len`, lowered so that the smallest is 0
+    /// (a line index is then never negative), into `out`.
+    pub fn shifts(&self, len: usize, out: &mut Vec<i64>) {
+        let centre = (len as f64 - 1.0) / 2.0;
+        out.clear();
+        // the match of `shift` taken once, outside the loop (which then vectorises)
+        match (self.major, self.diagonal) {
+            (Major::X, true) if self.slope > 0.0 => out.extend((0..len).map(|u| u as i64)),
+            (Major::X, true) => out.extend((0..len).map(|u| -(u as i64))),
+            (Major::X, false) => {
+                out.extend((0..len).map(|u| round_half_away(((u as f64) - centre) * self.slope)))
+            }
+            (Major::Y, _) => {
+                out.extend((0..len).map(|u| round_half_away((-((u as f64) - centre)) * self.slope)))
+            }
+        }
+        debug_assert!(out
+            .iter()
+            .enumerate()
+            .all(|(u, &s)| s == self.shift(u, centre)));
+        let lowest = out.iter().copied().min().unwrap_or(0);
+        out.iter_mut().for_each(|s| *s -= lowest);
+    }
+
     /// `cos(offset)^(r − 1)`: line spacing times the step length to the power `2 − r`.
     #[inline]
     pub fn correction(&self, r: f64) -> f64 {
@@ -130,13 +154,7 @@ impl Direction {
 fn round_half_away(x: f64) -> i64 {
     let whole = x as i64; // truncation towards zero
     let frac = x - whole as f64; // exact: |x| < 2^52
-    if frac >= 0.5 {
-        whole + 1
-    } else if frac <= -0.5 {
-        whole - 1
-    } else {
-        whole
-    }
+    whole + (frac >= 0.5) as i64 - (frac <= -0.5) as i64
 }
 
 #[cfg(test)]

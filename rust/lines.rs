@@ -18,65 +18,47 @@ pub struct Segment {
 }
 
 /// The segments of one object for one direction. Only the lines that meet the object's cover,
-/// `base..base + first.len()`, have slots. Most lines cross an object once, so each line's first
-/// segment sits in a table indexed by `line − base`; further ones go to a list.
+/// `base..base + last.len()`, have slots. Most lines cross an object once, so one segment of
+/// each line (its last) sits in a table indexed by `line − base`; the others go to a list.
 #[derive(Debug, Default, Clone)]
 pub struct LineSegments {
     /// The first line with a slot.
     pub base: usize,
-    /// `first[line − base] = (start, end)`, or `(0, 0)` where the line misses the object.
-    pub first: Vec<(u32, u32)>,
-    /// The second and later segments of lines that cross the object several times.
+    /// `last[line − base]`: the line's last segment, [packed](pack), or 0 where the line misses
+    /// the object (a segment has `end > start ≥ 0`, so its `end` is never 0).
+    pub last: Vec<u64>,
+    /// The segments before the last of lines that cross the object several times.
     pub extra: Vec<Segment>,
 }
 
 impl LineSegments {
-    fn reset(&mut self, lines: std::ops::Range<usize>) {
-        self.base = lines.start;
-        self.first.clear();
-        self.first.resize(lines.len(), (0, 0));
-        self.extra.clear();
-    }
-
-    /// `push` for a line given relative to `base`.
-    #[inline]
-    fn push(&mut self, rel: usize, start: u32, end: u32) {
-        if self.first[rel].1 == 0 {
-            self.first[rel] = (start, end);
-        } else {
-            self.extra.push(Segment {
-                line: (rel + self.base) as u32,
-                start,
-                end,
-            });
-        }
-    }
-
     /// The lines that have slots (every segment lies on one of them).
     pub fn lines(&self) -> std::ops::Range<usize> {
-        self.base..self.base + self.first.len()
+        self.base..self.base + self.last.len()
     }
 
-    /// The first segment of `line`, `(0, 0)` if none.
+    /// The last segment of `line`, `(0, 0)` if none.
     #[inline]
-    pub fn first_of(&self, line: usize) -> (u32, u32) {
-        self.first
-            .get(line.wrapping_sub(self.base))
-            .copied()
-            .unwrap_or((0, 0))
+    pub fn last_of(&self, line: usize) -> (u32, u32) {
+        unpack(
+            self.last
+                .get(line.wrapping_sub(self.base))
+                .copied()
+                .unwrap_or(0),
+        )
     }
 
     /// Every segment, in no particular order (for tests and diagnostics).
     pub fn all(&self) -> Vec<Segment> {
         let mut v: Vec<Segment> = self
-            .first
+            .last
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.1 != 0)
-            .map(|(rel, &(start, end))| Segment {
+            .filter(|(_, &s)| s != 0)
+            .map(|(rel, &s)| Segment {
                 line: (rel + self.base) as u32,
-                start,
-                end,
+                start: unpack(s).0,
+                end: unpack(s).1,
             })
             .collect();
         v.extend_from_slice(&self.extra);
@@ -87,128 +69,164 @@ impl LineSegments {
 /// Reusable buffers of a sweep.
 #[derive(Debug, Default)]
 pub struct LineSweep {
-    prev: Vec<(i64, i64)>,
-    cur: Vec<(i64, i64)>,
-    open: Vec<u32>,
+    prev: Vec<(i32, i32)>,
+    cur: Vec<(i32, i32)>,
 }
 
 impl LineSweep {
     /// The segments of the object whose runs (one list per major position) are `runs`, on
     /// lines `v + shifts[u]`; `shifts` must be non-negative and monotonic (as digital lines'
     /// are).
-    #[allow(clippy::needless_range_loop)] // u runs one past the last column
     pub fn segments(&mut self, runs: &RunList, shifts: &[i64], out: &mut LineSegments) {
         debug_assert_eq!(runs.len(), shifts.len());
+        out.last.clear();
+        out.extra.clear();
         // Columns before and after the object hold nothing: sweep only the occupied ones, and
         // give slots only to the lines their runs cover.
         let occupied = runs.occupied();
-        let (base, n_lines) = if occupied.is_empty() {
-            (0, 0)
-        } else {
-            // shifts are monotonic in u: their extremes over the object sit at its ends
-            let (s0, s1) = (shifts[occupied.start], shifts[occupied.end - 1]);
-            let (lo, hi) = runs.minor_extent();
-            let lowest = lo as i64 + s0.min(s1);
-            (lowest, (hi as i64 + s0.max(s1) - lowest) as usize)
-        };
+        if occupied.is_empty() {
+            out.base = 0;
+            return;
+        }
+        // shifts are monotonic in u: their extremes over the object sit at its ends
+        let (s0, s1) = (shifts[occupied.start], shifts[occupied.end - 1]);
+        let (lo, hi) = runs.minor_extent();
+        let base = lo as i64 + s0.min(s1);
+        let n_lines = (hi as i64 + s0.max(s1) - base) as usize;
         debug_assert!(base >= 0);
-        out.reset(base as usize..base as usize + n_lines);
-        self.open.clear();
-        self.open.resize(n_lines, 0);
+        out.base = base as usize;
+        out.last.resize(n_lines, 0);
         self.prev.clear();
-        let major = occupied.end;
-        // Most columns hold at most one run: track those as scalars, use the lists otherwise.
-        let mut prev = Cover::Empty;
-        for u in occupied.start..=major {
-            let cur = if u < major {
-                let s = shifts[u] - base; // lines relative to base
-                match runs.at(u) {
-                    [] => Cover::Empty,
-                    &[(lo, hi)] => Cover::One(lo as i64 + s, hi as i64 + s),
-                    many => {
-                        self.cur.clear();
-                        self.cur
-                            .extend(many.iter().map(|&(lo, hi)| (lo as i64 + s, hi as i64 + s)));
-                        Cover::Many
-                    }
-                }
-            } else {
-                Cover::Empty
-            };
-            let at = u as u32;
-            let open = &mut self.open;
-            match (prev, cur) {
-                (Cover::Empty, Cover::Empty) => {}
-                (Cover::One(p0, p1), Cover::One(c0, c1)) => {
-                    close_lines(open, out, p0, p1.min(c0), at);
-                    close_lines(open, out, p0.max(c1), p1, at);
-                    open_lines(open, c0, c1.min(p0), at);
-                    open_lines(open, c0.max(p1), c1, at);
-                }
-                (Cover::One(p0, p1), Cover::Empty) => close_lines(open, out, p0, p1, at),
-                (Cover::Empty, Cover::One(c0, c1)) => open_lines(open, c0, c1, at),
-                (p, c) => {
-                    let (mut pb, mut cb) = ([(0, 0)], [(0, 0)]);
-                    let prev_runs = p.runs(&self.prev, &mut pb);
-                    let cur_runs = c.runs(&self.cur, &mut cb);
-                    for_each_in_difference(prev_runs, cur_runs, |line| {
-                        out.push(line as usize, open[line as usize], at)
-                    });
-                    for_each_in_difference(cur_runs, prev_runs, |line| open[line as usize] = at);
-                }
+        let mut lines = Lines {
+            last: &mut out.last,
+            extra: &mut out.extra,
+            base: base as u32,
+        };
+        // Lines relative to `base`, in i32: every one lies in 0..n_lines. Most columns hold
+        // one run: from one such column to the next the covered interval [p0, p1) just moves
+        // its ends; the other columns go through the run lists.
+        let (single, shifts) = (&runs.single()[occupied.clone()], &shifts[occupied.clone()]);
+        let (mut p0, mut p1) = (0, 0); // the previous column's interval, if it had one run
+        let mut prev_many = false; // whether it had several (then they are in `self.prev`)
+        for (k, (&(lo, hi), &shift)) in single.iter().zip(shifts).enumerate() {
+            let s = (shift - base) as i32;
+            let at = (occupied.start + k) as u32;
+            let (c0, c1) = (lo + s, hi + s);
+            if c0 < c1 && p0 < p1 {
+                lines.step(p0, p1, c0, c1, at);
+                (p0, p1) = (c0, c1);
+                continue;
             }
-            if matches!(cur, Cover::Many) {
+            // not one run to one run
+            let (pb, cb) = ([(p0, p1)], [(c0, c1)]);
+            let prev_runs: &[(i32, i32)] = if p0 < p1 {
+                &pb[..]
+            } else if prev_many {
+                &self.prev
+            } else {
+                &[]
+            };
+            let cur_runs: &[(i32, i32)] = if c0 < c1 {
+                &cb[..]
+            } else {
+                self.cur.clear();
+                let at_u = runs.at(occupied.start + k);
+                self.cur
+                    .extend(at_u.iter().map(|&(lo, hi)| (lo + s, hi + s)));
+                &self.cur
+            };
+            for_each_in_difference(prev_runs, cur_runs, |l| lines.close(l, l + 1, at));
+            for_each_in_difference(cur_runs, prev_runs, |l| lines.open(l, l + 1, at));
+            let many = cur_runs.len() > 1;
+            if many {
                 std::mem::swap(&mut self.prev, &mut self.cur);
             }
-            prev = cur;
+            prev_many = many;
+            (p0, p1) = (c0, c1);
         }
-    }
-}
-
-/// Lines `[from, to)` leave the object at position `at`: their segments end there.
-#[inline]
-fn close_lines(open: &[u32], out: &mut LineSegments, from: i64, to: i64, at: u32) {
-    let (from, to) = (from.max(0) as usize, to.max(0) as usize);
-    if to > from {
-        for (line, &start) in (from..to).zip(&open[from..to]) {
-            out.push(line, start, at);
-        }
-    }
-}
-
-/// Lines `[from, to)` enter the object at position `at`.
-#[inline]
-fn open_lines(open: &mut [u32], from: i64, to: i64, at: u32) {
-    if to > from {
-        open[from as usize..to as usize].fill(at);
-    }
-}
-
-/// The lines covered by one column after shearing.
-#[derive(Clone, Copy)]
-enum Cover {
-    Empty,
-    One(i64, i64),
-    /// Several runs, held in the sweep's list.
-    Many,
-}
-
-impl Cover {
-    fn runs<'a>(self, list: &'a [(i64, i64)], one: &'a mut [(i64, i64); 1]) -> &'a [(i64, i64)] {
-        match self {
-            Cover::Empty => &[],
-            Cover::One(lo, hi) => {
-                one[0] = (lo, hi);
-                &one[..]
+        let end = occupied.end as u32;
+        if p0 < p1 {
+            lines.close(p0, p1, end);
+        } else if prev_many {
+            for &(p0, p1) in &self.prev {
+                lines.close(p0, p1, end);
             }
-            Cover::Many => list,
         }
     }
+}
+
+/// A segment `[start, end)` in one `u64`: `start` in the low half, `end` in the high half.
+#[inline]
+pub fn pack(start: u32, end: u32) -> u64 {
+    start as u64 | (end as u64) << 32
+}
+
+/// `(start, end)` of a [packed](pack) segment.
+#[inline]
+pub fn unpack(s: u64) -> (u32, u32) {
+    (s as u32, (s >> 32) as u32)
+}
+
+/// The bits of a packed segment's `end`: non-zero exactly where there is a segment.
+pub const END_BITS: u64 = 0xffff_ffff << 32;
+
+/// The sweep's state, lines relative to `base`: `last[l]` is line `l`'s latest segment,
+/// packed, with `end` 0 while it is open; when a line opens again, its closed segment moves to
+/// `extra`.
+struct Lines<'a> {
+    last: &'a mut [u64],
+    extra: &'a mut Vec<Segment>,
+    base: u32,
+}
+
+impl Lines<'_> {
+    /// From covering lines `[p0, p1)` to covering `[c0, c1)` (both non-empty) at position `at`:
+    /// the lines of the first only end their segments, those of the second only start one.
+    #[inline(always)]
+    fn step(&mut self, p0: i32, p1: i32, c0: i32, c1: i32, at: u32) {
+        self.close(p0, p1.min(c0), at);
+        self.close(p0.max(c1), p1, at);
+        self.open(c0, c1.min(p0), at);
+        self.open(c0.max(p1), c1, at);
+    }
+
+    /// Lines `[from, to)` leave the object at position `at`: their segments end there.
+    #[inline(always)]
+    fn close(&mut self, from: i32, to: i32, at: u32) {
+        let mut l = from;
+        while l < to {
+            let s = &mut self.last[l as usize];
+            *s = (*s & !END_BITS) | pack(0, at);
+            l += 1;
+        }
+    }
+
+    /// Lines `[from, to)` enter the object at position `at`.
+    #[inline(always)]
+    fn open(&mut self, from: i32, to: i32, at: u32) {
+        let mut l = from;
+        while l < to {
+            let s = &mut self.last[l as usize];
+            if *s & END_BITS != 0 {
+                reopen(self.extra, l as u32 + self.base, *s);
+            }
+            *s = pack(at, 0);
+            l += 1;
+        }
+    }
+}
+
+/// A line enters the object again: its closed segment `s` moves to `extra`.
+#[cold]
+#[inline(never)]
+fn reopen(extra: &mut Vec<Segment>, line: u32, s: u64) {
+    let (start, end) = unpack(s);
+    extra.push(Segment { line, start, end });
 }
 
 /// Call `f` on every integer of the union of `a` that is not in the union of `b`; both are
 /// sorted lists of disjoint half-open intervals.
-fn for_each_in_difference(a: &[(i64, i64)], b: &[(i64, i64)], mut f: impl FnMut(i64)) {
+fn for_each_in_difference(a: &[(i32, i32)], b: &[(i32, i32)], mut f: impl FnMut(i32)) {
     let mut first = 0;
     for &(lo, hi) in a {
         while first < b.len() && b[first].1 <= lo {
@@ -240,7 +258,7 @@ mod tests {
     use crate::mask::MaskPair;
     use ndarray::Array2;
 
-    fn difference(a: &[(i64, i64)], b: &[(i64, i64)]) -> Vec<i64> {
+    fn difference(a: &[(i32, i32)], b: &[(i32, i32)]) -> Vec<i32> {
         let mut v = Vec::new();
         for_each_in_difference(a, b, |x| v.push(x));
         v
@@ -251,7 +269,7 @@ mod tests {
         assert_eq!(difference(&[(0, 5)], &[(1, 2), (3, 4)]), vec![0, 2, 4]);
         assert_eq!(difference(&[(0, 3), (6, 8)], &[(2, 7)]), vec![0, 1, 7]);
         assert_eq!(difference(&[(0, 3)], &[]), vec![0, 1, 2]);
-        assert_eq!(difference(&[], &[(0, 3)]), Vec::<i64>::new());
+        assert_eq!(difference(&[], &[(0, 3)]), Vec::<i32>::new());
         assert_eq!(difference(&[(4, 6)], &[(0, 1), (5, 9)]), vec![4]);
     }
 
@@ -330,6 +348,85 @@ mod tests {
             let mut got = segs.all();
             got.sort_by_key(|s| (s.line, s.start));
             assert_eq!(got, brute_segments(&cropped, &shifts, n_lines));
+        }
+    }
+
+    /// Segments of `m` (already the union crop) on the lines of `shifts`, both ways.
+    fn check_against_pixel_walk(m: &Array2<u8>, shifts: &[i64]) {
+        let pair = MaskPair::new(m.view(), m.view(), "a", "b").unwrap();
+        assert_eq!((pair.height, pair.width), m.dim());
+        let n_lines = pair.height + *shifts.iter().max().unwrap() as usize;
+        let mut segs = LineSegments::default();
+        LineSweep::default().segments(&pair.a.by_column, shifts, &mut segs);
+        assert!(segs.lines().end <= n_lines);
+        let mut got = segs.all();
+        got.sort_by_key(|s| (s.line, s.start));
+        assert_eq!(got, brute_segments(m, shifts, n_lines));
+    }
+
+    /// Shapes whose columns mostly hold one run but whose lines cross them several times
+    /// (waves, zigzags, stars): the one-run path, lines that enter the object again, ends
+    /// that move by many lines at once, and columns with several runs in between.
+    #[test]
+    fn sweep_matches_pixel_walk_on_wavy_and_star_shapes() {
+        let mut seed = 777u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % 1_000_000) as f64 / 1_000_000.0
+        };
+        for trial in 0..60 {
+            let (h, w) = (20 + (rnd() * 40.0) as usize, 20 + (rnd() * 60.0) as usize);
+            let mut m = Array2::<u8>::zeros((h, w));
+            let (amp, period, phase) = (rnd() * h as f64 / 2.5, 3.0 + rnd() * 20.0, rnd() * 6.0);
+            let thick = 1.0 + rnd() * h as f64 / 3.0;
+            let (cx, cy, spikes) = (w as f64 / 2.0, h as f64 / 2.0, 3.0 + (rnd() * 8.0).floor());
+            for y in 0..h {
+                for x in 0..w {
+                    let (xf, yf) = (x as f64, y as f64);
+                    let set = if trial % 2 == 0 {
+                        // a band following a wave: one run per column
+                        let top = h as f64 / 2.0 - thick / 2.0 + amp * (xf / period + phase).sin();
+                        yf >= top && yf < top + thick
+                    } else {
+                        // a star: radius varying with the angle
+                        let (dx, dy) = (xf - cx, yf - cy);
+                        let r = (0.55 + 0.45 * (spikes * dy.atan2(dx) + phase).cos())
+                            * h.min(w) as f64
+                            / 2.0;
+                        dx.hypot(dy) < r
+                    };
+                    m[[y, x]] = set as u8;
+                }
+            }
+            if m.iter().all(|&v| v == 0) {
+                continue;
+            }
+            // crop to the bounding box, as MaskPair does
+            let rows: Vec<usize> = (0..h)
+                .filter(|&y| m.row(y).iter().any(|&v| v != 0))
+                .collect();
+            let cols: Vec<usize> = (0..w)
+                .filter(|&x| m.column(x).iter().any(|&v| v != 0))
+                .collect();
+            let m = m
+                .slice(ndarray::s![
+                    rows[0]..rows[rows.len() - 1] + 1,
+                    cols[0]..cols[cols.len() - 1] + 1
+                ])
+                .to_owned();
+            let width = m.dim().1;
+            for k in 0..16 {
+                // digital lines of slope k/16 (and its negative), as the directions use
+                let slope = k as f64 / 16.0 * if trial % 4 < 2 { 1.0 } else { -1.0 };
+                let mut shifts: Vec<i64> = (0..width)
+                    .map(|u| (u as f64 * slope).round() as i64)
+                    .collect();
+                let lowest = *shifts.iter().min().unwrap();
+                shifts.iter_mut().for_each(|s| *s -= lowest);
+                check_against_pixel_walk(&m, &shifts);
+            }
         }
     }
 }

@@ -16,15 +16,31 @@ use crate::error::{Error, Result};
 pub struct RunList {
     offsets: Vec<u32>,
     runs: Vec<(i32, i32)>,
+    /// Per major position: its run if it has exactly one, else [`NOT_ONE_RUN`].
+    single: Vec<(i32, i32)>,
     occupied: std::ops::Range<usize>,
     minor: (i32, i32),
 }
 
+/// [`RunList::single`] of a position with no run or several.
+pub const NOT_ONE_RUN: (i32, i32) = (0, 0);
+
 impl RunList {
     fn new(offsets: Vec<u32>, runs: Vec<(i32, i32)>) -> Self {
+        let single = offsets
+            .windows(2)
+            .map(|w| {
+                if w[1] == w[0] + 1 {
+                    runs[w[0] as usize]
+                } else {
+                    NOT_ONE_RUN
+                }
+            })
+            .collect();
         let mut list = Self {
             offsets,
             runs,
+            single,
             occupied: 0..0,
             minor: (0, 0),
         };
@@ -57,6 +73,13 @@ impl RunList {
     #[inline]
     pub fn at(&self, u: usize) -> &[(i32, i32)] {
         &self.runs[self.offsets[u] as usize..self.offsets[u + 1] as usize]
+    }
+
+    /// For each major position, its run if it has exactly one, else [`NOT_ONE_RUN`] (an empty
+    /// interval, so `lo < hi` tells the two apart).
+    #[inline]
+    pub fn single(&self) -> &[(i32, i32)] {
+        &self.single
     }
 
     pub fn run_count(&self) -> usize {

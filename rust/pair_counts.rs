@@ -10,7 +10,7 @@
 //! all lines are accumulated as impulses; two prefix sums then give `C` exactly (integers).
 
 use crate::directions::{Direction, Major};
-use crate::lines::{LineSegments, LineSweep, Segment};
+use crate::lines::{unpack, LineSegments, LineSweep, Segment, END_BITS};
 use crate::mask::MaskPair;
 
 /// Reusable buffers for one thread; no allocation after the first pair of a given size.
@@ -31,11 +31,7 @@ impl Workspace {
             Major::X => (&pair.a.by_column, &pair.b.by_column, pair.width),
             Major::Y => (&pair.a.by_row, &pair.b.by_row, pair.height),
         };
-        let centre = (major as f64 - 1.0) / 2.0;
-        self.shifts.clear();
-        self.shifts.extend((0..major).map(|u| dir.shift(u, centre)));
-        let lowest = self.shifts.iter().copied().min().unwrap_or(0);
-        self.shifts.iter_mut().for_each(|s| *s -= lowest);
+        dir.shifts(major, &mut self.shifts);
 
         self.sweep.segments(runs_a, &self.shifts, &mut self.seg_a);
         self.sweep.segments(runs_b, &self.shifts, &mut self.seg_b);
@@ -60,11 +56,11 @@ impl Workspace {
         let (la, lb) = (self.seg_a.lines(), self.seg_b.lines());
         let (lo, hi) = (la.start.max(lb.start), la.end.min(lb.end));
         if lo < hi {
-            let first_a = &self.seg_a.first[lo - la.start..hi - la.start];
-            let first_b = &self.seg_b.first[lo - lb.start..hi - lb.start];
-            for (&a, &b) in first_a.iter().zip(first_b) {
-                if a.1 != 0 && b.1 != 0 {
-                    add_pair(a, b);
+            let last_a = &self.seg_a.last[lo - la.start..hi - la.start];
+            let last_b = &self.seg_b.last[lo - lb.start..hi - lb.start];
+            for (&a, &b) in last_a.iter().zip(last_b) {
+                if a & END_BITS != 0 && b & END_BITS != 0 {
+                    add_pair(unpack(a), unpack(b));
                 }
             }
         }
@@ -77,13 +73,13 @@ impl Workspace {
             };
             let (extra_a, extra_b) = (by_line(&self.seg_a.extra), by_line(&self.seg_b.extra));
             for a in &extra_a {
-                let b = self.seg_b.first_of(a.line as usize);
+                let b = self.seg_b.last_of(a.line as usize);
                 if b.1 != 0 {
                     add_pair((a.start, a.end), b);
                 }
             }
             for b in &extra_b {
-                let a = self.seg_a.first_of(b.line as usize);
+                let a = self.seg_a.last_of(b.line as usize);
                 if a.1 != 0 {
                     add_pair(a, (b.start, b.end));
                 }
