@@ -10,7 +10,7 @@ use numpy::{
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PySequence, PyTuple};
+use pyo3::types::{PyBytes, PySequence, PyString, PyTuple};
 
 use crate::banner::{default_forces, normalize_rows, Normalize};
 use crate::batch::{sfb_many, Threads};
@@ -532,6 +532,50 @@ fn resize_rgb<'py>(
     Ok(PyArray3::from_owned_array(py, out))
 }
 
+/// The window `(x0, y0, x1, y1)` (exclusive ends) of a COCO run-length encoded mask of
+/// `height × width` pixels, as bool `(y1 - y0, x1 - x0)` (Fortran-ordered), decoding only the
+/// window's columns. `counts` is the RLE's `counts`: a compressed string (bytes or str, as
+/// pycocotools writes it) or a sequence of run lengths (0s first, column-major).
+#[pyfunction]
+#[pyo3(signature = (counts, height, width, window))]
+fn rle_window<'py>(
+    py: Python<'py>,
+    counts: &Bound<'py, PyAny>,
+    height: i64,
+    width: i64,
+    window: (i64, i64, i64, i64),
+) -> PyResult<Bound<'py, PyArray2<bool>>> {
+    let (height, width) = (positive("height", height)?, positive("width", width)?);
+    let counts: Vec<u64> = if let Ok(b) = counts.cast::<PyBytes>() {
+        crate::rle::decode_counts(b.as_bytes())?
+    } else if let Ok(s) = counts.cast::<PyString>() {
+        crate::rle::decode_counts(s.to_str()?.as_bytes())?
+    } else {
+        let runs: Vec<i64> = counts.extract().map_err(|_| {
+            PyTypeError::new_err(
+                "counts must be a compressed RLE string (bytes or str) or a sequence of integers",
+            )
+        })?;
+        runs.iter()
+            .map(|&c| {
+                u64::try_from(c).map_err(|_| {
+                    PyValueError::new_err(format!("counts must not be negative, got {c}"))
+                })
+            })
+            .collect::<PyResult<_>>()?
+    };
+    let (x0, y0, x1, y1) = window;
+    let bad_window = || {
+        PyValueError::new_err(format!(
+            "window {window:?} is not inside the {width}x{height} mask"
+        ))
+    };
+    let coord = |v: i64| usize::try_from(v).map_err(|_| bad_window());
+    let window = (coord(x0)?, coord(y0)?, coord(x1)?, coord(y1)?);
+    let out = compute(py, || crate::rle::window(&counts, height, width, window))??;
+    Ok(PyArray2::from_owned_array(py, out))
+}
+
 #[pymodule]
 fn _csip_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -545,6 +589,7 @@ fn _csip_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel_table, m)?)?;
     m.add_function(wrap_pyfunction!(resize_mask, m)?)?;
     m.add_function(wrap_pyfunction!(resize_rgb, m)?)?;
+    m.add_function(wrap_pyfunction!(rle_window, m)?)?;
     Ok(())
 }
 

@@ -7,7 +7,8 @@
 //! pixel-pair force `k_r(d)`) → [`banner`] (histograms, banners, symmetric banners,
 //! normalisation) → [`batch`] (many pairs in parallel). Beside the pipeline, the resizing that
 //! `csip precompute` does for the cache: [`resize_mask`] (binary masks, by area coverage) and
-//! [`resize_image`] (RGB images, Pillow's bilinear filter byte for byte). The Python bindings
+//! [`resize_image`] (RGB images, Pillow's bilinear filter byte for byte), and [`rle`] (a window
+//! of a COCO run-length encoded mask). The Python bindings
 //! live in one thin module built only with the `python` feature.
 
 pub mod banner;
@@ -22,6 +23,7 @@ pub mod pair_counts;
 pub mod plan_cache;
 pub mod resize_image;
 pub mod resize_mask;
+pub mod rle;
 
 #[cfg(feature = "python")]
 mod bindings;

@@ -113,10 +113,25 @@ def test_coco_load_cropped_is_the_union_box_window_of_load(tmp_path, saliency):
     assert compared >= 20 and smaller >= 5
 
 
+def _run_lengths(m: np.ndarray) -> list[int]:
+    """COCO's uncompressed RLE of a bool mask, from the definition: lengths of alternating runs
+    of 0s and 1s (0s first) over the pixels in column-major order."""
+    flat = m.flatten(order="F")
+    counts, value, run = [], False, 0
+    for px in flat:
+        if px == value:
+            run += 1
+        else:
+            counts.append(run)
+            value, run = px, 1
+    counts.append(run)
+    return counts
+
+
 def test_decode_rle_window_equals_pycocotools(tmp_path):
     from pycocotools import mask as mask_utils
 
-    from csip.data.coco import decode_rle, decode_rle_window, rle_counts
+    from csip.data.coco import decode_rle, decode_rle_window
 
     rng = np.random.default_rng(11)
     h, w = 37, 53
@@ -124,7 +139,7 @@ def test_decode_rle_window_equals_pycocotools(tmp_path):
         m = np.asfortranarray(rng.random((h, w)) < rng.uniform(0.05, 0.95))
         m[0, 0] = k % 2 == 0  # RLEs that start with a run of 1s (a first count of 0) too
         rle = mask_utils.encode(m.astype(np.uint8))
-        counts = {"size": [h, w], "counts": rle_counts(rle).tolist()}  # the uncompressed form
+        counts = {"size": [h, w], "counts": _run_lengths(m)}  # the uncompressed form
         assert sum(counts["counts"]) == h * w
         x0, x1 = sorted(rng.choice(w + 1, 2, replace=False))
         y0, y1 = sorted(rng.choice(h + 1, 2, replace=False))
@@ -137,7 +152,13 @@ def test_decode_rle_window_equals_pycocotools(tmp_path):
     with pytest.raises(ValueError, match="expected 40x53"):
         decode_rle_window(rle, 40, w, (0, 0, w, 40))
     with pytest.raises(ValueError, match="not terminated"):
-        rle_counts({"counts": b"0o"})  # "o" (0x6f - 48 = 0x3f) promises another character
+        decode_rle_window({"counts": b"0o"}, h, w, (0, 0, w, h))  # "o" (0x6f - 48 = 0x3f) promises more
+    with pytest.raises(ValueError, match="negative"):
+        decode_rle_window({"counts": [5, -1]}, h, w, (0, 0, w, h))
+    with pytest.raises(TypeError, match="compressed RLE string"):
+        decode_rle_window({"counts": {"a": 1}}, h, w, (0, 0, w, h))
+    with pytest.raises(ValueError, match="not inside"):
+        decode_rle_window(rle, h, w, (-1, 0, w, h))
 
 
 def test_sample_crop_and_union_box():

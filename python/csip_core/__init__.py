@@ -12,6 +12,7 @@ from ._csip_core import (  # noqa: F401
     kernel_table,
     resize_mask,
     resize_rgb,
+    rle_window,
     sfb,
     sfb_batch,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "kernel_table",
     "resize_mask",
     "resize_rgb",
+    "rle_window",
     "sfb",
     "sfb_batch",
     "__version__",

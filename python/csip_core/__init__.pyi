@@ -54,3 +54,9 @@ def resize_mask(mask: _Mask, height: int, width: int) -> npt.NDArray[np.bool_]:
 def resize_rgb(image: npt.ArrayLike, height: int, width: int) -> npt.NDArray[np.uint8]:
     """uint8 (H, W, 3) resized to (height, width, 3) with Pillow's antialiased bilinear filter,
     byte for byte as Image.fromarray(image).resize((width, height), Image.BILINEAR)."""
+
+def rle_window(
+    counts: bytes | str | Sequence[int], height: int, width: int, window: tuple[int, int, int, int]
+) -> npt.NDArray[np.bool_]:
+    """The window (x0, y0, x1, y1) of a COCO RLE mask of height x width pixels, bool
+    (y1 - y0, x1 - x0), decoding only the window's columns; counts compressed or run lengths."""

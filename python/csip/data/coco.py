@@ -68,58 +68,21 @@ def decode_segmentation(segmentation, height: int, width: int) -> np.ndarray:
     return decode_rle(segmentation_rle(segmentation, height, width), height, width)
 
 
-def rle_counts(rle: dict) -> np.ndarray:
-    """The run lengths of an RLE (int64): alternately 0s and 1s, column-major, starting with 0s.
-
-    Compressed ``counts`` follow pycocotools' string code: 5 bits per character (offset 48),
-    bit 0x20 continues a number, bit 0x10 of its last character is the sign, and from the
-    fourth number on each is stored as the difference to the one two places before.
-    """
-    counts = rle["counts"]
-    if isinstance(counts, list):
-        return np.asarray(counts, dtype=np.int64)
-    if isinstance(counts, str):
-        counts = counts.encode("ascii")
-    c = np.frombuffer(counts, dtype=np.uint8).astype(np.int64) - 48
-    if c.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    last = np.flatnonzero((c & 0x20) == 0)  # the final character of each number
-    if last.size == 0 or last[-1] != c.size - 1:
-        raise ValueError("malformed compressed RLE: the last number is not terminated")
-    first = np.empty_like(last)
-    first[0] = 0
-    first[1:] = last[:-1] + 1
-    n_chars = last - first + 1
-    digit = np.arange(c.size) - np.repeat(first, n_chars)
-    values = np.add.reduceat((c & 0x1F) << (5 * digit), first)
-    negative = (c[last] & 0x10) != 0
-    values[negative] -= np.left_shift(1, 5 * n_chars[negative])
-    values[2::2] = np.cumsum(values[2::2])  # numbers 3, 5, ... were stored as differences
-    values[1::2] = np.cumsum(values[1::2])
-    return values
-
-
 def decode_rle_window(rle: dict | None, height: int, width: int, box: tuple[int, int, int, int]) -> np.ndarray:
     """The window ``box = (x0, y0, x1, y1)`` of an RLE's ``(height, width)`` mask, bool
-    ``(y1 - y0, x1 - x0)``, equal to ``decode_rle(rle, height, width)[y0:y1, x0:x1]`` but
-    decoding only the columns ``x0..x1`` (the mask is stored column by column)."""
+    ``(y1 - y0, x1 - x0)`` (Fortran-ordered), equal to ``decode_rle(rle, height, width)[y0:y1,
+    x0:x1]`` but decoding only the columns ``x0..x1`` (the mask is stored column by column), by
+    ``csip_core.rle_window``. ``counts`` may be compressed (bytes or str) or a list of run
+    lengths. ``ValueError`` for a window outside the mask, a malformed string, or runs that do
+    not cover ``height × width`` pixels."""
+    from csip_core import rle_window
+
     x0, y0, x1, y1 = (int(v) for v in box)
-    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
-        raise ValueError(f"window {box} is not inside the {width}x{height} mask")
-    n = (x1 - x0) * height
     if rle is None:
+        if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+            raise ValueError(f"window {box} is not inside the {width}x{height} mask")
         return np.zeros((y1 - y0, x1 - x0), dtype=bool)
-    counts = rle_counts(rle)
-    if int(counts.sum()) != height * width:
-        raise ValueError(f"RLE covers {int(counts.sum())} pixels, expected {height}x{width}")
-    # each run clipped to the window's columns [lo, lo + n) in column-major order
-    ends = np.cumsum(counts)
-    lo = x0 * height
-    lengths = np.clip(ends, lo, lo + n) - np.clip(ends - counts, lo, lo + n)
-    values = np.zeros(counts.size, dtype=bool)
-    values[1::2] = True  # runs alternate 0s and 1s, 0s first
-    columns = np.repeat(values, lengths).reshape(x1 - x0, height)
-    return columns[:, y0:y1].T
+    return rle_window(rle["counts"], int(height), int(width), (x0, y0, x1, y1))
 
 
 def rle_area_box(rle: dict | None) -> tuple[int, tuple[float, float, float, float] | None]:
