@@ -108,86 +108,121 @@ pub fn resize_rgb(image: ArrayView3<'_, u8>, out_h: usize, out_w: usize) -> Resu
             "output size must be positive, got ({out_h}, {out_w})"
         )));
     }
-    // rows of the input as contiguous bytes (copied once if the layout needs it)
-    let standard = image.as_standard_layout();
-    let input = standard.as_slice().expect("standard layout");
+    // The input as rows of contiguous bytes, `stride` bytes apart: read in place when the
+    // view's rows already are (a crop of a larger image), copied once otherwise.
+    let copy;
+    let (input, stride) = match rows_in_place(&image) {
+        Some(rows) => rows,
+        None => {
+            copy = image.as_standard_layout();
+            (copy.as_slice().expect("standard layout"), w * 3)
+        }
+    };
     let (wide, tall) = (out_w != w, out_h != h);
     // Pillow filters rows first, unless the height shrinks and the width changes by more than
     // half the height does (2·(out_w − w) > out_h − h): then columns first. Found by comparing
     // outputs over thousands of sizes; the order changes the 8-bit rounding between the passes.
     let columns_first = out_h < h && 2 * (out_w as i64 - w as i64) > out_h as i64 - h as i64;
     let out = if wide && tall && columns_first {
-        let mid = filter_columns(input, h, w, out_h);
-        filter_rows(&mid, out_h, w, out_w)
-    } else {
-        let mid = if wide {
-            filter_rows(input, h, w, out_w)
-        } else {
-            input.to_vec()
-        };
+        let mid = filter_columns(input, stride, h, w, out_h);
+        filter_rows(&mid, w * 3, out_h, w, out_w)
+    } else if wide {
+        let mid = filter_rows(input, stride, h, w, out_w);
         if tall {
-            filter_columns(&mid, h, out_w, out_h)
+            filter_columns(&mid, out_w * 3, h, out_w, out_h)
         } else {
             mid
         }
+    } else if tall {
+        filter_columns(input, stride, h, w, out_h)
+    } else {
+        (0..h)
+            .flat_map(|y| &input[y * stride..y * stride + w * 3])
+            .copied()
+            .collect()
     };
     Ok(Array3::from_shape_vec((out_h, out_w, 3), out).expect("output shape"))
 }
 
-/// Horizontal pass: `h × w × 3` bytes to `h × out_w × 3`. Done as a vertical pass on the
-/// transpose (whole rows combined at once, which vectorises), then transposed back: the sums
-/// are the same integers, added in the same order.
-fn filter_rows(input: &[u8], h: usize, w: usize, out_w: usize) -> Vec<u8> {
-    let t = transpose(input, h, w);
-    let filtered = filter_columns(&t, w, h, out_w);
-    transpose(&filtered, out_w, h)
+/// The bytes of an `H × W × 3` view whose rows are each contiguous (pixel stride 3, channel
+/// stride 1, rows `stride ≥ 3W` bytes apart), from its first byte to its last, and `stride`;
+/// `None` for any other layout.
+fn rows_in_place<'a>(image: &ArrayView3<'a, u8>) -> Option<(&'a [u8], usize)> {
+    let (h, w, _) = image.dim();
+    let st = image.strides();
+    if st[1] != 3 || st[2] != 1 || (h > 1 && st[0] < 3 * w as isize) {
+        return None;
+    }
+    let stride = if h > 1 { st[0] as usize } else { 3 * w };
+    let len = (h - 1) * stride + 3 * w;
+    // SAFETY: with these non-negative strides, the view's elements all lie in the `len` bytes
+    // from its first one (the last element is at (h−1)·stride + 3(w−1) + 2), which belong to
+    // the array the view borrows for 'a; u8 has no invalid values or alignment needs.
+    Some((
+        unsafe { std::slice::from_raw_parts(image.as_ptr(), len) },
+        stride,
+    ))
 }
 
-/// `h × w` pixels of 3 bytes to `w × h`, in bands of rows that stay in cache (each output
-/// column of a band is written in one contiguous run).
-fn transpose(input: &[u8], h: usize, w: usize) -> Vec<u8> {
+/// Horizontal pass: `h × w × 3` bytes (rows `stride` bytes apart) to `h × out_w × 3`. Done as
+/// a vertical pass on the transpose (whole rows combined at once, which vectorises), then
+/// transposed back: the sums are the same integers, added in the same order.
+fn filter_rows(input: &[u8], stride: usize, h: usize, w: usize, out_w: usize) -> Vec<u8> {
+    let t = transpose(input, stride, h, w);
+    let filtered = filter_columns(&t, h * 3, w, h, out_w);
+    transpose(&filtered, h * 3, out_w, h)
+}
+
+/// `h × w` pixels of 3 bytes (rows `stride` bytes apart) to `w × h`, contiguous, in bands of
+/// rows that stay in cache (each output column of a band is written in one contiguous run).
+fn transpose(input: &[u8], stride: usize, h: usize, w: usize) -> Vec<u8> {
     const BAND: usize = 16;
-    assert_eq!(input.len(), h * w * 3, "transpose: input size");
+    assert!(stride >= w * 3, "transpose: stride");
+    assert!(
+        input.len() >= (h - 1) * stride + w * 3,
+        "transpose: input size"
+    );
     let mut out = vec![0u8; h * w * 3];
     for y0 in (0..h).step_by(BAND) {
         let y1 = (y0 + BAND).min(h);
         for x in 0..w {
             let dst = &mut out[(x * h + y0) * 3..(x * h + y1) * 3];
-            let mut s = (y0 * w + x) * 3;
+            let mut s = y0 * stride + x * 3;
             for d in dst.chunks_exact_mut(3) {
-                // SAFETY: s = (y·w + x)·3 with y < h and x < w, so s + 3 <= h·w·3 = input.len()
-                // (asserted above).
+                // SAFETY: s = y·stride + 3x with y < h and x < w, so s + 3 <= (h−1)·stride +
+                // 3w <= input.len() (asserted above).
                 d.copy_from_slice(unsafe { input.get_unchecked(s..s + 3) });
-                s += w * 3;
+                s += stride;
             }
         }
     }
     out
 }
 
-/// Vertical pass: `h × w × 3` bytes to `out_h × w × 3`; each output row is a weighted sum of
-/// whole input rows, a loop the compiler vectorises (with AVX2 where the CPU has it, chosen at
-/// run time; integer sums, so every version gives the same bytes).
-fn filter_columns(input: &[u8], h: usize, w: usize, out_h: usize) -> Vec<u8> {
+/// Vertical pass: `h × w × 3` bytes (rows `stride` bytes apart) to `out_h × w × 3`,
+/// contiguous; each output row is a weighted sum of whole input rows, a loop the compiler
+/// vectorises (with AVX2 where the CPU has it, chosen at run time; integer sums, so every
+/// version gives the same bytes).
+fn filter_columns(input: &[u8], stride: usize, h: usize, w: usize, out_h: usize) -> Vec<u8> {
     let fy = AxisFilter::new(h, out_h);
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports the feature the function was compiled for.
-            return unsafe { filter_columns_avx2(input, w, &fy) };
+            return unsafe { filter_columns_avx2(input, stride, w, &fy) };
         }
     }
-    filter_columns_body(input, w, &fy)
+    filter_columns_body(input, stride, w, &fy)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn filter_columns_avx2(input: &[u8], w: usize, fy: &AxisFilter) -> Vec<u8> {
-    filter_columns_body(input, w, fy)
+unsafe fn filter_columns_avx2(input: &[u8], stride: usize, w: usize, fy: &AxisFilter) -> Vec<u8> {
+    filter_columns_body(input, stride, w, fy)
 }
 
 #[inline(always)]
-fn filter_columns_body(input: &[u8], w: usize, fy: &AxisFilter) -> Vec<u8> {
+fn filter_columns_body(input: &[u8], stride: usize, w: usize, fy: &AxisFilter) -> Vec<u8> {
     let row = w * 3;
     let out_h = fy.first.len();
     let mut out = vec![0u8; out_h * row];
@@ -196,7 +231,7 @@ fn filter_columns_body(input: &[u8], w: usize, fy: &AxisFilter) -> Vec<u8> {
         let (lo, k) = fy.taps(i);
         acc.iter_mut().for_each(|a| *a = HALF);
         for (y, &kk) in (lo..).zip(k) {
-            for (a, &p) in acc.iter_mut().zip(&input[y * row..(y + 1) * row]) {
+            for (a, &p) in acc.iter_mut().zip(&input[y * stride..y * stride + row]) {
                 *a += p as i32 * kk;
             }
         }
@@ -261,6 +296,44 @@ mod tests {
         };
         let window = big.slice(ndarray::s![5..26, 10..40, ..]);
         assert_eq!(resize_rgb(window, 9, 13).unwrap(), want);
+        // every pass order (identity, one axis, both, growing, columns first), from a window
+        // read in place, a window of a column-major copy and a view with rows reversed
+        let column_major = {
+            let mut c = Array3::<u8>::zeros((3, 50, 40));
+            c.assign(&big.view().permuted_axes([2, 1, 0]));
+            c
+        };
+        let reversed = {
+            let mut r = big.clone();
+            r.invert_axis(ndarray::Axis(0));
+            r
+        };
+        for (oh, ow) in [
+            (21, 30),
+            (21, 13),
+            (9, 30),
+            (9, 13),
+            (30, 41),
+            (20, 29),
+            (5, 29),
+        ] {
+            let want = resize_rgb(img.view(), oh, ow).unwrap();
+            assert_eq!(resize_rgb(window, oh, ow).unwrap(), want, "{oh}x{ow}");
+            let cm = column_major.view().permuted_axes([2, 1, 0]);
+            let cm = cm.slice(ndarray::s![5..26, 10..40, ..]);
+            assert_eq!(
+                resize_rgb(cm, oh, ow).unwrap(),
+                want,
+                "{oh}x{ow} column-major"
+            );
+            let mut flipped = reversed.slice(ndarray::s![14..35, 10..40, ..]);
+            flipped.invert_axis(ndarray::Axis(0));
+            assert_eq!(
+                resize_rgb(flipped, oh, ow).unwrap(),
+                want,
+                "{oh}x{ow} flipped"
+            );
+        }
     }
 
     #[test]

@@ -115,7 +115,8 @@ def read_rgb(
     applies the EXIF orientation tag; keep it off for annotated datasets, whose coordinates
     refer to the stored pixel grid. ``size=(H, W)``: the size the annotations give, checked
     (``SkipItem("image size differs from annotation")`` otherwise). ``crop=(x0, y0, x1, y1)``:
-    return only that window (``ValueError`` unless it lies inside the image). Missing file ->
+    return only that window (``ValueError`` unless it lies inside the image), as a view of the
+    decoded image (its rows contiguous; no copy). Missing file ->
     ``SkipItem("missing file")``; anything Pillow cannot fully decode (truncated, corrupt, not
     an image, decompression bomb) -> ``SkipItem("unreadable image")``.
     """
@@ -135,7 +136,7 @@ def read_rgb(
         if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
             raise ValueError(f"crop {tuple(crop)} is not inside the {w}x{h} image")
         arr = arr[y0:y1, x0:x1]
-    return np.ascontiguousarray(arr)
+    return arr
 
 
 def _read_pillow(path: Path, exif_transpose: bool) -> np.ndarray:
