@@ -10,7 +10,7 @@
 //! all lines are accumulated as impulses; two prefix sums then give `C` exactly (integers).
 
 use crate::directions::{Direction, Major};
-use crate::lines::{unpack, LineSegments, LineSweep, Segment, END_BITS};
+use crate::lines::{unpack, LineSegments, LineSweep, END_BITS};
 use crate::mask::MaskPair;
 
 /// Reusable buffers for one thread; no allocation after the first pair of a given size.
@@ -65,27 +65,25 @@ impl Workspace {
             }
         }
         // Lines that cross an object more than once: pair their other segments too.
-        if !self.seg_a.extra.is_empty() || !self.seg_b.extra.is_empty() {
-            let by_line = |segs: &[Segment]| {
-                let mut v = segs.to_vec();
-                v.sort_unstable_by_key(|s| s.line);
-                v
-            };
-            let (extra_a, extra_b) = (by_line(&self.seg_a.extra), by_line(&self.seg_b.extra));
-            for a in &extra_a {
-                let b = self.seg_b.last_of(a.line as usize);
-                if b.1 != 0 {
-                    add_pair((a.start, a.end), b);
-                }
+        for a in &self.seg_a.extra {
+            let b = self.seg_b.last_of(a.line as usize);
+            if b.1 != 0 {
+                add_pair((a.start, a.end), b);
             }
-            for b in &extra_b {
-                let a = self.seg_a.last_of(b.line as usize);
-                if a.1 != 0 {
-                    add_pair(a, (b.start, b.end));
-                }
+        }
+        for b in &self.seg_b.extra {
+            let a = self.seg_a.last_of(b.line as usize);
+            if a.1 != 0 {
+                add_pair(a, (b.start, b.end));
             }
+        }
+        if !self.seg_a.extra.is_empty() && !self.seg_b.extra.is_empty() {
+            // lines crossing both objects several times: match their other segments by line
+            let (extra_a, extra_b) = (&mut self.seg_a.extra, &mut self.seg_b.extra);
+            extra_a.sort_unstable_by_key(|s| s.line);
+            extra_b.sort_unstable_by_key(|s| s.line);
             let mut j = 0;
-            for a in &extra_a {
+            for a in extra_a.iter() {
                 while j < extra_b.len() && extra_b[j].line < a.line {
                     j += 1;
                 }
