@@ -174,7 +174,13 @@ impl Plan {
         assert_eq!(out.len(), r_count * k_count);
         let mut counts = Vec::with_capacity(pair.max_extent() + 1);
         for (k, dir) in self.directions.iter().enumerate() {
-            ws.count_pairs(pair, dir);
+            if !ws.count_pairs(pair, dir) {
+                // no line of this direction meets both objects: every value is 0
+                for i in 0..r_count {
+                    out[i * k_count + k] = 0.0;
+                }
+                continue;
+            }
             let range = reduce(ws, &mut counts, dir);
             let corr = &self.correction[k * r_count..(k + 1) * r_count];
             for i in 0..r_count {

@@ -74,26 +74,39 @@ pub struct LineSweep {
 }
 
 impl LineSweep {
-    /// The segments of the object whose runs (one list per major position) are `runs`, on
-    /// lines `v + shifts[u]`; `shifts` must be non-negative and monotonic (as digital lines'
-    /// are).
-    pub fn segments(&mut self, runs: &RunList, shifts: &[i64], out: &mut LineSegments) {
+    /// The segments on the lines of `window` of the object whose runs (one list per major
+    /// position) are `runs`, on lines `v + shifts[u]`; `shifts` must be non-negative and
+    /// monotonic (as digital lines' are). Lines outside `window` are left out (the pair counts
+    /// need only the lines that meet both objects: see [`line_range`]).
+    pub fn segments(
+        &mut self,
+        runs: &RunList,
+        shifts: &[i64],
+        window: std::ops::Range<i64>,
+        out: &mut LineSegments,
+    ) {
         debug_assert_eq!(runs.len(), shifts.len());
         out.last.clear();
         out.extra.clear();
+        out.base = 0;
         // Columns before and after the object hold nothing: sweep only the occupied ones, and
-        // give slots only to the lines their runs cover.
+        // give slots only to the lines of the window their runs can cover.
         let occupied = runs.occupied();
         if occupied.is_empty() {
-            out.base = 0;
             return;
         }
         // shifts are monotonic in u: their extremes over the object sit at its ends
         let (s0, s1) = (shifts[occupied.start], shifts[occupied.end - 1]);
         let (lo, hi) = runs.minor_extent();
-        let base = lo as i64 + s0.min(s1);
-        let n_lines = (hi as i64 + s0.max(s1) - base) as usize;
+        let base = (lo as i64 + s0.min(s1)).max(window.start);
+        let end = (hi as i64 + s0.max(s1)).min(window.end);
+        if end <= base {
+            return;
+        }
+        let n_lines = (end - base) as usize;
         debug_assert!(base >= 0);
+        // the window relative to base: every line the sweep meets is clipped to it
+        let (w0, w1) = (0, n_lines as i32);
         out.base = base as usize;
         out.last.resize(n_lines, 0);
         self.prev.clear();
@@ -102,22 +115,23 @@ impl LineSweep {
             extra: &mut out.extra,
             base: base as u32,
         };
-        // Lines relative to `base`, in i32: every one lies in 0..n_lines. Most columns hold
-        // one run: from one such column to the next the covered interval [p0, p1) just moves
-        // its ends; the other columns go through the run lists.
+        // Lines relative to `base`, in i32, clipped to the window 0..n_lines. Most columns
+        // hold one run: from one such column to the next the covered interval [p0, p1) just
+        // moves its ends; the other columns go through the run lists.
         let (single, shifts) = (&runs.single()[occupied.clone()], &shifts[occupied.clone()]);
         let (mut p0, mut p1) = (0, 0); // the previous column's interval, if it had one run
         let mut prev_many = false; // whether it had several (then they are in `self.prev`)
         for (k, (&(lo, hi), &shift)) in single.iter().zip(shifts).enumerate() {
             let s = (shift - base) as i32;
             let at = (occupied.start + k) as u32;
-            let (c0, c1) = (lo + s, hi + s);
+            // (NOT_ONE_RUN gives c0 >= c1)
+            let (c0, c1) = ((lo + s).max(w0), (hi + s).min(w1));
             if c0 < c1 && p0 < p1 {
                 lines.step(p0, p1, c0, c1, at);
                 (p0, p1) = (c0, c1);
                 continue;
             }
-            // not one run to one run
+            // not one run to one run (in the window)
             let (pb, cb) = ([(p0, p1)], [(c0, c1)]);
             let prev_runs: &[(i32, i32)] = if p0 < p1 {
                 &pb[..]
@@ -128,21 +142,28 @@ impl LineSweep {
             };
             let cur_runs: &[(i32, i32)] = if c0 < c1 {
                 &cb[..]
+            } else if lo < hi {
+                &[] // one run, outside the window
             } else {
                 self.cur.clear();
                 let at_u = runs.at(occupied.start + k);
-                self.cur
-                    .extend(at_u.iter().map(|&(lo, hi)| (lo + s, hi + s)));
+                self.cur.extend(
+                    at_u.iter()
+                        .map(|&(lo, hi)| ((lo + s).max(w0), (hi + s).min(w1)))
+                        .filter(|&(c0, c1)| c0 < c1),
+                );
                 &self.cur
             };
             for_each_in_difference(prev_runs, cur_runs, |l| lines.close(l, l + 1, at));
             for_each_in_difference(cur_runs, prev_runs, |l| lines.open(l, l + 1, at));
-            let many = cur_runs.len() > 1;
-            if many {
-                std::mem::swap(&mut self.prev, &mut self.cur);
-            }
-            prev_many = many;
-            (p0, p1) = (c0, c1);
+            (p0, p1, prev_many) = match cur_runs {
+                &[(c0, c1)] => (c0, c1, false),
+                [] => (0, 0, false),
+                _ => {
+                    std::mem::swap(&mut self.prev, &mut self.cur);
+                    (0, 0, true)
+                }
+            };
         }
         let end = occupied.end as u32;
         if p0 < p1 {
@@ -152,6 +173,22 @@ impl LineSweep {
                 lines.close(p0, p1, end);
             }
         }
+    }
+}
+
+/// The lines `[lo, hi)` that the object whose runs are `runs` covers on lines
+/// `v + shifts[u]` (empty if none), from the first and last run of each position.
+pub fn line_range(runs: &RunList, shifts: &[i64]) -> std::ops::Range<i64> {
+    let occupied = runs.occupied();
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for (&(first, last), &s) in runs.span()[occupied.clone()].iter().zip(&shifts[occupied]) {
+        lo = lo.min(first as i64 + s);
+        hi = hi.max(last as i64 + s);
+    }
+    if lo < hi {
+        lo..hi
+    } else {
+        0..0
     }
 }
 
@@ -342,26 +379,58 @@ mod tests {
                 }
                 c
             };
-            let mut segs = LineSegments::default();
-            LineSweep::default().segments(runs, &shifts, &mut segs);
-            assert!(segs.lines().end <= n_lines);
-            let mut got = segs.all();
-            got.sort_by_key(|s| (s.line, s.start));
-            assert_eq!(got, brute_segments(&cropped, &shifts, n_lines));
+            let all = brute_segments(&cropped, &shifts, n_lines);
+            assert_eq!(line_range(runs, &shifts), lines_of(&all));
+            for window in windows(n_lines, &mut rnd) {
+                let mut segs = LineSegments::default();
+                LineSweep::default().segments(runs, &shifts, window.clone(), &mut segs);
+                assert!(segs.lines().end <= n_lines);
+                let mut got = segs.all();
+                got.sort_by_key(|s| (s.line, s.start));
+                assert_eq!(got, in_window(&all, &window), "window {window:?}");
+            }
         }
     }
 
+    /// The whole range of lines, and a few random windows of it (some empty).
+    fn windows(n_lines: usize, rnd: &mut impl FnMut() -> u64) -> Vec<std::ops::Range<i64>> {
+        let n = n_lines as i64 + 2;
+        let mut v = Vec::with_capacity(5);
+        v.push(0..i64::MAX);
+        for _ in 0..4 {
+            let (a, b) = ((rnd() % n as u64) as i64 - 1, (rnd() % n as u64) as i64 - 1);
+            v.push(a.min(b)..a.max(b) + (rnd() % 2) as i64);
+        }
+        v
+    }
+
+    fn in_window(segs: &[Segment], window: &std::ops::Range<i64>) -> Vec<Segment> {
+        let keep = |s: &&Segment| window.contains(&(s.line as i64));
+        segs.iter().filter(keep).copied().collect()
+    }
+
+    /// The lines that hold a segment, as `[first, last + 1)`.
+    fn lines_of(segs: &[Segment]) -> std::ops::Range<i64> {
+        let lo = segs.iter().map(|s| s.line as i64).min().unwrap();
+        let hi = segs.iter().map(|s| s.line as i64 + 1).max().unwrap();
+        lo..hi
+    }
+
     /// Segments of `m` (already the union crop) on the lines of `shifts`, both ways.
-    fn check_against_pixel_walk(m: &Array2<u8>, shifts: &[i64]) {
+    fn check_against_pixel_walk(m: &Array2<u8>, shifts: &[i64], rnd: &mut impl FnMut() -> u64) {
         let pair = MaskPair::new(m.view(), m.view(), "a", "b").unwrap();
         assert_eq!((pair.height, pair.width), m.dim());
         let n_lines = pair.height + *shifts.iter().max().unwrap() as usize;
-        let mut segs = LineSegments::default();
-        LineSweep::default().segments(&pair.a.by_column, shifts, &mut segs);
-        assert!(segs.lines().end <= n_lines);
-        let mut got = segs.all();
-        got.sort_by_key(|s| (s.line, s.start));
-        assert_eq!(got, brute_segments(m, shifts, n_lines));
+        let all = brute_segments(m, shifts, n_lines);
+        assert_eq!(line_range(&pair.a.by_column, shifts), lines_of(&all));
+        for window in windows(n_lines, rnd) {
+            let mut segs = LineSegments::default();
+            LineSweep::default().segments(&pair.a.by_column, shifts, window.clone(), &mut segs);
+            assert!(segs.lines().end <= n_lines);
+            let mut got = segs.all();
+            got.sort_by_key(|s| (s.line, s.start));
+            assert_eq!(got, in_window(&all, &window), "window {window:?}");
+        }
     }
 
     /// Shapes whose columns mostly hold one run but whose lines cross them several times
@@ -425,7 +494,8 @@ mod tests {
                     .collect();
                 let lowest = *shifts.iter().min().unwrap();
                 shifts.iter_mut().for_each(|s| *s -= lowest);
-                check_against_pixel_walk(&m, &shifts);
+                let mut bits = || (rnd() * 1e6) as u64;
+                check_against_pixel_walk(&m, &shifts, &mut bits);
             }
         }
     }

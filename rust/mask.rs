@@ -18,12 +18,18 @@ pub struct RunList {
     runs: Vec<(i32, i32)>,
     /// Per major position: its run if it has exactly one, else [`NOT_ONE_RUN`].
     single: Vec<(i32, i32)>,
+    /// Per major position: `(lo of its first run, hi of its last)`, [`NO_SPAN`] if it has none.
+    span: Vec<(i32, i32)>,
     occupied: std::ops::Range<usize>,
     minor: (i32, i32),
 }
 
 /// [`RunList::single`] of a position with no run or several.
 pub const NOT_ONE_RUN: (i32, i32) = (0, 0);
+
+/// [`RunList::span`] of a position with no run: above every `lo`, below every `hi` (and far
+/// from overflowing when a line shift is added).
+pub const NO_SPAN: (i32, i32) = (i32::MAX / 4, i32::MIN / 4);
 
 impl RunList {
     fn new(offsets: Vec<u32>, runs: Vec<(i32, i32)>) -> Self {
@@ -37,10 +43,21 @@ impl RunList {
                 }
             })
             .collect();
+        let span = offsets
+            .windows(2)
+            .map(|w| {
+                if w[1] > w[0] {
+                    (runs[w[0] as usize].0, runs[w[1] as usize - 1].1)
+                } else {
+                    NO_SPAN
+                }
+            })
+            .collect();
         let mut list = Self {
             offsets,
             runs,
             single,
+            span,
             occupied: 0..0,
             minor: (0, 0),
         };
@@ -80,6 +97,13 @@ impl RunList {
     #[inline]
     pub fn single(&self) -> &[(i32, i32)] {
         &self.single
+    }
+
+    /// For each major position, the lowest `lo` and highest `hi` of its runs ([`NO_SPAN`] if
+    /// none): the extent of the position's cover across the lines.
+    #[inline]
+    pub fn span(&self) -> &[(i32, i32)] {
+        &self.span
     }
 
     pub fn run_count(&self) -> usize {

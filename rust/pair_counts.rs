@@ -10,7 +10,7 @@
 //! all lines are accumulated as impulses; two prefix sums then give `C` exactly (integers).
 
 use crate::directions::{Direction, Major};
-use crate::lines::{unpack, LineSegments, LineSweep, END_BITS};
+use crate::lines::{line_range, unpack, LineSegments, LineSweep, END_BITS};
 use crate::mask::MaskPair;
 
 /// Reusable buffers for one thread; no allocation after the first pair of a given size.
@@ -26,20 +26,33 @@ pub struct Workspace {
 
 impl Workspace {
     /// Compute `C(δ)` for `dir` into the workspace; read it with [`Workspace::signed`].
-    pub fn count_pairs(&mut self, pair: &MaskPair, dir: &Direction) {
+    /// Returns false when no line of `dir` meets both objects (every count is then 0).
+    pub fn count_pairs(&mut self, pair: &MaskPair, dir: &Direction) -> bool {
         let (runs_a, runs_b, major) = match dir.major {
             Major::X => (&pair.a.by_column, &pair.b.by_column, pair.width),
             Major::Y => (&pair.a.by_row, &pair.b.by_row, pair.height),
         };
         dir.shifts(major, &mut self.shifts);
-
-        self.sweep.segments(runs_a, &self.shifts, &mut self.seg_a);
-        self.sweep.segments(runs_b, &self.shifts, &mut self.seg_b);
-
         // Impulses at δ + major; δ ∈ [−major, major + 1] → indices [0, 2·major + 1].
         self.extent = major;
         self.counts.clear();
         self.counts.resize(2 * major + 2, 0);
+
+        // Only the lines that meet both objects can hold pairs: often none (objects apart,
+        // directions across the line between them), and then nothing needs sweeping.
+        let (range_a, range_b) = (
+            line_range(runs_a, &self.shifts),
+            line_range(runs_b, &self.shifts),
+        );
+        let common = range_a.start.max(range_b.start)..range_a.end.min(range_b.end);
+        if common.is_empty() {
+            return false;
+        }
+        self.sweep
+            .segments(runs_a, &self.shifts, common.clone(), &mut self.seg_a);
+        self.sweep
+            .segments(runs_b, &self.shifts, common, &mut self.seg_b);
+
         let base = major as i64 + 1;
         let (mut lowest_index, mut highest_index) = (i64::MAX, i64::MIN);
         let counts = &mut self.counts;
@@ -93,7 +106,7 @@ impl Workspace {
             }
         }
         if lowest_index > highest_index {
-            return; // no pair shares a line
+            return false; // no pair shares a line
         }
         // Outside the impulses the counts are zero: the four impulses of a trapezoid sum to 0.
         let touched = &mut self.counts[lowest_index as usize..=highest_index as usize];
@@ -104,6 +117,7 @@ impl Workspace {
                 *c = acc;
             }
         }
+        true
     }
 
     /// `C(δ)` of the last [`Workspace::count_pairs`], for `|δ| < extent`.
@@ -199,19 +213,29 @@ mod tests {
             seed
         };
         let mut ws = Workspace::default();
+        let mut no_common_line = 0;
         for trial in 0..40 {
             let (h, w) = (2 + (rnd() % 9) as usize, 2 + (rnd() % 9) as usize);
             let mut a = Array2::<u8>::zeros((h, w));
             let mut b = Array2::<u8>::zeros((h, w));
             a.mapv_inplace(|_| (rnd() % 3 == 0) as u8);
             b.mapv_inplace(|_| (rnd() % 3 == 0) as u8);
+            if trial % 2 == 1 {
+                // objects apart (A top-left, B bottom-right): some directions share no line
+                a.slice_mut(ndarray::s![h / 2.., ..]).fill(0);
+                a.slice_mut(ndarray::s![.., w / 2..]).fill(0);
+                b.slice_mut(ndarray::s![..h / 2 + 1, ..]).fill(0);
+                b.slice_mut(ndarray::s![.., ..w / 2 + 1]).fill(0);
+            }
             a[[0, 0]] = 1;
             b[[h - 1, w - 1]] = 1;
             let pair = MaskPair::new(a.view(), b.view(), "a", "b").unwrap();
             for k in 0..24 {
                 let dir = Direction::half_turn(k, 24);
-                ws.count_pairs(&pair, &dir);
+                let any = ws.count_pairs(&pair, &dir);
                 let want = brute(&a, &b, &dir);
+                assert_eq!(any, !want.is_empty(), "trial {trial} dir {k}");
+                no_common_line += !any as usize;
                 let major = ws.extent() as i64;
                 for delta in -(major - 1)..major {
                     assert_eq!(
@@ -222,5 +246,9 @@ mod tests {
                 }
             }
         }
+        assert!(
+            no_common_line > 40,
+            "{no_common_line} directions without a common line"
+        );
     }
 }
