@@ -118,22 +118,33 @@ impl Direction {
     pub fn shifts(&self, len: usize, out: &mut Vec<i64>) {
         let centre = (len as f64 - 1.0) / 2.0;
         out.clear();
-        // the match of `shift` taken once, outside the loop (which then vectorises)
+        // the match of `shift` taken once, outside the loop
         match (self.major, self.diagonal) {
             (Major::X, true) if self.slope > 0.0 => out.extend((0..len).map(|u| u as i64)),
             (Major::X, true) => out.extend((0..len).map(|u| -(u as i64))),
-            (Major::X, false) => {
-                out.extend((0..len).map(|u| round_half_away(((u as f64) - centre) * self.slope)))
-            }
-            (Major::Y, _) => {
-                out.extend((0..len).map(|u| round_half_away((-((u as f64) - centre)) * self.slope)))
+            (major, false) | (major @ Major::Y, true) => {
+                // The shift is an odd function of u − centre (rounding half away from zero is
+                // odd, and u − centre, its negation and their products with the slope are all
+                // exact or negated exactly): compute the first half, mirror the rest.
+                let sign = if major == Major::Y { -1.0 } else { 1.0 };
+                let half = len.div_ceil(2);
+                out.extend(
+                    (0..half).map(|u| round_half_away(sign * ((u as f64) - centre) * self.slope)),
+                );
+                for u in half..len {
+                    out.push(-out[len - 1 - u]);
+                }
             }
         }
         debug_assert!(out
             .iter()
             .enumerate()
             .all(|(u, &s)| s == self.shift(u, centre)));
-        let lowest = out.iter().copied().min().unwrap_or(0);
+        // monotonic: the lowest is at one end
+        let lowest = match (out.first(), out.last()) {
+            (Some(&a), Some(&b)) => a.min(b),
+            _ => 0,
+        };
         out.iter_mut().for_each(|s| *s -= lowest);
     }
 
@@ -160,6 +171,25 @@ fn round_half_away(x: f64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shifts_are_shift_lowered_to_zero() {
+        let mut out = Vec::new();
+        for n in [4usize, 7, 90, 180, 360, 1000] {
+            for k in 0..n {
+                for dir in [Direction::half_turn(k, n), Direction::full_turn(k, n)] {
+                    for len in [1usize, 2, 3, 10, 57, 224, 305, 1001] {
+                        dir.shifts(len, &mut out);
+                        let centre = (len as f64 - 1.0) / 2.0;
+                        let raw: Vec<i64> = (0..len).map(|u| dir.shift(u, centre)).collect();
+                        let lowest = *raw.iter().min().unwrap();
+                        let want: Vec<i64> = raw.iter().map(|s| s - lowest).collect();
+                        assert_eq!(out, want, "n={n} k={k} len={len}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn rounding_matches_std() {
