@@ -120,21 +120,27 @@ def stage_times(src, n: int, image_size: int, desc: DescriptorParams, decode=Non
             decode(i)
         out["load/decode"] = (time.process_time() - t0) / len(idx) * 1e3
     load = getattr(src, "load_cropped", None) or src.load  # what the workers call
-    t0 = time.process_time()
-    samples = []
+    # as in a worker: each sample is prepared as soon as it is loaded, then dropped
+    t_load = t_prepare = 0.0
+    items = []
     for i in idx:
+        t0 = time.process_time()
         try:
-            samples.append((i, load(i)))
+            sample = load(i)
         except Exception:  # noqa: BLE001 - skipped items are part of the real pipeline too
-            pass
-    t_load = (time.process_time() - t0) / len(idx) * 1e3
+            t_load += time.process_time() - t0
+            continue
+        t1 = time.process_time()
+        items.append(prepare_sample(sample, i, image_size))
+        del sample
+        t_load += t1 - t0
+        t_prepare += time.process_time() - t1
+    t_load = t_load / len(idx) * 1e3
     if decode is not None:
         out["masks"] = max(0.0, t_load - out["load/decode"])
     else:
         out["load (generate scene + masks)"] = t_load
-    t0 = time.process_time()
-    items = [prepare_sample(s, i, image_size) for i, s in samples]
-    out["crop+resize"] = (time.process_time() - t0) / len(items) * 1e3
+    out["crop+resize"] = t_prepare / len(items) * 1e3
     pairs_px = float(np.mean([it.sfb_a.size for it in items]))
     t0 = time.process_time()
     items = [it for it in add_banners(items, desc, n_threads=1) if isinstance(it, PreparedItem)]
