@@ -13,6 +13,20 @@ import numpy as np
 from PIL import Image
 
 
+
+def run_lengths(m: np.ndarray) -> list[int]:
+    """COCO's uncompressed RLE of a mask, from the definition: lengths of alternating runs of
+    0s and 1s (0s first) over the pixels in column-major order."""
+    counts, value, run = [], False, 0
+    for px in m.astype(bool).flatten(order="F"):
+        if px == value:
+            run += 1
+        else:
+            counts.append(run)
+            value, run = px, 1
+    counts.append(run)
+    return counts
+
 def write_image(path: Path, height: int = 48, width: int = 64, fmt: str | None = None) -> np.ndarray:
     """A deterministic RGB image with a red block (rows 8..24, cols 6..22) and a blue block
     (rows 20..40, cols 36..58); returns the array written."""
@@ -44,16 +58,7 @@ def write_coco(root: Path) -> Path:
     rle["counts"] = rle["counts"].decode("ascii")
     small = np.zeros((h, w), np.uint8)
     small[40:44, 2:6] = 1  # 16 px
-    # uncompressed RLE: column-major run lengths starting with zeros
-    flat = small.flatten(order="F")
-    runs, cur, n = [], 0, 0
-    for v in flat:
-        if v == cur:
-            n += 1
-        else:
-            runs.append(n)
-            cur, n = v, 1
-    runs.append(n)
+    runs = run_lengths(small)  # an uncompressed RLE
     poly = [6, 8, 22, 8, 22, 24, 6, 24]  # x, y pairs of the red block's corners
     anns = [
         {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [poly], "area": 256.0, "bbox": [6, 8, 16, 16], "iscrowd": 0},

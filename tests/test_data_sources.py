@@ -8,7 +8,15 @@ import warnings
 
 import numpy as np
 import pytest
-from data_fixtures import write_coco, write_gqa, write_image, write_random_coco, write_spatialsense, write_unrel
+from data_fixtures import (
+    run_lengths,
+    write_coco,
+    write_gqa,
+    write_image,
+    write_random_coco,
+    write_spatialsense,
+    write_unrel,
+)
 
 from csip.data import PREDICATES, Sample, SkipItem
 from csip.data.sample import box_of
@@ -113,21 +121,6 @@ def test_coco_load_cropped_is_the_union_box_window_of_load(tmp_path, saliency):
     assert compared >= 20 and smaller >= 5
 
 
-def _run_lengths(m: np.ndarray) -> list[int]:
-    """COCO's uncompressed RLE of a bool mask, from the definition: lengths of alternating runs
-    of 0s and 1s (0s first) over the pixels in column-major order."""
-    flat = m.flatten(order="F")
-    counts, value, run = [], False, 0
-    for px in flat:
-        if px == value:
-            run += 1
-        else:
-            counts.append(run)
-            value, run = px, 1
-    counts.append(run)
-    return counts
-
-
 def test_decode_rle_window_equals_pycocotools(tmp_path):
     from pycocotools import mask as mask_utils
 
@@ -139,7 +132,7 @@ def test_decode_rle_window_equals_pycocotools(tmp_path):
         m = np.asfortranarray(rng.random((h, w)) < rng.uniform(0.05, 0.95))
         m[0, 0] = k % 2 == 0  # RLEs that start with a run of 1s (a first count of 0) too
         rle = mask_utils.encode(m.astype(np.uint8))
-        counts = {"size": [h, w], "counts": _run_lengths(m)}  # the uncompressed form
+        counts = {"size": [h, w], "counts": run_lengths(m)}  # the uncompressed form
         assert sum(counts["counts"]) == h * w
         x0, x1 = sorted(rng.choice(w + 1, 2, replace=False))
         y0, y1 = sorted(rng.choice(h + 1, 2, replace=False))
