@@ -77,12 +77,9 @@ def decode_rle_window(rle: dict | None, height: int, width: int, box: tuple[int,
     not cover ``height × width`` pixels."""
     from csip_core import rle_window
 
-    x0, y0, x1, y1 = (int(v) for v in box)
-    if rle is None:
-        if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
-            raise ValueError(f"window {box} is not inside the {width}x{height} mask")
-        return np.zeros((y1 - y0, x1 - x0), dtype=bool)
-    return rle_window(rle["counts"], int(height), int(width), (x0, y0, x1, y1))
+    window = tuple(int(v) for v in box)
+    counts = [int(height) * int(width)] if rle is None else rle["counts"]  # None: all 0s
+    return rle_window(counts, int(height), int(width), window)
 
 
 def rle_area_box(rle: dict | None) -> tuple[int, tuple[float, float, float, float] | None]:
