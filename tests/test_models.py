@@ -161,9 +161,9 @@ def test_imagenet_weights_from_local_file(tmp_path, suffix):
 
         save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(path))
     enc = build_image_encoder("resnet18", out_dim=8, weights=str(path))
-    torch.testing.assert_close(enc.backbone.net.layer1[0].conv1.weight, ref.layer1[0].conv1.weight)
+    torch.testing.assert_close(enc.backbone.layer1[0].conv1.weight, ref.layer1[0].conv1.weight)
     dr = build_image_encoder("drnet", out_dim=8, weights=str(path))
-    w = dr.backbone.net.conv1.weight
+    w = dr.backbone.conv1.weight
     torch.testing.assert_close(w[:, :3], ref.conv1.weight)
     assert torch.count_nonzero(w[:, 3:]) == 0
     with pytest.raises(ValueError, match="2d"):
@@ -172,6 +172,63 @@ def test_imagenet_weights_from_local_file(tmp_path, suffix):
     torch.save({"x": torch.zeros(1)}, bad)
     with pytest.raises(ValueError, match="not ResNet18"):
         build_image_encoder("resnet18", weights=str(bad))
+
+
+def test_standard_backbone_is_torchvision_resnet18_exactly():
+    """Width 64: the same modules, keys, seeded initial weights and outputs as torchvision's."""
+    from torchvision.models import resnet18
+
+    from csip.models.image import ResNet18Backbone
+
+    torch.manual_seed(3)
+    ref = resnet18(weights=None).eval()
+    torch.manual_seed(3)
+    ours = ResNet18Backbone().eval()
+    ref_state = {k: v for k, v in ref.state_dict().items() if not k.startswith("fc.")}
+    assert list(ours.state_dict()) == list(ref_state)
+    for k, v in ref_state.items():
+        torch.testing.assert_close(ours.state_dict()[k], v, rtol=0, atol=0, msg=k)
+    ref.fc = torch.nn.Identity()
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(ours(x), ref(x))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "drnet", "resnet18+2d"])
+def test_narrow_resnet_width(name):
+    """A narrower ResNet18: every stage's channels scale with the width; the config records it
+    (and omits it at the standard width, so older configs read the same)."""
+    torch.manual_seed(0)
+    enc = build_image_encoder(name, out_dim=8, width=16)
+    assert enc.backbone.out_dim == 128 and enc.backbone.layer4[1].conv2.out_channels == 128
+    assert enc.backbone.conv1.out_channels == 16 and enc.config["width"] == 16
+    batch = {"image": torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8), "boxes": torch.rand(2, 2, 4).sort(-1)[0]}
+    assert enc(batch).shape == (2, 8)
+    assert "width" not in build_image_encoder(name, out_dim=8).config
+    n16 = sum(p.numel() for p in enc.backbone.parameters())
+    n64 = sum(p.numel() for p in build_image_encoder(name, out_dim=8).backbone.parameters())
+    assert 14 < n64 / n16 < 17  # conv weights scale as width²
+
+
+def test_narrow_resnet_refuses_imagenet_weights_and_bad_width(tmp_path):
+    from csip.models.image import ResNet18Backbone
+
+    with pytest.raises(ValueError, match="width 64"):
+        ResNet18Backbone(weights=tmp_path / "w.pth", width=32)
+    with pytest.raises(ValueError, match=">= 1"):
+        ResNet18Backbone(width=0)
+
+
+def test_checkpoints_with_the_old_wrapped_keys_still_load():
+    """csip 0.1 stored the backbone as ``backbone.net.*``; those states load unchanged."""
+    torch.manual_seed(0)
+    enc = build_image_encoder("resnet18", out_dim=8)
+    old = {k.replace("backbone.", "backbone.net.", 1) if k.startswith("backbone.") else k: v
+           for k, v in enc.state_dict().items()}
+    torch.manual_seed(1)
+    fresh = build_image_encoder("resnet18", out_dim=8)
+    fresh.load_state_dict(old)
+    for k, v in enc.state_dict().items():
+        torch.testing.assert_close(fresh.state_dict()[k], v, msg=k)
 
 
 def test_channels_last_model_matches_contiguous():

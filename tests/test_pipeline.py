@@ -1,19 +1,20 @@
-"""``csip run`` end to end with tiny settings, its resumption, its refusals, and the summary's
-arithmetic (margins, spreads, verdict)."""
+"""``csip run`` (the built-in study) end to end with tiny settings, its resumption, its
+refusals, and the summary's arithmetic (Table 2 rows, margins, spreads, verdicts)."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from click.testing import CliRunner
 
 from csip.cli import main
-from csip.commands.pipeline import summarise
+from csip.study import StudyConfig
+from csip.study.table import budget_rows, mean_table, spread_stats, verdicts
 from eval_helpers import one_thread
 
-TINY = ["--n", "120", "--image-size", "32", "--epochs", "1", "--seeds", "0", "--batch-size", "64", "--no-figures"]
+TINY = ["--n", "120", "--image-size", "32", "--width", "8", "--epochs", "2", "--seeds", "0,1", "--batch-size", "32",
+        "--no-figures"]
 
 
 @pytest.fixture(autouse=True)
@@ -22,127 +23,144 @@ def _threads():
         yield
 
 
-def _run(args):
-    return CliRunner().invoke(main, ["run", *map(str, args)], catch_exceptions=False)
+def _run(args, **kw):
+    return CliRunner().invoke(main, ["run", *map(str, args)], **kw)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("csip-run") / "out"
     with one_thread():
-        t0 = time.perf_counter()
-        res = _run(["--out", out, *TINY])
-        wall = time.perf_counter() - t0
-    return out, res, wall
+        res = _run(["--out", out, *TINY, "--budget-check"], catch_exceptions=False)
+    return out, res
 
 
-def test_run_end_to_end(tiny_run):
-    out, res, wall = tiny_run
+def test_run_writes_table2_rows_for_every_encoder_training_and_seed(tiny_run):
+    out, res = tiny_run
     assert res.exit_code == 0, res.output
-    assert wall < 60, f"csip run with tiny settings took {wall:.1f} s"
-    assert (out / "cache" / "manifest.json").is_file()
-    for variant in ("csip", "supervised"):
-        assert (out / "runs" / f"{variant}-seed0" / "checkpoints" / "final.pt").is_file()
-    r = json.loads((out / "eval" / "seed0" / "results.json").read_text())
-    assert r["tasks"] == ["cbir", "srr", "vqa"]
-    groups = {e["group"] for e in r["encoders"] if e["status"] == "ok"}
-    assert {"random init", "supervised", "C-SIP"} <= groups
-    # the tables are printed, then the summary
-    assert "CBIR" in res.output and "SRR" in res.output and "VQA" in res.output
-    assert "csip run — summary" in res.output
-
     s = json.loads((out / "summary.json").read_text())
-    assert s["format"] == "csip-run-summary" and s["seeds"] == [0]
-    assert s["settings"]["n"] == 120 and s["settings"]["model"] == "2d" and s["settings"]["eval_split"] == "test"
-    for row in ("random-init", "supervised", "C-SIP"):
-        vals = s["ndcg"][row]
-        assert len(vals) == 1 and 0 < vals[0] <= 100
-        st = s["stats"][row]
-        assert st["mean"] == pytest.approx(vals[0]) and st["range"] == 0 and st["std"] == 0
-    assert set(s["verdict"]) == {"random-init", "supervised"}
-    emb = s["ndcg"]["C-SIP (embedding)"]  # C-SIP retrieving in its shared image-banner space
-    assert len(emb) == 1 and 0 < emb[0] <= 100
-    assert s["headline_row"] == "C-SIP (embedding)" and set(s["verdict_embedding"]) == {"random-init", "supervised"}
-    assert s["csip_beats_both_by_more_than_spread"] is None  # one seed: no spread, no claim
-    assert set(s["timings_s"]) == {"precompute", "pretrain", "eval", "total"}
+    assert s["format"] == "csip-run-summary" and s["settings"]["encoders"] == ["resnet18", "2d"]
+    assert s["settings"]["seeds"] == [0, 1] and s["select"] == "val_ndcg10_embed"
+    keys = {(r["encoder"], r["training"], r["seed"]) for r in s["rows"]}
+    assert keys == {(e, t, k) for e in ("resnet18", "2d") for t in ("random-init", "supervised", "c-sip") for k in (0, 1)}
+    for r in s["rows"]:
+        assert 0 < r["ndcg@10"] <= 1 and 0 < r["ndcg@25"] <= 1
+        assert r["features"] == ("embed" if r["training"] == "c-sip" else "pre")
+        if r["training"] != "random-init":  # trained rows: the val-selected checkpoint
+            assert r["checkpoint"].endswith("best.pt") and r["selected"]["metric"] == "val_ndcg10_embed"
+        if r["training"] == "supervised":
+            assert 0 <= r["val_acc"] <= 1 and r["val_acc"] <= r["best_val_acc"]
+        if r["training"] == "c-sip":
+            assert r["alt"]["features"] == "pre" and 0 < r["alt"]["ndcg@10"] <= 1
+    assert set(s["verdicts"]) == {"resnet18", "2d"}
+    for v in s["verdicts"].values():
+        assert {"vs random-init", "vs supervised", "beats_both_by_more_than_spread"} <= set(v)
+    refs = s["references"]
+    assert refs["cbir_random_ranking_ndcg@10"] > 0 and refs["vqa_text_only"] is not None
+    assert {(b["encoder"], b["training"]) for b in s["budget"]} == {
+        (e, t) for e in ("resnet18", "2d") for t in ("supervised", "c-sip")}
+    assert any(r["inputs"] == "text only" for r in s["table3"])
+    assert (out / "runs" / "resnet18" / "c-sip-seed0-x2" / "checkpoints" / "best.pt").is_file()
     md = (out / "summary.md").read_text()
-    assert "| C-SIP |" in md and "no verdict" in md
+    assert "## Table 2" in md and "## Budget check" in md and "csip eval --cache" in md
+
+
+def test_every_summary_number_comes_from_the_printed_csip_eval_command(tiny_run, tmp_path):
+    """Rerunning the printed command for (resnet18, seed 1) reproduces its rows' NDCG exactly."""
+    import shlex
+
+    out, res = tiny_run
+    s = json.loads((out / "summary.json").read_text())
+    cmd = next(c for c in s["eval_commands"] if "/resnet18/seed1" in c)
+    argv = shlex.split(cmd)[2:]
+    argv[argv.index("--out") + 1] = str(tmp_path / "again")
+    again = CliRunner().invoke(main, ["eval", *argv, "--quiet"], catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    rows = json.loads((tmp_path / "again" / "results.json").read_text())["cbir"]["rows"]
+    by_group = {r["group"]: r for r in rows if r["status"] == "ok"}
+    for r in (r for r in s["rows"] if r["encoder"] == "resnet18" and r["seed"] == 1):
+        g = {"random-init": "random init", "supervised": "supervised", "c-sip": "C-SIP"}[r["training"]]
+        assert by_group[g]["ndcg"]["10"] == r["ndcg@10"] and by_group[g]["features"] == r["features"]
 
 
 def test_run_rerun_skips_finished_stages(tiny_run):
-    out, res, _ = tiny_run
+    out, res = tiny_run
     assert res.exit_code == 0, res.output
-    before = (out / "runs" / "csip-seed0" / "checkpoints" / "final.pt").stat().st_mtime_ns
-    again = _run(["--out", out, *TINY, "--quiet"])
+    ck = out / "runs" / "2d" / "c-sip-seed0" / "checkpoints" / "final.pt"
+    before = ck.stat().st_mtime_ns
+    rows = json.loads((out / "summary.json").read_text())["rows"]
+    again = _run(["--out", out, *TINY, "--budget-check", "--quiet"], catch_exceptions=False)
     assert again.exit_code == 0, again.output
-    assert "pretrain csip-seed0: skipped" in again.output
-    assert "eval seed 0: skipped" in again.output
-    assert (out / "runs" / "csip-seed0" / "checkpoints" / "final.pt").stat().st_mtime_ns == before
-    assert json.loads((out / "summary.json").read_text())["ndcg"] == json.loads(
-        (out / "summary.json").read_text())["ndcg"]
+    assert "pretrain 2d/c-sip-seed0: skipped" in again.output and "eval 2d seed 0: skipped" in again.output
+    assert ck.stat().st_mtime_ns == before
+    assert json.loads((out / "summary.json").read_text())["rows"] == rows
 
 
 def test_run_refuses_other_settings_in_the_same_out(tiny_run):
-    out, res, _ = tiny_run
+    out, res = tiny_run
     assert res.exit_code == 0, res.output
-    other = [a if a != "1" else "2" for a in TINY]  # --epochs 2
-    bad = CliRunner().invoke(main, ["run", "--out", str(out), *other])
+    other = [a if a != "2" else "3" for a in TINY]  # --epochs 3
+    bad = _run(["--out", out, *other])
     assert bad.exit_code != 0
     assert "other settings" in bad.output and "epochs" in bad.output
 
 
-def _fake_results(random_init, supervised, csip):
-    def row(group, v):
-        return {"name": group, "group": group, "status": "ok", "ndcg": {"10": v / 100, "25": v / 100}}
-
-    return {"cbir": {"rows": [row("reference", 80.0), row("random init", random_init),
-                              row("supervised", supervised), row("C-SIP", csip)]}}
-
-
-def test_summary_margins_and_spreads():
-    per_seed = {0: _fake_results(89.6, 84.0, 93.9), 1: _fake_results(89.0, 83.1, 93.4),
-                2: _fake_results(89.7, 83.6, 93.4)}
-    s = summarise(per_seed, "2d")
-    assert s["ndcg"]["C-SIP"] == pytest.approx([93.9, 93.4, 93.4])
-    c = s["stats"]["C-SIP"]
-    assert c["mean"] == pytest.approx(93.5667, abs=1e-3) and c["range"] == pytest.approx(0.5)
-    assert c["std"] == pytest.approx(0.288675, abs=1e-5)  # sample std (ddof 1)
-    v = s["verdict"]["random-init"]
-    assert v["margin"] == pytest.approx(93.5667 - 89.4333, abs=1e-3)
-    assert v["spread"] == pytest.approx(0.7)  # the larger range: random-init's 89.0..89.7
-    assert v["beats_by_more_than_spread"] and v["no_overlap"]
-    assert v["paired_differences"] == pytest.approx([4.3, 4.4, 3.7])
-    assert s["csip_beats_both_by_more_than_spread"] is True and s["headline_row"] == "C-SIP"
-    with_emb = summarise(per_seed, "2d", embed_ndcg={0: 80.0, 1: 81.0, 2: 80.5})
-    assert with_emb["headline_row"] == "C-SIP (embedding)"
-    assert with_emb["csip_beats_both_by_more_than_spread"] is False  # the headline row decides
-    assert with_emb["csip_features_beat_both_by_more_than_spread"] is True
-    assert with_emb["stats"]["C-SIP (embedding)"]["range"] == pytest.approx(1.0)
+@pytest.mark.parametrize("args, message", [
+    (["--encoders", "resnet50"], "--encoders"),
+    (["--encoders", "2d,2d"], "--encoders"),
+    (["--seeds", "0,0"], "--seeds"),
+    (["--seeds", "a"], "--seeds"),
+])
+def test_run_bad_options(tmp_path, args, message):
+    res = _run(["--out", tmp_path / "o", *args])
+    assert res.exit_code == 2 and message in res.output
 
 
-def test_summary_too_close_to_call():
-    per_seed = {0: _fake_results(81.0, 81.3, 81.5), 1: _fake_results(80.0, 80.1, 80.2),
-                2: _fake_results(81.2, 82.0, 81.0)}
-    s = summarise(per_seed, "resnet18+2d")
-    assert not s["verdict"]["supervised"]["beats_by_more_than_spread"]
-    assert not s["verdict"]["supervised"]["no_overlap"]
-    assert s["csip_beats_both_by_more_than_spread"] is False
+def test_study_config_validates():
+    with pytest.raises(ValueError, match="encoders"):
+        StudyConfig(encoders=("vit",))
+    with pytest.raises(ValueError, match="features"):
+        StudyConfig(features="post")
+    assert StudyConfig(tasks=("srr",)).tasks == ("cbir", "srr")  # Table 2 always
+    assert StudyConfig(features="pre").select == "val_ndcg10_pre"
 
 
-def test_shared_text_encoder_is_built_once_and_restored(monkeypatch):
-    from csip.commands.pipeline import shared_text_encoder
-    from csip.eval import vqa
+def _rows(enc, ndcg10: dict[str, list[float]]):
+    return [{"encoder": enc, "training": t, "seed": k, "ndcg@10": v / 100, "ndcg@25": v / 100, "features": "pre"}
+            for t, vals in ndcg10.items() for k, v in enumerate(vals)]
 
-    built = []
 
-    class Fake:
-        def __init__(self, path=None, device="cpu", **kw):
-            built.append((path, device))
+def test_verdict_margins_and_spreads():
+    rows = _rows("2d", {"random-init": [89.6, 89.0, 89.7], "supervised": [84.0, 83.1, 83.6],
+                        "c-sip": [93.9, 93.4, 93.4]})
+    v = verdicts(rows)["2d"]
+    r = v["vs random-init"]
+    assert r["c-sip_mean"] == pytest.approx(93.5667, abs=1e-3)
+    assert r["margin"] == pytest.approx(93.5667 - 89.4333, abs=1e-3)
+    assert r["spread"] == pytest.approx(0.7)  # the larger range: random-init's 89.0..89.7
+    assert r["beats_by_more_than_spread"] and r["no_overlap"] and r["c-sip_ahead_every_seed"]
+    assert r["paired_differences"] == pytest.approx([4.3, 4.4, 3.7])
+    assert v["beats_both_by_more_than_spread"] is True
+    st = spread_stats([93.9, 93.4, 93.4])
+    assert st["std"] == pytest.approx(0.288675, abs=1e-5) and st["range"] == pytest.approx(0.5)  # ddof 1
+    m = {(e["encoder"], e["training"]): e for e in mean_table(rows)}
+    assert m[("2d", "c-sip")]["ndcg@10"]["mean"] == pytest.approx(93.5667, abs=1e-3)
 
-    monkeypatch.setattr(vqa, "TextEncoder", Fake)
-    with shared_text_encoder():
-        a = vqa.TextEncoder(None, device="cpu")
-        b = vqa.TextEncoder(None, device="cpu")
-        c = vqa.TextEncoder("other", device="cpu")
-    assert a is b and c is not a and built == [(None, "cpu"), ("other", "cpu")]
-    assert vqa.TextEncoder is Fake
+
+def test_verdict_too_close_to_call_and_one_seed():
+    close = verdicts(_rows("x", {"random-init": [81.0, 80.0, 81.2], "supervised": [81.3, 80.1, 82.0],
+                                 "c-sip": [81.5, 80.2, 81.0]}))["x"]
+    assert close["vs supervised"]["beats_by_more_than_spread"] is False and not close["vs supervised"]["no_overlap"]
+    assert close["beats_both_by_more_than_spread"] is False
+    one = verdicts(_rows("x", {"random-init": [80.0], "supervised": [81.0], "c-sip": [90.0]}))["x"]
+    assert one["vs supervised"]["beats_by_more_than_spread"] is None  # one seed: no spread, no claim
+    assert one["beats_both_by_more_than_spread"] is None
+
+
+def test_budget_rows_compare_the_two_budgets():
+    b1 = {"value": 0.80, "epoch": 3, "record": {"val_acc": 0.5}}
+    b2 = {"value": 0.81, "epoch": 9, "record": {"val_acc": 0.55}}
+    (r,) = budget_rows({("resnet18", "supervised"): (b1, b2)}, "val_ndcg10_embed")
+    assert r["at_budget"] == pytest.approx(80.0) and r["at_2x_budget"] == pytest.approx(81.0)
+    assert r["gain"] == pytest.approx(1.0) and r["val_acc_at_2x"] == pytest.approx(55.0)
+    assert (r["epoch_at_budget"], r["epoch_at_2x"]) == (3, 9)

@@ -170,7 +170,8 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu"):
     """The trained image tower, ready for evaluation (``eval()`` mode, on ``map_location``).
 
     ``path``: a checkpoint file of ``csip pretrain``, a run directory (its
-    ``checkpoints/final.pt`` or ``checkpoints/last.pt``), or a directory written by
+    ``checkpoints/best.pt`` when the run selected one on val (``--select``), else
+    ``checkpoints/final.pt``, else ``checkpoints/last.pt``), or a directory written by
     :func:`export_encoder`. Returns a :class:`csip.models.ImageTower`: ``tower.features(batch)``
     gives the pre-projection features ``(B, D)`` that evaluation should use,
     ``tower.embed(batch)`` the L2-normalised shared-space embedding ``(B, E)``; ``tower.uses``
@@ -192,7 +193,7 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu"):
             tower = ImageTower(enc, head, mc)
             tower.load_state_dict(load_file(str(path / EXPORT_WEIGHTS)))
             return tower.to(map_location).eval()
-        for name in ("checkpoints/final.pt", "checkpoints/last.pt"):
+        for name in ("checkpoints/best.pt", "checkpoints/final.pt", "checkpoints/last.pt"):
             if (path / name).is_file():
                 path = path / name
                 break

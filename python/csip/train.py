@@ -47,6 +47,7 @@ from . import distributed as dist_utils
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint, unwrap
 from .loss import ClipLoss, clip_loss, supervised_loss
 from .models import build_model, default_model_config
+from .selection import BestTracker, retrieval_metrics
 
 #: Defaults of the built-in synthetic run (no ``--cache``): sized to finish in a few minutes
 #: on two CPU cores (precompute + training) while still learning something.
@@ -84,6 +85,7 @@ class TrainConfig:
     channels_last: bool = True  # CUDA only
     embed_dim: int = 128
     feature_dim: int = 256
+    width: int = 64  # ResNet18 stem channels (encoders with a ResNet); 64 = torchvision's
     spatial_channels: int = 32
     logit_scale: float = 1 / 0.07
     learn_logit_scale: bool = True
@@ -97,6 +99,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many global steps (tests, benchmarks)
     progress: bool = True
     val_split: str | None = "val"  # evaluated at each epoch end when the cache has it (None: never)
+    select: str | None = None  # val metric that picks checkpoints/best.pt (csip.selection.SELECTABLE)
     synthetic_n: int = SYNTHETIC_DEFAULTS["n"]  # (~800 train items: 3 epochs of 12 steps at batch 64)
     synthetic_image_size: int = SYNTHETIC_DEFAULTS["image_size"]
     extra: dict = field(default_factory=dict)
@@ -436,9 +439,9 @@ class _Metrics:
 #: are the new call's).
 RUN_DEFINING_FIELDS = (
     "split", "model", "supervised", "epochs", "batch_size", "lr", "weight_decay", "warmup", "min_lr_ratio",
-    "seed", "amp", "channels_last", "embed_dim", "feature_dim", "spatial_channels", "logit_scale",
+    "seed", "amp", "channels_last", "embed_dim", "feature_dim", "width", "spatial_channels", "logit_scale",
     "learn_logit_scale", "label_smoothing", "flip", "pretrained", "max_steps", "synthetic_n",
-    "synthetic_image_size",
+    "synthetic_image_size", "select",
 )
 
 
@@ -517,7 +520,7 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
             cfg.model, data_info["n_levels"], data_info["n_angles"], supervised=cfg.supervised,
             embed_dim=cfg.embed_dim, feature_dim=cfg.feature_dim, spatial_channels=cfg.spatial_channels,
             logit_scale=cfg.logit_scale, learn_logit_scale=cfg.learn_logit_scale,
-            image_size=data_info["image_size"],
+            image_size=data_info["image_size"], width=cfg.width,
         )
         model_shape = (data_info["n_levels"], data_info["n_angles"])
     check_data(dataset, data_info, model_shape, cfg.supervised)
@@ -550,7 +553,10 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
                             **({"fused": True} if cuda else {"foreach": True}))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(warmup_steps, total_steps, cfg.min_lr_ratio))
     epoch, step_in_epoch, step = 0, 0, 0
+    tracker = BestTracker(cfg.select) if cfg.select else None
     if resume_state is not None:
+        if tracker is not None:
+            tracker.load(resume_state.get("best"))
         model.load_state_dict(resume_state["model"])
         opt.load_state_dict(resume_state["optimizer"])
         sched.load_state_dict(resume_state["scheduler"])
@@ -606,6 +612,7 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
             "world_size": world,
             "global_batch": global_batch,
             "rng": capture_rng_state(),
+            "best": tracker.state() if tracker is not None else None,
         }
 
     last_good: Path | None = last_path if last_path.is_file() else None
@@ -704,8 +711,14 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
                 if main and val_dataset is not None and len(val_dataset) >= 2:
                     vb = max(2, min(global_batch, len(val_dataset)))
                     rec = validate(model, val_dataset, vb, device, cfg.supervised, amp, cfg.label_smoothing, use_cl)
+                    if tracker is not None:
+                        rec.update(retrieval_metrics(model, val_dataset, vb, device, amp))
                     if rec:
-                        metrics.log({"kind": "val", "step": step, "epoch": epoch, **rec})
+                        rec = {"kind": "val", "step": step, "epoch": epoch, **rec}
+                        metrics.log(rec)
+                        if tracker is not None and tracker.update(rec):
+                            save_checkpoint(ckpt_dir / "best.pt", make_state(epoch + 1, 0))
+                            tracker.write(ckpt_dir / "best.json")
                 dist_utils.barrier()
             if not stop:
                 epoch, step_in_epoch = epoch + 1, 0

@@ -78,6 +78,9 @@ def _usage(msg: str) -> click.UsageError:
 @click.option("--random-init-model", "random_models", multiple=True,
               type=click.Choice(["resnet18", "2d", "drnet", "resnet18+2d"]),
               help="Table 1 models of the random-init rows (default: those of the checkpoints; all four without any).")
+@click.option("--random-init-width", "random_width", type=click.IntRange(min=1), default=None,
+              help="ResNet18 stem channels of the random-init rows (default: that of the checkpoints of the "
+                   "same model, else 64).")
 @click.option("--feature-dim", type=click.IntRange(min=2), default=256, show_default=True, help="Feature width of random-init encoders.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test", "all"]),
               help="CBIR queries (and gallery, unless --gallery).")
@@ -102,11 +105,15 @@ def _usage(msg: str) -> click.UsageError:
 @click.option("--figures/--no-figures", default=True, show_default=True, help="Write the PNG figures.")
 @click.option("--grid-encoder", default=None, help="Encoder of the retrieval figure (default: the best C-SIP row by NDCG, else the best row).")
 @click.option("--grid-k", type=click.IntRange(min=1), default=4, show_default=True, help="Results per query in the retrieval figure.")
+@click.option("--features", type=click.Choice(["pre", "embed"]), default="pre", show_default=True,
+              help="What C-SIP rows are judged on: 'pre', the pre-projection features f_v; 'embed', the shared "
+                   "image-banner embedding g_v∘f_v. Rows without a projection head (random-init, supervised, "
+                   "pre-trained) always use f_v.")
 @click.option("--quiet", is_flag=True, help="Do not print the tables.")
 def evaluate(tasks, cache_dir, out, checkpoints, runs, imagenet_resnet18, imagenet_resnet50, imagenet_vit_b16, clip_dir,
-             pretrained_size, random_init, random_models, feature_dim, split, gallery, ks, probe, probe_epochs, probe_lr,
+             pretrained_size, random_init, random_models, random_width, feature_dim, split, gallery, ks, probe, probe_epochs, probe_lr,
              text_encoder, vqa_images, vqa_epochs, vqa_hidden, seed, device, batch_size, threads, workers, figures,
-             grid_encoder, grid_k, quiet) -> None:
+             grid_encoder, grid_k, features, quiet) -> None:
     """Evaluate encoders on CBIR (NDCG@k), SRR (Acc@n) and VQA (accuracy); write tables and figures."""
     import numpy as np
 
@@ -218,7 +225,9 @@ def evaluate(tasks, cache_dir, out, checkpoints, runs, imagenet_resnet18, imagen
         models = list(random_models) or sorted({s.model for s in ckpt_specs}, key=list(B.TABLE1_MODELS).index) \
             or list(B.TABLE1_MODELS)
         for m in models:
-            specs.append(B.random_init_spec(m, seed, feature_dim))
+            widths = {cs.info.get("width", 64) for cs in ckpt_specs if cs.model == m}
+            width = random_width or (widths.pop() if len(widths) == 1 else 64)  # the trained ones' width
+            specs.append(B.random_init_spec(m, seed, feature_dim, width))
     loaded: dict[str, torch.nn.Module] = {}
     for key in PRETRAINED:
         spec = B.pretrained_spec(key, pre_paths[key], pretrained_size)
@@ -246,7 +255,7 @@ def evaluate(tasks, cache_dir, out, checkpoints, runs, imagenet_resnet18, imagen
 
     # ---------------------------------------------------------------- features, once per encoder
     from ..eval import runner
-    from ..eval.features import extract
+    from ..eval.features import extract, uses_embedding
     from ..eval.report import markdown_report, write_json
     from ..eval.srr import ProbeConfig
     from ..eval.vqa import TextEncoder, VQAConfig
@@ -271,8 +280,9 @@ def evaluate(tasks, cache_dir, out, checkpoints, runs, imagenet_resnet18, imagen
         enc = loaded.pop(spec.name, None)
         if enc is None:
             enc = spec.load()
-        tables[spec.name] = extract(enc, cache, need_idx, batch_size, device, workers)
+        tables[spec.name] = extract(enc, cache, need_idx, batch_size, device, workers, features)
         spec.info.setdefault("out_dim", tables[spec.name].dim)
+        spec.info["features"] = "embed" if uses_embedding(enc, features) else "pre"
         del enc
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -294,7 +304,7 @@ def evaluate(tasks, cache_dir, out, checkpoints, runs, imagenet_resnet18, imagen
         "tasks": sorted(want),
         "notes": notes,
         "encoders": [s.describe() for s in specs],
-        "settings": {"split": split, "gallery": gallery, "ks": list(ks), "feature_dim_random_init": feature_dim,
+        "settings": {"split": split, "gallery": gallery, "ks": list(ks), "features": features, "feature_dim_random_init": feature_dim,
                      "pretrained_size": pretrained_size, "batch_size": batch_size,
                      "torch_threads": torch.get_num_threads()},
         "timings_s": timings,

@@ -63,6 +63,9 @@ _MODELS = sorted(IMAGE_ENCODERS)
               help="Label smoothing of both contrastive cross-entropies.")
 @click.option("--flip/--no-flip", default=True, show_default=True,
               help="Random horizontal flips, with the exact mirror of the banner (θ -> π - θ).")
+@click.option("--width", type=click.IntRange(min=1), default=64, show_default=True,
+              help="ResNet18 stem channels, doubled at each stage (64: torchvision's ResNet18; 32: a quarter "
+                   "of the compute).")
 @click.option("--pretrained", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Local ImageNet ResNet18 weights (.pth or .safetensors); default: from scratch.")
 @click.option("--save-every", type=click.IntRange(min=0), default=500, show_default=True,
@@ -82,7 +85,7 @@ _MODELS = sorted(IMAGE_ENCODERS)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
 def pretrain(cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed, workers,
              device, compile_, amp, embed_dim, feature_dim, logit_scale, fixed_logit_scale, label_smoothing, flip,
-             pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
+             width, pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
              export_dir, progress) -> None:
     """Train an image encoder with C-SIP (or, with --supervised, on relation labels)."""
     from ..checkpoint import export_encoder
@@ -113,6 +116,7 @@ def pretrain(cache, split, model, out, supervised, epochs, batch_size, lr, weigh
         amp=amp,
         embed_dim=embed_dim,
         feature_dim=feature_dim,
+        width=width,
         logit_scale=logit_scale,
         learn_logit_scale=not fixed_logit_scale,
         label_smoothing=label_smoothing,

@@ -163,14 +163,16 @@ class CLIPImageEncoder(nn.Module):
     forward = features
 
 
-def random_init_encoder(model: str, seed: int = 0, feature_dim: int = 256):
-    """A Table 1 encoder with seeded random weights, wrapped as an :class:`ImageTower`."""
+def random_init_encoder(model: str, seed: int = 0, feature_dim: int = 256, width: int = 64):
+    """A Table 1 encoder with seeded random weights, wrapped as an :class:`ImageTower`
+    (``width``: ResNet18 stem channels, for the encoders that have one)."""
     from ..models import ImageTower, build_image_encoder
 
+    extra = {"width": int(width)} if model != "2d" and int(width) != 64 else {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        enc = build_image_encoder(model, out_dim=int(feature_dim))
-    cfg = {"kind": "random", "image_encoder": {"name": model, "out_dim": int(feature_dim)}}
+        enc = build_image_encoder(model, out_dim=int(feature_dim), **extra)
+    cfg = {"kind": "random", "image_encoder": {"name": model, "out_dim": int(feature_dim), **extra}}
     return ImageTower(enc, None, cfg).eval()
 
 
@@ -214,10 +216,11 @@ def pretrained_spec(key: str, path: str | Path | None, size: int = 224) -> Encod
     return EncoderSpec(display, "pre-trained", key, str(path), lambda: TorchvisionEncoder(key, path, size).eval())
 
 
-def random_init_spec(model: str, seed: int, feature_dim: int) -> EncoderSpec:
+def random_init_spec(model: str, seed: int, feature_dim: int, width: int = 64) -> EncoderSpec:
     """The random-init row of Table 1 encoder ``model``."""
-    return EncoderSpec(f"random-init {model_display(model)}", "random init", model, f"seed {seed}",
-                       lambda: random_init_encoder(model, seed, feature_dim))
+    src = f"seed {seed}" + (f", width {width}" if model != "2d" and width != 64 else "")
+    return EncoderSpec(f"random-init {model_display(model)}", "random init", model, src,
+                       lambda: random_init_encoder(model, seed, feature_dim, width))
 
 
 def checkpoint_spec(name: str, path: str | Path) -> EncoderSpec:
@@ -233,7 +236,8 @@ def checkpoint_spec(name: str, path: str | Path) -> EncoderSpec:
     kind = cfg.get("kind", "csip")
     model = (cfg.get("image_encoder") or {}).get("name", "?")
     group = "C-SIP" if kind == "csip" else "supervised"
-    info = {"out_dim": int(tower.out_dim), "uses": list(tower.uses), "train_image_size": tower.image_size}
+    info = {"out_dim": int(tower.out_dim), "uses": list(tower.uses), "train_image_size": tower.image_size,
+            "width": int((cfg.get("image_encoder") or {}).get("width", 64))}
     return EncoderSpec(name, group, model, str(path), lambda: tower, info=info)
 
 

@@ -44,13 +44,28 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+#: What ``--features`` may name: the pre-projection features f_v, or the shared embedding g_v∘f_v.
+FEATURE_KINDS = ("pre", "embed")
+
+
+def uses_embedding(encoder, features: str) -> bool:
+    """Whether ``features`` (one of :data:`FEATURE_KINDS`) ranks ``encoder`` by its shared-space
+    embedding: only for ``"embed"`` and an encoder with a projection head (a C-SIP tower). Other
+    encoders (random-init, supervised, pre-trained) have no such space and keep f_v (their
+    embedding would be the L2-normalised f_v: the same cosines)."""
+    if features not in FEATURE_KINDS:
+        raise ValueError(f"features must be one of {', '.join(FEATURE_KINDS)}, got {features!r}")
+    return features == "embed" and getattr(encoder, "head", None) is not None
+
+
 def extract(encoder, cache, indices: Sequence[int] | np.ndarray, batch_size: int = 256,
-            device: str | torch.device | None = None, workers: int = 0) -> FeatureTable:
+            device: str | torch.device | None = None, workers: int = 0, features: str = "pre") -> FeatureTable:
     """Features of ``encoder`` for the cache items ``indices`` (deduplicated and sorted).
 
     ``cache``: a :class:`csip.cache.Cache`; items are read as :class:`~csip.cache.CacheDataset`
     yields them (uint8 image, boxes). Uses :func:`csip.checkpoint.encode` (bf16 autocast on CUDA,
-    float32 results).
+    float32 results). ``features``: ``"pre"`` (f_v, ``(N, D)``) or ``"embed"`` (g_v∘f_v,
+    ``(N, E)``, L2-normalised, for encoders that have it: :func:`uses_embedding`).
     """
     from torch.utils.data import Subset
 
@@ -59,10 +74,11 @@ def extract(encoder, cache, indices: Sequence[int] | np.ndarray, batch_size: int
 
     idx = np.unique(np.asarray(indices, dtype=np.int64))
     ds = Subset(CacheDataset(cache), idx.tolist())
-    feats = encode(encoder, ds, batch_size=int(batch_size), device=device or default_device(), workers=int(workers))
+    feats = encode(encoder, ds, batch_size=int(batch_size), device=device or default_device(), workers=int(workers),
+                   embed=uses_embedding(encoder, features))
     if feats.shape[0] == 0:
         feats = np.zeros((0, int(getattr(encoder, "out_dim", 0))), np.float32)
     return FeatureTable(idx, feats)
 
 
-__all__ = ["FeatureTable", "default_device", "extract"]
+__all__ = ["FEATURE_KINDS", "FeatureTable", "default_device", "extract", "uses_embedding"]

@@ -23,8 +23,11 @@ from .vqa import TextEncoder, VQAConfig, train_eval_vqa
 
 
 def _row(spec: EncoderSpec, order: int, **extra) -> dict:
-    return {"name": spec.name, "group": spec.group, "model": spec.model, "status": spec.status,
-            "note": spec.note, "_order": order, **extra}
+    row = {"name": spec.name, "group": spec.group, "model": spec.model, "status": spec.status,
+           "note": spec.note, "_order": order, **extra}
+    if spec.info.get("features"):
+        row["features"] = spec.info["features"]  # "pre" (f_v) or "embed" (g_v∘f_v)
+    return row
 
 
 def _clean(rows: list[dict]) -> list[dict]:

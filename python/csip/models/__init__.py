@@ -69,11 +69,16 @@ def default_model_config(
     learn_logit_scale: bool = True,
     n_classes: int = 9,
     image_size: int | None = None,
+    width: int = 64,
 ) -> dict:
-    """A plain-JSON config for :func:`build_model` (what checkpoints and exports record)."""
+    """A plain-JSON config for :func:`build_model` (what checkpoints and exports record).
+    ``width``: channels of the ResNet18 stem (encoders with a ResNet; 64 is torchvision's)."""
+    enc = {"name": model, "out_dim": feature_dim}
+    if model != "2d" and int(width) != 64:
+        enc["width"] = int(width)
     return {
         "kind": "supervised" if supervised else "csip",
-        "image_encoder": {"name": model, "out_dim": feature_dim},
+        "image_encoder": enc,
         "spatial_encoder": {"n_levels": n_levels, "n_angles": n_angles, "channels": spatial_channels,
                             "out_dim": feature_dim},
         "embed_dim": embed_dim,

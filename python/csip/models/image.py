@@ -129,41 +129,90 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-class ResNet18Backbone(nn.Module):
-    """torchvision ResNet18 without its classifier: ``(B, C, S, S)`` float → ``(B, 512)``.
+#: Channels of torchvision's ResNet18 stem (the ImageNet weights' width).
+STANDARD_WIDTH = 64
 
-    ``in_channels != 3`` replaces the stem conv. ``weights``: path to local ImageNet weights
-    (torchvision's ``resnet18-*.pth`` or a ``.safetensors`` of the same keys); the ``fc`` layer
-    is dropped and, for a wider stem, the RGB filters are copied and the extra channels start
-    at zero. No network access is ever attempted.
+
+class ResNet18Backbone(nn.Module):
+    """A ResNet18 without its classifier: ``(B, C, S, S)`` float → ``(B, 8·width)``.
+
+    The layers, their names and their initialisation are torchvision's ``resnet18`` (stem conv
+    7×7/2 and max-pool, four stages of two ``BasicBlock`` s, global average pooling); ``width``
+    is the stem's channels, doubled at each stage (64-128-256-512 for the standard network, whose
+    modules, state-dict keys and seeded initial weights equal torchvision's exactly). A narrower
+    ``width`` (e.g. 32: 32-64-128-256, a quarter of the multiply-adds) is what a CPU-sized study
+    can train; ImageNet weights need the standard width.
+
+    ``in_channels != 3`` gives a wider stem (DRNet's image ⊕ box masks). ``weights``: path to local
+    ImageNet weights (torchvision's ``resnet18-*.pth`` or a ``.safetensors`` of the same keys);
+    ``fc`` is dropped and, for a wider stem, the RGB filters are copied and the extra channels
+    start at zero. No network access is ever attempted.
     """
 
-    out_dim = 512
-
-    def __init__(self, in_channels: int = 3, weights: str | Path | None = None):
+    def __init__(self, in_channels: int = 3, weights: str | Path | None = None, width: int = STANDARD_WIDTH):
         super().__init__()
-        from torchvision.models import resnet18
+        from torchvision.models.resnet import BasicBlock, conv1x1
 
-        net = resnet18(weights=None)
+        if width < 1:
+            raise ValueError(f"ResNet18 width must be >= 1, got {width}")
+        if weights is not None and width != STANDARD_WIDTH:
+            raise ValueError(f"ImageNet ResNet18 weights need width {STANDARD_WIDTH}, got width {width}")
+        self.width = int(width)
+        self.out_dim = 8 * self.width
+        w = self.width
+        self.conv1 = nn.Conv2d(3, w, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        inplanes = w
+        for i, planes in enumerate((w, 2 * w, 4 * w, 8 * w), start=1):
+            stride = 1 if i == 1 else 2
+            down = None
+            if stride != 1 or inplanes != planes:
+                down = nn.Sequential(conv1x1(inplanes, planes, stride), nn.BatchNorm2d(planes))
+            setattr(self, f"layer{i}", nn.Sequential(BasicBlock(inplanes, planes, stride, down),
+                                                     BasicBlock(planes, planes)))
+            inplanes = planes
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        nn.Linear(8 * w, 1000)  # torchvision builds its classifier here: the same random stream
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
         if in_channels != 3:
-            net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        net.fc = nn.Identity()
+            self.conv1 = nn.Conv2d(in_channels, w, kernel_size=7, stride=2, padding=3, bias=False)
         if weights is not None:
             state = {k: v for k, v in load_state_file(weights).items() if not k.startswith("fc.")}
-            w = state.get("conv1.weight")
-            if w is not None and in_channels != 3:
-                new = torch.zeros(64, in_channels, 7, 7, dtype=w.dtype)
-                new[:, :3] = w
+            state = {k[len("net."):] if k.startswith("net.") else k: v for k, v in state.items()}
+            cw = state.get("conv1.weight")
+            if cw is not None and in_channels != 3:
+                new = torch.zeros(w, in_channels, 7, 7, dtype=cw.dtype)
+                new[:, :3] = cw
                 state["conv1.weight"] = new
-            missing, unexpected = net.load_state_dict(state, strict=False)
+            missing, unexpected = self.load_state_dict(state, strict=False)
             if missing or unexpected:
                 raise ValueError(
                     f"{weights}: not ResNet18 weights (missing {missing[:5]}, unexpected {unexpected[:5]})"
                 )
-        self.net = net
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints of csip 0.1 wrapped torchvision's module as ``net``: same tensors, one level deeper
+        for key in [k for k in state_dict if k.startswith(prefix + "net.")]:
+            state_dict[prefix + key[len(prefix) + 4:]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return self.net(x)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(self.avgpool(x), 1)
+
+
+def _width_config(width: int) -> dict:
+    """The ``width`` entry of an encoder's config: absent for the standard width, so configs
+    (and checkpoints) of standard networks read as before."""
+    return {} if int(width) == STANDARD_WIDTH else {"width": int(width)}
 
 
 class ImageEncoderBase(nn.Module):
@@ -179,15 +228,15 @@ class ImageEncoderBase(nn.Module):
 
 
 class ResNet18MLP(ImageEncoderBase):
-    """"resnet18": image only. ResNet18 (512) → MLP 512 → 512 → ``out_dim``."""
+    """"resnet18": image only. ResNet18 (8·width = 512) → MLP → 512 → ``out_dim``."""
 
     uses = ("image",)
 
-    def __init__(self, out_dim: int = 256, weights: str | Path | None = None):
-        super().__init__("resnet18", out_dim)
+    def __init__(self, out_dim: int = 256, weights: str | Path | None = None, width: int = STANDARD_WIDTH):
+        super().__init__("resnet18", out_dim, **_width_config(width))
         self.normalize = ImageNormalize()
-        self.backbone = ResNet18Backbone(3, weights)
-        self.mlp = mlp(512, 512, out_dim)
+        self.backbone = ResNet18Backbone(3, weights, width)
+        self.mlp = mlp(self.backbone.out_dim, 512, out_dim)
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:  # noqa: D102
         return self.mlp(self.backbone(self.normalize(batch["image"])))
@@ -216,11 +265,11 @@ class DRNetLike(ImageEncoderBase):
 
     uses = ("image", "boxes")
 
-    def __init__(self, out_dim: int = 256, weights: str | Path | None = None):
-        super().__init__("drnet", out_dim)
+    def __init__(self, out_dim: int = 256, weights: str | Path | None = None, width: int = STANDARD_WIDTH):
+        super().__init__("drnet", out_dim, **_width_config(width))
         self.normalize = ImageNormalize()
-        self.backbone = ResNet18Backbone(5, weights)
-        self.mlp = mlp(512, 512, out_dim)
+        self.backbone = ResNet18Backbone(5, weights, width)
+        self.mlp = mlp(self.backbone.out_dim, 512, out_dim)
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:  # noqa: D102
         img = self.normalize(batch["image"])
@@ -236,12 +285,13 @@ class ResNet18Plus2D(ImageEncoderBase):
 
     uses = ("image", "boxes")
 
-    def __init__(self, out_dim: int = 256, weights: str | Path | None = None, box_dim: int = 128):
-        super().__init__("resnet18+2d", out_dim, box_dim=box_dim)
+    def __init__(self, out_dim: int = 256, weights: str | Path | None = None, box_dim: int = 128,
+                 width: int = STANDARD_WIDTH):
+        super().__init__("resnet18+2d", out_dim, box_dim=box_dim, **_width_config(width))
         self.normalize = ImageNormalize()
-        self.backbone = ResNet18Backbone(3, weights)
+        self.backbone = ResNet18Backbone(3, weights, width)
         self.box = mlp(BOX_FEATURES, 256, box_dim, layers=2)
-        self.mlp = mlp(512 + box_dim, 512, out_dim)
+        self.mlp = mlp(self.backbone.out_dim + box_dim, 512, out_dim)
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:  # noqa: D102
         v = self.backbone(self.normalize(batch["image"]))

@@ -1,0 +1,108 @@
+"""What the built-in study runs: one :class:`StudyConfig`, the single source of its defaults.
+
+``csip run`` derives its options from these fields; :func:`csip.study.run_study` takes the
+config. Two presets:
+
+- the **default** (``make demo``, ≤ 15 minutes on two CPU cores, install included): the image
+  encoder ResNet18 (from pixels) and the box encoder 2D, 3 seeds each;
+- :data:`FULL_TABLE` (``csip run --encoders all``): the four Table 1 encoders.
+
+Why these sizes (measured on two CPU cores; see the README's study section for the figures):
+
+- **5,000 scenes at 32 px.** ResNet18 trains at ~500 images/s (supervised) and ~330 images/s
+  (C-SIP: the banner encoder and both heads add ~50 %) at 32 px on two cores, 4× slower at
+  64 px. 32 px keeps both objects visible (they span 8-22 % of the scene side each before the
+  crop to their union box, which enlarges them) and fits 3 seeds × 2 trainings × 2 encoders in
+  the budget.
+- **Epochs** (:data:`DEFAULT_EPOCHS`): long enough that every run's best val epoch lies before
+  the end and twice the budget gains little (``--budget-check`` measures it on seed 0 and the
+  summary shows it); the checkpoint is chosen on val (``select``), so a run that peaks early
+  is judged at its peak, not at its last epoch.
+- **Banner 29 × 90** (2° × 0.16 force-level steps instead of 1° × 0.08): the banner is smooth
+  in θ and r; the CBIR relevance (banner cosine) barely changes (pairwise relevances correlate
+  at 1.0000, max difference 0.009 on these scenes) and the banner encoder runs 5× faster.
+- **Same data, batch, schedule and selection for supervised and C-SIP** of an encoder: only
+  the loss differs (relation labels vs banners).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+#: The four image encoders of the paper's Table 1, in its order.
+TABLE1_ENCODERS = ("resnet18", "2d", "drnet", "resnet18+2d")
+
+#: ``make demo``'s encoders: the image encoder the paper's claim is about, and the box encoder.
+DEMO_ENCODERS = ("resnet18", "2d")
+
+#: The three rows of Table 2 per encoder.
+TRAININGS = ("random-init", "supervised", "c-sip")
+
+#: Training epochs per encoder (C-SIP and supervised alike).
+DEFAULT_EPOCHS = 12
+
+
+@dataclass
+class StudyConfig:
+    """Everything ``csip run`` does; the defaults are ``make demo``'s."""
+
+    out: str = "csip-out"
+    encoders: tuple[str, ...] = DEMO_ENCODERS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    n: int = 5000  # synthetic scenes: 80 % train, 10 % val, 10 % test
+    image_size: int = 32
+    width: int = 32  # ResNet18 stem channels (32-64-128-256); 64 is torchvision's ResNet18
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = 256
+    lr: float = 1e-3
+    label_smoothing: float = 0.3
+    n_angles: int = 90
+    forces: str = "-2.24:2.24:0.16"
+    data_seed: int = 0
+    eval_split: str = "test"  # "val" to choose settings; report on "test"
+    tasks: tuple[str, ...] = ("cbir", "srr", "vqa")
+    features: str = "embed"  # C-SIP rows: "embed" (g_v∘f_v) or "pre" (f_v)
+    budget_check: bool = True  # seed 0 of every run again at 2× the epochs
+    text_encoder: str | None = None  # VQA; None: the bundled MiniLM
+    threads: int | None = None
+    device: str | None = None  # None: cuda when available
+    figures: bool = True
+    progress: bool = False
+    quiet: bool = False
+    extra_train: dict = field(default_factory=dict)  # more TrainConfig fields (tests)
+
+    def __post_init__(self):
+        self.encoders = tuple(self.encoders)
+        self.seeds = tuple(int(s) for s in self.seeds)
+        self.tasks = tuple(self.tasks)
+        bad = [e for e in self.encoders if e not in TABLE1_ENCODERS]
+        if bad or not self.encoders:
+            raise ValueError(f"encoders must be among {', '.join(TABLE1_ENCODERS)}; got {', '.join(self.encoders) or 'none'}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct and at least one; got {self.seeds}")
+        if self.features not in ("pre", "embed"):
+            raise ValueError(f"features must be 'pre' or 'embed', got {self.features!r}")
+        if self.eval_split not in ("val", "test"):
+            raise ValueError(f"eval_split must be 'val' or 'test', got {self.eval_split!r}")
+        if "cbir" not in self.tasks:
+            self.tasks = ("cbir", *self.tasks)  # Table 2 is about CBIR
+        if self.epochs < 1 or self.n < 20 or self.batch_size < 2:
+            raise ValueError("need epochs >= 1, n >= 20 and batch_size >= 2")
+
+    @property
+    def select(self) -> str:
+        """The val metric that picks each run's checkpoint: CBIR NDCG@10 with the study's features."""
+        return f"val_ndcg10_{self.features}"
+
+    def settings(self) -> dict:
+        """Plain-JSON settings for ``summary.json``."""
+        d = dataclasses.asdict(self)
+        d.pop("extra_train")
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+#: ``csip run --encoders all``: the paper's full Table 2 on the built-in scenes.
+FULL_TABLE = dict(encoders=TABLE1_ENCODERS)
+
+__all__ = ["DEFAULT_EPOCHS", "DEMO_ENCODERS", "FULL_TABLE", "StudyConfig", "TABLE1_ENCODERS", "TRAININGS"]

@@ -1,0 +1,162 @@
+"""The study's stages, each a call into the library: build the cache, train one run, evaluate
+one (encoder, seed), and CBIR with the other feature kind. Each stage skips work that is done
+with the same settings and refuses a directory that holds work made with other settings."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from ..cache.format import CacheError
+from ..train import DataError, TrainConfig, TrainingDiverged, train
+from .config import StudyConfig
+
+
+class StudyError(RuntimeError):
+    """A stage cannot run or cannot be reused (the message names the directory and why)."""
+
+
+def build_cache(cfg: StudyConfig, cache_dir: Path, log) -> str:
+    """Precompute (or resume, or find complete) the synthetic scenes into ``cache_dir``.
+    Returns the build status (``"complete"`` or ``"already-complete"``)."""
+    from ..cache.writer import build, resolve_source
+    from ..descriptor import DescriptorParams
+
+    try:
+        src = resolve_source("synthetic", n=cfg.n, seed=cfg.data_seed)
+        desc = DescriptorParams.make(cfg.forces, cfg.n_angles, "max")
+        res = build(src, cache_dir, spec="synthetic", seed=cfg.data_seed, image_size=cfg.image_size, desc=desc,
+                    shard=(0, 1), n_threads=cfg.threads, progress=cfg.progress, log=log)
+    except (CacheError, ValueError) as exc:
+        raise StudyError(f"precompute into {cache_dir}: {exc}") from None
+    return res["status"]
+
+
+#: TrainConfig fields that must agree for a finished run to be reused.
+CHECKED_FIELDS = ("model", "supervised", "epochs", "batch_size", "lr", "label_smoothing", "seed", "split",
+                  "weight_decay", "warmup", "select", "width")
+
+
+def train_config(cfg: StudyConfig, run_dir: Path, cache_dir: Path, encoder: str, supervised: bool, seed: int,
+                 epochs: int) -> TrainConfig:
+    """The :class:`TrainConfig` of one run of the study."""
+    return TrainConfig(out=str(run_dir), cache=str(cache_dir), split="train", model=encoder, supervised=supervised,
+                       epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed,
+                       label_smoothing=cfg.label_smoothing, progress=cfg.progress, device=cfg.device or _device(),
+                       select=cfg.select, width=cfg.width, **cfg.extra_train)
+
+
+def train_run(tc: TrainConfig) -> str:
+    """Train one run (or skip it when finished with the same settings, or resume it).
+    Returns ``"trained"``, ``"resumed"`` or ``"skipped"``."""
+    run_dir = Path(tc.out)
+    ckpts = run_dir / "checkpoints"
+    if (ckpts / "final.pt").is_file() or (ckpts / "last.pt").is_file():
+        stored = _stored_config(run_dir)
+        diff = {k: (stored.get(k), getattr(tc, k)) for k in CHECKED_FIELDS if stored.get(k) != getattr(tc, k)}
+        same_cache = stored.get("cache") is None or Path(stored["cache"]).resolve() == Path(tc.cache).resolve()
+        if diff or not same_cache:
+            what = ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in diff.items()) or "another cache"
+            raise StudyError(f"{run_dir} holds a run made with other settings ({what}); choose another --out or delete it")
+        if (ckpts / "final.pt").is_file():
+            return "skipped"
+        tc.resume = True
+    try:
+        train(tc)
+    except (DataError, TrainingDiverged, FileExistsError, FileNotFoundError) as exc:
+        raise StudyError(f"{run_dir}: {exc}") from None
+    return "resumed" if tc.resume else "trained"
+
+
+def _stored_config(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "params.json").read_text()).get("config", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def selected_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint the study judges: ``best.pt`` (chosen on val), else ``final.pt``."""
+    best = run_dir / "checkpoints" / "best.pt"
+    return best if best.is_file() else run_dir / "checkpoints" / "final.pt"
+
+
+def eval_args(cfg: StudyConfig, cache_dir: Path, eval_dir: Path, encoder: str, seed: int,
+              checkpoints: dict[str, Path]) -> list[str]:
+    """The ``csip eval`` arguments of one (encoder, seed): its random-init row (weights seeded
+    with ``seed``) and the given trained checkpoints, on the study's tasks and features."""
+    args = ["--cache", str(cache_dir), "--out", str(eval_dir), "--random-init-model", encoder, "--seed", str(seed),
+            "--split", cfg.eval_split, "--features", cfg.features, "--random-init-width", str(cfg.width), "--quiet",
+            "--figures" if cfg.figures else "--no-figures"]
+    for t in cfg.tasks:
+        args += ["--task", t]
+    for name, p in checkpoints.items():
+        args += ["--checkpoint", f"{name}={p}"]
+    if cfg.text_encoder is not None:
+        args += ["--text-encoder", str(cfg.text_encoder)]
+    if cfg.device is not None or not _cuda():
+        args += ["--device", cfg.device or "cpu"]
+    return args
+
+
+def eval_command(args: list[str]) -> str:
+    """The shell command that reproduces an evaluation."""
+    return "csip eval " + " ".join(shlex.quote(a) for a in args if a != "--quiet")
+
+
+def run_eval(args: list[str], eval_dir: Path, checkpoints: dict[str, Path]) -> dict:
+    """``csip eval`` with ``args`` (the exact command :func:`eval_command` prints), or its
+    results when ``eval_dir/results.json`` is complete and newer than every checkpoint."""
+    import click
+
+    from ..commands.evaluate import evaluate
+
+    res_path = eval_dir / "results.json"
+    if res_path.is_file():
+        try:
+            res = json.loads(res_path.read_text())
+            fresh = all(res_path.stat().st_mtime >= Path(p).stat().st_mtime for p in checkpoints.values())
+            if fresh and res.get("command_args") == args:
+                return res | {"_skipped": True}
+        except (OSError, ValueError):
+            pass
+    try:
+        evaluate.main(args=args, standalone_mode=False)
+    except click.ClickException as exc:
+        raise StudyError(f"eval into {eval_dir}: {exc.format_message()}") from None
+    res = json.loads(res_path.read_text())
+    res["command_args"] = args
+    res_path.write_text(json.dumps(res, indent=2))
+    return res
+
+
+def cbir_ndcg(cache_dir: Path, checkpoint: Path, split: str, features: str, device: str,
+              ks: tuple[int, ...] = (10, 25)) -> dict[int, float]:
+    """CBIR NDCG@k (fractions) of one checkpoint with ``features`` ("pre" or "embed"), with
+    ``csip eval``'s protocol (queries = gallery = ``split``, the query left out)."""
+    import numpy as np
+
+    from ..cache import Cache
+    from ..checkpoint import load_encoder
+    from ..eval.cbir import ndcg
+    from ..eval.features import extract
+
+    cache = Cache(cache_dir)
+    q = cache.indices(split)
+    table = extract(load_encoder(checkpoint, map_location="cpu"), cache, q, device=device, features=features)
+    return {k: float(v) for k, v in ndcg(table.rows(q), np.asarray(cache.sfb[q]), ks=ks).items()}
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _device() -> str:
+    return "cuda" if _cuda() else "cpu"
+
+
+__all__ = ["CHECKED_FIELDS", "StudyError", "build_cache", "cbir_ndcg", "eval_args", "eval_command", "run_eval",
+           "selected_checkpoint", "train_config", "train_run"]
