@@ -164,3 +164,17 @@ def test_budget_rows_compare_the_two_budgets():
     assert r["at_budget"] == pytest.approx(80.0) and r["at_2x_budget"] == pytest.approx(81.0)
     assert r["gain"] == pytest.approx(1.0) and r["val_acc_at_2x"] == pytest.approx(55.0)
     assert (r["epoch_at_budget"], r["epoch_at_2x"]) == (3, 9)
+
+
+def test_a_clean_rerun_reproduces_the_numbers_exactly(tmp_path):
+    """Fixed seeds and the deterministic CPU path: two fresh runs give identical Table 2 rows
+    (what lets the README quote exact figures)."""
+    args = ["--n", "120", "--image-size", "32", "--width", "8", "--epochs", "2", "--seeds", "3", "--batch-size",
+            "32", "--encoders", "resnet18", "--task", "cbir", "--task", "srr", "--no-figures", "--quiet"]
+    docs = []
+    for name in ("a", "b"):
+        res = _run(["--out", tmp_path / name, *args], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        docs.append(json.loads((tmp_path / name / "summary.json").read_text()))
+    strip = [[{k: v for k, v in r.items() if k != "checkpoint"} for r in d["rows"]] for d in docs]
+    assert strip[0] == strip[1] and len(strip[0]) == 3

@@ -83,6 +83,9 @@ def summary_markdown(doc: dict) -> str:
             lines.append(f"| {b['encoder']} | {DISPLAY[b['training']]} | {_num(b['at_budget'])} ({b['epoch_at_budget']}) "
                          f"| {_num(b['at_2x_budget'])} ({b['epoch_at_2x']}) | {_num(b['gain'], sign=True)} | {acc} |")
         lines.append("")
+    else:
+        lines += [f"Budget check not run: `csip run --budget-check` with the same options adds it (it reuses every "
+                  f"finished run and trains seed {seeds[0]} of each again with {2 * s['epochs']} epochs).", ""]
     lines += ["## Reproduce", "", "Each (encoder, seed) row set comes from one command:", "", "```"]
     lines += doc["eval_commands"]
     lines += ["```", "", "Wall time per stage: " + ", ".join(f"{k} {_fmt_s(v)}" for k, v in doc["timings_s"].items())]

@@ -69,7 +69,8 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, echo: Callab
     t_all = t0 = time.perf_counter()
 
     log(f"precompute: {cfg.n} synthetic scenes, {cfg.image_size} px, forces {cfg.forces}, {cfg.n_angles} angles")
-    stages.build_cache(cfg, cache_dir, log)
+    status = stages.build_cache(cfg, cache_dir, log)
+    log(f"precompute: {status} ({time.perf_counter() - t0:.1f} s) -> {cache_dir}")
     timings["precompute"] = time.perf_counter() - t0
     if cfg.figures:
         from ..demo import sfb_demo
