@@ -221,3 +221,18 @@ def test_resumed_training_on_a_cache_starts_at_the_step_in_epoch(cache_dir, tmp_
     assert sorted(a) == sorted(b) == list(range(1, 2 * (len(ds) // 8) + 1))
     for step in a:
         assert b[step] == pytest.approx(a[step], abs=1e-6), step
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("threads", [0, 2])
+def test_cuda_batches_equal_the_dataloader_path(cache_dir, threads):
+    """On CUDA (pinned ring, side-stream copies, flips on the device): the DataLoader path's
+    batches, over several epochs of one reader (the ring reused), and for each rank."""
+    reader = BatchReader(cache_dir, "train", 8, seed=1, device="cuda", threads=threads, prefetch=2,
+                         channels_last=True)
+    for epoch in range(3):
+        got = [{k: v.cpu() for k, v in b.items()} for b in reader.epoch(epoch)]
+        _assert_same(got, _dataloader_batches(cache_dir, "train", 8, 1, epoch))
+    part = [{k: v.cpu() for k, v in b.items()} for b in batches(cache_dir, "train", 8, 1, 2, rank=1, world=2,
+                                                                 device="cuda", threads=threads)]
+    _assert_same(part, _dataloader_batches(cache_dir, "train", 8, 1, 2, rank=1, world=2))
