@@ -113,7 +113,8 @@ def main() -> None:
                          "ResNet18 C-SIP training reads image,sfb")
     ap.add_argument("--device", default="cpu", help="cpu (host side only) or cuda (copy + flip on the GPU too)")
     ap.add_argument("--torch-threads", type=int, default=1,
-                    help="torch intra-op threads (1: a collate's torch.stack on 2 busy cores can take 70x longer with 2)")
+                    help="torch intra-op threads (default 1: with 2 on 2 busy cores, a collate's torch.stack "
+                         "took 70x longer)")
     ap.add_argument("--repeat", type=int, default=1, help="measure every configuration this many times, in turn")
     ap.add_argument("--json", default=None, help="write the results here too")
     a = ap.parse_args()

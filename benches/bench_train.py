@@ -78,7 +78,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="timed steps (default: 30 CUDA, 8 CPU)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 10 CUDA, 2 CPU)")
     ap.add_argument("--workers", type=int, default=None,
-                    help="DataLoader workers; default: training's on CUDA (csip.train.default_loader_workers), 2 on CPU")
+                    help="DataLoader workers; default: training's on CUDA (csip.train.default_loader_workers), "
+                         "2 on CPU")
     ap.add_argument("--reader-threads", type=int, default=None,
                     help="batched reader threads; default: training's (csip.cache.batches.default_reader_threads)")
     ap.add_argument("--cache", default=None, help="a cache (csip precompute) instead of precomputed synthetic scenes")

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Subset
 from csip.cache import BatchReader, Cache, CacheDataset, batches
 from csip.cache.writer import build
 from csip.descriptor import DescriptorParams
-from csip.train import EpochBatchSampler, TrainConfig, batch_feed, epoch_permutation, flip_mask, read_metrics, to_device, train
+from csip.train import EpochBatchSampler, TrainConfig, epoch_permutation, flip_mask, read_metrics, to_device, train
 
 S = 24
 KEYS = ("image", "sfb", "boxes", "label", "index")
