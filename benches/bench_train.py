@@ -1,88 +1,67 @@
-"""Training throughput: images/s through the real input pipeline vs the model-bound ceiling.
+"""Training throughput: images/s through the real input pipelines vs the model-bound ceiling.
 
-Both numbers come from the same run, the same model and the same training step
+All numbers come from the same run, the same model and the same training step
 (:func:`csip.train.forward_loss` + backward + AdamW step, flips included):
 
-- **pipeline**: batches read from a cache (``--cache``; otherwise a stand-in with the cache's
-  layout: uint8 images, float32 banners and boxes in ``.npy`` memory maps, read item by item like
-  :class:`csip.cache.CacheDataset`) by a ``DataLoader`` with ``--workers`` processes, pinned
-  memory and non-blocking copies, in the order :class:`csip.train.EpochBatchSampler` gives;
-- **ceiling**: the same step on one random batch already on the device (no loading, no copy).
+- **ceiling**: the step on one random batch already on the device (no loading, no copy; flip
+  masks on the device too);
+- **dataloader** (``--loader dataloader``): today's path, :func:`csip.train.batch_feed` over a
+  dataset that is no ``CacheDataset``: a ``DataLoader`` with ``--workers`` processes (one
+  ``__getitem__`` per item, collate, pinned memory), :func:`csip.train.to_device`, flips by
+  :func:`csip.train.hflip_batch` with a CPU mask;
+- **batched** (``--loader batched``): :func:`csip.train.batch_feed` over the ``CacheDataset``,
+  i.e. :class:`csip.cache.batches.BatchReader` with ``--reader-threads`` threads (whole
+  batches by ``np.take`` into a pinned ring, side-stream copies, flips on the device).
 
-The ratio pipeline / ceiling says how much the input side costs (1.0: the model is the bound).
+Both pipelines read the same cache (``--cache``; otherwise ``--n`` synthetic scenes precomputed
+at the image size into a temporary folder, which needs the Rust extension) in the order
+:class:`csip.train.EpochBatchSampler` gives, epoch after epoch. ``--loader both`` (the default)
+measures both in one run. Each ratio pipeline / ceiling says how much its input side costs
+(1.0: the model is the bound).
 
 Examples::
 
     python benches/bench_train.py                           # CPU: 64 px, batch 32, ResNet18
-    python benches/bench_train.py --device cuda             # GPU: 224 px, batch 256, bf16
-    python benches/bench_train.py --device cuda --model resnet18+2d --compile --json out.json
+    python benches/bench_train.py --device cuda             # GPU: 224 px, batch 256, bf16, both loaders
+    python benches/bench_train.py --device cuda --loader batched --reader-threads 2 --json out.json
+    python benches/bench_train.py --device cuda --model resnet18+2d --compile --cache /data/cache
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import itertools
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
+from csip.cache.batches import default_reader_threads  # noqa: E402
 from csip.loss import ClipLoss  # noqa: E402
 from csip.models import build_model, default_model_config  # noqa: E402
 from csip.train import (  # noqa: E402
-    EpochBatchSampler,
+    batch_feed,
     batch_keys,
+    build_synthetic_cache,
     default_loader_workers,
     flip_mask,
     forward_loss,
     hflip_batch,
+    open_cache,
     param_groups,
     to_device,
 )
 
 
-class MemmapPairs(torch.utils.data.Dataset):
-    """Random data in the cache's on-disk layout, read like ``CacheDataset`` (memmap slices)."""
-
-    def __init__(self, root: Path, n: int, size: int, r: int, k: int, seed: int = 0):
-        self.root = root
-        rng = np.random.default_rng(seed)
-        specs = {"images.npy": ((n, 3, size, size), np.uint8), "sfb.npy": ((n, r, k), np.float32),
-                 "boxes.npy": ((n, 2, 4), np.float32), "labels.npy": ((n,), np.int64)}
-        for name, (shape, dtype) in specs.items():
-            mm = np.lib.format.open_memmap(root / name, mode="w+", dtype=dtype, shape=shape)
-            step = max(1, (64 << 20) // (int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize))
-            for i in range(0, n, step):
-                j = min(n, i + step)
-                if dtype == np.uint8:
-                    mm[i:j] = rng.integers(0, 256, (j - i, *shape[1:]), dtype=np.uint8)
-                elif name == "boxes.npy":
-                    b = np.sort(rng.random((j - i, 2, 2, 2), dtype=np.float32), axis=2)  # (lo, hi) per axis
-                    mm[i:j] = np.stack([b[:, :, 0, 0], b[:, :, 0, 1], b[:, :, 1, 0], b[:, :, 1, 1]], -1)
-                elif dtype == np.int64:
-                    mm[i:j] = rng.integers(-1, 9, j - i)
-                else:
-                    mm[i:j] = rng.random((j - i, *shape[1:]), dtype=np.float32)
-            mm.flush()
-            del mm
-        self.n = n
-        self._mm = None
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> dict:
-        if self._mm is None:  # opened lazily in each worker
-            self._mm = {k: np.load(self.root / f"{k}.npy", mmap_mode="r") for k in ("images", "sfb", "boxes", "labels")}
-        m = self._mm
-        return {"image": torch.from_numpy(np.array(m["images"][i])), "sfb": torch.from_numpy(np.array(m["sfb"][i])),
-                "boxes": torch.from_numpy(np.array(m["boxes"][i])),
-                "label": torch.tensor(int(m["labels"][i])), "index": torch.tensor(i)}
+def endless(feed) -> "itertools.chain":
+    """The batches of ``feed`` (:func:`csip.train.batch_feed`), epoch 0, 1, 2, ... one after another."""
+    return itertools.chain.from_iterable(feed(epoch, 0) for epoch in itertools.count())
 
 
 def main() -> None:
@@ -92,13 +71,18 @@ def main() -> None:
     ap.add_argument("--supervised", action="store_true")
     ap.add_argument("--image-size", type=int, default=None, help="default: 224 on CUDA, 64 on CPU")
     ap.add_argument("--batch-size", type=int, default=None, help="default: 256 on CUDA, 32 on CPU")
-    ap.add_argument("--levels", type=int, default=57)
-    ap.add_argument("--angles", type=int, default=180)
+    ap.add_argument("--n", type=int, default=None,
+                    help="synthetic scenes precomputed when no --cache (default: 3000 on CUDA, 600 on CPU)")
+    ap.add_argument("--loader", choices=("dataloader", "batched", "both"), default="both",
+                    help="which input pipeline(s) to time beside the ceiling")
     ap.add_argument("--steps", type=int, default=None, help="timed steps (default: 30 CUDA, 8 CPU)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: 10 CUDA, 2 CPU)")
     ap.add_argument("--workers", type=int, default=None,
-                    help="default: training's on CUDA (csip.train.default_loader_workers), 2 on CPU")
-    ap.add_argument("--cache", default=None, help="a real cache (csip precompute) instead of the stand-in")
+                    help="DataLoader workers; default: training's on CUDA (csip.train.default_loader_workers), "
+                         "2 on CPU")
+    ap.add_argument("--reader-threads", type=int, default=None,
+                    help="batched reader threads; default: training's (csip.cache.batches.default_reader_threads)")
+    ap.add_argument("--cache", default=None, help="a cache (csip precompute) instead of precomputed synthetic scenes")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--no-amp", action="store_true", help="float32 on CUDA (default: bf16 autocast)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -120,21 +104,25 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
+    reader_threads = a.reader_threads if a.reader_threads is not None else default_reader_threads(cuda)
     tmp = None
     if a.cache:
-        from csip.train import open_cache
-
-        ds, info = open_cache(a.cache, None)
-        size, r, k = info["image_size"], info["n_levels"], info["n_angles"]
+        cache = Path(a.cache)
     else:
-        r, k = a.levels, a.angles
+        n = a.n or (3000 if cuda else 600)
         tmp = tempfile.TemporaryDirectory(prefix="csip-bench-")
         t0 = time.perf_counter()
-        ds = MemmapPairs(Path(tmp.name), bs * (steps + warm), size, r, k)
-        print(f"stand-in data: {len(ds)} items of {size} px written in {time.perf_counter() - t0:.1f} s",
+        cache = build_synthetic_cache(Path(tmp.name) / "cache", n, size)
+        print(f"synthetic cache: {n} scenes of {size} px precomputed in {time.perf_counter() - t0:.1f} s",
               file=sys.stderr)
-    if len(ds) < bs * (steps + warm):
-        raise SystemExit(f"need {bs * (steps + warm)} items, the data has {len(ds)}")
+    ds, info = open_cache(cache, None)
+    size, r, k = info["image_size"], info["n_levels"], info["n_angles"]
+    if len(ds) < bs:
+        raise SystemExit(f"need at least one batch of {bs} items, the cache has {len(ds)}")
+    for name in ("images.npy", "sfb.npy", "boxes.npy", "labels.npy"):  # a warm page cache for both pipelines
+        with open(Path(cache) / name, "rb") as f:
+            while f.read(64 << 20):
+                pass
 
     torch.manual_seed(0)
     config = default_model_config(a.model, r, k, supervised=a.supervised, image_size=size)
@@ -146,8 +134,7 @@ def main() -> None:
     clip = ClipLoss(0.3)
     keys = batch_keys(model, a.supervised)
 
-    def step(batch: dict, i: int) -> torch.Tensor:
-        batch = hflip_batch(batch, flip_mask(0, 0, i, bs))
+    def step(batch: dict) -> torch.Tensor:
         loss, _ = forward_loss(net, batch, clip, a.supervised, amp)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -158,45 +145,55 @@ def main() -> None:
         if cuda:
             torch.cuda.synchronize(dev)
 
-    # ---- ceiling: one random batch already on the device
+    def timed(batches) -> tuple[float, torch.Tensor]:
+        """Images/s of ``steps`` steps on ``batches`` (an iterator of device batches), after ``warm``."""
+        for _ in range(warm):
+            step(next(batches))
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            loss = step(next(batches))
+        sync()
+        return steps * bs / (time.perf_counter() - t0), loss
+
+    # ---- ceiling: one random batch already on the device, flip masks there too
     g = torch.Generator().manual_seed(1)
     fixed = {"image": torch.randint(0, 256, (bs, 3, size, size), dtype=torch.uint8, generator=g),
              "sfb": torch.rand(bs, r, k, generator=g),
              "boxes": torch.sort(torch.rand(bs, 2, 4, generator=g), -1)[0],
              "label": torch.randint(-1, 9, (bs,), generator=g)}
     fixed = to_device(fixed, dev, keys, cuda)
-    for i in range(warm):
-        step(fixed, i)
-    sync()
-    t0 = time.perf_counter()
-    for i in range(steps):
-        loss = step(fixed, i)
-    sync()
-    ceiling = steps * bs / (time.perf_counter() - t0)
+    masks = [flip_mask(0, 0, i, bs).to(dev) for i in range(max(warm, steps))]
+    ceiling, loss = timed(hflip_batch(fixed, masks[i % len(masks)]) for i in itertools.count())
 
-    # ---- pipeline: DataLoader over the cache layout
-    sampler = EpochBatchSampler(len(ds), bs, seed=0, epoch=0)
-    loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=workers, pin_memory=cuda,
-                                         prefetch_factor=4 if workers else None, persistent_workers=False)
-    it = iter(loader)
-    for i in range(warm):
-        step(to_device(next(it), dev, keys, cuda), i)
-    sync()
-    t0 = time.perf_counter()
-    for i in range(steps):
-        loss = step(to_device(next(it), dev, keys, cuda), i)
-    sync()
-    pipeline = steps * bs / (time.perf_counter() - t0)
-    del it
+    # ---- the pipelines, each as training feeds it (csip.train.batch_feed)
+    rates: dict[str, float] = {}
+    loaders = ("dataloader", "batched") if a.loader == "both" else (a.loader,)
+    for name in loaders:
+        if name == "dataloader":  # a dataset that is no CacheDataset takes the DataLoader path
+            feed = batch_feed(torch.utils.data.Subset(ds, range(len(ds))), bs, 0, 0, 1, dev, keys, workers,
+                              True, cuda)
+        else:
+            feed = batch_feed(ds, bs, 0, 0, 1, dev, keys, reader_threads, True, cuda)
+        rates[name], loss = timed(endless(feed))
+        del feed
+        gc.collect()  # the DataLoader's workers end before the next pipeline is timed
+        print(f"{name}: {rates[name]:,.0f} images/s (ceiling {ceiling:,.0f})", file=sys.stderr, flush=True)
 
     res = {
         "device": torch.cuda.get_device_name(dev) if cuda else f"cpu ({torch.get_num_threads()} threads)",
         "model": a.model, "supervised": a.supervised, "image_size": size, "batch_size": bs, "banner": [r, k],
-        "amp_bf16": amp, "channels_last": cuda, "compile": a.compile, "workers": workers, "steps": steps,
-        "data": a.cache or "memmap stand-in", "pipeline_images_per_s": round(pipeline, 1),
-        "ceiling_images_per_s": round(ceiling, 1), "ratio": round(pipeline / ceiling, 3),
+        "amp_bf16": amp, "channels_last": cuda, "compile": a.compile, "steps": steps,
+        "data": a.cache or f"synthetic cache, {len(ds)} scenes",
+        "ceiling_images_per_s": round(ceiling, 1),
         "last_loss": float(loss.detach()),
     }
+    if "dataloader" in rates:
+        res.update(dataloader_workers=workers, dataloader_images_per_s=round(rates["dataloader"], 1),
+                   dataloader_ratio=round(rates["dataloader"] / ceiling, 3))
+    if "batched" in rates:
+        res.update(batched_reader_threads=reader_threads, batched_images_per_s=round(rates["batched"], 1),
+                   batched_ratio=round(rates["batched"] / ceiling, 3))
     print(json.dumps(res, indent=2))
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2))

@@ -78,7 +78,7 @@ class TrainConfig:
     warmup: float = 0.05  # < 1: fraction of all steps; >= 1: number of steps
     min_lr_ratio: float = 0.0  # cosine floor, as a fraction of lr
     seed: int = 0
-    workers: int | None = None  # DataLoader workers; None: default_loader_workers()
+    workers: int | None = None  # cache: reader threads, else DataLoader workers; None: default (batch_feed)
     device: str | None = None  # None: cuda if available
     compile: bool = False
     amp: bool = True  # bf16 autocast (CUDA only)
@@ -340,6 +340,44 @@ def _to_device(batch: Mapping[str, Any], device: torch.device, keys, channels_la
     return out
 
 
+def batch_feed(dataset: Dataset, global_batch: int, seed: int, rank: int, world: int, device: torch.device,
+               keys: tuple[str, ...], workers: int | None, flip: bool, channels_last: bool):
+    """The training batches: a function ``(epoch, start) → iterator`` of the batches of ``epoch``
+    from its ``start``-th on, on ``device``, only ``keys``, flipped when ``flip``.
+
+    A cache (a plain :class:`~csip.cache.CacheDataset`) is read a whole batch at a time by a
+    :class:`csip.cache.batches.BatchReader` (``workers``: reader threads, default
+    :func:`~csip.cache.batches.default_reader_threads`); any other dataset goes through a
+    ``DataLoader`` (``workers`` processes, default :func:`default_loader_workers`) over
+    :class:`EpochBatchSampler`, then :func:`to_device` and :func:`hflip_batch` with the rank's
+    slice of :func:`flip_mask`. Both give the same batches.
+    """
+    from .cache import CacheDataset
+    from .cache.batches import BatchReader
+
+    cuda = device.type == "cuda"
+    if type(dataset) is CacheDataset and not dataset.with_masks:
+        reader = BatchReader(dataset.cache, dataset.split, global_batch, seed, rank, world, keys=keys,
+                             device=device, flip=flip, channels_last=channels_last, threads=workers)
+        return reader.epoch
+
+    workers = workers if workers is not None else default_loader_workers(cuda)
+    sampler = EpochBatchSampler(len(dataset), global_batch, seed, 0, rank, world)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=cuda,
+                        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+    local = global_batch // world
+
+    def epoch_batches(epoch: int, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+        sampler.set_epoch(epoch, start)
+        for step, raw in enumerate(loader, start):
+            batch = _to_device(raw, device, keys, channels_last)
+            if flip:
+                batch = hflip_batch(batch, flip_mask(seed, epoch, step, global_batch)[rank * local:(rank + 1) * local])
+            yield batch
+
+    return epoch_batches
+
+
 def batch_keys(model: torch.nn.Module, supervised: bool) -> tuple[str, ...]:
     """The item keys a training step reads: the image encoder's inputs, plus the banner
     (C-SIP) or the label (supervised)."""
@@ -575,7 +613,6 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
         net = torch.compile(net)
     clip = ClipLoss(cfg.label_smoothing)
     keys_needed = batch_keys(model, cfg.supervised)
-    workers = cfg.workers if cfg.workers is not None else default_loader_workers(cuda)
     amp = cfg.amp and cuda
 
     params = {
@@ -658,18 +695,11 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     last_loss = float("nan")
     stop = step >= total_steps
     try:
-        sampler = EpochBatchSampler(n, global_batch, cfg.seed, epoch, rank, world, start=step_in_epoch)
-        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=cuda,
-                            persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+        feed = batch_feed(dataset, global_batch, cfg.seed, rank, world, device, keys_needed, cfg.workers,
+                          cfg.flip, use_cl)
         while epoch < cfg.epochs and not stop:
-            sampler.set_epoch(epoch, step_in_epoch)
             net.train()
-            for raw in loader:
-                batch = _to_device(raw, device, keys_needed, use_cl)
-                if cfg.flip:
-                    m = flip_mask(cfg.seed, epoch, step_in_epoch, global_batch)
-                    lb = global_batch // world
-                    batch = hflip_batch(batch, m[rank * lb:(rank + 1) * lb])
+            for batch in feed(epoch, step_in_epoch):
                 loss, scale = forward_loss(net, batch, clip, cfg.supervised, amp)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -769,6 +799,7 @@ __all__ = [
     "SYNTHETIC_DEFAULTS",
     "TrainConfig",
     "TrainingDiverged",
+    "batch_feed",
     "batch_keys",
     "build_synthetic_cache",
     "forward_loss",

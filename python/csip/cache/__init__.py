@@ -74,12 +74,20 @@ Reading::
     ((1000, 57, 180), 'max')
     >>> ds = CacheDataset("runs/cache", split="train"); ds[0]["image"].shape  # doctest: +SKIP
     torch.Size([3, 224, 224])
+
+Training reads whole batches instead (:func:`batches`, :class:`BatchReader` in
+:mod:`csip.cache.batches`: one ``np.take`` per array into pinned buffers, background threads,
+flips on the device), batch for batch what a ``DataLoader`` over ``CacheDataset`` gives::
+
+    >>> for b in batches("runs/cache", "train", batch_size=256, seed=0, epoch=0, device="cuda"):  # doctest: +SKIP
+    ...     b["image"].shape                        # torch.Size([256, 3, 224, 224]), on the GPU, flipped
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .batches import BatchReader, batches  # (imports torch only when used)
 from .format import FORMAT_NAME, FORMAT_VERSION, SPLIT_NAMES, SPLITS, CacheError, ParamsMismatch
 from .reader import Cache
 
@@ -105,10 +113,12 @@ __all__ = [
     "FORMAT_VERSION",
     "SPLITS",
     "SPLIT_NAMES",
+    "BatchReader",
     "Cache",
     "CacheDataset",
     "CacheError",
     "ParamsMismatch",
+    "batches",
     "build",
     "consolidate",
     "merge",

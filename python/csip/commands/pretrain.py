@@ -47,8 +47,10 @@ _MODELS = sorted(IMAGE_ENCODERS)
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the initialisation, the data order and the flips.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="DataLoader workers. Default: 0 on CPU; on CUDA the node's cores per process, "
-                   "minus one, at most 16.")
+              help="Loader helpers per process. A cache is read a whole batch at a time by this many "
+                   "background threads (default: 0 on CPU, 2 on CUDA); another dataset goes through a "
+                   "DataLoader with this many worker processes (default: 0 on CPU; on CUDA the node's "
+                   "cores per process, minus one, at most 16).")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast (CUDA only).")
