@@ -46,6 +46,13 @@ def _unit_rows(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tens
     return torch.nn.functional.normalize(t, dim=1, eps=1e-12)
 
 
+def _row_products(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b.T`` as float32 ``(len(a), len(b))``, each entry independent of how the rows are
+    chunked: a float32 product's rounding depends on the kernel the BLAS picks for the matrix
+    shape, so it is done in float64 and rounded once (the same float32 whatever the chunk)."""
+    return (a.double() @ b.double().T).float()
+
+
 def _discounts(k: int, device: torch.device) -> torch.Tensor:
     """``1 / log2(i + 1)`` for ranks ``i = 1..k``: ``(k,)``."""
     i = torch.arange(1, k + 1, device=device, dtype=torch.float64)
@@ -109,8 +116,8 @@ def ndcg_per_query(
     neg = torch.tensor(float("-inf"), device=dev)
     for s in range(0, q, chunk):
         e = min(q, s + chunk)
-        sim = fq[s:e] @ fg.T  # (c, G) ranking scores
-        rel = sq[s:e] @ sg.T  # (c, G) relevance
+        sim = _row_products(fq[s:e], fg)  # (c, G) ranking scores
+        rel = _row_products(sq[s:e], sg)  # (c, G) relevance
         if qid is not None:
             self_mask = qid[s:e, None] == gid[None, :]
             sim = torch.where(self_mask, neg, sim)
