@@ -21,9 +21,10 @@ from pathlib import Path
 
 from . import stages, table
 from .config import StudyConfig
+from ..selection import read_best
 from .report import summary_markdown
 
-VARIANTS = (("supervised", True), ("c-sip", False))
+VARIANTS = ("supervised", "c-sip")
 
 
 @contextlib.contextmanager
@@ -56,112 +57,136 @@ def _best_val_acc(run_dir: Path) -> float | None:
     return max(accs) if accs else None
 
 
+class _Study:
+    """The state of one study while it runs: its config, directories, timings and log."""
+
+    def __init__(self, cfg: StudyConfig, log: Callable[[str], None]):
+        self.cfg, self.log = cfg, log
+        self.out = Path(cfg.out)
+        self.cache_dir, self.runs_root, self.eval_root = self.out / "cache", self.out / "runs", self.out / "eval"
+        self.timings: dict[str, float] = {}
+
+    def precompute(self) -> None:
+        """The synthetic cache, and the sFB demo figure."""
+        cfg, t0 = self.cfg, time.perf_counter()
+        self.log(f"precompute: {cfg.n} synthetic scenes, {cfg.image_size} px, forces {cfg.forces}, "
+                 f"{cfg.n_angles} angles")
+        status = stages.build_cache(cfg, self.cache_dir, self.log)
+        self.log(f"precompute: {status} ({time.perf_counter() - t0:.1f} s) -> {self.cache_dir}")
+        if cfg.figures:
+            from ..demo import sfb_demo
+
+            sfb_demo(self.out, n_scenes=4, seed=cfg.data_seed)
+        self.timings["precompute"] = time.perf_counter() - t0
+
+    def train(self, enc: str, seed: int, variant: str, epochs: int, suffix: str = "", what: str = "pretrain") -> Path:
+        """One run (trained, resumed or skipped); returns its directory."""
+        rd = self.runs_root / enc / f"{variant}-seed{seed}{suffix}"
+        t1 = time.perf_counter()
+        tc = stages.train_config(self.cfg, rd, self.cache_dir, enc, variant == "supervised", seed, epochs)
+        status = stages.train_run(tc)
+        self.log(f"{what} {enc}/{rd.name}: {status} ({time.perf_counter() - t1:.1f} s)")
+        return rd
+
+    def train_all(self) -> dict[tuple[str, int], dict[str, Path]]:
+        """Every (encoder, seed, variant) run."""
+        t0 = time.perf_counter()
+        runs = {(e, s): {v: self.train(e, s, v, self.cfg.epochs) for v in VARIANTS}
+                for e in self.cfg.encoders for s in self.cfg.seeds}
+        self.timings["pretrain"] = time.perf_counter() - t0
+        return runs
+
+    def budget_check(self, runs) -> list[dict]:
+        """Seed ``seeds[0]`` of every run again with twice the epochs: best val at both budgets."""
+        if not self.cfg.budget_check:
+            return []
+        t0, s = time.perf_counter(), self.cfg.seeds[0]
+        pairs = {}
+        for enc in self.cfg.encoders:
+            for v in VARIANTS:
+                rd = self.train(enc, s, v, 2 * self.cfg.epochs, "-x2", "budget check")
+                pairs[(enc, v)] = (read_best(runs[(enc, s)][v]), read_best(rd))
+        self.timings["budget check"] = time.perf_counter() - t0
+        return table.budget_rows(pairs, self.cfg.select)
+
+    def evaluate(self, enc: str, seed: int, run_dirs: dict[str, Path]) -> tuple[dict, list[dict], str]:
+        """``csip eval`` of (encoder, seed) → (its results, its Table 2 rows, its command)."""
+        cfg = self.cfg
+        ed = self.eval_root / enc / f"seed{seed}"
+        ckpts = {f"{v}-seed{seed}": stages.selected_checkpoint(run_dirs[v]) for v in VARIANTS}
+        args = stages.eval_args(cfg, self.cache_dir, ed, enc, seed, ckpts)
+        t1 = time.perf_counter()
+        res = stages.run_eval(args, ed, ckpts)
+        self.log(f"eval {enc} seed {seed}: {'skipped (complete)' if res.get('_skipped') else 'done'} "
+                 f"({time.perf_counter() - t1:.1f} s)")
+        info = {v: {"checkpoint": str(ckpts[f"{v}-seed{seed}"]), "best": read_best(run_dirs[v]),
+                    "best_val_acc": _best_val_acc(run_dirs[v]) if v == "supervised" else None} for v in VARIANTS}
+        alt = _other(cfg.features)
+        nd = stages.cbir_ndcg(self.cache_dir, ckpts[f"c-sip-seed{seed}"], cfg.eval_split, alt,
+                              cfg.device or stages._device())
+        info["c-sip"]["alt"] = {"features": alt, "ndcg@10": nd[10], "ndcg@25": nd[25]}
+        return res, table.table2_rows(enc, seed, res, info), stages.eval_command(args)
+
+    def summary(self, results: dict, rows: list[dict], commands: list[str], budget: list[dict]) -> dict:
+        """The ``summary.json`` document."""
+        cfg = self.cfg
+        prior = next((r.get("acc") for res in results.values() for r in res.get("srr", {}).get("rows", [])
+                      if r.get("group") == "reference"), None)
+        alt_rows = {e: [100 * r["alt"]["ndcg@10"] for r in rows if r["encoder"] == e and "alt" in r]
+                    for e in cfg.encoders}
+        doc = {"format": "csip-run-summary", "version": 2, "settings": cfg.settings(), "select": cfg.select,
+               "rows": rows, "means": table.mean_table(rows), "verdicts": table.verdicts(rows),
+               "references": table.references(results), "table3": table.table3(results),
+               "alt_features": _other(cfg.features),
+               "alt_means": {e: sum(v) / len(v) for e, v in alt_rows.items() if v},
+               "budget": budget, "eval_commands": commands,
+               "timings_s": {k: round(v, 2) for k, v in self.timings.items()},
+               "paths": {"cache": str(self.cache_dir), "runs": str(self.runs_root), "eval": str(self.eval_root)}}
+        if cfg.figures and "srr" in cfg.tasks:
+            doc["figures"] = {"fig4": str(table.fig4(rows, self.out / "fig4_srr.png", prior))}
+        return doc
+
+
+def _other(features: str) -> str:
+    return "pre" if features == "embed" else "embed"
+
+
 def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, echo: Callable[[str], None] = print) -> dict:
-    """Run (or resume) the whole study; returns the ``summary.json`` document."""
+    """Run (or resume) the whole study; returns the ``summary.json`` document (also written,
+    with ``summary.md``, in ``cfg.out``)."""
     import torch
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cache_dir, runs_root, eval_root = out / "cache", out / "runs", out / "eval"
-    timings: dict[str, float] = {}
-    t_all = t0 = time.perf_counter()
-
-    log(f"precompute: {cfg.n} synthetic scenes, {cfg.image_size} px, forces {cfg.forces}, {cfg.n_angles} angles")
-    status = stages.build_cache(cfg, cache_dir, log)
-    log(f"precompute: {status} ({time.perf_counter() - t0:.1f} s) -> {cache_dir}")
-    timings["precompute"] = time.perf_counter() - t0
-    if cfg.figures:
-        from ..demo import sfb_demo
-
-        sfb_demo(out, n_scenes=4, seed=cfg.data_seed)
-
-    # ---- training: every (encoder, seed, variant), then the budget check
+    study = _Study(cfg, log)
+    study.out.mkdir(parents=True, exist_ok=True)
+    t_all = time.perf_counter()
+    study.precompute()
+    runs = study.train_all()
+    budget = study.budget_check(runs)
     t0 = time.perf_counter()
-    runs: dict[tuple[str, int], dict[str, Path]] = {}
-    for enc in cfg.encoders:
-        for s in cfg.seeds:
-            for variant, sup in VARIANTS:
-                rd = runs_root / enc / f"{variant}-seed{s}"
-                t1 = time.perf_counter()
-                status = stages.train_run(stages.train_config(cfg, rd, cache_dir, enc, sup, s, cfg.epochs))
-                log(f"pretrain {enc}/{rd.name}: {status} ({time.perf_counter() - t1:.1f} s)")
-                runs.setdefault((enc, s), {})[variant] = rd
-    timings["pretrain"] = time.perf_counter() - t0
-    budget_pairs: dict[tuple[str, str], tuple] = {}
-    if cfg.budget_check:
-        t0 = time.perf_counter()
-        s = cfg.seeds[0]
-        for enc in cfg.encoders:
-            for variant, sup in VARIANTS:
-                rd = runs_root / enc / f"{variant}-seed{s}-x2"
-                t1 = time.perf_counter()
-                status = stages.train_run(stages.train_config(cfg, rd, cache_dir, enc, sup, s, 2 * cfg.epochs))
-                log(f"budget check {enc}/{rd.name}: {status} ({time.perf_counter() - t1:.1f} s)")
-                from ..selection import read_best
-
-                budget_pairs[(enc, variant)] = (read_best(runs[(enc, s)][variant]), read_best(rd))
-        timings["budget check"] = time.perf_counter() - t0
-
-    # ---- evaluation: one csip eval per (encoder, seed)
-    t0 = time.perf_counter()
-    device = cfg.device or stages._device()
-    alt = "pre" if cfg.features == "embed" else "embed"
-    results: dict[tuple[str, int], dict] = {}
-    rows: list[dict] = []
-    commands: list[str] = []
+    results, rows, commands = {}, [], []
     with shared_text_encoder():
         for enc in cfg.encoders:
             for s in cfg.seeds:
-                ed = eval_root / enc / f"seed{s}"
-                ckpts = {f"{v}-seed{s}": stages.selected_checkpoint(runs[(enc, s)][v]) for v, _ in VARIANTS}
-                args = stages.eval_args(cfg, cache_dir, ed, enc, s, ckpts)
-                t1 = time.perf_counter()
-                res = stages.run_eval(args, ed, ckpts)
-                log(f"eval {enc} seed {s}: {'skipped (complete)' if res.get('_skipped') else 'done'} "
-                    f"({time.perf_counter() - t1:.1f} s)")
-                results[(enc, s)] = res
-                commands.append(stages.eval_command(args))
-                info = {}
-                for v, _ in VARIANTS:
-                    from ..selection import read_best
-
-                    rd = runs[(enc, s)][v]
-                    info[v] = {"checkpoint": str(ckpts[f"{v}-seed{s}"]), "best": read_best(rd),
-                               "best_val_acc": _best_val_acc(rd) if v == "supervised" else None}
-                alt_nd = stages.cbir_ndcg(cache_dir, ckpts[f"c-sip-seed{s}"], cfg.eval_split, alt, device)
-                info["c-sip"]["alt"] = {"features": alt, "ndcg@10": alt_nd[10], "ndcg@25": alt_nd[25]}
-                rows += table.table2_rows(enc, s, res, info)
-    timings["eval"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - t_all
-
-    prior = None
-    for res in results.values():
-        ref = next((r for r in res.get("srr", {}).get("rows", []) if r.get("group") == "reference"), None)
-        prior = prior or (ref or {}).get("acc")
-    doc = {"format": "csip-run-summary", "version": 2, "settings": cfg.settings(), "select": cfg.select,
-           "rows": rows, "means": table.mean_table(rows), "verdicts": table.verdicts(rows),
-           "references": table.references(results), "table3": table.table3(results),
-           "alt_features": alt,
-           "alt_means": {enc: 100 * sum(r["alt"]["ndcg@10"] for r in rows if r["encoder"] == enc and "alt" in r)
-                         / max(1, sum(1 for r in rows if r["encoder"] == enc and "alt" in r)) for enc in cfg.encoders},
-           "budget": table.budget_rows(budget_pairs, cfg.select) if budget_pairs else [],
-           "eval_commands": commands, "timings_s": {k: round(v, 2) for k, v in timings.items()},
-           "paths": {"cache": str(cache_dir), "runs": str(runs_root), "eval": str(eval_root)}}
-    if cfg.figures and "srr" in cfg.tasks:
-        doc["figures"] = {"fig4": str(table.fig4(rows, out / "fig4_srr.png", prior))}
+                results[(enc, s)], r, c = study.evaluate(enc, s, runs[(enc, s)])
+                rows += r
+                commands.append(c)
+    study.timings["eval"] = time.perf_counter() - t0
+    study.timings["total"] = time.perf_counter() - t_all
+    doc = study.summary(results, rows, commands, budget)
     md = summary_markdown(doc)
-    (out / "summary.md").write_text(md + "\n", encoding="utf-8")
-    (out / "summary.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    (study.out / "summary.md").write_text(md + "\n", encoding="utf-8")
+    (study.out / "summary.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     if not cfg.quiet:
-        for (enc, s), _ in results.items():
-            rp = eval_root / enc / f"seed{s}" / "report.md"
+        for enc, s in results:
+            rp = study.eval_root / enc / f"seed{s}" / "report.md"
             if rp.is_file():
                 echo(f"\n======== {enc}, seed {s} ({rp.parent}) ========\n")
                 echo(rp.read_text(encoding="utf-8"))
     echo("\n" + md)
-    log(f"wrote {out / 'summary.md'} and {out / 'summary.json'} ({timings['total'] / 60:.1f} min in all)")
+    log(f"wrote {study.out / 'summary.md'} and {study.out / 'summary.json'} "
+        f"({study.timings['total'] / 60:.1f} min in all)")
     return doc
 
 
