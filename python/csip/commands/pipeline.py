@@ -79,6 +79,8 @@ def _echo(msg: str) -> None:
               show_default=True, help="Evaluation task(s); CBIR always runs.")
 @click.option("--features", type=click.Choice(["embed", "pre"]), default=_D.features, show_default=True,
               help="C-SIP rows: 'embed' ranks in the shared image-banner space g_v∘f_v, 'pre' by f_v.")
+@click.option("--vqa-epochs", type=click.IntRange(min=1), default=_D.vqa_epochs, show_default=True,
+              help="Epochs of the VQA fusion heads (the best val epoch is kept).")
 @click.option("--budget-check/--no-budget-check", default=_D.budget_check, show_default=True,
               help="Train seed 0 again with twice the epochs and show the val metric at both budgets.")
 @click.option("--text-encoder", type=click.Path(path_type=Path), default=None,
@@ -90,7 +92,7 @@ def _echo(msg: str) -> None:
 @click.option("--progress/--no-progress", default=_D.progress, show_default=True, help="Progress bars.")
 @click.option("--quiet", is_flag=True, help="Print only the summary, not every evaluation's tables.")
 def run(out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, label_smoothing, n_angles, forces, data_seed,
-        eval_split, tasks, features, budget_check, text_encoder, threads, device, figures, progress, quiet) -> None:
+        eval_split, tasks, features, vqa_epochs, budget_check, text_encoder, threads, device, figures, progress, quiet) -> None:
     """Precompute → pretrain (C-SIP and supervised, per encoder and seed) → eval → summary.
 
     Runs on the built-in synthetic scenes; rerunning resumes (finished stages are skipped).
@@ -102,7 +104,8 @@ def run(out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, labe
         cfg = StudyConfig(out=str(out), encoders=_parse_encoders(encoders), seeds=_parse_seeds(seeds), n=n,
                           image_size=image_size, width=width, epochs=epochs, batch_size=batch_size, lr=lr,
                           label_smoothing=label_smoothing, n_angles=n_angles, forces=forces, data_seed=data_seed,
-                          eval_split=eval_split, tasks=task_list, features=features, budget_check=budget_check,
+                          eval_split=eval_split, tasks=task_list, features=features, vqa_epochs=vqa_epochs,
+                          budget_check=budget_check,
                           text_encoder=None if text_encoder is None else str(text_encoder), threads=threads,
                           device=device, figures=figures, progress=progress, quiet=quiet)
     except ValueError as exc:

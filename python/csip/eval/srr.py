@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .threads import single_threaded
+
 N_CLASSES = 9
 DEFAULT_NS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
@@ -115,7 +117,7 @@ def train_probe(x_train, y_train, n_classes: int = N_CLASSES, config: ProbeConfi
     has_val = x_val is not None and y_val is not None and len(y_val) > 0
     xv = _as_tensor(x_val) if has_val else None
     yv = torch.as_tensor(np.asarray(y_val, dtype=np.int64)) if has_val else None
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), single_threaded():
         torch.manual_seed(int(cfg.seed))
         model = nn.Sequential(Standardize(x), make_probe(x.shape[1], n_classes, cfg.kind, cfg.hidden, cfg.dropout))
         gen = torch.Generator().manual_seed(int(cfg.seed))

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from .srr import Standardize
+from .threads import single_threaded
 
 
 def default_text_encoder_path() -> Path | None:
@@ -177,7 +178,7 @@ def train_eval_vqa(text: np.ndarray, images: Sequence[np.ndarray], answers: np.n
         raise ValueError(f"VQA needs train and test questions (train {tr.numel()}, test {te.numel()})")
     tx = _t(text)
     ims = [_t(v) for v in images]
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), single_threaded():
         torch.manual_seed(int(cfg.seed))
         model = FusionVQA(tx[tr], [v[tr] for v in ims], cfg.hidden, cfg.dropout)
         gen = torch.Generator().manual_seed(int(cfg.seed))

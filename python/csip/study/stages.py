@@ -91,6 +91,8 @@ def eval_args(cfg: StudyConfig, cache_dir: Path, eval_dir: Path, encoder: str, s
             "--figures" if cfg.figures else "--no-figures"]
     for t in cfg.tasks:
         args += ["--task", t]
+    if "vqa" in cfg.tasks:
+        args += ["--vqa-epochs", str(cfg.vqa_epochs)]
     for name, p in checkpoints.items():
         args += ["--checkpoint", f"{name}={p}"]
     if cfg.text_encoder is not None:
