@@ -15,6 +15,7 @@
 
 pub mod banner;
 pub mod batch;
+pub mod bit_correlation;
 pub mod directions;
 pub mod dot;
 pub mod error;
