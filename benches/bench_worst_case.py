@@ -124,8 +124,8 @@ def main() -> None:
     if args.big:
         a, b = noise(5000)
         work.append(("noise 5000²", [(a[0], b[0])], 1, False))
-    print(f"one thread, best of {args.repeats} (1 for noise above 512²); seconds per pair; "
-          f"{os.cpu_count()} cores (shared)\n")
+    print(f"one thread, best of {args.repeats} (1 for noise above 512²); milliseconds per "
+          f"pair; {os.cpu_count()} cores\n")
     if args.old:
         print("| workload | main CPU | new CPU | new / main (CPU) | main wall | new wall | same banners |")
         print("|---|---:|---:|---:|---:|---:|:---:|")
@@ -139,13 +139,17 @@ def main() -> None:
         if args.old and with_old:
             old = run(args.old, npz, repeats)
             same = "yes" if old["digest"] == new["digest"] else "**NO**"
-            print(f"| {name} | {old['cpu']:.4f} | {new['cpu']:.4f} | "
-                  f"{new['cpu'] / old['cpu']:.3f} | {old['wall']:.4f} | {new['wall']:.4f} | {same} |",
+            print(f"| {name} | {ms(old['cpu'])} | {ms(new['cpu'])} | "
+                  f"{new['cpu'] / old['cpu']:.3f} | {ms(old['wall'])} | {ms(new['wall'])} | {same} |",
                   flush=True)
         elif args.old:
-            print(f"| {name} | (not run) | {new['cpu']:.2f} | | | {new['wall']:.2f} | |", flush=True)
+            print(f"| {name} | (not run) | {ms(new['cpu'])} | | | {ms(new['wall'])} | |", flush=True)
         else:
-            print(f"| {name} | {new['cpu']:.4f} | {new['wall']:.4f} |", flush=True)
+            print(f"| {name} | {ms(new['cpu'])} | {ms(new['wall'])} |", flush=True)
+
+
+def ms(seconds: float) -> str:
+    return f"{1e3 * seconds:.3f}"
 
 
 if __name__ == "__main__":
