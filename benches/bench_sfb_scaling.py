@@ -10,13 +10,13 @@ repeat so that background load hits them alike; the best time of each is kept.
 
 Printed: time and speed-up per thread count, and the serial fraction ``f`` of Amdahl's law
 ``S(n) = 1 / (f + (1 − f) / n)``, fitted by least squares to ``1/S(n) − 1/n = f (1 − 1/n)``
-over the measured counts n > 1, with the speed-up it projects on 16 and 64 cores. Beside it,
-the fixed cost of a call measured directly (one pair, one force level, one angle: argument
-handling, output allocation, plan lookup, starting and joining the pool). Since each pair is
-encoded and computed on the worker threads, the rest of the serial fraction is the load
-imbalance at the end of the batch and what the threads share (memory bandwidth, the other
-engineers' jobs on a shared machine); on a loaded machine the fit of a single count (n = 2)
-is noisy: compare several runs.
+over the measured counts n > 1, with the speed-up it projects on 16 and 64 cores. Wall times
+need an idle machine; beside them, two figures that hold on a loaded one: ``f_cpu``, the
+calling thread's share of the CPU time of a pool run (in the engine of main it encoded every
+chunk while the workers waited; now it only hands out the batch and waits), and the fixed
+cost of a call (one pair, one force level, one angle: argument handling, output allocation,
+plan lookup, starting and joining the pool). Neither counts the load imbalance at the end of
+a batch (up to one pair per thread), which the wall-time fit does.
 """
 
 from __future__ import annotations
@@ -86,11 +86,14 @@ def main() -> None:
           f"(interleaved), chunk_size {args.chunk_size}, {cores} cores\n")
     ref = csip_core.sfb_batch(a, b, n_threads=1, chunk_size=args.chunk_size)
     best = {n: float("inf") for n in counts}
+    caller_share = {n: [] for n in counts}
     for _ in range(args.repeats):
         for n in counts:
-            t0 = time.perf_counter()
+            t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
             got = csip_core.sfb_batch(a, b, n_threads=n, chunk_size=args.chunk_size)
-            best[n] = min(best[n], time.perf_counter() - t0)
+            t1, c1, p1 = time.perf_counter(), time.thread_time(), time.process_time()
+            best[n] = min(best[n], t1 - t0)
+            caller_share[n].append((c1 - c0) / max(p1 - p0, 1e-9))
             assert got.tobytes() == ref.tobytes(), f"{n} threads: banners differ"
     # fixed cost per call: one pair, one force level, one angle (argument handling, output,
     # plan lookup, starting and joining the pool)
@@ -111,6 +114,15 @@ def main() -> None:
     print(f"Amdahl fit over n > 1: serial fraction f = {f:.4f} ({100 * f:.2f} %)")
     for n in (16, 64):
         print(f"  projected speed-up on {n} cores: {amdahl(max(f, 0.0), n):.1f}x")
+    pool = [n for n in counts if n > 1]
+    if pool:
+        # CPU time of the calling thread over the CPU time of all threads, in a pool run:
+        # the work done on the calling thread, serial with the workers unless it overlaps
+        # them; CPU times, so unlike the wall-time fit it holds on a loaded machine
+        f_cpu = float(np.median([x for n in pool for x in caller_share[n]]))
+        print(f"calling thread's share of the CPU time in pool runs (median): f_cpu = "
+              f"{f_cpu:.4f} ({100 * f_cpu:.2f} %), which projects "
+              + ", ".join(f"{amdahl(f_cpu, n):.1f}x on {n}" for n in (2, 16, 64)))
     print(f"fixed per-call cost (1 pair, 1 level, 1 angle): {1e3 * fixed:.3f} ms = "
           f"{100 * fixed / best[1]:.3f} % of the 1-thread batch")
     if cores < max(counts):

@@ -532,9 +532,11 @@ fn sfb_batch<'py>(
     let shape = [views.len(), forces.len(), n_angles];
     let out = match out {
         Some(o) => checked_out(o, shape)?,
+        // every value is written before the array is returned: no need to zero it here
+        // (calloc can memset a recycled heap block on this thread, serially)
         None => py
             .import("numpy")?
-            .getattr("zeros")?
+            .getattr("empty")?
             .call1((shape, "float32"))?,
     };
     let out_arr = out.cast::<PyArray3<f32>>()?.clone();
