@@ -8,6 +8,12 @@
 //! `C`: the correlation of two boxes, whose second difference is four unit impulses at
 //! `a0 − b1 + 1` (+1), `a0 − b0 + 1` (−1), `a1 − b1 + 1` (−1), `a1 − b0 + 1` (+1). All pairs of
 //! all lines are accumulated as impulses; two prefix sums then give `C` exactly (integers).
+//!
+//! That costs `n_A · n_B` per line crossing A `n_A` times and B `n_B` times: the square of
+//! the fragmentation. Such lines are counted instead by bit-parallel correlation
+//! ([`crate::bit_correlation`]) when it costs less, and a direction whose masks are
+//! fragmented throughout skips the segments altogether ([`LinePolicy::Dense`]). Every way
+//! gives the same integer counts.
 
 use crate::bit_correlation::{self, BitCorrelation};
 use crate::directions::{Direction, Major};
@@ -53,8 +59,10 @@ pub enum LinePolicy {
     Dense,
 }
 
-/// What one pair of segments costs in the word operations of
-/// [`bit_correlation::cost`] (measured: see benches/bench_worst_case.py).
+/// What one pair of segments costs in the word operations of [`bit_correlation::cost`]: four
+/// scattered updates and two comparisons against an AND and a popcount. A rough figure, not
+/// tuned: both ways are exact, so it moves only the speed (noise takes the bit way, ordinary
+/// masks keep the segments, and benches/bench_worst_case.py shows both).
 const PAIR_COST: usize = 4;
 
 /// Whether counting a direction with [`LinePolicy::Dense`] should cost less than with
