@@ -4,9 +4,10 @@
 //! Run: `cargo bench --bench sfb` (add `-- --quick` for a short run).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use csip_core::banner::{default_forces, Normalize, Plan};
+use csip_core::banner::{default_forces, Normalize};
 use csip_core::batch::{sfb_many, Threads};
 use csip_core::pair_counts::Workspace;
+use csip_core::plan::{never, Plan};
 use csip_core::{sfb, MaskPair};
 use ndarray::Array2;
 use std::hint::black_box;
@@ -50,7 +51,7 @@ fn single(c: &mut Criterion) {
     let mut ws = Workspace::default();
     let mut out = vec![0.0; plan.banner_len()];
     g.bench_function("stage_banner_128_with_plan", |bench| {
-        bench.iter(|| plan.symmetric_into(&pair, &mut ws, black_box(&mut out)))
+        bench.iter(|| plan.symmetric_into(&pair, &mut ws, black_box(&mut out), &never))
     });
     g.finish();
 }
@@ -61,8 +62,7 @@ fn batch(c: &mut Criterion) {
     let pairs: Vec<MaskPair> = (0..64)
         .map(|_| MaskPair::new(a.view(), b.view(), "a", "b").unwrap())
         .collect();
-    let plan = Plan::symmetric(&forces, 180, 128).unwrap();
-    let mut out = vec![0.0f32; pairs.len() * plan.banner_len()];
+    let mut out = vec![0.0f32; pairs.len() * forces.len() * 180];
     let mut g = c.benchmark_group("sfb_batch_128");
     g.throughput(Throughput::Elements(pairs.len() as u64));
     for threads in [1usize, 2] {
@@ -71,7 +71,16 @@ fn batch(c: &mut Criterion) {
             BenchmarkId::new("threads", threads),
             &threads,
             |bench, _| {
-                bench.iter(|| sfb_many(&pairs, &plan, Normalize::Max, &pool, black_box(&mut out)))
+                bench.iter(|| {
+                    sfb_many(
+                        &pairs,
+                        &forces,
+                        180,
+                        Normalize::Max,
+                        &pool,
+                        black_box(&mut out),
+                    )
+                })
             },
         );
     }

@@ -14,12 +14,10 @@
 //! δ = 0, split half to each direction. The symmetric banner depends only on `|δ|`, so
 //! `sfb(a, b)` and `sfb(b, a)` are computed from identical integer counts and are bitwise equal.
 
-use crate::directions::Direction;
-use crate::dot::dot;
 use crate::error::{Error, Result};
-use crate::kernel::{KernelTable, MAX_ABS_FORCE};
 use crate::mask::MaskPair;
 use crate::pair_counts::Workspace;
+use crate::plan::{never, Stop};
 use crate::plan_cache::{shared_plan, PlanKind};
 
 /// The paper's force levels: r from −2.24 to 2.24 in steps of 0.08 (57 levels; contains 0, ±2).
@@ -50,148 +48,6 @@ impl Normalize {
     }
 }
 
-/// Check a list of force levels: non-empty, finite, |r| ≤ [`MAX_ABS_FORCE`].
-pub fn validate_forces(forces: &[f64]) -> Result<()> {
-    if forces.is_empty() {
-        return Err(Error::value("forces must not be empty"));
-    }
-    for (i, &r) in forces.iter().enumerate() {
-        if !r.is_finite() {
-            return Err(Error::value(format!("forces[{i}] is not finite ({r})")));
-        }
-        if r.abs() > MAX_ABS_FORCE {
-            return Err(Error::value(format!(
-                "forces[{i}] = {r} is outside [-{MAX_ABS_FORCE}, {MAX_ABS_FORCE}]"
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn validate_count(name: &str, n: usize) -> Result<()> {
-    if n == 0 || n > 1 << 20 {
-        return Err(Error::value(format!(
-            "{name} must be between 1 and {}, got {n}",
-            1 << 20
-        )));
-    }
-    Ok(())
-}
-
-/// Everything about a banner that does not depend on the masks: directions, corrections and
-/// the kernel table. Build once, share across pairs and threads.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    directions: Vec<Direction>,
-    /// `corr(θ_k, r_i)`, row-major `(K, R)`.
-    correction: Vec<f64>,
-    kernel: KernelTable,
-}
-
-impl Plan {
-    fn build(forces: &[f64], directions: Vec<Direction>, max_extent: usize) -> Self {
-        let correction = directions
-            .iter()
-            .flat_map(|d| forces.iter().map(move |&r| d.correction(r)))
-            .collect();
-        Self {
-            directions,
-            correction,
-            kernel: KernelTable::new(forces, max_extent),
-        }
-    }
-
-    /// A plan for symmetric banners: `n_angles` directions `θ_k = π k / n_angles`, for masks
-    /// whose union box is at most `max_extent` pixels on its longer side.
-    pub fn symmetric(forces: &[f64], n_angles: usize, max_extent: usize) -> Result<Self> {
-        validate_forces(forces)?;
-        validate_count("n_angles", n_angles)?;
-        let dirs = (0..n_angles)
-            .map(|k| Direction::half_turn(k, n_angles))
-            .collect();
-        Ok(Self::build(forces, dirs, max_extent))
-    }
-
-    /// A plan for directional banners: `n_dirs` directions `θ_k = 2π k / n_dirs`.
-    pub fn directional(forces: &[f64], n_dirs: usize, max_extent: usize) -> Result<Self> {
-        validate_forces(forces)?;
-        validate_count("n_dirs", n_dirs)?;
-        let dirs = (0..n_dirs)
-            .map(|k| Direction::full_turn(k, n_dirs))
-            .collect();
-        Ok(Self::build(forces, dirs, max_extent))
-    }
-
-    pub fn forces(&self) -> &[f64] {
-        self.kernel.forces()
-    }
-
-    pub fn n_directions(&self) -> usize {
-        self.directions.len()
-    }
-
-    /// Number of values of one banner: `R · K`.
-    pub fn banner_len(&self) -> usize {
-        self.forces().len() * self.directions.len()
-    }
-
-    pub fn max_extent(&self) -> usize {
-        self.kernel.max_distance()
-    }
-
-    /// The raw symmetric banner ξ into `out`, row-major `(R, K)`.
-    pub fn symmetric_into(&self, pair: &MaskPair, ws: &mut Workspace, out: &mut [f64]) {
-        self.fill(pair, ws, out, 0.5, |ws, counts, _| {
-            ws.symmetric_counts(counts)
-        });
-    }
-
-    /// The force banner `F_r^{AB}(θ)` into `out`, row-major `(R, K)`; the plan must be
-    /// [`Plan::directional`].
-    pub fn directional_into(&self, pair: &MaskPair, ws: &mut Workspace, out: &mut [f64]) {
-        self.fill(pair, ws, out, 1.0, |ws, counts, dir| {
-            ws.directed_counts(dir.forward, counts)
-        });
-    }
-
-    /// For each direction: count pairs, reduce them to counts by distance with `reduce`, then
-    /// `out[i, k] = scale · corr(θ_k, r_i) · Σ_d counts[d] · k_{r_i}(d)`.
-    fn fill(
-        &self,
-        pair: &MaskPair,
-        ws: &mut Workspace,
-        out: &mut [f64],
-        scale: f64,
-        reduce: impl Fn(&Workspace, &mut Vec<f64>, &Direction) -> std::ops::Range<usize>,
-    ) {
-        assert!(
-            pair.max_extent() <= self.kernel.max_distance(),
-            "plan built for masks up to {} px, got {}",
-            self.kernel.max_distance(),
-            pair.max_extent()
-        );
-        let (r_count, k_count) = (self.forces().len(), self.directions.len());
-        assert_eq!(out.len(), r_count * k_count);
-        let mut counts = Vec::with_capacity(pair.max_extent() + 1);
-        for (k, dir) in self.directions.iter().enumerate() {
-            if !ws.count_pairs(pair, dir) {
-                // no line of this direction meets both objects: every value is 0
-                for i in 0..r_count {
-                    out[i * k_count + k] = 0.0;
-                }
-                continue;
-            }
-            let range = reduce(ws, &mut counts, dir);
-            let corr = &self.correction[k * r_count..(k + 1) * r_count];
-            for i in 0..r_count {
-                let kernel = &self.kernel.at_force(i)[range.clone()];
-                let sum = dot(&counts[range.clone()], kernel);
-                out[i * k_count + k] = scale * corr[i] * sum;
-            }
-        }
-    }
-}
-
 /// Apply a normalisation in place to a row-major `(R, K)` banner.
 pub fn normalize_rows(banner: &mut [f64], k_count: usize, mode: Normalize) {
     if mode == Normalize::None {
@@ -207,24 +63,47 @@ pub fn normalize_rows(banner: &mut [f64], k_count: usize, mode: Normalize) {
 
 /// The symmetric force banner of one pair, `(R, n_angles)` row-major, as f32.
 pub fn sfb(pair: &MaskPair, forces: &[f64], n_angles: usize, mode: Normalize) -> Result<Vec<f32>> {
+    sfb_until(pair, forces, n_angles, mode, &never)
+}
+
+/// [`sfb`] that gives up with [`Error::Cancelled`] when `stop` returns true (checked before
+/// each direction).
+pub fn sfb_until(
+    pair: &MaskPair,
+    forces: &[f64],
+    n_angles: usize,
+    mode: Normalize,
+    stop: Stop<'_>,
+) -> Result<Vec<f32>> {
     let plan = shared_plan(PlanKind::Symmetric, forces, n_angles, pair.max_extent())?;
     let mut out = vec![0.0; plan.banner_len()];
-    plan.symmetric_into(pair, &mut Workspace::default(), &mut out);
+    plan.symmetric_into(pair, &mut Workspace::default(), &mut out, stop)?;
     normalize_rows(&mut out, n_angles, mode);
     Ok(out.into_iter().map(|v| v as f32).collect())
 }
 
 /// The force banner `F_r^{AB}(θ_k)`, `θ_k = 2πk/n_dirs`, `(R, n_dirs)` row-major.
 pub fn force_banner(pair: &MaskPair, forces: &[f64], n_dirs: usize) -> Result<Vec<f64>> {
+    force_banner_until(pair, forces, n_dirs, &never)
+}
+
+/// [`force_banner`] that gives up with [`Error::Cancelled`] when `stop` returns true.
+pub fn force_banner_until(
+    pair: &MaskPair,
+    forces: &[f64],
+    n_dirs: usize,
+    stop: Stop<'_>,
+) -> Result<Vec<f64>> {
     let plan = shared_plan(PlanKind::Directional, forces, n_dirs, pair.max_extent())?;
     let mut out = vec![0.0; plan.banner_len()];
-    plan.directional_into(pair, &mut Workspace::default(), &mut out);
+    plan.directional_into(pair, &mut Workspace::default(), &mut out, stop)?;
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{validate_forces, Plan};
     use ndarray::Array2;
 
     fn pair(a: &Array2<u8>, b: &Array2<u8>) -> MaskPair {

@@ -1,15 +1,22 @@
-//! Many symmetric banners at once, in parallel over pairs (rayon).
+//! Many symmetric banners at once, in parallel over pairs (rayon): each pair is encoded,
+//! computed and written by one worker, while the calling thread reports progress and polls
+//! for cancellation.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use rayon::prelude::*;
 use rayon::ThreadPool;
 
-use crate::banner::{normalize_rows, Normalize, Plan};
+use crate::banner::{normalize_rows, Normalize};
 use crate::error::{Error, Result};
 use crate::mask::MaskPair;
 use crate::pair_counts::Workspace;
+use crate::plan::{never, Stop};
+use crate::plan_cache::{shared_plan, PlanKind};
 
 /// A rayon pool of `n_threads` workers, built once per size and reused (building a pool costs
 /// about as much as a few banners).
@@ -54,39 +61,192 @@ impl Threads {
     }
 }
 
-/// Symmetric banners of `pairs` into `out` (`pairs.len() · R · K` f32, pair-major), in parallel
-/// on `threads`. The plan must cover the largest pair ([`Plan::max_extent`]).
-pub fn sfb_many(
-    pairs: &[MaskPair],
-    plan: &Plan,
-    mode: Normalize,
+/// Where the pairs of a batch come from. Pair `i` is encoded by whichever thread computes its
+/// banner, so `pair` must be callable from any thread.
+pub trait PairSource: Sync {
+    /// Number of pairs.
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An upper bound of every pair's [`MaskPair::max_extent`] (the longest side of any mask),
+    /// so that one plan serves the whole batch.
+    fn max_side(&self) -> usize;
+
+    /// Pair `i`, validated and encoded (errors name the argument).
+    fn pair(&self, i: usize) -> Result<Cow<'_, MaskPair>>;
+}
+
+/// A slice of encoded pairs is a source.
+impl PairSource for [MaskPair] {
+    fn len(&self) -> usize {
+        <[MaskPair]>::len(self)
+    }
+    fn max_side(&self) -> usize {
+        self.iter().map(MaskPair::max_extent).max().unwrap_or(1)
+    }
+    fn pair(&self, i: usize) -> Result<Cow<'_, MaskPair>> {
+        Ok(Cow::Borrowed(&self[i]))
+    }
+}
+
+/// The parameters of a batch of symmetric banners.
+#[derive(Debug, Clone)]
+pub struct BatchSpec<'a> {
+    pub forces: &'a [f64],
+    pub n_angles: usize,
+    pub mode: Normalize,
+    /// Pairs per progress report: `chunk_done(done, total)` is called once per chunk of this
+    /// many pairs, in order, once every pair up to `done` is written.
+    pub chunk_size: usize,
+}
+
+/// How often the calling thread tests `stop` while the pool computes.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Symmetric banners of every pair of `source` into `out` (`N · R · K` f32, pair-major, each
+/// bit-identical to [`crate::banner::sfb`]), on `threads`.
+///
+/// Each pair is encoded, computed, normalised and written by one worker: there is no serial
+/// step per chunk. The calling thread only waits: it calls `chunk_done(done, total)` as the
+/// chunks complete (in order; an error from it stops the batch) and tests `stop` every
+/// [`POLL`] (a `true` stops the batch with [`Error::Cancelled`] within one direction's work).
+/// With [`Threads::Calling`] the pairs are computed in order on the calling thread, which
+/// tests `stop` before each direction. An invalid pair stops the batch with the error of the
+/// lowest such index; the chunks before it have been reported.
+pub fn sfb_batch<S: PairSource + ?Sized>(
+    source: &S,
+    spec: &BatchSpec<'_>,
     threads: &Threads,
     out: &mut [f32],
-) {
+    stop: Stop<'_>,
+    mut chunk_done: impl FnMut(usize, usize) -> Result<()>,
+) -> Result<()> {
+    let total = source.len();
+    let plan = shared_plan(
+        PlanKind::Symmetric,
+        spec.forces,
+        spec.n_angles,
+        source.max_side().max(1),
+    )?;
     let len = plan.banner_len();
-    assert_eq!(out.len(), pairs.len() * len, "output size");
-    let k_count = plan.n_directions();
-    let one = |(ws, raw): &mut (Workspace, Vec<f64>), (dst, pair): (&mut [f32], &MaskPair)| {
-        plan.symmetric_into(pair, ws, raw);
-        normalize_rows(raw, k_count, mode);
+    assert_eq!(out.len(), total * len, "output size");
+    let chunk = spec.chunk_size.max(1);
+    let one = |(ws, raw): &mut (Workspace, Vec<f64>), i: usize, dst: &mut [f32], stop: Stop<'_>| {
+        let pair = source.pair(i)?;
+        plan.symmetric_into(&pair, ws, raw, stop)?;
+        normalize_rows(raw, spec.n_angles, spec.mode);
         for (d, &v) in dst.iter_mut().zip(raw.iter()) {
             *d = v as f32;
         }
+        Ok(())
     };
     let init = || (Workspace::default(), vec![0.0f64; len]);
-    match threads {
+    let pool = match threads {
         Threads::Calling => {
             let mut state = init();
-            for item in out.chunks_mut(len).zip(pairs.iter()) {
-                one(&mut state, item);
+            for (c, dsts) in out.chunks_mut(chunk * len).enumerate() {
+                for (k, dst) in dsts.chunks_mut(len).enumerate() {
+                    one(&mut state, c * chunk + k, dst, stop)?;
+                }
+                chunk_done((c * chunk + chunk).min(total), total)?;
+            }
+            return Ok(());
+        }
+        Threads::Pool(pool) => pool,
+    };
+    let n_chunks = total.div_ceil(chunk);
+    // pairs of each chunk not finished yet; the worker that finishes a chunk sends its index
+    let left: Vec<AtomicUsize> = (0..n_chunks)
+        .map(|c| AtomicUsize::new((total - c * chunk).min(chunk)))
+        .collect();
+    let cancel = AtomicBool::new(false);
+    let worker_stop = || cancel.load(Ordering::Relaxed) || stop();
+    let first_failure = AtomicUsize::new(usize::MAX);
+    let failures = Mutex::new(Vec::<(usize, Error)>::new());
+    let mut outcome = Ok(());
+    let (sender, finished) = mpsc::channel::<usize>();
+    pool.in_place_scope(|scope| {
+        let (left, cancel, first_failure, failures) = (&left, &cancel, &first_failure, &failures);
+        let (one, worker_stop) = (&one, &worker_stop);
+        scope.spawn(move |_| {
+            out.par_chunks_mut(len)
+                .enumerate()
+                .for_each_init(init, |state, (i, dst)| {
+                    // after a failure only the pairs before it are needed (to find the first)
+                    let skip =
+                        cancel.load(Ordering::Relaxed) || first_failure.load(Ordering::Relaxed) < i;
+                    if !skip {
+                        if let Err(e) = one(state, i, dst, worker_stop) {
+                            first_failure.fetch_min(i, Ordering::Relaxed);
+                            failures
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push((i, e));
+                        }
+                    }
+                    if left[i / chunk].fetch_sub(1, Ordering::AcqRel) == 1 {
+                        let _ = sender.send(i / chunk);
+                    }
+                });
+        });
+        let mut complete = vec![false; n_chunks];
+        let (mut reported, mut received) = (0, 0);
+        while received < n_chunks {
+            match finished.recv_timeout(POLL) {
+                Ok(c) => {
+                    received += 1;
+                    complete[c] = true;
+                    while reported < n_chunks
+                        && complete[reported]
+                        && first_failure.load(Ordering::Acquire) >= (reported + 1) * chunk
+                    {
+                        reported += 1;
+                        if let Err(e) = chunk_done((reported * chunk).min(total), total) {
+                            outcome = Err(e);
+                            cancel.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if stop() {
+                        outcome = Err(Error::Cancelled);
+                        cancel.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
         }
-        Threads::Pool(pool) => pool.install(|| {
-            out.par_chunks_mut(len)
-                .zip(pairs.par_iter())
-                .for_each_init(init, |state, item| one(state, item));
-        }),
+    });
+    outcome?;
+    let failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
+    match failures.into_iter().min_by_key(|(i, _)| *i) {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
     }
+}
+
+/// Symmetric banners of encoded `pairs` into `out` (`pairs.len() · R · K` f32, pair-major),
+/// in parallel on `threads`: [`sfb_batch`] without progress or cancellation.
+pub fn sfb_many(
+    pairs: &[MaskPair],
+    forces: &[f64],
+    n_angles: usize,
+    mode: Normalize,
+    threads: &Threads,
+    out: &mut [f32],
+) -> Result<()> {
+    let spec = BatchSpec {
+        forces,
+        n_angles,
+        mode,
+        chunk_size: pairs.len().max(1),
+    };
+    sfb_batch(pairs, &spec, threads, out, &never, |_, _| Ok(()))
 }
 
 #[cfg(test)]
@@ -95,32 +255,145 @@ mod tests {
     use crate::banner::{default_forces, sfb};
     use ndarray::Array2;
 
+    fn pairs(n: usize) -> Vec<MaskPair> {
+        (0..n)
+            .map(|i| {
+                let mut a = Array2::<u8>::zeros((20, 24));
+                let mut b = Array2::<u8>::zeros((20, 24));
+                a.slice_mut(ndarray::s![i % 9..i % 9 + 5, 2..9]).fill(1);
+                b.slice_mut(ndarray::s![10..18, 3 + i % 9..12 + i % 9])
+                    .fill(1);
+                MaskPair::new(a.view(), b.view(), "a", "b").unwrap()
+            })
+            .collect()
+    }
+
     #[test]
     fn batch_equals_single_pairs_bitwise() {
-        let mut pairs = Vec::new();
-        for i in 0..9usize {
-            let mut a = Array2::<u8>::zeros((20, 24));
-            let mut b = Array2::<u8>::zeros((20, 24));
-            a.slice_mut(ndarray::s![i..i + 5, 2..9]).fill(1);
-            b.slice_mut(ndarray::s![10..18, 3 + i..12 + i]).fill(1);
-            pairs.push(MaskPair::new(a.view(), b.view(), "a", "b").unwrap());
-        }
+        let pairs = pairs(9);
         let forces = default_forces();
-        let extent = pairs.iter().map(|p| p.max_extent()).max().unwrap();
-        let plan = Plan::symmetric(&forces, 36, extent).unwrap();
+        let len = forces.len() * 36;
         for threads in [1, 2] {
-            let mut out = vec![0.0f32; pairs.len() * plan.banner_len()];
-            sfb_many(
-                &pairs,
-                &plan,
-                Normalize::Max,
-                &Threads::new(threads).unwrap(),
-                &mut out,
-            );
-            for (p, got) in pairs.iter().zip(out.chunks(plan.banner_len())) {
+            let mut out = vec![0.0f32; pairs.len() * len];
+            let threads = Threads::new(threads).unwrap();
+            sfb_many(&pairs, &forces, 36, Normalize::Max, &threads, &mut out).unwrap();
+            for (p, got) in pairs.iter().zip(out.chunks(len)) {
                 assert_eq!(got, sfb(p, &forces, 36, Normalize::Max).unwrap().as_slice());
             }
         }
         assert!(Threads::new(0).is_err());
+    }
+
+    /// Pairs from a list in which some are invalid (their error names the index).
+    struct Faulty {
+        pairs: Vec<MaskPair>,
+        bad: Vec<usize>,
+    }
+
+    impl PairSource for Faulty {
+        fn len(&self) -> usize {
+            self.pairs.len()
+        }
+        fn max_side(&self) -> usize {
+            24
+        }
+        fn pair(&self, i: usize) -> Result<Cow<'_, MaskPair>> {
+            if self.bad.contains(&i) {
+                return Err(Error::value(format!("masks_a[{i}] is bad")));
+            }
+            Ok(Cow::Borrowed(&self.pairs[i]))
+        }
+    }
+
+    fn spec(forces: &[f64], chunk_size: usize) -> BatchSpec<'_> {
+        BatchSpec {
+            forces,
+            n_angles: 12,
+            mode: Normalize::Max,
+            chunk_size,
+        }
+    }
+
+    #[test]
+    fn progress_in_order_and_first_failure_reported() {
+        let forces = [0.0, 1.0];
+        for threads in [1, 2, 3] {
+            let threads = Threads::new(threads).unwrap();
+            let src = Faulty {
+                pairs: pairs(40),
+                bad: vec![],
+            };
+            let mut out = vec![0.0f32; 40 * 24];
+            let mut calls = Vec::new();
+            sfb_batch(
+                &src,
+                &spec(&forces, 7),
+                &threads,
+                &mut out,
+                &never,
+                |d, t| {
+                    calls.push((d, t));
+                    Ok(())
+                },
+            )
+            .unwrap();
+            let want: Vec<_> = (1..=6).map(|c| ((7 * c).min(40), 40)).collect();
+            assert_eq!(calls, want);
+            let src = Faulty {
+                pairs: pairs(40),
+                bad: vec![33, 15, 16],
+            };
+            let mut calls = Vec::new();
+            let e = sfb_batch(
+                &src,
+                &spec(&forces, 7),
+                &threads,
+                &mut out,
+                &never,
+                |d, _| {
+                    calls.push(d);
+                    Ok(())
+                },
+            )
+            .unwrap_err();
+            assert_eq!(e.to_string(), "masks_a[15] is bad");
+            assert_eq!(calls, vec![7, 14]); // the chunks before the failing one
+        }
+    }
+
+    #[test]
+    fn stop_and_progress_errors_end_the_batch() {
+        let forces = [0.0];
+        let src = Faulty {
+            pairs: pairs(30),
+            bad: vec![],
+        };
+        let mut out = vec![0.0f32; 30 * 12];
+        for threads in [1, 2] {
+            let threads = Threads::new(threads).unwrap();
+            let e = sfb_batch(
+                &src,
+                &spec(&forces, 4),
+                &threads,
+                &mut out,
+                &|| true,
+                |_, _| Ok(()),
+            );
+            assert_eq!(e, Err(Error::Cancelled));
+            let mut calls = 0;
+            let e = sfb_batch(
+                &src,
+                &spec(&forces, 4),
+                &threads,
+                &mut out,
+                &never,
+                |_, _| {
+                    calls += 1;
+                    Err(Error::value("progress failed"))
+                },
+            );
+            assert_eq!(e, Err(Error::value("progress failed")));
+            assert_eq!(calls, 1);
+        }
     }
 }

@@ -1,23 +1,30 @@
 //! Python bindings (`csip_core._csip_core`): numpy in, numpy out, the GIL released while the
 //! engine computes. Only argument conversion and error mapping live here.
 
+use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
-use ndarray::{Array2, ArrayView2, Axis, CowArray, Ix2};
+use ndarray::{Array2, Dimension, Ix2, Ix3};
 use numpy::{
-    Element, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray2,
-    PyReadonlyArray3, PyUntypedArray, PyUntypedArrayMethods,
+    PyArray, PyArray1, PyArray2, PyArray3, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray,
+    PyUntypedArray, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PySequence, PyString, PyTuple};
 
-use crate::banner::{default_forces, normalize_rows, Normalize};
-use crate::batch::{sfb_many, Threads};
+use crate::banner::{default_forces, force_banner_until, sfb_until, Normalize};
+use crate::batch::{sfb_batch as run_batch, BatchSpec, PairSource, Threads};
 use crate::error::Error;
 use crate::kernel::KernelTable;
-use crate::mask::{MaskPair, MaskPixel};
-use crate::pair_counts::Workspace;
+use crate::mask::{mask_dtypes, MaskPair, MaskView};
+use crate::plan::{validate_forces, Stop};
 use crate::plan_cache::{shared_plan, PlanKind};
 
 impl From<Error> for PyErr {
@@ -25,13 +32,86 @@ impl From<Error> for PyErr {
         match e {
             Error::Value(m) => PyValueError::new_err(m),
             Error::Type(m) => PyTypeError::new_err(m),
+            Error::Memory(m) => PyMemoryError::new_err(m),
+            Error::Cancelled => PyKeyboardInterrupt::new_err("interrupted"),
         }
     }
 }
 
-/// Run engine code without the GIL; a Rust panic becomes a `RuntimeError`.
-fn compute<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
-    py.detach(|| catch_unwind(AssertUnwindSafe(f)))
+/// Ctrl-C (and any other signal handler's exception) while the engine runs without the GIL:
+/// [`Interrupts::stop`] is the engine's stop test. On the calling thread it runs Python's
+/// signal handlers at most every [`Interrupts::EVERY`]; elsewhere it reports what the calling
+/// thread found. The exception is kept and raised in place of [`Error::Cancelled`].
+struct Interrupts {
+    caller: ThreadId,
+    last: Mutex<Instant>,
+    raised: AtomicBool,
+    pending: Mutex<Option<PyErr>>,
+}
+
+impl Interrupts {
+    const EVERY: Duration = Duration::from_millis(20);
+
+    fn new() -> Self {
+        Self {
+            caller: std::thread::current().id(),
+            last: Mutex::new(Instant::now()),
+            raised: AtomicBool::new(false),
+            pending: Mutex::new(None),
+        }
+    }
+
+    fn stop(&self) -> bool {
+        if self.raised.load(Ordering::Relaxed) {
+            return true;
+        }
+        if std::thread::current().id() != self.caller {
+            return false;
+        }
+        {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() < Self::EVERY {
+                return false;
+            }
+            *last = Instant::now();
+        }
+        match Python::attach(|py| py.check_signals()) {
+            Ok(()) => false,
+            Err(e) => self.keep(e),
+        }
+    }
+
+    /// Keep `e` to raise it once the engine has stopped; returns true (stop).
+    fn keep(&self, e: PyErr) -> bool {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.get_or_insert(e);
+        self.raised.store(true, Ordering::Relaxed);
+        true
+    }
+
+    /// The Python exception for an engine error: the kept one for [`Error::Cancelled`].
+    fn to_pyerr(&self, e: Error) -> PyErr {
+        let kept = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match (e, kept) {
+            (Error::Cancelled, Some(kept)) => kept,
+            (e, _) => e.into(),
+        }
+    }
+}
+
+/// Run engine code without the GIL, with a stop test that honours Ctrl-C; a Rust panic becomes
+/// a `RuntimeError`, an engine error its Python exception.
+fn compute<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce(&Interrupts) -> crate::Result<T> + Send,
+) -> PyResult<T> {
+    let interrupts = Interrupts::new();
+    let result = py
+        .detach(|| catch_unwind(AssertUnwindSafe(|| f(&interrupts))))
         .map_err(|payload| {
             let msg = payload
                 .downcast_ref::<String>()
@@ -41,7 +121,8 @@ fn compute<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T>
             PyRuntimeError::new_err(format!(
                 "internal error in csip_core ({msg}); please report it"
             ))
-        })
+        })?;
+    result.map_err(|e| interrupts.to_pyerr(e))
 }
 
 /// `numpy.asarray(obj)` checked for `ndim` dimensions.
@@ -65,13 +146,41 @@ fn as_ndarray<'py>(
     Ok(arr)
 }
 
-/// `numpy.asarray(obj)` checked for `ndim` dimensions and a bool or integer dtype.
-fn as_mask_array<'py>(
+macro_rules! define_mask_array {
+    ($($variant:ident: $t:ty),*) => {
+        /// A numpy mask (or stack of masks) of any supported dtype, borrowed read-only.
+        enum MaskArray<'py, D: Dimension> {
+            $($variant(PyReadonlyArray<'py, $t, D>)),*
+        }
+
+        impl<'py, D: Dimension> MaskArray<'py, D> {
+            /// The array borrowed as its dtype, None for an unsupported one.
+            fn cast(arr: &Bound<'py, PyUntypedArray>) -> Option<Self> {
+                $(
+                    if let Ok(a) = arr.cast::<PyArray<$t, D>>() {
+                        return Some(MaskArray::$variant(a.readonly()));
+                    }
+                )*
+                None
+            }
+
+            fn view(&self) -> MaskView<'_, D> {
+                match self {
+                    $(MaskArray::$variant(a) => MaskView::$variant(a.as_array())),*
+                }
+            }
+        }
+    };
+}
+mask_dtypes!(define_mask_array);
+
+/// `obj` as a mask array of `D::NDIM` dimensions and a bool or integer dtype; `name` names it
+/// in errors.
+fn mask_array<'py, D: Dimension>(
     obj: &Bound<'py, PyAny>,
     name: &str,
-    ndim: usize,
-) -> PyResult<Bound<'py, PyUntypedArray>> {
-    let arr = as_ndarray(obj, name, ndim)?;
+) -> PyResult<MaskArray<'py, D>> {
+    let arr = as_ndarray(obj, name, D::NDIM.expect("fixed dimension"))?;
     let kind = arr.dtype().kind();
     if !matches!(kind, b'b' | b'i' | b'u') {
         return Err(PyTypeError::new_err(format!(
@@ -79,105 +188,7 @@ fn as_mask_array<'py>(
             arr.dtype()
         )));
     }
-    Ok(arr)
-}
-
-/// A 2-D mask as a bool view: borrowed for bool arrays, converted otherwise.
-enum Mask2<'py> {
-    Bool(PyReadonlyArray2<'py, bool>),
-    Owned(Array2<bool>),
-}
-
-impl Mask2<'_> {
-    fn view(&self) -> ArrayView2<'_, bool> {
-        match self {
-            Mask2::Bool(a) => a.as_array(),
-            Mask2::Owned(a) => a.view(),
-        }
-    }
-}
-
-fn typed_mask2<'py, T: Element + MaskPixel>(
-    arr: &Bound<'py, PyUntypedArray>,
-) -> Option<Mask2<'py>> {
-    let arr = arr.cast::<PyArray2<T>>().ok()?;
-    Some(Mask2::Owned(arr.readonly().as_array().mapv(|v| v.is_set())))
-}
-
-fn mask2<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Mask2<'py>> {
-    let arr = as_mask_array(obj, name, 2)?;
-    if let Ok(b) = arr.cast::<PyArray2<bool>>() {
-        return Ok(Mask2::Bool(b.readonly()));
-    }
-    typed_mask2::<u8>(&arr)
-        .or_else(|| typed_mask2::<i8>(&arr))
-        .or_else(|| typed_mask2::<u16>(&arr))
-        .or_else(|| typed_mask2::<i16>(&arr))
-        .or_else(|| typed_mask2::<u32>(&arr))
-        .or_else(|| typed_mask2::<i32>(&arr))
-        .or_else(|| typed_mask2::<u64>(&arr))
-        .or_else(|| typed_mask2::<i64>(&arr))
-        .ok_or_else(|| PyTypeError::new_err(format!("{name}: unsupported dtype {}", arr.dtype())))
-}
-
-fn mask_pair(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>, na: &str, nb: &str) -> PyResult<MaskPair> {
-    let (ma, mb) = (mask2(a, na)?, mask2(b, nb)?);
-    Ok(MaskPair::new(ma.view(), mb.view(), na, nb)?)
-}
-
-/// A stack of N masks `(N, H, W)`; `get(i)` gives mask i as bool.
-trait MaskStack {
-    fn len(&self) -> usize;
-    fn get(&self, i: usize) -> CowArray<'_, bool, Ix2>;
-}
-
-struct TypedStack<'py, T: Element>(PyReadonlyArray3<'py, T>);
-
-impl<T: Element + MaskPixel> MaskStack for TypedStack<'_, T> {
-    fn len(&self) -> usize {
-        self.0.as_array().len_of(Axis(0))
-    }
-    fn get(&self, i: usize) -> CowArray<'_, bool, Ix2> {
-        CowArray::from(
-            self.0
-                .as_array()
-                .index_axis(Axis(0), i)
-                .mapv(|v| v.is_set()),
-        )
-    }
-}
-
-struct BoolStack<'py>(PyReadonlyArray3<'py, bool>);
-
-impl MaskStack for BoolStack<'_> {
-    fn len(&self) -> usize {
-        self.0.as_array().len_of(Axis(0))
-    }
-    fn get(&self, i: usize) -> CowArray<'_, bool, Ix2> {
-        CowArray::from(self.0.as_array().index_axis_move(Axis(0), i))
-    }
-}
-
-fn typed_stack<'py, T: Element + MaskPixel + 'py>(
-    arr: &Bound<'py, PyUntypedArray>,
-) -> Option<Box<dyn MaskStack + 'py>> {
-    let arr = arr.cast::<PyArray3<T>>().ok()?;
-    Some(Box::new(TypedStack(arr.readonly())))
-}
-
-fn mask_stack<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Box<dyn MaskStack + 'py>> {
-    let arr = as_mask_array(obj, name, 3)?;
-    if let Ok(b) = arr.cast::<PyArray3<bool>>() {
-        return Ok(Box::new(BoolStack(b.readonly())));
-    }
-    typed_stack::<u8>(&arr)
-        .or_else(|| typed_stack::<i8>(&arr))
-        .or_else(|| typed_stack::<u16>(&arr))
-        .or_else(|| typed_stack::<i16>(&arr))
-        .or_else(|| typed_stack::<u32>(&arr))
-        .or_else(|| typed_stack::<i32>(&arr))
-        .or_else(|| typed_stack::<u64>(&arr))
-        .or_else(|| typed_stack::<i64>(&arr))
+    MaskArray::cast(&arr)
         .ok_or_else(|| PyTypeError::new_err(format!("{name}: unsupported dtype {}", arr.dtype())))
 }
 
@@ -223,6 +234,32 @@ fn parse_normalize(normalize: Option<&str>) -> PyResult<Normalize> {
         .unwrap_or(Normalize::None))
 }
 
+/// Masks `a` and `b` of one call, borrowed.
+fn two_masks<'py>(
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+) -> PyResult<(MaskArray<'py, Ix2>, MaskArray<'py, Ix2>)> {
+    Ok((mask_array(a, "a")?, mask_array(b, "b")?))
+}
+
+/// The force banner of `a` and `b` as (R, n_dirs) float64, computed without the GIL.
+fn force_banner_array<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+    forces: &[f64],
+    n_dirs: usize,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (ma, mb) = two_masks(a, b)?;
+    let (va, vb) = (ma.view(), mb.view());
+    let out = compute(py, |i| {
+        let pair = MaskPair::from_views(&va, &vb, "a", "b")?;
+        force_banner_until(&pair, forces, n_dirs, &|| i.stop())
+    })?;
+    let arr = Array2::from_shape_vec((forces.len(), n_dirs), out).expect("banner shape");
+    Ok(PyArray2::from_owned_array(py, arr))
+}
+
 /// F_r^{AB}(θ_k), θ_k = 2πk/n_dirs: the force histogram of argument `a` with respect to
 /// referent `b` for one force level `r`. Returns float64 (n_dirs,).
 #[pyfunction]
@@ -238,19 +275,10 @@ fn force_histogram<'py>(
     if !r.is_finite() {
         return Err(PyValueError::new_err(format!("r must be finite, got {r}")));
     }
-    let pair = mask_pair(a, b, "a", "b")?;
-    let plan = shared_plan(PlanKind::Directional, &[r], n_dirs, pair.max_extent()).map_err(
-        |e| match e {
-            Error::Value(m) => PyValueError::new_err(m.replace("forces[0]", "r")),
-            other => other.into(),
-        },
-    )?;
-    let out = compute(py, || {
-        let mut out = vec![0.0; plan.banner_len()];
-        plan.directional_into(&pair, &mut Workspace::default(), &mut out);
-        out
-    })?;
-    Ok(PyArray1::from_vec(py, out))
+    validate_forces(&[r])
+        .map_err(|e| PyValueError::new_err(e.to_string().replace("forces[0]", "r")))?;
+    let banner = force_banner_array(py, a, b, &[r], n_dirs)?;
+    banner.reshape([n_dirs])
 }
 
 /// FB^{AB}(r, θ_k): one force histogram per force level (rows), θ_k = 2πk/n_dirs (columns).
@@ -266,15 +294,7 @@ fn force_banner<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let n_dirs = positive("n_dirs", n_dirs)?;
     let forces = forces_or_default(forces)?;
-    let pair = mask_pair(a, b, "a", "b")?;
-    let plan = shared_plan(PlanKind::Directional, &forces, n_dirs, pair.max_extent())?;
-    let out = compute(py, || {
-        let mut out = vec![0.0; plan.banner_len()];
-        plan.directional_into(&pair, &mut Workspace::default(), &mut out);
-        out
-    })?;
-    let arr = Array2::from_shape_vec((forces.len(), n_dirs), out).expect("banner shape");
-    Ok(PyArray2::from_owned_array(py, arr))
+    force_banner_array(py, a, b, &forces, n_dirs)
 }
 
 /// The symmetric force banner ξ(θ_k, r) = (F_r^{AB}(θ_k) + F_r^{AB}(θ_k + π)) / 2,
@@ -293,26 +313,43 @@ fn sfb<'py>(
     let n_angles = positive("n_angles", n_angles)?;
     let mode = parse_normalize(normalize)?;
     let forces = forces_or_default(forces)?;
-    let pair = mask_pair(a, b, "a", "b")?;
-    let plan = shared_plan(PlanKind::Symmetric, &forces, n_angles, pair.max_extent())?;
-    let out = compute(py, || {
-        let mut out = vec![0.0; plan.banner_len()];
-        plan.symmetric_into(&pair, &mut Workspace::default(), &mut out);
-        normalize_rows(&mut out, n_angles, mode);
-        out.into_iter().map(|v| v as f32).collect::<Vec<f32>>()
+    let (ma, mb) = two_masks(a, b)?;
+    let (va, vb) = (ma.view(), mb.view());
+    let out = compute(py, |i| {
+        let pair = MaskPair::from_views(&va, &vb, "a", "b")?;
+        sfb_until(&pair, &forces, n_angles, mode, &|| i.stop())
     })?;
     let arr = Array2::from_shape_vec((forces.len(), n_angles), out).expect("banner shape");
     Ok(PyArray2::from_owned_array(py, arr))
 }
 
-/// Where the pairs of a batch come from.
-enum BatchInput<'py> {
-    Stacks(Box<dyn MaskStack + 'py>, Box<dyn MaskStack + 'py>),
-    Lists(Bound<'py, PySequence>, Bound<'py, PySequence>),
-    Pairs(Bound<'py, PySequence>),
+/// The masks of a batch, borrowed from numpy: two stacks, or one pair of 2-D arrays per item.
+enum BatchArrays<'py> {
+    Stacks(MaskArray<'py, Ix3>, MaskArray<'py, Ix3>),
+    Items(Vec<(MaskArray<'py, Ix2>, MaskArray<'py, Ix2>)>, Names),
 }
 
-impl<'py> BatchInput<'py> {
+/// How the items' masks are named in errors.
+#[derive(Clone, Copy)]
+enum Names {
+    /// `masks_a[i]` and `masks_b[i]`.
+    TwoLists,
+    /// `masks_a[i][0]` and `masks_a[i][1]`.
+    Pairs,
+}
+
+impl Names {
+    fn of(self, i: usize) -> (String, String) {
+        match self {
+            Names::TwoLists => (format!("masks_a[{i}]"), format!("masks_b[{i}]")),
+            Names::Pairs => (format!("masks_a[{i}][0]"), format!("masks_a[{i}][1]")),
+        }
+    }
+}
+
+impl<'py> BatchArrays<'py> {
+    /// Two stacked arrays, two sequences of 2-D arrays, or (`masks_b` None) a sequence of
+    /// pairs; every item is checked (dimensions, dtype) and borrowed here, with the GIL.
     fn new(masks_a: &Bound<'py, PyAny>, masks_b: Option<&Bound<'py, PyAny>>) -> PyResult<Self> {
         let as_seq = |obj: &Bound<'py, PyAny>, name: &str| {
             obj.cast::<PySequence>().cloned().map_err(|_| {
@@ -322,7 +359,15 @@ impl<'py> BatchInput<'py> {
             })
         };
         let is_array = |obj: &Bound<'py, PyAny>| obj.cast::<PyUntypedArray>().is_ok();
-        let input = match masks_b {
+        let same_length = |na: usize, nb: usize| {
+            if na != nb {
+                return Err(PyValueError::new_err(format!(
+                    "masks_a and masks_b must hold the same number of masks, got {na} and {nb}"
+                )));
+            }
+            Ok(())
+        };
+        match masks_b {
             None => {
                 if is_array(masks_a) {
                     return Err(PyTypeError::new_err(
@@ -330,66 +375,125 @@ impl<'py> BatchInput<'py> {
                          with a sequence of (a, b) pairs",
                     ));
                 }
-                BatchInput::Pairs(as_seq(masks_a, "masks_a")?)
+                let pairs = as_seq(masks_a, "masks_a")?;
+                let mut items = Vec::with_capacity(pairs.len()?);
+                for i in 0..pairs.len()? {
+                    let (a, b): (Bound<'py, PyAny>, Bound<'py, PyAny>) =
+                        pairs.get_item(i)?.extract().map_err(|_| {
+                            PyTypeError::new_err(format!(
+                                "masks_a[{i}] must be an (a, b) pair of masks"
+                            ))
+                        })?;
+                    let (na, nb) = Names::Pairs.of(i);
+                    items.push((mask_array(&a, &na)?, mask_array(&b, &nb)?));
+                }
+                Ok(BatchArrays::Items(items, Names::Pairs))
             }
             Some(b) if is_array(masks_a) && is_array(b) => {
-                BatchInput::Stacks(mask_stack(masks_a, "masks_a")?, mask_stack(b, "masks_b")?)
+                let (sa, sb) = (mask_array(masks_a, "masks_a")?, mask_array(b, "masks_b")?);
+                same_length(sa.view().shape()[0], sb.view().shape()[0])?;
+                Ok(BatchArrays::Stacks(sa, sb))
             }
-            Some(b) => BatchInput::Lists(as_seq(masks_a, "masks_a")?, as_seq(b, "masks_b")?),
-        };
-        let (na, nb) = (input.len_of(0)?, input.len_of(1)?);
-        if na != nb {
-            return Err(PyValueError::new_err(format!(
-                "masks_a and masks_b must hold the same number of masks, got {na} and {nb}"
-            )));
+            Some(b) => {
+                let (la, lb) = (as_seq(masks_a, "masks_a")?, as_seq(b, "masks_b")?);
+                same_length(la.len()?, lb.len()?)?;
+                let mut items = Vec::with_capacity(la.len()?);
+                for i in 0..la.len()? {
+                    let (na, nb) = Names::TwoLists.of(i);
+                    items.push((
+                        mask_array(&la.get_item(i)?, &na)?,
+                        mask_array(&lb.get_item(i)?, &nb)?,
+                    ));
+                }
+                Ok(BatchArrays::Items(items, Names::TwoLists))
+            }
         }
-        Ok(input)
     }
 
-    fn len_of(&self, side: usize) -> PyResult<usize> {
-        Ok(match self {
-            BatchInput::Stacks(a, b) => [a.len(), b.len()][side],
-            BatchInput::Lists(a, b) => [a.len()?, b.len()?][side],
-            BatchInput::Pairs(p) => p.len()?,
-        })
-    }
-
-    fn pair(&self, i: usize) -> PyResult<MaskPair> {
-        let (na, nb) = (format!("masks_a[{i}]"), format!("masks_b[{i}]"));
+    fn views(&self) -> BatchViews<'_> {
         match self {
-            BatchInput::Stacks(a, b) => {
-                Ok(MaskPair::new(a.get(i).view(), b.get(i).view(), &na, &nb)?)
-            }
-            BatchInput::Lists(a, b) => mask_pair(&a.get_item(i)?, &b.get_item(i)?, &na, &nb),
-            BatchInput::Pairs(p) => {
-                let item = p.get_item(i)?;
-                let (a, b): (Bound<'py, PyAny>, Bound<'py, PyAny>) =
-                    item.extract().map_err(|_| {
-                        PyTypeError::new_err(format!(
-                            "masks_a[{i}] must be an (a, b) pair of masks"
-                        ))
-                    })?;
-                mask_pair(
-                    &a,
-                    &b,
-                    &format!("masks_a[{i}][0]"),
-                    &format!("masks_a[{i}][1]"),
-                )
-            }
+            BatchArrays::Stacks(a, b) => BatchViews::Stacks(a.view(), b.view()),
+            BatchArrays::Items(items, names) => BatchViews::Items(
+                items.iter().map(|(a, b)| (a.view(), b.view())).collect(),
+                *names,
+            ),
         }
     }
+}
+
+/// [`BatchArrays`] as views that any thread can read (and encode).
+enum BatchViews<'a> {
+    Stacks(MaskView<'a, Ix3>, MaskView<'a, Ix3>),
+    Items(Vec<(MaskView<'a>, MaskView<'a>)>, Names),
+}
+
+impl PairSource for BatchViews<'_> {
+    fn len(&self) -> usize {
+        match self {
+            BatchViews::Stacks(a, _) => a.shape()[0],
+            BatchViews::Items(items, _) => items.len(),
+        }
+    }
+
+    fn max_side(&self) -> usize {
+        let side = |shape: &[usize]| shape[shape.len() - 2].max(shape[shape.len() - 1]);
+        match self {
+            BatchViews::Stacks(a, b) => side(a.shape()).max(side(b.shape())),
+            BatchViews::Items(items, _) => items
+                .iter()
+                .map(|(a, b)| side(a.shape()).max(side(b.shape())))
+                .max()
+                .unwrap_or(1),
+        }
+    }
+
+    fn pair(&self, i: usize) -> crate::Result<Cow<'_, MaskPair>> {
+        let pair = match self {
+            BatchViews::Stacks(a, b) => {
+                let (na, nb) = Names::TwoLists.of(i);
+                MaskPair::from_views(&a.index(i), &b.index(i), &na, &nb)
+            }
+            BatchViews::Items(items, names) => {
+                let (na, nb) = names.of(i);
+                MaskPair::from_views(&items[i].0, &items[i].1, &na, &nb)
+            }
+        };
+        pair.map(Cow::Owned)
+    }
+}
+
+/// The `out` argument of `sfb_batch`, checked: a C-contiguous float32 array of `shape`.
+fn checked_out<'py>(out: Bound<'py, PyAny>, shape: [usize; 3]) -> PyResult<Bound<'py, PyAny>> {
+    let arr = out.cast::<PyArray3<f32>>().map_err(|_| {
+        PyTypeError::new_err("out must be a float32 numpy array of shape (N, R, n_angles)")
+    })?;
+    let [n, r, k] = shape;
+    if arr.shape() != shape {
+        return Err(PyValueError::new_err(format!(
+            "out must be a C-contiguous float32 array of shape ({n}, {r}, {k}), got shape {:?}",
+            arr.shape()
+        )));
+    }
+    if !arr.is_c_contiguous() {
+        return Err(PyValueError::new_err(format!(
+            "out must be C-contiguous (banners are written in place, pair after pair), got \
+             strides {:?} for shape ({n}, {r}, {k})",
+            arr.strides()
+        )));
+    }
+    Ok(out)
 }
 
 /// Symmetric force banners of many pairs, in parallel. Returns float32 (N, R, n_angles), each
 /// row bit-identical to `sfb` of the same pair.
 ///
 /// Pairs come as two stacked (N, H, W) arrays, two equal-length sequences of 2-D arrays, or
-/// (with `masks_b=None`) one sequence of (a, b) pairs; sizes may differ between pairs. Work
-/// proceeds in chunks of `chunk_size` pairs: each chunk is encoded with the GIL held, computed
-/// on `n_threads` threads (default: all cores; `n_threads=1` runs on the calling thread and
-/// starts none, which is safe in forked worker processes) without it, written into `out` (a float32
-/// C-contiguous (N, R, n_angles) array such as a np.memmap; allocated when None), then
-/// `progress(done, total)` is called and Ctrl-C is honoured.
+/// (with `masks_b=None`) one sequence of (a, b) pairs; sizes may differ between pairs. Each
+/// pair is read, encoded and computed on one of `n_threads` threads (default: all cores;
+/// `n_threads=1` runs on the calling thread and starts none, which is safe in forked worker
+/// processes) without the GIL, and written into `out` (a float32 C-contiguous
+/// (N, R, n_angles) array such as a np.memmap; allocated when None). After every `chunk_size`
+/// pairs are written, `progress(done, total)` is called; Ctrl-C stops the batch promptly.
 #[pyfunction]
 #[pyo3(signature = (masks_a, masks_b = None, forces = None, n_angles = 180, normalize = Some("max"),
     n_threads = None, chunk_size = 64, progress = None, out = None))]
@@ -410,6 +514,8 @@ fn sfb_batch<'py>(
     let chunk_size = positive("chunk_size", chunk_size)?;
     let mode = parse_normalize(normalize)?;
     let forces = forces_or_default(forces)?;
+    // the parameters are checked before any mask is read
+    shared_plan(PlanKind::Symmetric, &forces, n_angles, 1)?;
     let threads = match n_threads {
         None => Threads::new(std::thread::available_parallelism().map_or(1, |n| n.get()))?,
         Some(n) => Threads::new(positive("n_threads", n)?)?,
@@ -421,54 +527,51 @@ fn sfb_batch<'py>(
             ));
         }
     }
-    let input = BatchInput::new(masks_a, masks_b)?;
-    let total = input.len_of(0)?;
-    let r_count = forces.len();
+    let arrays = BatchArrays::new(masks_a, masks_b)?;
+    let views = arrays.views();
+    let shape = [views.len(), forces.len(), n_angles];
     let out = match out {
-        Some(o) => {
-            let arr = o.cast::<PyArray3<f32>>().map_err(|_| {
-                PyTypeError::new_err("out must be a float32 numpy array of shape (N, R, n_angles)")
-            })?;
-            if arr.shape() != [total, r_count, n_angles] || !arr.is_c_contiguous() {
-                return Err(PyValueError::new_err(format!(
-                    "out must be a C-contiguous float32 array of shape ({total}, {r_count}, {n_angles}), got shape {:?}",
-                    arr.shape()
-                )));
-            }
-            o.clone()
-        }
-        None => PyArray3::<f32>::zeros(py, [total, r_count, n_angles], false).into_any(),
+        Some(o) => checked_out(o, shape)?,
+        // every value is written before the array is returned: no need to zero it here
+        // (calloc can memset a recycled heap block on this thread, serially)
+        None => py
+            .import("numpy")?
+            .getattr("empty")?
+            .call1((shape, "float32"))?,
     };
     let out_arr = out.cast::<PyArray3<f32>>()?.clone();
-    let mut done = 0;
-    while done < total {
-        let end = (done + chunk_size).min(total);
-        let pairs = (done..end)
-            .map(|i| input.pair(i))
-            .collect::<PyResult<Vec<_>>>()?;
-        let extent = pairs.iter().map(MaskPair::max_extent).max().unwrap_or(1);
-        let chunk_plan = &*shared_plan(PlanKind::Symmetric, &forces, n_angles, extent)?;
-        let values = compute(py, || {
-            let mut buf = vec![0.0f32; pairs.len() * chunk_plan.banner_len()];
-            sfb_many(&pairs, chunk_plan, mode, &threads, &mut buf);
-            buf
-        })?;
-        {
-            let mut rw = out_arr
-                .try_readwrite()
-                .map_err(|e| PyValueError::new_err(format!("out is not writable here: {e}")))?;
-            let slice = rw
-                .as_slice_mut()
-                .map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
-            let len = chunk_plan.banner_len();
-            slice[done * len..end * len].copy_from_slice(&values);
-        }
-        done = end;
-        if let Some(p) = &progress {
-            p.call1((done, total))?;
-        }
-        py.check_signals()?;
-    }
+    let mut rw = out_arr
+        .try_readwrite()
+        .map_err(|e| PyValueError::new_err(format!("out is not writable here: {e}")))?;
+    let slice = rw
+        .as_slice_mut()
+        .map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
+    let progress = progress.map(Bound::unbind);
+    let spec = BatchSpec {
+        forces: &forces,
+        n_angles,
+        mode,
+        chunk_size,
+    };
+    compute(py, |i| {
+        let stop: Stop<'_> = &|| i.stop();
+        run_batch(&views, &spec, &threads, slice, stop, |done, total| {
+            let called = Python::attach(|py| {
+                if let Some(p) = &progress {
+                    p.bind(py).call1((done, total))?;
+                }
+                py.check_signals()
+            });
+            match called {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    i.keep(e);
+                    Err(Error::Cancelled)
+                }
+            }
+        })
+    })?;
+    drop(rw);
     Ok(out)
 }
 
@@ -483,10 +586,11 @@ fn kernel_table<'py>(
     max_distance: i64,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let forces = forces_or_default(forces)?;
-    crate::banner::validate_forces(&forces)?;
+    validate_forces(&forces)?;
     let max_distance = positive("max_distance", max_distance)?;
-    let table = KernelTable::new(&forces, max_distance);
-    let arr = Array2::from_shape_fn((forces.len(), max_distance + 1), |(i, d)| table.value(i, d));
+    let table = KernelTable::new(&forces, max_distance)?;
+    let arr = Array2::from_shape_vec((forces.len(), max_distance + 1), table.into_values())
+        .expect("table shape");
     Ok(PyArray2::from_owned_array(py, arr))
 }
 
@@ -502,9 +606,11 @@ fn resize_mask<'py>(
     width: i64,
 ) -> PyResult<Bound<'py, PyArray2<bool>>> {
     let (height, width) = (positive("height", height)?, positive("width", width)?);
-    let m = mask2(mask, "mask")?;
+    let m = mask_array::<Ix2>(mask, "mask")?;
     let view = m.view();
-    let out = compute(py, || crate::resize_mask::resize_mask(view, height, width))??;
+    let out = compute(py, |_| {
+        crate::resize_mask::resize_view(&view, height, width)
+    })?;
     Ok(PyArray2::from_owned_array(py, out))
 }
 
@@ -528,7 +634,7 @@ fn resize_rgb<'py>(
         .map_err(|_| PyTypeError::new_err(format!("image must have dtype uint8, got {dtype}")))?;
     let ro = arr.readonly();
     let view = ro.as_array();
-    let out = compute(py, || crate::resize_image::resize_rgb(view, height, width))??;
+    let out = compute(py, |_| crate::resize_image::resize_rgb(view, height, width))?;
     Ok(PyArray3::from_owned_array(py, out))
 }
 
@@ -572,7 +678,7 @@ fn rle_window<'py>(
     };
     let coord = |v: i64| usize::try_from(v).map_err(|_| bad_window());
     let window = (coord(x0)?, coord(y0)?, coord(x1)?, coord(y1)?);
-    let out = compute(py, || crate::rle::window(&counts, height, width, window))??;
+    let out = compute(py, |_| crate::rle::window(&counts, height, width, window))?;
     Ok(PyArray2::from_owned_array(py, out))
 }
 

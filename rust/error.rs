@@ -1,4 +1,5 @@
-//! The engine's error type: every failure is a bad argument, named in the message.
+//! The engine's error type: a bad argument (named in the message), a refused allocation, or
+//! a computation stopped by its caller.
 
 use std::fmt;
 
@@ -9,6 +10,11 @@ pub enum Error {
     Value(String),
     /// An argument has the wrong type or dtype (maps to `TypeError`).
     Type(String),
+    /// An allocation the allocator refused (maps to `MemoryError`).
+    Memory(String),
+    /// The caller's stop test said to stop (the bindings raise the pending Python exception,
+    /// such as `KeyboardInterrupt`).
+    Cancelled,
 }
 
 impl Error {
@@ -24,7 +30,8 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Value(m) | Error::Type(m) => f.write_str(m),
+            Error::Value(m) | Error::Type(m) | Error::Memory(m) => f.write_str(m),
+            Error::Cancelled => f.write_str("interrupted"),
         }
     }
 }

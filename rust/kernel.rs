@@ -35,6 +35,9 @@
 //! far pairs dominate: `k_r(1) ≤ k_r(2)`). Pairs at distance ≥ 2 (segments separated by at least
 //! one pixel) keep their exact value.
 
+use crate::error::Result;
+use crate::limits::{check_table_size, try_with_capacity};
+
 /// Largest |r| accepted: beyond it the binomial series needs too many terms and the values
 /// over- or underflow for large objects. The paper uses |r| ≤ 2.24.
 pub const MAX_ABS_FORCE: f64 = 8.0;
@@ -74,17 +77,20 @@ pub struct KernelTable {
 impl KernelTable {
     /// Tabulate the kernel; `forces` must be finite and within ±[`MAX_ABS_FORCE`] (checked by
     /// the callers' validation).
-    pub fn new(forces: &[f64], max_distance: usize) -> Self {
-        let width = max_distance + 1;
-        let mut by_force = Vec::with_capacity(forces.len() * width);
+    /// Errors when the table would exceed [`crate::limits::MAX_TABLE_VALUES`] or cannot be
+    /// allocated.
+    pub fn new(forces: &[f64], max_distance: usize) -> Result<Self> {
+        let width = max_distance.saturating_add(1);
+        check_table_size("kernel table", forces.len(), width)?;
+        let mut by_force = try_with_capacity(forces.len() * width, "the kernel table")?;
         for &r in forces {
             by_force.extend((0..width).map(|d| pixel_pair_kernel(r, d)));
         }
-        Self {
+        Ok(Self {
             forces: forces.to_vec(),
             max_distance,
             by_force,
-        }
+        })
     }
 
     pub fn forces(&self) -> &[f64] {
@@ -105,6 +111,11 @@ impl KernelTable {
     /// `k_{forces[i]}(d)`.
     pub fn value(&self, i: usize, d: usize) -> f64 {
         self.at_force(i)[d]
+    }
+
+    /// The values, row-major `(R, max_distance + 1)`.
+    pub fn into_values(self) -> Vec<f64> {
+        self.by_force
     }
 }
 
@@ -174,7 +185,7 @@ mod tests {
 
     #[test]
     fn table_layout() {
-        let t = KernelTable::new(&[-1.0, 0.0, 2.0], 5);
+        let t = KernelTable::new(&[-1.0, 0.0, 2.0], 5).unwrap();
         assert_eq!(t.at_force(2).len(), 6);
         assert_eq!(t.value(1, 4), 1.0);
         assert_eq!(t.value(2, 3), pixel_pair_kernel(2.0, 3));

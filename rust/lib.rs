@@ -3,23 +3,29 @@
 //! The engine behind C-SIP's spatial modality. Pipeline, one module per step:
 //! [`mask`] (validate, crop to the union box, run-length encode) → [`directions`] (digital
 //! lines of a direction) → [`lines`] (segments of each object on each line) →
-//! [`pair_counts`] (pixel-pair distance counts per direction) → [`kernel`] (exact, stable
-//! pixel-pair force `k_r(d)`) → [`banner`] (histograms, banners, symmetric banners,
-//! normalisation) → [`batch`] (many pairs in parallel). Beside the pipeline, the resizing that
-//! `csip precompute` does for the cache: [`resize_mask`] (binary masks, by area coverage) and
-//! [`resize_image`] (RGB images, Pillow's bilinear filter byte for byte), and [`rle`] (a window
-//! of a COCO run-length encoded mask). The Python bindings
-//! live in one thin module built only with the `python` feature.
+//! [`pair_counts`] (pixel-pair distance counts per direction; by [`bit_correlation`] where
+//! the masks are fragmented) → [`kernel`] (exact, stable pixel-pair force `k_r(d)`) →
+//! [`plan`] (directions, corrections and kernel of a banner, and the walk over the directions
+//! of one pair; shared across calls by [`plan_cache`]) → [`banner`] (histograms, banners,
+//! symmetric banners, normalisation) → [`batch`] (many pairs in parallel, encoded on the
+//! worker threads). [`limits`] bounds every large allocation. Beside the pipeline, the
+//! resizing that `csip precompute` does for the cache: [`resize_mask`] (binary masks, by area
+//! coverage) and [`resize_image`] (RGB images, Pillow's bilinear filter byte for byte), and
+//! [`rle`] (a window of a COCO run-length encoded mask). The Python bindings live in one thin
+//! module built only with the `python` feature.
 
 pub mod banner;
 pub mod batch;
+pub mod bit_correlation;
 pub mod directions;
 pub mod dot;
 pub mod error;
 pub mod kernel;
+pub mod limits;
 pub mod lines;
 pub mod mask;
 pub mod pair_counts;
+pub mod plan;
 pub mod plan_cache;
 pub mod resize_image;
 pub mod resize_mask;
@@ -28,6 +34,7 @@ pub mod rle;
 #[cfg(feature = "python")]
 mod bindings;
 
-pub use banner::{default_forces, force_banner, sfb, Normalize, Plan};
+pub use banner::{default_forces, force_banner, sfb, Normalize};
 pub use error::{Error, Result};
 pub use mask::MaskPair;
+pub use plan::Plan;

@@ -154,8 +154,8 @@ impl LineSweep {
                 );
                 &self.cur
             };
-            for_each_in_difference(prev_runs, cur_runs, |l| lines.close(l, l + 1, at));
-            for_each_in_difference(cur_runs, prev_runs, |l| lines.open(l, l + 1, at));
+            for_each_in_difference(prev_runs, cur_runs, |lo, hi| lines.close(lo, hi, at));
+            for_each_in_difference(cur_runs, prev_runs, |lo, hi| lines.open(lo, hi, at));
             (p0, p1, prev_many) = match cur_runs {
                 &[(c0, c1)] => (c0, c1, false),
                 [] => (0, 0, false),
@@ -261,9 +261,9 @@ fn reopen(extra: &mut Vec<Segment>, line: u32, s: u64) {
     extra.push(Segment { line, start, end });
 }
 
-/// Call `f` on every integer of the union of `a` that is not in the union of `b`; both are
-/// sorted lists of disjoint half-open intervals.
-fn for_each_in_difference(a: &[(i32, i32)], b: &[(i32, i32)], mut f: impl FnMut(i32)) {
+/// Call `f(lo, hi)` on the maximal intervals `[lo, hi)` (non-empty, in order) of the union of
+/// `a` that are not in the union of `b`; both are sorted lists of disjoint half-open intervals.
+fn for_each_in_difference(a: &[(i32, i32)], b: &[(i32, i32)], mut f: impl FnMut(i32, i32)) {
     let mut first = 0;
     for &(lo, hi) in a {
         while first < b.len() && b[first].1 <= lo {
@@ -274,15 +274,13 @@ fn for_each_in_difference(a: &[(i32, i32)], b: &[(i32, i32)], mut f: impl FnMut(
         while x < hi {
             if k < b.len() && b[k].0 < hi {
                 let (blo, bhi) = b[k];
-                for line in x..blo.max(x) {
-                    f(line);
+                if x < blo {
+                    f(x, blo);
                 }
                 x = x.max(bhi);
                 k += 1;
             } else {
-                for line in x..hi {
-                    f(line);
-                }
+                f(x, hi);
                 x = hi;
             }
         }
@@ -297,7 +295,10 @@ mod tests {
 
     fn difference(a: &[(i32, i32)], b: &[(i32, i32)]) -> Vec<i32> {
         let mut v = Vec::new();
-        for_each_in_difference(a, b, |x| v.push(x));
+        for_each_in_difference(a, b, |lo, hi| {
+            assert!(lo < hi);
+            v.extend(lo..hi)
+        });
         v
     }
 

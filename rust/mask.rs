@@ -6,7 +6,7 @@
 //! the descriptor exactly invariant to translation and keeps the work proportional to the
 //! objects, not to the canvas.
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView, ArrayView2, Axis, Dimension, Ix2, Ix3};
 
 use crate::error::{Error, Result};
 
@@ -183,7 +183,54 @@ impl MaskPair {
         name_a: &str,
         name_b: &str,
     ) -> Result<Self> {
-        for (m, name) in [(a.dim(), name_a), (b.dim(), name_b)] {
+        Self::assemble(
+            (
+                a.dim(),
+                || bounding_box(&a),
+                |r: Crop| Object::encode(&crop(&a, r)),
+            ),
+            (
+                b.dim(),
+                || bounding_box(&b),
+                |r: Crop| Object::encode(&crop(&b, r)),
+            ),
+            name_a,
+            name_b,
+        )
+    }
+
+    /// [`MaskPair::new`] for masks of any supported element type.
+    pub fn from_views(
+        a: &MaskView<'_>,
+        b: &MaskView<'_>,
+        name_a: &str,
+        name_b: &str,
+    ) -> Result<Self> {
+        Self::assemble(
+            (a.dim(), || a.bounding_box(), |r: Crop| a.encode(r)),
+            (b.dim(), || b.bounding_box(), |r: Crop| b.encode(r)),
+            name_a,
+            name_b,
+        )
+    }
+
+    /// Check the shapes, crop both masks to the union of their boxes, encode them; each mask
+    /// comes as `(shape, its bounding box, its encoding within a crop)`.
+    fn assemble(
+        a: (
+            (usize, usize),
+            impl FnOnce() -> Option<Crop>,
+            impl FnOnce(Crop) -> Object,
+        ),
+        b: (
+            (usize, usize),
+            impl FnOnce() -> Option<Crop>,
+            impl FnOnce(Crop) -> Object,
+        ),
+        name_a: &str,
+        name_b: &str,
+    ) -> Result<Self> {
+        for (m, name) in [(a.0, name_a), (b.0, name_b)] {
             if m.0 == 0 || m.1 == 0 {
                 return Err(Error::value(format!(
                     "{name} is a zero-size array (shape {:?}); masks must have at least one row and one column",
@@ -191,30 +238,130 @@ impl MaskPair {
                 )));
             }
         }
-        if a.dim() != b.dim() {
+        if a.0 != b.0 {
             return Err(Error::value(format!(
                 "{name_a} and {name_b} must have the same shape, got {:?} and {:?}",
-                [a.dim().0, a.dim().1],
-                [b.dim().0, b.dim().1]
+                [a.0 .0, a.0 .1],
+                [b.0 .0, b.0 .1]
             )));
         }
-        let box_a = bounding_box(&a).ok_or_else(|| empty_mask(name_a))?;
-        let box_b = bounding_box(&b).ok_or_else(|| empty_mask(name_b))?;
+        let box_a = a.1().ok_or_else(|| empty_mask(name_a))?;
+        let box_b = b.1().ok_or_else(|| empty_mask(name_b))?;
         let (r0, r1) = (box_a.0.min(box_b.0), box_a.1.max(box_b.1));
         let (c0, c1) = (box_a.2.min(box_b.2), box_a.3.max(box_b.3));
-        let crop_a = a.slice(ndarray::s![r0..r1, c0..c1]);
-        let crop_b = b.slice(ndarray::s![r0..r1, c0..c1]);
+        let union = (r0, r1, c0, c1);
         Ok(Self {
             height: r1 - r0,
             width: c1 - c0,
-            a: Object::encode(&crop_a),
-            b: Object::encode(&crop_b),
+            a: a.2(union),
+            b: b.2(union),
         })
     }
 
     /// The longest line of the crop, in pixel steps: every pair distance is below it.
     pub fn max_extent(&self) -> usize {
         self.height.max(self.width)
+    }
+}
+
+/// `(row0, row1, col0, col1)`, exclusive ends.
+type Crop = (usize, usize, usize, usize);
+
+fn crop<'a, T>(m: &ArrayView2<'a, T>, (r0, r1, c0, c1): Crop) -> ArrayView2<'a, T> {
+    m.slice_move(ndarray::s![r0..r1, c0..c1])
+}
+
+/// The element types a [`MaskView`] can hold, as `Variant: type` (a callback macro, so the
+/// bindings dispatch over the same list).
+macro_rules! mask_dtypes {
+    ($then:ident) => {
+        $then! { Bool: bool, U8: u8, I8: i8, U16: u16, I16: i16, U32: u32, I32: i32, U64: u64, I64: i64 }
+    };
+}
+#[allow(unused_imports)] // used by the bindings (feature "python")
+pub(crate) use mask_dtypes;
+
+macro_rules! define_mask_view {
+    ($($variant:ident: $t:ty),*) => {
+        /// A borrowed mask (`D = Ix2`) or stack of masks (`D = Ix3`, masks along axis 0) of any
+        /// supported element type, in any memory layout; non-zero (or `true`) is the object.
+        /// It can be sent to other threads, so that masks are encoded where they are computed.
+        #[derive(Debug, Clone, Copy)]
+        pub enum MaskView<'a, D: Dimension = Ix2> {
+            $($variant(ArrayView<'a, $t, D>)),*
+        }
+
+        $(
+            impl<'a, D: Dimension> From<ArrayView<'a, $t, D>> for MaskView<'a, D> {
+                fn from(v: ArrayView<'a, $t, D>) -> Self {
+                    MaskView::$variant(v)
+                }
+            }
+        )*
+
+        impl<'a, D: Dimension> MaskView<'a, D> {
+            /// The array's shape.
+            pub fn shape(&self) -> &[usize] {
+                match self {
+                    $(MaskView::$variant(m) => m.shape()),*
+                }
+            }
+        }
+
+        impl<'a> MaskView<'a, Ix3> {
+            /// Mask `i` of the stack.
+            pub fn index(&self, i: usize) -> MaskView<'a, Ix2> {
+                match *self {
+                    $(MaskView::$variant(m) => MaskView::$variant(m.index_axis_move(Axis(0), i))),*
+                }
+            }
+        }
+
+        impl MaskView<'_, Ix2> {
+            /// `f` called on the view as its element type.
+            pub fn apply<F: ViewFn>(&self, f: F) -> F::Output {
+                match self {
+                    $(MaskView::$variant(m) => f.call(m.view())),*
+                }
+            }
+        }
+    };
+}
+mask_dtypes!(define_mask_view);
+
+/// A function of a 2-D mask generic over its element type, for [`MaskView::apply`].
+pub trait ViewFn {
+    type Output;
+    fn call<T: MaskPixel>(self, mask: ArrayView2<'_, T>) -> Self::Output;
+}
+
+impl MaskView<'_, Ix2> {
+    /// `(height, width)`.
+    pub fn dim(&self) -> (usize, usize) {
+        let s = self.shape();
+        (s[0], s[1])
+    }
+
+    fn bounding_box(&self) -> Option<Crop> {
+        struct BoundingBox;
+        impl ViewFn for BoundingBox {
+            type Output = Option<Crop>;
+            fn call<T: MaskPixel>(self, m: ArrayView2<'_, T>) -> Option<Crop> {
+                bounding_box(&m)
+            }
+        }
+        self.apply(BoundingBox)
+    }
+
+    fn encode(&self, r: Crop) -> Object {
+        struct Encode(Crop);
+        impl ViewFn for Encode {
+            type Output = Object;
+            fn call<T: MaskPixel>(self, m: ArrayView2<'_, T>) -> Object {
+                Object::encode(&crop(&m, self.0))
+            }
+        }
+        self.apply(Encode(r))
     }
 }
 

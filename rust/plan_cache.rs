@@ -3,8 +3,9 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::banner::Plan;
 use crate::error::Result;
+use crate::limits::MAX_TABLE_VALUES;
+use crate::plan::Plan;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum PlanKind {
@@ -40,7 +41,12 @@ pub fn shared_plan(kind: PlanKind, forces: &[f64], n: usize, extent: usize) -> R
             None => 0,
         }
     };
-    let size = extent.max(MIN_EXTENT).max(2 * previous);
+    // grown by doubling, but never past the table limit for a pair within it
+    let cap = (MAX_TABLE_VALUES / forces.len().max(1)).saturating_sub(1);
+    let size = extent
+        .max(MIN_EXTENT)
+        .max(2 * previous)
+        .min(cap.max(extent));
     let plan = Arc::new(match kind {
         PlanKind::Symmetric => Plan::symmetric(forces, n, size)?,
         PlanKind::Directional => Plan::directional(forces, n, size)?,

@@ -15,6 +15,7 @@
 use ndarray::{Array3, ArrayView3};
 
 use crate::error::{Error, Result};
+use crate::limits::check_output_size;
 
 /// Fractional bits of the fixed-point weights (as Pillow: 32 − 8 − 2).
 const PRECISION_BITS: u32 = 22;
@@ -108,6 +109,9 @@ pub fn resize_rgb(image: ArrayView3<'_, u8>, out_h: usize, out_w: usize) -> Resu
             "output size must be positive, got ({out_h}, {out_w})"
         )));
     }
+    // the output and either pass's intermediate image
+    check_output_size("resized image", out_h, out_w)?;
+    check_output_size("resized image's intermediate", h.max(out_h), w.max(out_w))?;
     // The input as rows of contiguous bytes, `stride` bytes apart: read in place when the
     // view's rows already are (a crop of a larger image), copied once otherwise.
     let copy;

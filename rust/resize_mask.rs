@@ -16,7 +16,8 @@
 use ndarray::{Array2, ArrayView2};
 
 use crate::error::{Error, Result};
-use crate::mask::MaskPixel;
+use crate::limits::{check_output_size, try_filled};
+use crate::mask::{MaskPixel, MaskView, ViewFn};
 
 /// Adds to `acc[j]` the length (in `1/n_out` input pixels) of `[lo, hi)` (input pixels) inside
 /// output cell `j`, for every cell the interval meets. Cells are `n_in` units wide.
@@ -109,24 +110,42 @@ pub fn resize_mask<T: MaskPixel>(
     {
         return Err(Error::value("mask or output size too large"));
     }
+    check_output_size("resized mask", out_h, out_w)?;
     let strides = mask.strides();
     if h > 1 && w > 1 && strides[0] == 1 && strides[1] != 1 {
-        let t = resize_rows(mask.t(), out_w, out_h);
+        let t = resize_rows(mask.t(), out_w, out_h)?;
         return Ok(t.reversed_axes().as_standard_layout().into_owned());
     }
-    Ok(resize_rows(mask, out_h, out_w))
+    resize_rows(mask, out_h, out_w)
+}
+
+/// [`resize_mask`] of a mask of any element type.
+pub fn resize_view(mask: &MaskView<'_>, out_h: usize, out_w: usize) -> Result<Array2<bool>> {
+    struct Resize(usize, usize);
+    impl ViewFn for Resize {
+        type Output = Result<Array2<bool>>;
+        fn call<T: MaskPixel>(self, m: ArrayView2<'_, T>) -> Self::Output {
+            resize_mask(m, self.0, self.1)
+        }
+    }
+    mask.apply(Resize(out_h, out_w))
 }
 
 /// [`resize_mask`] for validated sizes, reading the mask row by row.
-fn resize_rows<T: MaskPixel>(mask: ArrayView2<'_, T>, out_h: usize, out_w: usize) -> Array2<bool> {
+fn resize_rows<T: MaskPixel>(
+    mask: ArrayView2<'_, T>,
+    out_h: usize,
+    out_w: usize,
+) -> Result<Array2<bool>> {
     let (h, w) = mask.dim();
     let (hu, wu, ohu, owu) = (h as u64, w as u64, out_h as u64, out_w as u64);
     let area = wu * hu;
-    let mut out = Array2::<bool>::from_elem((out_h, out_w), false);
+    let out = try_filled(out_h * out_w, false, "the resized mask")?;
+    let mut out = Array2::from_shape_vec((out_h, out_w), out).expect("output shape");
     // Coverage sums of the output rows still open, in a ring: input row y reaches the output
     // rows first..=last (at most ⌈out_h / h⌉ + 1 of them), and every row before `first` is final.
     let window = (out_h.div_ceil(h) + 1).min(out_h);
-    let mut ring = vec![0u64; window * out_w];
+    let mut ring = try_filled(window * out_w, 0u64, "the resized mask's row sums")?;
     let mut next_final = 0usize; // output rows below it are written
     let seal = |i: usize, ring: &mut [u64], out: &mut Array2<bool>| {
         let acc = &mut ring[(i % window) * out_w..(i % window + 1) * out_w];
@@ -170,7 +189,7 @@ fn resize_rows<T: MaskPixel>(mask: ArrayView2<'_, T>, out_h: usize, out_w: usize
         seal(next_final, &mut ring, &mut out);
         next_final += 1;
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
+use crate::limits::{check_output_size, try_filled};
 
 /// The run lengths of a compressed RLE string.
 pub fn decode_counts(s: &[u8]) -> Result<Vec<u64>> {
@@ -98,7 +99,8 @@ pub fn window(
     }
     let (h, win_h, win_w) = (height as u64, y1 - y0, x1 - x0);
     // column-major buffer of the window: column x − x0 holds rows y0..y1
-    let mut out = vec![false; win_w * win_h];
+    check_output_size("window", win_h, win_w)?;
+    let mut out = try_filled(win_w * win_h, false, "the window")?;
     let (lo, hi) = (x0 as u64 * h, x1 as u64 * h); // the window's columns, as positions
     let mut pos = 0u64;
     for (i, &len) in counts.iter().enumerate() {

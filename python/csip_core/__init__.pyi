@@ -42,7 +42,9 @@ def sfb_batch(
     progress: Callable[[int, int], object] | None = None,
     out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Symmetric force banners of many pairs in parallel; float32 (N, R, n_angles)."""
+    """Symmetric force banners of many pairs in parallel; float32 (N, R, n_angles). Each pair is
+    encoded and computed on a worker thread; progress(done, total) after every chunk_size
+    pairs are written, in order; out must be a C-contiguous float32 array."""
 
 def kernel_table(forces: _Forces = None, max_distance: int = 256) -> npt.NDArray[np.float64]:
     """Pixel-pair kernel k_r(d), d = 0..max_distance; float64 (R, max_distance + 1)."""

@@ -1,0 +1,143 @@
+"""The engine never aborts the process nor ignores Ctrl-C (issue 12 §4).
+
+Requests too large for memory raise ``ValueError`` naming the limit (or ``MemoryError``)
+instead of aborting with "memory allocation failed"; a long ``sfb`` or ``sfb_batch`` call
+stops on SIGINT with ``KeyboardInterrupt`` within a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import csip_core
+
+FORCES = [0.0, 1.0]
+
+
+def _pair(n: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    a = np.zeros((n, n), bool)
+    b = np.zeros((n, n), bool)
+    a[2:6, 2:6] = True
+    b[9:14, 8:15] = True
+    return a, b
+
+
+def test_kernel_table_too_large_names_the_limit():
+    with pytest.raises(ValueError, match=r"kernel table of 57 x 1000000001 values exceeds the limit"):
+        csip_core.kernel_table(max_distance=10**9)
+    assert csip_core.kernel_table([0.5], max_distance=10).shape == (1, 11)
+
+
+def test_resize_mask_too_large_names_the_limit():
+    a, _ = _pair()
+    with pytest.raises(ValueError, match=r"resized mask of 1000000 x 1000000 pixels exceeds the limit"):
+        csip_core.resize_mask(a, 10**6, 10**6)
+    # the transposed-layout path checks the same
+    with pytest.raises(ValueError, match="limit"):
+        csip_core.resize_mask(np.asfortranarray(a), 10**6, 10**6)
+
+
+def test_resize_rgb_too_large_names_the_limit():
+    img = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"resized image of 1000000 x 1000000 pixels exceeds the limit"):
+        csip_core.resize_rgb(img, 10**6, 10**6)
+    # one side huge: the intermediate image of the two passes is checked too
+    with pytest.raises(ValueError, match="intermediate"):
+        csip_core.resize_rgb(np.zeros((40000, 8, 3), np.uint8), 1, 10**5)
+
+
+def test_rle_window_too_large_names_the_limit():
+    with pytest.raises(ValueError, match=r"window of 1000000 x 1000000 pixels exceeds the limit"):
+        csip_core.rle_window([10**12], 10**6, 10**6, (0, 0, 10**6, 10**6))
+
+
+def test_banner_too_large_names_the_limit():
+    a, b = _pair()
+    forces = np.linspace(-2, 2, 4096)
+    with pytest.raises(ValueError, match=r"banner of 4096 x 1048576 values exceeds the limit"):
+        csip_core.sfb(a, b, forces=forces, n_angles=2**20)
+    with pytest.raises(ValueError, match="limit"):
+        csip_core.sfb_batch(a[None], b[None], forces=forces, n_angles=2**20)
+    with pytest.raises(ValueError, match="n_angles"):
+        csip_core.sfb(a, b, n_angles=2**20 + 1)
+
+
+def test_non_contiguous_out_is_reported_as_such():
+    a, b = _pair()
+    A, B = np.stack([a] * 3), np.stack([b] * 3)
+    out = np.zeros((3, len(FORCES), 32), np.float32)[:, :, ::2]
+    assert out.shape == (3, len(FORCES), 16)
+    with pytest.raises(ValueError, match=r"out must be C-contiguous .* got strides"):
+        csip_core.sfb_batch(A, B, forces=FORCES, n_angles=16, out=out)
+    with pytest.raises(ValueError, match=r"of shape \(3, 2, 16\), got shape"):
+        csip_core.sfb_batch(A, B, forces=FORCES, n_angles=16,
+                            out=np.zeros((3, len(FORCES), 15), np.float32))
+
+
+def test_progress_exception_propagates_and_stops():
+    a, b = _pair()
+    A, B = np.stack([a] * 10), np.stack([b] * 10)
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        raise RuntimeError("stop here")
+
+    for n_threads in (1, 2):
+        seen.clear()
+        with pytest.raises(RuntimeError, match="stop here"):
+            csip_core.sfb_batch(A, B, forces=FORCES, n_angles=8, chunk_size=2,
+                                n_threads=n_threads, progress=progress)
+        assert seen == [2]
+
+
+# A call that takes many seconds: fragmented (noise) masks, many angles.
+_LONG_CALL = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import csip_core
+    rng = np.random.default_rng(0)
+    A = rng.random((1024, 1024)) < 0.5
+    B = ~A
+    print("ready", flush=True)
+    t0 = time.perf_counter()
+    try:
+        if sys.argv[1] == "sfb":
+            csip_core.sfb(A, B, n_angles=3600)
+        else:
+            csip_core.sfb_batch(A[None], B[None], n_angles=3600, n_threads=2)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(3)
+    print(f"finished in {time.perf_counter() - t0:.1f} s", flush=True)
+""")
+
+
+@pytest.mark.parametrize("call", ["sfb", "sfb_batch"])
+def test_sigint_interrupts_a_long_call(call):
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, "-c", _LONG_CALL, call], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.5)
+        assert proc.poll() is None, "the call ended before the signal"
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        waited = time.perf_counter() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, (proc.returncode, out, err)
+    assert "interrupted" in out
+    assert waited < 1.5, f"KeyboardInterrupt arrived {waited:.2f} s after SIGINT"
