@@ -19,7 +19,7 @@ from csip.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from csip.toydata import ToyPairs
+from toydata import ToyPairs
 from csip.train import TrainConfig, train
 
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from csip.checkpoint import load_checkpoint
-from csip.toydata import ToyPairs
+from toydata import ToyPairs
 from csip.train import (
     DataError,
     EpochBatchSampler,
@@ -128,9 +128,9 @@ _CHILD = textwrap.dedent(
     import sys, torch
     torch.set_num_threads(1)
     from pathlib import Path
-    from csip.toydata import ToyPairs
-    from csip.train import train
     sys.path.insert(0, sys.argv[2])
+    from toydata import ToyPairs
+    from csip.train import train
     from test_train import _kill_cfg
     train(_kill_cfg(Path(sys.argv[1]), False), ToyPairs(64, 16, 5, 16, delay=0.03))
     """

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from csip.toydata import ToyPairs
+from toydata import ToyPairs
 from csip.train import TrainConfig, read_metrics, train
 
 WORLD = 2

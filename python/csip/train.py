@@ -225,22 +225,22 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 def build_synthetic_cache(out_dir: str | Path, n: int, image_size: int, seed: int = 0) -> Path:
     """Precompute ``n`` built-in synthetic scenes into a cache at ``out_dir`` (if not there).
 
-    Runs ``csip precompute run synthetic --out DIR --n N --image-size S --seed SEED --shard 0/1``
-    through its click command, so the cache is exactly what the CLI builds (the explicit shard
-    keeps a torchrun environment from making it a shard). Rerunning resumes an interrupted build.
+    The same cache as ``csip precompute run synthetic --out DIR --n N --image-size S --seed SEED
+    --shard 0/1`` (default banner, one worker per core; the explicit shard keeps a torchrun
+    environment from making it a shard). Rerunning resumes an interrupted build.
     """
+    from .cache.format import CacheError
+    from .cache.writer import build, resolve_source
+    from .descriptor import DescriptorParams
+
     out_dir = Path(out_dir)
     if (out_dir / "manifest.json").is_file():
         return out_dir
-    from .commands.precompute import precompute
-
-    args = ["run", "synthetic", "--out", str(out_dir), "--n", str(n), "--image-size", str(image_size),
-            "--seed", str(seed), "--shard", "0/1"]
     try:
-        precompute.main(args=args, standalone_mode=False)
-    except SystemExit as exc:
-        if exc.code:
-            raise DataError(f"precomputing the synthetic cache in {out_dir} failed (exit {exc.code})") from None
+        build(resolve_source("synthetic", n=n, seed=seed), out_dir, spec="synthetic", seed=seed,
+              image_size=image_size, desc=DescriptorParams.make(), shard=(0, 1))
+    except (CacheError, ValueError) as exc:
+        raise DataError(f"precomputing the synthetic cache in {out_dir} failed: {exc}") from None
     if not (out_dir / "manifest.json").is_file():
         raise DataError(f"precomputing the synthetic cache in {out_dir} did not finish")
     return out_dir
