@@ -290,6 +290,11 @@ class Consolidator:
             b["consolidate_s"] = round(self.seconds, 4)
             manifest["build"] = b
         write_json_atomic(out / MANIFEST, manifest)
+        # the sums above are of the bytes just written: check the values and stamp the cache,
+        # so that its first reader need not hash it again (csip.cache.validate)
+        from .validate import stamp_fresh
+
+        stamp_fresh(out, manifest)
         if not keep_chunks:
             own = out / "chunks"
             if all(p.parent == own for p in self.chunk_dirs):
