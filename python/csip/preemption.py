@@ -16,10 +16,12 @@ single process nothing is exchanged and polling is free.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -122,3 +124,26 @@ def exit_interrupted(exc: Interrupted, resume_hint: str) -> None:
     print(f"csip: interrupted by {exc.signal_name}: {exc}", file=sys.stderr)
     print(f"csip: resume with: {resume_hint}", file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[list[int]]:
+    """Within the block, SIGTERM raises ``KeyboardInterrupt`` just as SIGINT does, so that code
+    which cleans up on Ctrl-C (keeps what is finished, stops its workers) does the same when a
+    cluster or ``kill`` stops it. Yields a list that receives the signal's number. Signals after
+    the first are recorded but ignored, so that the clean-up itself is not interrupted."""
+    got: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        got.append(signum)
+        if len(got) == 1:
+            raise KeyboardInterrupt
+
+    old: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        old = {s: signal.signal(s, handler) for s in SIGNALS}
+    try:
+        yield got
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

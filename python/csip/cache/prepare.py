@@ -221,14 +221,20 @@ def add_banners(
 _WORKER: dict[str, Any] = {}
 
 
-def worker_init(source: Any, image_size: int, desc: Any) -> None:
+def worker_init(source: Any, image_size: int, desc: Any, parent_pid: int | None = None) -> None:
     """Pool initializer: keep the source and parameters once per worker process (tasks carry
     only indices).
 
     Workers ignore SIGINT: on Ctrl-C the main process stops them itself, without a traceback
-    from each worker.
+    from each worker. With ``parent_pid``, the worker exits when that process dies, whatever
+    killed it (:func:`csip.orphans.die_with_parent`).
     """
     import signal
+
+    if parent_pid is not None:
+        from ..orphans import die_with_parent
+
+        die_with_parent(parent_pid)
 
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
