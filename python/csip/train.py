@@ -48,7 +48,7 @@ from .checks import check_device, check_positive_finite, check_writable_dir
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint, unwrap
 from .loss import ClipLoss, clip_loss, supervised_loss
 from .models import build_model, default_model_config
-from .errors import BadOption
+from .errors import BadOption, CsipInputError
 from .preemption import Interrupted, StopFlag
 
 #: Defaults of the built-in synthetic run (no ``--cache``): sized to finish in a few minutes
@@ -564,7 +564,12 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
-    model = build_model(model_config, weights=None if resume_state else cfg.pretrained)
+    try:
+        model = build_model(model_config, weights=None if resume_state else cfg.pretrained)
+    except ValueError as exc:
+        if isinstance(exc, CsipInputError) or not cfg.pretrained or resume_state:
+            raise
+        raise BadOption(f"--pretrained {cfg.pretrained}: {exc}") from None  # e.g. weights for a model without a backbone
     model.to(device)
     use_cl = cuda and cfg.channels_last
     if use_cl:

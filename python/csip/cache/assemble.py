@@ -204,9 +204,11 @@ class Consolidator:
         if n == 0:
             self.close()
             detail = ", ".join(f"{r!r}: {k}" for r, k in reasons.most_common())
+            first = "".join(f"\n  item {e[0]}: {e[1]}" + (f": {e[2]}" if len(e) > 2 and e[2] else "")
+                            for e in skipped_list[:5])
             raise CacheError(
                 f"no usable item: all {params['n_items']} items of source {params['source']['spec']!r} were skipped "
-                f"({detail}). Nothing was written to {out}/{MANIFEST}."
+                f"({detail}). Nothing was written to {out}/{MANIFEST}. The first ones:{first}"
             )
         s = int(params["image_size"])
         shapes = expected_shapes(n, s, self.desc_shape)

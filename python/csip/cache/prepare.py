@@ -153,8 +153,9 @@ def load_item(source: Any, index: int, image_size: int) -> PreparedItem | Skippe
     """Load item ``index`` of ``source`` (``load_cropped`` where the source has it) and prepare
     it; never raises for a bad item.
 
-    :class:`SkipItem` becomes ``Skipped(reason=str(exc))``; any other exception becomes
-    ``Skipped(reason="error: <ExceptionType>", message=...)``.
+    :class:`SkipItem` becomes ``Skipped(reason=str(exc))`` (``SkipItem(reason, message)``:
+    that message too); any other exception becomes ``Skipped(reason="error: <ExceptionType>",
+    message=...)``.
     """
     t0 = time.perf_counter()
     load = getattr(source, "load_cropped", None) or source.load
@@ -163,6 +164,8 @@ def load_item(source: Any, index: int, image_size: int) -> PreparedItem | Skippe
         t1 = time.perf_counter()
         item = prepare_sample(sample, index, image_size)
     except SkipItem as exc:
+        if len(exc.args) == 2:  # SkipItem(reason, message): a fixed reason, and details
+            return Skipped(int(index), str(exc.args[0]) or "skipped", str(exc.args[1])[:500])
         return Skipped(int(index), str(exc) or "skipped")
     except Exception as exc:  # noqa: BLE001 - every bad item is counted, never fatal
         tb = traceback.extract_tb(exc.__traceback__)
