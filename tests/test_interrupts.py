@@ -86,10 +86,12 @@ def clean_cache(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
-def test_precompute_killed_leaves_no_worker_and_resumes_exactly(tmp_path, clean_cache, sig):
-    """Only the main process gets the signal (as from `kill PID`): its loader workers must not
-    survive it, whatever the signal; SIGTERM and SIGINT stop it cleanly with the resume command."""
+@pytest.mark.parametrize("sig, group", [(signal.SIGKILL, False), (signal.SIGTERM, False), (signal.SIGINT, False),
+                                        (signal.SIGTERM, True)])
+def test_precompute_killed_leaves_no_worker_and_resumes_exactly(tmp_path, clean_cache, sig, group):
+    """The main process alone gets the signal (as from `kill PID`), or its whole process group
+    (as from a cluster's scheduler): its loader workers must not survive it, whatever the signal;
+    SIGTERM and SIGINT stop it cleanly with the resume command."""
     env = subprocess_env()
     out = tmp_path / "cut"
     proc = subprocess.Popen(_precompute_cmd(out), env=env, start_new_session=True,
@@ -102,7 +104,7 @@ def test_precompute_killed_leaves_no_worker_and_resumes_exactly(tmp_path, clean_
             time.sleep(0.02)
         assert proc.poll() is None, "the run ended before it could be killed: " + proc.stderr.read()
         assert len(session_members(proc.pid)) >= 3  # the command and its 2 loader workers
-        os.kill(proc.pid, sig)
+        (os.killpg if group else os.kill)(proc.pid, sig)
         rc = proc.wait(timeout=30)
         err = proc.stderr.read()
         left = wait_gone(proc.pid, 5.0)
@@ -175,11 +177,13 @@ def _same_run(a: Path, b: Path) -> None:
         assert torch.equal(ra["model"][k], rb["model"][k]), k
 
 
-@pytest.mark.parametrize("sig, workers", [(signal.SIGTERM, "0"), (signal.SIGINT, "2"), (signal.SIGKILL, "2")])
-def test_pretrain_signal_saves_and_resumes_exactly(tmp_path, clean_cache, reference_run, sig, workers):
+@pytest.mark.parametrize("sig, workers, group", [(signal.SIGTERM, "0", False), (signal.SIGINT, "2", False),
+                                                 (signal.SIGTERM, "2", True), (signal.SIGKILL, "2", False)])
+def test_pretrain_signal_saves_and_resumes_exactly(tmp_path, clean_cache, reference_run, sig, workers, group):
     """SIGTERM / SIGINT: the current step ends, last.pt is written for it, the resume command is
-    printed, exit code 75. SIGKILL: the last checkpoint (an epoch end here) stays. Either way no
-    DataLoader worker survives, and --resume ends exactly as the uninterrupted run."""
+    printed, exit code 75, also when the whole process group gets the signal (DataLoader workers
+    included, as under a scheduler). SIGKILL: the last checkpoint (an epoch end here) stays. Either
+    way no DataLoader worker survives, and --resume ends exactly as the uninterrupted run."""
     out = tmp_path / "cut"
     args = _pretrain_args(clean_cache, out, "--workers", workers)
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_PRETRAIN, *args], env=subprocess_env(),
@@ -199,7 +203,7 @@ def test_pretrain_signal_saves_and_resumes_exactly(tmp_path, clean_cache, refere
                 break
             time.sleep(0.01)
         assert proc.poll() is None, "the run ended before the signal: " + proc.stderr.read()
-        os.kill(proc.pid, sig)
+        (os.killpg if group else os.kill)(proc.pid, sig)
         rc = proc.wait(timeout=60)
         err = proc.stderr.read()
         assert wait_gone(proc.pid, 5.0) == []

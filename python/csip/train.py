@@ -49,7 +49,7 @@ from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, s
 from .loss import ClipLoss, clip_loss, supervised_loss
 from .models import build_model, default_model_config
 from .errors import BadOption, CsipInputError
-from .preemption import Interrupted, StopFlag
+from .preemption import Interrupted, StopFlag, loader_worker_init
 
 #: Defaults of the built-in synthetic run (no ``--cache``): sized to finish in a few minutes
 #: on two CPU cores (precompute + training) while still learning something.
@@ -684,7 +684,8 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     try:
         sampler = EpochBatchSampler(n, global_batch, cfg.seed, epoch, rank, world, start=step_in_epoch)
         loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=cuda,
-                            persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+                            persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+                            worker_init_fn=loader_worker_init if workers > 0 else None)
         while epoch < cfg.epochs and not stop:
             sampler.set_epoch(epoch, step_in_epoch)
             net.train()

@@ -229,20 +229,21 @@ def worker_init(source: Any, image_size: int, desc: Any, parent_pid: int | None 
     only indices).
 
     Workers ignore SIGINT: on Ctrl-C the main process stops them itself, without a traceback
-    from each worker. With ``parent_pid``, the worker exits when that process dies, whatever
-    killed it (:func:`csip.orphans.die_with_parent`).
+    from each worker. SIGTERM (how the main process stops them) ends them at once, whatever
+    handler the main process had when it forked them. With ``parent_pid``, the worker exits when
+    that process dies, whatever killed it (:func:`csip.orphans.die_with_parent`).
     """
     import signal
 
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass
     if parent_pid is not None:
         from ..orphans import die_with_parent
 
         die_with_parent(parent_pid)
-
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # pragma: no cover - not the main thread
-        pass
     _WORKER["source"] = source
     _WORKER["image_size"] = int(image_size)
     _WORKER["desc"] = desc
