@@ -191,3 +191,11 @@ def test_info_verify_ignores_the_stamp(copy):
     Cache(copy)
     res = CliRunner().invoke(main, ["precompute", "info", str(copy), "--verify"])
     assert res.exit_code == 2 and "sfb.npy: checksum" in res.output, res.output
+
+
+def test_shapes_are_checked_against_the_manifest_too(copy):
+    man = json.loads((copy / "manifest.json").read_text())
+    man["files"]["boxes.npy"]["shape"] = [41, 2, 4]
+    (copy / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(CacheError, match=r"boxes\.npy: float32 \(40, 2, 4\), the manifest lists float32 \(41, 2, 4\)"):
+        Cache(copy)

@@ -32,10 +32,12 @@ EXIT_INTERRUPTED = 75
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-class Interrupted(Exception):
+class Interrupted(KeyboardInterrupt):
     """A run stopped by a signal after saving its work.
 
     ``signum``: the signal; ``checkpoint``: what was saved (a path) or ``None``; ``step``: where.
+    A ``KeyboardInterrupt``, so that callers that do not handle it (``except Exception`` does not
+    catch it) stop as on Ctrl-C (click prints "Aborted!"); ``csip pretrain`` reports it.
     """
 
     def __init__(self, signum: int, message: str, checkpoint: str | None = None, step: int | None = None):

@@ -99,6 +99,10 @@ class Cache:
                 raise CacheError(f"{self.path}/{name} is not a valid .npy file: {exc}") from exc
             if shape != shapes[name] or dt != np.dtype(dtype):
                 raise CacheError(f"{self.path}/{name}: {dt} {shape}, expected {dtype} {shapes[name]}")
+            listed = files[name]
+            if "shape" in listed and (tuple(listed["shape"]) != shape or listed.get("dtype", dtype) != dt.name):
+                raise CacheError(f"{self.path}/{name}: {dt} {shape}, the manifest lists {listed.get('dtype')} "
+                                 f"{tuple(listed['shape'])}")
         self._n = n
         self._arrays: dict[str, np.ndarray] = {}
         self._pid = os.getpid()
