@@ -32,6 +32,7 @@ import json
 import math
 import os
 import random
+import signal
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -44,11 +45,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from . import distributed as dist_utils
-from .checks import check_device, check_positive_finite, check_writable_dir
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint, unwrap
+from .checks import check_device, check_positive_finite, check_writable_dir
+from .errors import BadOption, CsipInputError
 from .loss import ClipLoss, clip_loss, supervised_loss
 from .models import build_model, default_model_config
-from .errors import BadOption, CsipInputError
 from .preemption import Interrupted, StopFlag, loader_worker_init
 
 #: Defaults of the built-in synthetic run (no ``--cache``): sized to finish in a few minutes
@@ -569,7 +570,8 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     except ValueError as exc:
         if isinstance(exc, CsipInputError) or not cfg.pretrained or resume_state:
             raise
-        raise BadOption(f"--pretrained {cfg.pretrained}: {exc}") from None  # e.g. weights for a model without a backbone
+        # e.g. ImageNet weights for a model without an image backbone
+        raise BadOption(f"--pretrained {cfg.pretrained}: {exc}") from None
     model.to(device)
     use_cl = cuda and cfg.channels_last
     if use_cl:
@@ -735,8 +737,9 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
                     flush_losses()
                     if not (cfg.save_every and step % cfg.save_every == 0):
                         save(epoch, step_in_epoch)
-                    raise Interrupted(stop_flag.signum or 15, f"stopped after step {step} of {total_steps}; "
-                                      f"checkpoint {last_path}", checkpoint=str(last_path), step=step)
+                    raise Interrupted(stop_flag.signum or int(signal.SIGTERM),
+                                      f"stopped after step {step} of {total_steps}; checkpoint {last_path}",
+                                      checkpoint=str(last_path), step=step)
             if not stop or step_in_epoch == steps_per_epoch:
                 flush_losses()
                 if main and val_dataset is not None and len(val_dataset) >= 2:

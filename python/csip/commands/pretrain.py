@@ -97,10 +97,7 @@ def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, 
 
     try:
         with reporting_errors():
-            _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed,
-                      workers, device, compile_, amp, embed_dim, feature_dim, logit_scale, fixed_logit_scale,
-                      label_smoothing, flip, pretrained, save_every, log_every, tensorboard, resume, max_steps,
-                      synthetic_n, image_size, export_dir, progress)
+            _pretrain(ctx, **ctx.params)
     finally:
         dist_utils.cleanup()
 
