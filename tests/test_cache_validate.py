@@ -92,7 +92,7 @@ def test_flipped_bytes_are_refused_by_eval_and_pretrain(copy, tmp_path, name):
     assert res.exit_code == 2 and name in res.output, res.output
     res = _pretrain(copy, tmp_path / "p")
     assert res.exit_code == 2 and name in res.output and "Traceback" not in res.output, res.output
-    assert not (tmp_path / "p" / "checkpoints").exists()
+    assert not (tmp_path / "p").exists()  # no empty run directory left behind
 
 
 def test_search_and_dataset_check_too(copy, tmp_path):

@@ -11,6 +11,7 @@ Examples::
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -157,6 +158,7 @@ def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr,
     )
     from .. import distributed as dist_utils
 
+    existed = Path(out).exists()
     try:
         summary = train(cfg)
     except Interrupted as exc:
@@ -166,6 +168,10 @@ def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr,
         fail(str(exc))
     except TrainingDiverged as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        if not existed:  # a run that failed before writing anything leaves no empty directory
+            with contextlib.suppress(OSError):
+                Path(out).rmdir()
     if dist_utils.is_main():
         if summary["steps_run"] == 0:
             click.echo(f"nothing left to do: the run is complete ({summary['steps']} steps); checkpoint "
