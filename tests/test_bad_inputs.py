@@ -94,6 +94,28 @@ def _run_copy(world, tmp: Path, damage: Callable[[Path], None]) -> Path:
     return run
 
 
+def _damaged_cache(world, tmp: Path, name: str, damage: Callable[[Path], None]) -> Path:
+    import shutil
+
+    cache = tmp / "cache"
+    shutil.copytree(world["cache"], cache)
+    damage(cache / name)
+    return cache
+
+
+def _all_nan(p: Path) -> None:
+    import numpy as np
+
+    a = np.load(p)
+    np.save(p, np.full_like(a, np.nan))  # same size, shape and dtype
+
+
+def _flip(p: Path) -> None:
+    raw = bytearray(p.read_bytes())
+    raw[-5] ^= 0x21
+    p.write_bytes(bytes(raw))
+
+
 def _truncate(p: Path) -> None:
     p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
 
@@ -108,6 +130,18 @@ class Case:
 
 
 CASES = [
+    # ---- damaged caches (issue 12, §1): no number may be printed from them
+    Case("eval on all-NaN banners",
+         lambda w, t: ["eval", "--task", "cbir", "--cache", str(_damaged_cache(w, t, "sfb.npy", _all_nan)),
+                       "--random-init", "--random-init-model", "2d", "--out", str(t / "e"), "--no-figures"],
+         ["sfb.npy", "checksum mismatch"], lambda t: [t / "e" / "results.json"]),
+    Case("eval on flipped bytes in boxes.npy",
+         lambda w, t: ["eval", "--task", "cbir", "--cache", str(_damaged_cache(w, t, "boxes.npy", _flip)),
+                       "--random-init", "--random-init-model", "2d", "--out", str(t / "e"), "--no-figures"],
+         ["boxes.npy", "checksum mismatch"], lambda t: [t / "e" / "results.json"]),
+    Case("pretrain on flipped bytes in images.npy",
+         lambda w, t: _pretrain(_damaged_cache(w, t, "images.npy", _flip), t / "r"),
+         ["images.npy", "checksum mismatch"], lambda t: [t / "r"]),
     # ---- COCO annotation files
     Case("coco image without file_name", lambda w, t: _precompute_coco(t, [_img(file_name=None)], GOOD_ANNS),
          ["instances.json", "images[0] (id 1) has no 'file_name'"], lambda t: [t / "out"]),
