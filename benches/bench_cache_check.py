@@ -17,6 +17,12 @@ Measured on the same cache, in this run (wall clock; the page cache warm, as aft
 
 The 100,000-item figures are extrapolated linearly from the measured bytes (sums) and items
 (values): both are linear passes over the files.
+
+Measured on the 2-core development machine (load average < 0.5), synthetic caches, warm page
+cache: 5,000 items at 224 px (1.02 GB): sums 0.57 s (1.8 GB/s), values 0.05 s, stamped open
+0.4 ms; 100,000 items at 64 px (5.46 GB, built for real): sums 2.9 s, values 0.8 s, stamped
+open 0.4 ms, beside a 2D-model CPU training epoch of about 220 s (360 images/s). A 224 px
+100,000-item cache: about 12 s for the first check (extrapolated), once per copy of a cache.
 """
 
 from __future__ import annotations
