@@ -82,14 +82,17 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with ``torch.load(weights_only=True)`` and check its format."""
+    from .errors import BadFile
+    from .weights_io import torch_load
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    state = torch_load(path, map_location, "checkpoint")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a csip checkpoint")
+        raise BadFile(f"{path} is not a csip checkpoint (no format {FORMAT!r})")
     if state.get("version") != VERSION:
-        raise ValueError(f"{path}: checkpoint version {state.get('version')} (this csip reads {VERSION})")
+        raise BadFile(f"{path}: checkpoint version {state.get('version')} (this csip reads {VERSION})")
     return state
 
 
@@ -183,7 +186,7 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu"):
     path = Path(path)
     if path.is_dir():
         if (path / EXPORT_WEIGHTS).is_file():
-            from safetensors.torch import load_file
+            from .weights_io import safetensors_load
 
             config = json.loads((path / EXPORT_CONFIG).read_text())
             mc = config["model_config"]
@@ -191,7 +194,7 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu"):
             enc = build_image_encoder(ie.pop("name"), **ie)
             head = ProjectionHead(enc.out_dim, mc["embed_dim"], mc.get("head_hidden", 512)) if mc["kind"] == "csip" else None
             tower = ImageTower(enc, head, mc)
-            tower.load_state_dict(load_file(str(path / EXPORT_WEIGHTS)))
+            tower.load_state_dict(safetensors_load(path / EXPORT_WEIGHTS, "exported encoder weights"))
             return tower.to(map_location).eval()
         for name in ("checkpoints/best.pt", "checkpoints/final.pt", "checkpoints/last.pt"):
             if (path / name).is_file():

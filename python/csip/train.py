@@ -32,6 +32,7 @@ import json
 import math
 import os
 import random
+import signal
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -45,8 +46,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from . import distributed as dist_utils
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint, unwrap
+from .checks import check_device, check_positive_finite, check_writable_dir
+from .errors import BadOption, CsipInputError
 from .loss import ClipLoss, clip_loss, supervised_loss
 from .models import build_model, default_model_config
+from .preemption import Interrupted, StopFlag, loader_worker_init
 from .selection import BestTracker, retrieval_metrics
 
 #: Defaults of the built-in synthetic run (no ``--cache``): sized to finish in a few minutes
@@ -312,6 +316,19 @@ def check_data(dataset: Dataset, info: dict, model_shape: tuple[int, int] | None
 # --------------------------------------------------------------------------- the loop
 
 
+def check_options(cfg: TrainConfig) -> None:
+    """:class:`~csip.errors.BadOption` for option values no run can use, before anything is
+    written (so a bad ``--lr`` leaves no run directory behind)."""
+    check_positive_finite(cfg.lr, "--lr")
+    check_positive_finite(cfg.logit_scale, "--logit-scale")
+    for value, option, lo, hi in ((cfg.weight_decay, "--weight-decay", 0.0, math.inf),
+                                  (cfg.warmup, "--warmup", 0.0, math.inf),
+                                  (cfg.label_smoothing, "--label-smoothing", 0.0, 1.0)):
+        if not (math.isfinite(value) and lo <= value and (value < hi or hi == math.inf)):
+            raise BadOption(f"{option} {value!r}: must be a finite number in [{lo}, {hi})")
+    check_device(cfg.device)
+
+
 def default_loader_workers(cuda: bool) -> int:
     """DataLoader workers per training process when none are asked for.
 
@@ -364,7 +381,8 @@ def batch_feed(dataset: Dataset, global_batch: int, seed: int, rank: int, world:
     workers = workers if workers is not None else default_loader_workers(cuda)
     sampler = EpochBatchSampler(len(dataset), global_batch, seed, 0, rank, world)
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=cuda,
-                        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+                        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+                        worker_init_fn=loader_worker_init if workers > 0 else None)
     local = global_batch // world
 
     def epoch_batches(epoch: int, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
@@ -493,7 +511,7 @@ def resumed_config(cfg: TrainConfig, stored: dict) -> TrainConfig:
 
 
 def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | None = None,
-          val_dataset: Dataset | None = None) -> dict:
+          val_dataset: Dataset | None = None, stop_flag: StopFlag | None = None) -> dict:
     """Run (or resume) one training job; returns a summary dict (steps, last loss, paths).
 
     ``dataset``/``data_info``: train on an in-memory dataset instead of ``cfg.cache`` (tests);
@@ -502,13 +520,20 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     are precomputed into ``cfg.out/cache`` (:func:`build_synthetic_cache`) and used.
     ``val_dataset``: held-out items evaluated at each epoch end (:func:`validate`); by default the
     cache's ``cfg.val_split`` when it has one. Its records in metrics.jsonl have ``"kind": "val"``.
+
+    SIGTERM and SIGINT during the loop (or ``stop_flag.request()``; ``stop_flag``: a
+    :class:`~csip.preemption.StopFlag`, by default one installed for the loop) end the current
+    step, write ``checkpoints/last.pt`` atomically and raise :class:`~csip.preemption.Interrupted`
+    (every process of a torchrun job stops after the same step); ``resume=True`` continues the
+    run exactly as if it had not stopped.
     """
+    check_options(cfg)
     out = Path(cfg.out)
     rank, world, device = dist_utils.init_from_env(cfg.device)
     main = rank == 0
     cuda = device.type == "cuda"
     if main:
-        out.mkdir(parents=True, exist_ok=True)
+        check_writable_dir(out, "--out")
 
     resume_state = None
     ckpt_dir = out / "checkpoints"
@@ -582,7 +607,13 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
-    model = build_model(model_config, weights=None if resume_state else cfg.pretrained)
+    try:
+        model = build_model(model_config, weights=None if resume_state else cfg.pretrained)
+    except ValueError as exc:
+        if isinstance(exc, CsipInputError) or not cfg.pretrained or resume_state:
+            raise
+        # e.g. ImageNet weights for a model without an image backbone
+        raise BadOption(f"--pretrained {cfg.pretrained}: {exc}") from None
     model.to(device)
     use_cl = cuda and cfg.channels_last
     if use_cl:
@@ -694,6 +725,9 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     t_last, img_last, first_step = time.perf_counter(), 0, step
     last_loss = float("nan")
     stop = step >= total_steps
+    own_flag = None
+    if stop_flag is None:
+        own_flag = stop_flag = StopFlag("finishing the current step, then saving a checkpoint").install()
     try:
         feed = batch_feed(dataset, global_batch, cfg.seed, rank, world, device, keys_needed, cfg.workers,
                           cfg.flip, use_cl)
@@ -736,6 +770,13 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
                 if is_last:
                     stop = True
                     break
+                if stop_flag.poll(device):  # SIGTERM / SIGINT: save this step, then stop
+                    flush_losses()
+                    if not (cfg.save_every and step % cfg.save_every == 0):
+                        save(epoch, step_in_epoch)
+                    raise Interrupted(stop_flag.signum or int(signal.SIGTERM),
+                                      f"stopped after step {step} of {total_steps}; checkpoint {last_path}",
+                                      checkpoint=str(last_path), step=step)
             if not stop or step_in_epoch == steps_per_epoch:
                 flush_losses()
                 if main and val_dataset is not None and len(val_dataset) >= 2:
@@ -758,6 +799,8 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
         final_epoch, final_sie = (epoch, step_in_epoch) if step_in_epoch else (epoch, 0)
         save(final_epoch, final_sie, final=True)
     finally:
+        if own_flag is not None:
+            own_flag.restore()
         if bar is not None:
             bar.close()
         metrics.close()

@@ -67,7 +67,13 @@ crash, out of memory) costs only the item that killed it (``"error: loader proce
 parameter and hold every chunk, and writes the final cache. If no item at all is usable, the run
 fails (exit code 2) with the reason counts, and writes no manifest.
 
-Reading::
+Reading: :class:`Cache` (and so :class:`CacheDataset`) checks, before anything is read from it,
+each file's size and header against the manifest, then every file's sha256 and the values of
+the banners, boxes, labels and splits (:mod:`csip.cache.validate`), once per exact set of files
+(a stamp keyed on their path, size, mtime, ctime and inode; the writer stamps what it writes).
+Any failure is a :class:`CacheError` naming the file.
+
+::
 
     >>> from csip.cache import Cache, CacheDataset         # doctest: +SKIP
     >>> c = Cache("runs/cache"); c.sfb.shape, c.normalize   # doctest: +SKIP

@@ -204,9 +204,11 @@ class Consolidator:
         if n == 0:
             self.close()
             detail = ", ".join(f"{r!r}: {k}" for r, k in reasons.most_common())
+            first = "".join(f"\n  item {e[0]}: {e[1]}" + (f": {e[2]}" if len(e) > 2 and e[2] else "")
+                            for e in skipped_list[:5])
             raise CacheError(
                 f"no usable item: all {params['n_items']} items of source {params['source']['spec']!r} were skipped "
-                f"({detail}). Nothing was written to {out}/{MANIFEST}."
+                f"({detail}). Nothing was written to {out}/{MANIFEST}. The first ones:{first}"
             )
         s = int(params["image_size"])
         shapes = expected_shapes(n, s, self.desc_shape)
@@ -290,6 +292,11 @@ class Consolidator:
             b["consolidate_s"] = round(self.seconds, 4)
             manifest["build"] = b
         write_json_atomic(out / MANIFEST, manifest)
+        # the sums above are of the bytes just written: check the values and stamp the cache,
+        # so that its first reader need not hash it again (csip.cache.validate)
+        from .validate import stamp_fresh
+
+        stamp_fresh(out, manifest)
         if not keep_chunks:
             own = out / "chunks"
             if all(p.parent == own for p in self.chunk_dirs):

@@ -49,7 +49,8 @@ class Loader:
 
     def _new_pool(self, n: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            n, mp_context=mp_context(), initializer=worker_init, initargs=(self.source, self.image_size, self.desc)
+            n, mp_context=mp_context(), initializer=worker_init,
+            initargs=(self.source, self.image_size, self.desc, os.getpid()),  # workers die with this process
         )
 
     def submit(self, a: int, b: int) -> list[tuple[int, int, Future | None, Any]]:

@@ -153,8 +153,9 @@ def load_item(source: Any, index: int, image_size: int) -> PreparedItem | Skippe
     """Load item ``index`` of ``source`` (``load_cropped`` where the source has it) and prepare
     it; never raises for a bad item.
 
-    :class:`SkipItem` becomes ``Skipped(reason=str(exc))``; any other exception becomes
-    ``Skipped(reason="error: <ExceptionType>", message=...)``.
+    :class:`SkipItem` becomes ``Skipped(reason=str(exc))`` (``SkipItem(reason, message)``:
+    that message too); any other exception becomes ``Skipped(reason="error: <ExceptionType>",
+    message=...)``.
     """
     t0 = time.perf_counter()
     load = getattr(source, "load_cropped", None) or source.load
@@ -163,6 +164,8 @@ def load_item(source: Any, index: int, image_size: int) -> PreparedItem | Skippe
         t1 = time.perf_counter()
         item = prepare_sample(sample, index, image_size)
     except SkipItem as exc:
+        if len(exc.args) == 2:  # SkipItem(reason, message): a fixed reason, and details
+            return Skipped(int(index), str(exc.args[0]) or "skipped", str(exc.args[1])[:500])
         return Skipped(int(index), str(exc) or "skipped")
     except Exception as exc:  # noqa: BLE001 - every bad item is counted, never fatal
         tb = traceback.extract_tb(exc.__traceback__)
@@ -221,19 +224,26 @@ def add_banners(
 _WORKER: dict[str, Any] = {}
 
 
-def worker_init(source: Any, image_size: int, desc: Any) -> None:
+def worker_init(source: Any, image_size: int, desc: Any, parent_pid: int | None = None) -> None:
     """Pool initializer: keep the source and parameters once per worker process (tasks carry
     only indices).
 
     Workers ignore SIGINT: on Ctrl-C the main process stops them itself, without a traceback
-    from each worker.
+    from each worker. SIGTERM (how the main process stops them) ends them at once, whatever
+    handler the main process had when it forked them. With ``parent_pid``, the worker exits when
+    that process dies, whatever killed it (:func:`csip.orphans.die_with_parent`).
     """
     import signal
 
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except ValueError:  # pragma: no cover - not the main thread
         pass
+    if parent_pid is not None:
+        from ..orphans import die_with_parent
+
+        die_with_parent(parent_pid)
     _WORKER["source"] = source
     _WORKER["image_size"] = int(image_size)
     _WORKER["desc"] = desc

@@ -18,12 +18,10 @@ from .format import (
     RUN_FILE,
     SPLITS,
     CacheError,
-    content_hash,
     expected_shapes,
     load_npy,
     npy_header,
     read_json,
-    sha256_file,
 )
 
 
@@ -57,12 +55,15 @@ class Cache:
     """A finished cache directory (see :mod:`csip.cache` for the format).
 
     Opening checks the manifest (format name and version), that every file is there with the
-    recorded size, and that array headers have the expected shapes and dtypes; any problem
-    raises :class:`CacheError`. Arrays are memory-mapped lazily (read-only) and re-opened after
+    recorded size, and that array headers have the expected shapes and dtypes; then (``check``,
+    the default) the data itself: every file's sha256, the banners' and boxes' values and ranges
+    (:func:`csip.cache.validate.validate`; skipped when a stamp says these exact files passed
+    already; ``verify=True`` checks even then). Any problem raises :class:`CacheError` naming
+    the file. Arrays are memory-mapped lazily (read-only) and re-opened after
     a fork or an unpickle, so a ``Cache`` can be shared with DataLoader workers.
     """
 
-    def __init__(self, path: str | os.PathLike, verify: bool = False):
+    def __init__(self, path: str | os.PathLike, verify: bool = False, check: bool = True):
         self.path = Path(path)
         mpath = self.path / MANIFEST
         if not mpath.is_file():
@@ -98,12 +99,18 @@ class Cache:
                 raise CacheError(f"{self.path}/{name} is not a valid .npy file: {exc}") from exc
             if shape != shapes[name] or dt != np.dtype(dtype):
                 raise CacheError(f"{self.path}/{name}: {dt} {shape}, expected {dtype} {shapes[name]}")
+            listed = files[name]
+            if "shape" in listed and (tuple(listed["shape"]) != shape or listed.get("dtype", dtype) != dt.name):
+                raise CacheError(f"{self.path}/{name}: {dt} {shape}, the manifest lists {listed.get('dtype')} "
+                                 f"{tuple(listed['shape'])}")
         self._n = n
         self._arrays: dict[str, np.ndarray] = {}
         self._pid = os.getpid()
         self._ids: list[str] | None = None
-        if verify:
-            self.verify()
+        if verify or check:
+            from .validate import validate
+
+            validate(self.path, man, force=verify)
 
     # -- pickling / processes -----------------------------------------------------------------
 
@@ -248,12 +255,8 @@ class Cache:
         return np.flatnonzero(np.asarray(self.split) == SPLITS[split]).astype(np.int64)
 
     def verify(self) -> None:
-        """Recompute every file's sha256 and the content hash; :class:`CacheError` on a mismatch."""
-        sums = {}
-        for name, info in self.manifest["files"].items():
-            h = sha256_file(self.path / name)
-            if h != info["sha256"]:
-                raise CacheError(f"{self.path}/{name}: checksum mismatch (corrupt cache)")
-            sums[name] = h
-        if content_hash(sums) != self.manifest["content_hash"]:
-            raise CacheError(f"{self.path}: content hash mismatch")
+        """Recompute every file's sha256 and the content hash, and check the values, whatever
+        the stamp says; :class:`CacheError` on a mismatch."""
+        from .validate import validate
+
+        validate(self.path, self.manifest, force=True)

@@ -208,6 +208,13 @@ def evaluate(tasks, cache_dir, out, checkpoints, runs, imagenet_resnet18, imagen
 
     if threads is not None:
         torch.set_num_threads(threads)
+    from ..checks import check_device, check_writable_dir
+    from ..errors import CsipInputError
+
+    try:
+        check_device(device)
+    except CsipInputError as exc:
+        raise _usage(str(exc)) from None
     device = device or default_device()
     specs: list[B.EncoderSpec] = []
     ckpt_specs = []
@@ -260,8 +267,10 @@ def evaluate(tasks, cache_dir, out, checkpoints, runs, imagenet_resnet18, imagen
     from ..eval.srr import ProbeConfig
     from ..eval.vqa import TextEncoder, VQAConfig
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out = check_writable_dir(out, "--out")
+    except CsipInputError as exc:
+        raise _usage(str(exc)) from None
     need: list[np.ndarray] = []
     if "cbir" in want:
         q, g = runner.cbir_indices(cache, split, gallery)

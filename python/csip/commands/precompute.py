@@ -25,6 +25,8 @@ from typing import Any
 
 import click
 
+from ..preemption import signals_interrupt
+from .failures import fail
 from .options import key_values
 
 #: Subcommands of the group; anything else is the default ``run`` command.
@@ -76,8 +78,25 @@ def _parse_opt(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
+    fail(str(exc))
+
+
+def _interrupted(out: Path, got: list[int]) -> None:
+    """After SIGINT or SIGTERM stopped a build: what is kept, how to resume; exit code 75."""
+    import shlex
+    import signal
+
+    from ..preemption import EXIT_INTERRUPTED
+
+    name = signal.Signals(got[0]).name if got else "SIGINT"
+    chunks = out / "chunks"
+    n = sum(1 for p in chunks.glob("chunk-*")) if chunks.is_dir() else 0
+    argv = sys.argv[1:]
+    again = ("csip " + " ".join(shlex.quote(a) for a in argv)) if argv[:1] == ["precompute"] else \
+        f"the same `csip precompute ... --out {out}` command"
+    click.echo(f"csip: interrupted by {name}: stopped; {n} finished chunk(s) are kept in {out}", err=True)
+    click.echo(f"csip: resume with: {again}", err=True)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=_DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,6 +149,8 @@ def run(
     """Compute (or resume) the cache of SOURCE in --out (SOURCE: synthetic by default)."""
     from ..cache.format import CacheError
     from ..cache.writer import build, resolve_source, source_accepts
+    from ..checks import check_writable_dir
+    from ..errors import UnwritableOutput
     from ..descriptor import DescriptorParams
 
     shard_t = _parse_shard(shard) or _shard_from_env() or (0, 1)
@@ -150,24 +171,28 @@ def run(
             seed_used = int(opts["seed"])
         src = resolve_source(source, **opts)
         desc = DescriptorParams.make(forces, n_angles, normalize)
-    except (TypeError, ValueError, FileNotFoundError, ImportError) as exc:
+        check_writable_dir(out, "--out")
+    except (TypeError, ValueError, FileNotFoundError, ImportError, UnwritableOutput) as exc:
         _fail(exc)
     try:
-        res = build(
-            src,
-            out,
-            spec=source,
-            n=n_limit,
-            seed=seed_used,
-            image_size=image_size,
-            desc=desc,
-            workers=workers,
-            chunk=chunk,
-            shard=shard_t,
-            n_threads=threads,
-            keep_chunks=keep_chunks,
-            progress=progress,
-        )
+        with signals_interrupt() as got:
+            res = build(
+                src,
+                out,
+                spec=source,
+                n=n_limit,
+                seed=seed_used,
+                image_size=image_size,
+                desc=desc,
+                workers=workers,
+                chunk=chunk,
+                shard=shard_t,
+                n_threads=threads,
+                keep_chunks=keep_chunks,
+                progress=progress,
+            )
+    except KeyboardInterrupt:
+        _interrupted(out, got)
     except CacheError as exc:
         _fail(exc)
     if res["status"] == "complete":

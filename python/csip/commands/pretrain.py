@@ -11,12 +11,15 @@ Examples::
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 import click
 
 from ..models import IMAGE_ENCODERS
+from .failures import fail, reporting_errors
+from .resume_check import resume_conflicts
 
 _MODELS = sorted(IMAGE_ENCODERS)
 
@@ -85,13 +88,33 @@ _MODELS = sorted(IMAGE_ENCODERS)
               help="After training (or alone, with an existing run in --out), export the image encoder "
                    "to this directory (model.safetensors + config.json) for `csip.load_encoder`.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
-def pretrain(cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed, workers,
+@click.pass_context
+def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed, workers,
              device, compile_, amp, embed_dim, feature_dim, logit_scale, fixed_logit_scale, label_smoothing, flip,
              width, pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
              export_dir, progress) -> None:
-    """Train an image encoder with C-SIP (or, with --supervised, on relation labels)."""
-    from ..checkpoint import export_encoder
-    from ..train import SYNTHETIC_DEFAULTS, DataError, TrainConfig, TrainingDiverged, train
+    """Train an image encoder with C-SIP (or, with --supervised, on relation labels).
+
+    SIGTERM or SIGINT (preemption, Ctrl-C) finishes the current step, saves
+    OUT/checkpoints/last.pt and exits with code 75; `--resume` then continues the run exactly.
+    Bad input (a damaged cache, a bad option value, an unreadable checkpoint) exits with code 2.
+    """
+    from .. import distributed as dist_utils
+
+    try:
+        with reporting_errors():
+            _pretrain(ctx, **ctx.params)
+    finally:
+        dist_utils.cleanup()
+
+
+def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed, workers,
+              device, compile_, amp, embed_dim, feature_dim, logit_scale, fixed_logit_scale, label_smoothing, flip,
+              pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
+              export_dir, progress) -> None:
+    from ..checkpoint import export_encoder, load_checkpoint
+    from ..preemption import Interrupted, exit_interrupted
+    from ..train import SYNTHETIC_DEFAULTS, TrainConfig, TrainingDiverged, train
 
     final = Path(out) / "checkpoints" / "final.pt"
     if export_dir is not None and final.is_file() and not resume:
@@ -99,6 +122,12 @@ def pretrain(cache, split, model, out, supervised, epochs, batch_size, lr, weigh
         export_encoder(final, export_dir)
         click.echo(f"exported {final} -> {export_dir}", err=True)
         return
+    last = Path(out) / "checkpoints" / "last.pt"
+    if resume and last.is_file():
+        conflicts = resume_conflicts(ctx, load_checkpoint(last).get("train_config", {}))
+        if conflicts:
+            fail(f"--resume: {out} holds a run made with other options:\n  " + "\n  ".join(conflicts)
+                 + "\nDrop them to continue that run as it was, or choose another --out for a new run.")
     synthetic = cache is None
     cfg = TrainConfig(
         out=str(out),
@@ -135,11 +164,20 @@ def pretrain(cache, split, model, out, supervised, epochs, batch_size, lr, weigh
     )
     from .. import distributed as dist_utils
 
+    existed = Path(out).exists()
     try:
         summary = train(cfg)
-    except (DataError, TrainingDiverged, FileExistsError, FileNotFoundError) as exc:
-        dist_utils.cleanup()
+    except Interrupted as exc:
+        exit_interrupted(exc, f"csip pretrain --out {out} --resume" + (" (under torchrun: the same launch "
+                         "command, with --resume)" if dist_utils.world_size() > 1 else ""))
+    except (FileExistsError, FileNotFoundError) as exc:
+        fail(str(exc))
+    except TrainingDiverged as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        if not existed:  # a run that failed before writing anything leaves no empty directory
+            with contextlib.suppress(OSError):
+                Path(out).rmdir()
     if dist_utils.is_main():
         if summary["steps_run"] == 0:
             click.echo(f"nothing left to do: the run is complete ({summary['steps']} steps); checkpoint "
@@ -150,7 +188,6 @@ def pretrain(cache, split, model, out, supervised, epochs, batch_size, lr, weigh
         if export_dir is not None:
             export_encoder(summary["checkpoint"], export_dir)
             click.echo(f"exported the image encoder to {export_dir}", err=True)
-    dist_utils.cleanup()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,15 +27,42 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import MASK_TOO_SMALL, check_masks, read_rgb, resolve_inside, saliency_order
+from .common import BAD_ANNOTATION, MASK_TOO_SMALL, check_masks, read_json_file, read_rgb, resolve_inside, saliency_order
 from .sample import Sample, SkipItem, box_of, shift_box, union_box
+
+
+def check_rle(segmentation: dict, height: int, width: int) -> None:
+    """``SkipItem("bad annotation", why)`` for an RLE that does not fit its image: a ``size``
+    other than ``[height, width]``, or run lengths (``counts`` a list) that are negative or do
+    not sum to ``height × width``. (Compressed counts are checked when decoded.)"""
+    size = segmentation.get("size")
+    try:
+        size_ok = [int(v) for v in size] == [int(height), int(width)]
+    except (TypeError, ValueError):
+        size_ok = False
+    if not size_ok:
+        raise SkipItem(BAD_ANNOTATION, f"RLE size {size!r} differs from the image's [height, width] = "
+                                       f"[{height}, {width}]")
+    counts = segmentation.get("counts")
+    if isinstance(counts, list):
+        if any(int(c) < 0 for c in counts):
+            raise SkipItem(BAD_ANNOTATION, "RLE counts hold a negative run length")
+        total = sum(int(c) for c in counts)
+        if total != int(height) * int(width):
+            raise SkipItem(BAD_ANNOTATION, f"RLE counts sum to {total}, not height × width = {height} × {width} "
+                                           f"= {int(height) * int(width)}")
+    elif not isinstance(counts, (str, bytes)):
+        raise SkipItem(BAD_ANNOTATION, f"RLE counts are {type(counts).__name__}, expected a list or a string")
 
 
 def segmentation_rle(segmentation, height: int, width: int) -> dict | None:
     """A COCO ``segmentation`` (polygons, RLE or compressed RLE) as one compressed RLE, or
-    ``None`` when it has no polygon of at least 3 points."""
+    ``None`` when it has no polygon of at least 3 points. An RLE that does not fit the image
+    gives ``SkipItem("bad annotation", why)`` (:func:`check_rle`)."""
     from pycocotools import mask as mask_utils
 
+    if isinstance(segmentation, dict):
+        check_rle(segmentation, height, width)
     if isinstance(segmentation, list):
         polys = [p for p in segmentation if len(p) >= 6]
         if not polys:
@@ -95,6 +122,42 @@ def rle_area_box(rle: dict | None) -> tuple[int, tuple[float, float, float, floa
     return area, (x, y, x + w, y + h)
 
 
+def check_coco_structure(dataset, path: Path) -> None:
+    """:class:`~csip.errors.BadFile` naming ``path`` and the first faulty entry when a COCO
+    instances document lacks what :class:`CocoSource` reads: ``images`` entries with ``id``,
+    ``file_name``, ``height`` and ``width``; ``annotations`` entries with ``id`` and
+    ``image_id`` (of a listed image)."""
+    from ..errors import BadFile
+
+    if not isinstance(dataset, dict):
+        raise BadFile(f"COCO annotations {path}: expected a JSON object with 'images' and 'annotations', "
+                      f"got a {type(dataset).__name__}")
+    for key in ("images", "annotations"):
+        if not isinstance(dataset.get(key), list):
+            raise BadFile(f"COCO annotations {path}: no {key!r} list")
+    ids = set()
+    for k, img in enumerate(dataset["images"]):
+        if not isinstance(img, dict):
+            raise BadFile(f"COCO annotations {path}: images[{k}] is not an object")
+        for field in ("id", "file_name", "height", "width"):
+            if field not in img:
+                raise BadFile(f"COCO annotations {path}: images[{k}] (id {img.get('id', '?')}) has no {field!r}")
+        for field in ("height", "width"):
+            if not isinstance(img[field], int) or img[field] <= 0:
+                raise BadFile(f"COCO annotations {path}: images[{k}] (id {img['id']}) has {field} "
+                              f"{img[field]!r}, expected a positive integer")
+        ids.add(img["id"])
+    for k, ann in enumerate(dataset["annotations"]):
+        if not isinstance(ann, dict):
+            raise BadFile(f"COCO annotations {path}: annotations[{k}] is not an object")
+        for field in ("id", "image_id"):
+            if field not in ann:
+                raise BadFile(f"COCO annotations {path}: annotations[{k}] (id {ann.get('id', '?')}) has no {field!r}")
+        if ann["image_id"] not in ids:
+            raise BadFile(f"COCO annotations {path}: annotations[{k}] (id {ann['id']}) refers to image_id "
+                          f"{ann['image_id']!r}, which no entry of 'images' has")
+
+
 class CocoSource:
     """Images of a COCO instances file with 2..``max_objects`` objects; masks A, B by saliency.
 
@@ -114,11 +177,16 @@ class CocoSource:
         self.images = Path(images).expanduser() if images is not None else self.annotations.parent
         self.max_objects, self.saliency, self.min_pixels = int(max_objects), saliency, int(min_pixels)
         saliency_order([], saliency)  # validates the rule
+        dataset = read_json_file(self.annotations, "COCO annotations")
+        check_coco_structure(dataset, self.annotations)
         with contextlib.redirect_stdout(io.StringIO()):  # COCO() prints progress
-            coco = COCO(str(self.annotations))
+            coco = COCO()
+            coco.dataset = dataset
+            coco.createIndex()
         cats = {c["id"]: c.get("name", str(c["id"])) for c in coco.dataset.get("categories", [])}
         # Keep only what load() needs: a compact, cheaply pickled list.
         self._items: list[tuple[int, str, int, int, list[tuple[object, str]]]] = []
+        self._ann_ids: list[list[object]] = []  # annotation ids of each item's objects (for messages)
         for img_id in sorted(coco.getImgIds()):
             info = coco.imgs[img_id]
             anns = [
@@ -127,7 +195,9 @@ class CocoSource:
                 if not a.get("iscrowd", 0) and a.get("segmentation")
             ]
             if 2 <= len(anns) <= self.max_objects:
-                objs = [(a["segmentation"], cats.get(a.get("category_id"), "")) for a in sorted(anns, key=lambda a: a["id"])]
+                ordered = sorted(anns, key=lambda a: a["id"])
+                objs = [(a["segmentation"], cats.get(a.get("category_id"), "")) for a in ordered]
+                self._ann_ids.append([a["id"] for a in ordered])
                 self._items.append((img_id, info["file_name"], int(info["height"]), int(info["width"]), objs))
 
     def __len__(self) -> int:
@@ -144,7 +214,14 @@ class CocoSource:
     def _load(self, i: int, cropped: bool) -> Sample:
         img_id, file_name, h, w, objs = self._items[i]
         path = resolve_inside(self.images, file_name)
-        rles = [segmentation_rle(seg, h, w) for seg, _ in objs]
+        rles = []
+        for (seg, _), ann_id in zip(objs, self._ann_ids[i]):
+            try:
+                rles.append(segmentation_rle(seg, h, w))
+            except SkipItem as exc:
+                if len(exc.args) == 2:
+                    raise SkipItem(exc.args[0], f"annotation {ann_id}: {exc.args[1]}") from None
+                raise
         if self.saliency == "area":
             sized = [rle_area_box(r) for r in rles]
             ia, ib = sorted(range(len(rles)), key=lambda i: -sized[i][0])[:2]  # stable, as saliency_order

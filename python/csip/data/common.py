@@ -22,9 +22,31 @@ MISSING_FILE = "missing file"
 UNREADABLE_IMAGE = "unreadable image"
 MASK_TOO_SMALL = "mask too small"
 SIZE_MISMATCH = "image size differs from annotation"
+BAD_ANNOTATION = "bad annotation"
 
 #: Image file suffixes the folder source lists (lower case).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+
+def read_json_file(path: str | Path, what: str):
+    """The JSON document in ``path``; :class:`~csip.errors.BadFile` naming ``path`` and ``what``
+    (e.g. "COCO annotations") when the file is empty or not JSON."""
+    import json
+
+    from ..errors import BadFile
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except IsADirectoryError:
+        raise BadFile(f"{what} {path}: is a directory, expected a JSON file") from None
+    if not raw.strip():
+        raise BadFile(f"{what} {path}: the file is empty, expected JSON")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadFile(f"{what} {path}: not valid JSON ({exc})") from None
 
 
 @functools.lru_cache(maxsize=256)

@@ -29,11 +29,10 @@ next to the questions file (``split`` = the file name up to its first ``_``), im
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_rgb, resolve_inside
+from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
 from .sam import BoxMasker
 from .sample import Question, Sample, SkipItem, box_of
 
@@ -120,8 +119,8 @@ class GqaSource:
             raise FileNotFoundError(f"GQA scene graphs not found: {self.scene_graphs} (pass scene_graphs=FILE)")
         self.images = Path(images).expanduser() if images is not None else self.questions.parent / "images"
         self.min_pixels = int(min_pixels)
-        qs = json.loads(self.questions.read_text())
-        graphs = json.loads(self.scene_graphs.read_text())
+        qs = read_json_file(self.questions, "GQA questions")
+        graphs = read_json_file(self.scene_graphs, "GQA scene graphs")
         groups: dict[tuple[str, str, str], dict] = {}
         self.dropped = 0  # verify-rel questions whose objects could not be found
         for qid in sorted(qs):

@@ -50,7 +50,8 @@ class Question:
 class SkipItem(Exception):
     """Raised by a source's ``load(i)`` when item ``i`` cannot be used; the message is the
     reason that ``csip precompute`` counts and records in the cache manifest
-    (e.g. ``"unreadable image"``, ``"mask too small"``)."""
+    (e.g. ``"unreadable image"``, ``"mask too small"``). ``SkipItem(reason, message)`` adds
+    details for this item (recorded beside the reason, not counted separately)."""
 
 
 @dataclass

@@ -25,10 +25,9 @@ otherwise, ``images`` defaulting to the ``images`` folder next to the JSON.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_rgb, resolve_inside
+from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
 from .sam import BoxMasker
 from .sample import Question, Sample, SkipItem, box_of
 
@@ -70,7 +69,7 @@ class SpatialSenseSource:
             raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
         self.images = Path(images).expanduser() if images is not None else self.annotations.parent / "images"
         self.split, self.positives_only, self.min_pixels = split, bool(positives_only), int(min_pixels)
-        data = json.loads(self.annotations.read_text())
+        data = read_json_file(self.annotations, "SpatialSense annotations")
         # (id, relative image path, h, w, subj name, subj box, pred, obj name, obj box, truth)
         self._items: list[tuple] = []
         for img in data:

@@ -24,10 +24,9 @@ as ``(x0, y0, x1, y1)`` with exclusive ends. Masks: SAM prompted by the boxes wi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from .common import check_masks, clip_box, predicate_index, read_rgb, resolve_inside
+from .common import check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
 from .sam import BoxMasker
 from .sample import Sample, box_of
 
@@ -93,7 +92,7 @@ class UnRelSource:
         if self.annotations.suffix.lower() == ".mat":
             records = read_unrel_mat(self.annotations)
         else:
-            records = json.loads(self.annotations.read_text())
+            records = read_json_file(self.annotations, "UnRel annotations")
         self._items: list[tuple] = []
         for img in records:
             fname = str(img["filename"])

@@ -1,0 +1,63 @@
+"""The one place where commands turn typed library errors into a message and exit code 2.
+
+A command's body runs inside :func:`reporting_errors`: an error of :func:`user_error_types`
+(a damaged cache, unusable data, a bad checkpoint, a bad option value, an unwritable output
+directory) prints ``error: <message>`` on stderr, one line naming the file or option, and
+exits with code 2, never a traceback. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Exit code of every failure caused by the input (click's own usage errors use it too).
+EXIT_BAD_INPUT = 2
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Exception types that mean "bad input", not "bug" (imported lazily: torch is slow)."""
+    from ..cache.format import CacheError
+    from ..errors import CsipInputError
+
+    types: list[type[BaseException]] = [CacheError, CsipInputError]
+    if "csip.train" in sys.modules:
+        from ..train import DataError
+
+        types.append(DataError)
+    return tuple(types)
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def reporting_errors() -> Iterator[None]:
+    """Run a command's body; an error of :func:`user_error_types` -> :func:`fail`."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - filtered just below
+        if isinstance(exc, user_error_types()):
+            fail(str(exc))
+        raise
+
+
+def reports_errors(fn: F) -> F:
+    """Decorator form of :func:`reporting_errors` for a click command's callback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with reporting_errors():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,25 @@
+"""Typed errors for bad input (files, options) that commands report in one line, exit code 2.
+
+Library code raises :class:`CsipInputError` (or a subclass) with a message that names the file
+or option at fault; :mod:`csip.commands.failures` turns it into ``error: <message>`` and exit
+code 2. Subclasses keep the built-in type they refine (``ValueError``, ``OSError``), so code
+that caught those still does.
+"""
+
+from __future__ import annotations
+
+
+class CsipInputError(Exception):
+    """Bad input given to csip: a file that cannot be read or written, an option out of range."""
+
+
+class BadOption(CsipInputError, ValueError):
+    """An option value that cannot be used (``--lr nan``, ``--device cuda`` without CUDA)."""
+
+
+class BadFile(CsipInputError, ValueError):
+    """A file that exists but cannot be used (corrupt, truncated, empty, of another format)."""
+
+
+class UnwritableOutput(CsipInputError, OSError):
+    """An output directory that cannot be created or written."""

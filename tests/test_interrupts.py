@@ -1,0 +1,243 @@
+"""Kills and signals: precompute and pretrain leave no process behind, stop cleanly on SIGTERM /
+SIGINT (exit code 75, the resume command printed), and a resumed run equals an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from cache_helpers import subprocess_env
+from click.testing import CliRunner
+
+pytest.importorskip("csip_core._csip_core", reason="the Rust extension is not built")
+
+from csip.cache import Cache  # noqa: E402
+from csip.cache.format import ARRAY_FILES  # noqa: E402
+from csip.checkpoint import load_checkpoint  # noqa: E402
+from csip.cli import main  # noqa: E402
+from csip.preemption import EXIT_INTERRUPTED  # noqa: E402
+from csip.train import read_metrics  # noqa: E402
+
+SRC = "python:cache_helpers:make_source"
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def session_members(sid: int) -> list[int]:
+    """PIDs of the live processes of session ``sid`` (a child started with start_new_session
+    leads its own session; its workers stay in it even once re-parented to PID 1)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, session = fields[0], int(fields[3])
+        if session == sid and state != "Z":
+            out.append(int(d.name))
+    return out
+
+
+def wait_gone(sid: int, seconds: float) -> list[int]:
+    """Wait until no process of session ``sid`` is left (or the time is up); the survivors."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        left = session_members(sid)
+        if not left:
+            return []
+        time.sleep(0.05)
+    return session_members(sid)
+
+
+def kill_session(sid: int) -> None:
+    for pid in session_members(sid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# --------------------------------------------------------------------------- precompute
+
+
+def _precompute_cmd(out: Path) -> list[str]:
+    return [sys.executable, "-m", "csip.cli", "precompute", SRC, "--out", str(out), "--n", "120", "--chunk", "6",
+            "--workers", "2", "-O", "delay=0.02", "-O", "size=32", "--image-size", "32", "--n-angles", "24",
+            "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def clean_cache(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("clean") / "cache"
+    r = subprocess.run(_precompute_cmd(out), env=subprocess_env(), capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.mark.parametrize("sig, group", [(signal.SIGKILL, False), (signal.SIGTERM, False), (signal.SIGINT, False),
+                                        (signal.SIGTERM, True)])
+def test_precompute_killed_leaves_no_worker_and_resumes_exactly(tmp_path, clean_cache, sig, group):
+    """The main process alone gets the signal (as from `kill PID`), or its whole process group
+    (as from a cluster's scheduler): its loader workers must not survive it, whatever the signal;
+    SIGTERM and SIGINT stop it cleanly with the resume command."""
+    env = subprocess_env()
+    out = tmp_path / "cut"
+    proc = subprocess.Popen(_precompute_cmd(out), env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:
+            if len(list((out / "chunks").glob("chunk-*"))) >= 2 and len(session_members(proc.pid)) >= 3:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before it could be killed: " + proc.stderr.read()
+        assert len(session_members(proc.pid)) >= 3  # the command and its 2 loader workers
+        (os.killpg if group else os.kill)(proc.pid, sig)
+        rc = proc.wait(timeout=30)
+        err = proc.stderr.read()
+        left = wait_gone(proc.pid, 5.0)
+        assert left == [], f"processes left behind after {sig.name}: {left}"
+    finally:
+        kill_session(proc.pid)
+    if sig == signal.SIGKILL:
+        assert rc == -signal.SIGKILL
+    else:
+        assert rc == EXIT_INTERRUPTED, err
+        assert f"interrupted by {sig.name}" in err and "resume with: csip precompute" in err, err
+        assert "Traceback" not in err, err
+    assert not (out / "manifest.json").exists()
+    r = subprocess.run(_precompute_cmd(out), env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stderr
+    a, b = Cache(out), Cache(clean_cache)
+    for name in ARRAY_FILES:
+        np.testing.assert_array_equal(np.load(a.path / name), np.load(b.path / name), err_msg=name)
+    assert a.content_hash == b.content_hash
+
+
+# --------------------------------------------------------------------------- pretrain
+
+#: The pretrain command with each item read 10 ms slower (so that a signal lands mid-run),
+#: torch on one thread (the same reduction order as the runs of this process).
+_SLOW_PRETRAIN = textwrap.dedent(
+    """
+    import sys, time, torch
+    torch.set_num_threads(1)
+    import csip.cache.dataset as d
+    _get = d.CacheDataset.__getitem__
+    d.CacheDataset.__getitem__ = lambda self, i: (time.sleep(0.01), _get(self, i))[1]
+    from csip.cli import main
+    main(sys.argv[1:], prog_name="csip")
+    """
+)
+
+
+def _pretrain_args(cache: Path, out: Path, *extra: str) -> list[str]:
+    return ["pretrain", "--cache", str(cache), "--model", "2d", "--out", str(out), "--epochs", "2",
+            "--batch-size", "8", "--no-progress", "--log-every", "1", "--save-every", "0", "--feature-dim", "16",
+            "--embed-dim", "8", "--device", "cpu", "--seed", "3", *extra]
+
+
+def _in_process(args: list[str]):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return CliRunner().invoke(main, args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory, clean_cache) -> Path:
+    out = tmp_path_factory.mktemp("ref") / "run"
+    res = _in_process(_pretrain_args(clean_cache, out))
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def _same_run(a: Path, b: Path) -> None:
+    la = {r["step"]: r["loss"] for r in read_metrics(a)}
+    lb = {r["step"]: r["loss"] for r in read_metrics(b)}
+    assert sorted(la) == sorted(lb) and la == lb  # bit for bit
+    ra, rb = load_checkpoint(a / "checkpoints" / "final.pt"), load_checkpoint(b / "checkpoints" / "final.pt")
+    assert ra["step"] == rb["step"]
+    for k in ra["model"]:
+        assert torch.equal(ra["model"][k], rb["model"][k]), k
+
+
+@pytest.mark.parametrize("sig, workers, group", [(signal.SIGTERM, "0", False), (signal.SIGINT, "2", False),
+                                                 (signal.SIGTERM, "2", True), (signal.SIGKILL, "2", False)])
+def test_pretrain_signal_saves_and_resumes_exactly(tmp_path, clean_cache, reference_run, sig, workers, group):
+    """SIGTERM / SIGINT: the current step ends, last.pt is written for it, the resume command is
+    printed, exit code 75, also when the whole process group gets the signal (DataLoader workers
+    included, as under a scheduler). SIGKILL: the last checkpoint (an epoch end here) stays. Either
+    way no DataLoader worker survives, and --resume ends exactly as the uninterrupted run."""
+    out = tmp_path / "cut"
+    args = _pretrain_args(clean_cache, out, "--workers", workers)
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_PRETRAIN, *args], env=subprocess_env(),
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first_epoch = None
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            recs = read_metrics(out) if (out / "metrics.jsonl").exists() else []
+            if first_epoch is None and (out / "params.json").exists():
+                try:
+                    first_epoch = json.loads((out / "params.json").read_text())["steps_per_epoch"]
+                except ValueError:  # being written
+                    pass
+            # SIGKILL after the epoch-end checkpoint; the others mid-epoch
+            if recs and first_epoch and recs[-1]["step"] >= (first_epoch + 2 if sig == signal.SIGKILL else 3):
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before the signal: " + proc.stderr.read()
+        (os.killpg if group else os.kill)(proc.pid, sig)
+        rc = proc.wait(timeout=60)
+        err = proc.stderr.read()
+        assert wait_gone(proc.pid, 5.0) == []
+    finally:
+        kill_session(proc.pid)
+    state = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert not (out / "checkpoints" / "final.pt").exists()
+    if sig == signal.SIGKILL:
+        assert rc == -signal.SIGKILL and state["step"] == first_epoch
+    else:
+        assert rc == EXIT_INTERRUPTED, err
+        logged = read_metrics(out)[-1]["step"]
+        assert state["step"] == logged and 0 < state["step_in_epoch"] < first_epoch  # saved at the stop
+        assert f"interrupted by {sig.name}" in err and f"resume with: csip pretrain --out {out} --resume" in err, err
+        assert "Traceback" not in err and "Aborted" not in err, err
+    res = _in_process(["pretrain", "--out", str(out), "--resume", "--no-progress", "--log-every", "1",
+                       "--workers", workers])
+    assert res.exit_code == 0, res.output
+    _same_run(reference_run, out)
+
+
+def test_resume_refuses_contradicting_options(tmp_path, clean_cache):
+    out = tmp_path / "run"
+    res = _in_process(_pretrain_args(clean_cache, out, "--max-steps", "2"))
+    assert res.exit_code == 0, res.output
+    res = _in_process(["pretrain", "--out", str(out), "--resume", "--model", "resnet18", "--epochs", "5",
+                       "--lr", "0.1", "--no-progress"])
+    assert res.exit_code == 2, res.output
+    for line in ("--model: 'resnet18' here, '2d' in the run", "--epochs: 5 here, 2 in the run",
+                 "--lr: 0.1 here, 0.0005 in the run"):
+        assert line in res.output, res.output
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 2  # untouched
+    # the run's own values (and options that do not define the run) are fine
+    res = _in_process(["pretrain", "--out", str(out), "--resume", "--model", "2d", "--epochs", "2",
+                       "--cache", str(clean_cache), "--no-progress", "--log-every", "5", "--workers", "0"])
+    assert res.exit_code == 0, res.output
+    assert "nothing left to do" in res.output
