@@ -178,3 +178,42 @@ def test_a_clean_rerun_reproduces_the_numbers_exactly(tmp_path):
         docs.append(json.loads((tmp_path / name / "summary.json").read_text()))
     strip = [[{k: v for k, v in r.items() if k != "checkpoint"} for r in d["rows"]] for d in docs]
     assert strip[0] == strip[1] and len(strip[0]) == 3
+
+
+def test_sigterm_stops_csip_run_cleanly_and_the_rerun_finishes_the_same_study(tmp_path):
+    """SIGTERM during a training: the run saves its checkpoint, ``csip run`` exits 75 with the
+    resume command, no process is left, and rerunning gives the rows of an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cache_helpers import subprocess_env
+
+    args = ["--n", "160", "--image-size", "32", "--width", "8", "--epochs", "6", "--seeds", "0", "--batch-size",
+            "16", "--encoders", "resnet18", "--task", "cbir", "--no-figures", "--quiet"]
+    cut = tmp_path / "cut"
+    child = subprocess.Popen([sys.executable, "-m", "csip.cli", "run", "--out", str(cut), *args],
+                             env={**subprocess_env(), "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    metrics = cut / "runs" / "resnet18" / "supervised-seed0" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and child.poll() is None and not (metrics.is_file() and metrics.stat().st_size):
+        time.sleep(0.05)
+    assert child.poll() is None, child.stderr.read().decode()
+    os.kill(child.pid, signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    err = err.decode()
+    assert child.returncode == 75, err
+    assert "resume with: csip run" in err and "--out" in err
+    assert (cut / "runs" / "resnet18" / "supervised-seed0" / "checkpoints" / "last.pt").is_file()
+    assert not (cut / "summary.json").exists()
+    again = _run(["--out", cut, *args], catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert "supervised-seed0: resumed" in again.output
+    whole = _run(["--out", tmp_path / "whole", *args], catch_exceptions=False)
+    assert whole.exit_code == 0, whole.output
+    rows = [json.loads((d / "summary.json").read_text())["rows"] for d in (cut, tmp_path / "whole")]
+    strip = [[{k: v for k, v in r.items() if k != "checkpoint"} for r in rs] for rs in rows]
+    assert strip[0] == strip[1]

@@ -14,12 +14,15 @@ eval`` command behind every number). Defaults: :class:`csip.study.StudyConfig`.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
 import click
 
+from ..preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
 from ..study.config import TABLE1_ENCODERS, StudyConfig
+from .failures import reporting_errors
 
 _D = StudyConfig()  # the one source of defaults
 
@@ -110,10 +113,18 @@ def run(out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, labe
                           device=device, figures=figures, progress=progress, quiet=quiet)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    resume = "csip run " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["run"] else \
+        f"csip run --out {shlex.quote(str(out))} (with the same options)"
     try:
-        run_study(cfg, log=_echo, echo=click.echo)
+        with reporting_errors(), signals_interrupt():
+            run_study(cfg, log=_echo, echo=click.echo)
     except StudyError as exc:
         raise click.ClickException(str(exc)) from None
+    except Interrupted as exc:  # a training stopped cleanly at a step end, its checkpoint saved
+        exit_interrupted(exc, resume)
+    except KeyboardInterrupt:  # SIGINT or SIGTERM elsewhere: finished stages are kept
+        click.echo(f"csip run: interrupted; every finished stage is kept. Resume with: {resume}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":  # pragma: no cover

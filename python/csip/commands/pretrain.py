@@ -71,6 +71,9 @@ _MODELS = sorted(IMAGE_ENCODERS)
 @click.option("--width", type=click.IntRange(min=1), default=64, show_default=True,
               help="ResNet18 stem channels, doubled at each stage (64: torchvision's ResNet18; 32: a quarter "
                    "of the compute).")
+@click.option("--select", type=click.Choice(["val_ndcg10_embed", "val_ndcg10_pre", "val_loss", "val_acc", "val_top1"]),
+              default=None, help="Keep the checkpoint with the best value of this val metric as "
+                                 "OUT/checkpoints/best.pt (evaluations of OUT then use it); default: none.")
 @click.option("--pretrained", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Local ImageNet ResNet18 weights (.pth or .safetensors); default: from scratch.")
 @click.option("--save-every", type=click.IntRange(min=0), default=500, show_default=True,
@@ -91,7 +94,7 @@ _MODELS = sorted(IMAGE_ENCODERS)
 @click.pass_context
 def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed, workers,
              device, compile_, amp, embed_dim, feature_dim, logit_scale, fixed_logit_scale, label_smoothing, flip,
-             width, pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
+             width, select, pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
              export_dir, progress) -> None:
     """Train an image encoder with C-SIP (or, with --supervised, on relation labels).
 
@@ -110,7 +113,7 @@ def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, 
 
 def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed, workers,
               device, compile_, amp, embed_dim, feature_dim, logit_scale, fixed_logit_scale, label_smoothing, flip,
-              pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
+              width, select, pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
               export_dir, progress) -> None:
     from ..checkpoint import export_encoder, load_checkpoint
     from ..preemption import Interrupted, exit_interrupted
@@ -148,6 +151,7 @@ def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr,
         embed_dim=embed_dim,
         feature_dim=feature_dim,
         width=width,
+        select=select,
         logit_scale=logit_scale,
         learn_logit_scale=not fixed_logit_scale,
         label_smoothing=label_smoothing,
