@@ -3,11 +3,12 @@ checkpoints, tiny local "pre-trained" models (random weights in the real file fo
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from csip.eval.threads import single_threaded
 
 _MEMO: dict[tuple, Path] = {}
 
@@ -16,15 +17,8 @@ FORCES = "-2:2:0.5"
 N_ANGLES = 36
 
 
-@contextlib.contextmanager
-def one_thread():
-    """Small models on 2 shared cores: one intra-op thread is much faster than contended ones."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+#: Small models on 2 shared cores: one intra-op thread is much faster than contended ones.
+one_thread = single_threaded
 
 
 def shared_base(tmp_path_factory) -> Path:
