@@ -99,9 +99,12 @@ def test_progress_exception_propagates_and_stops():
         assert seen == [2]
 
 
-# A call that takes many seconds: fragmented (noise) masks, many angles.
+# A call that takes many seconds: fragmented (noise) masks, many angles. Python's own SIGINT
+# handler is installed first: a process started from a background job inherits SIGINT ignored
+# (as CI may run the suite), and Python then leaves it ignored.
 _LONG_CALL = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     import csip_core
     rng = np.random.default_rng(0)
