@@ -185,3 +185,20 @@ def test_run_raises_typed_errors_before_any_output(base, cache, tmp_path, case, 
     assert message in str(err.value)
     assert not (tmp_path / "out").exists()
 
+
+def test_study_runs_the_config_its_printed_command_gives():
+    """The study's evaluation config, its printed ``csip eval`` command and its ``command_args``
+    are one thing: the command parsed by ``csip eval`` (plus --quiet) gives back the config."""
+    from csip.study import StudyConfig
+    from csip.study.stages import eval_command, eval_config
+
+    for study in (StudyConfig(), StudyConfig(tasks=("cbir",), features="pre", figures=False, device="cpu",
+                                             text_encoder="/models/bert x", width=64)):
+        ec = eval_config(study, Path("out/cache"), Path("out/eval/2d/seed1"), "2d", 1,
+                         {"supervised-seed1": Path("r/s/checkpoints/best.pt"), "c-sip-seed1": Path("r/c/checkpoints/final.pt")})
+        assert ec.quiet and ec.random_init_models == ("2d",) and ec.seed == 1 and ec.split == study.eval_split
+        assert ec.features == study.features and ec.random_init_width == study.width
+        assert ec.vqa_epochs == (study.vqa_epochs if "vqa" in study.tasks else 30)
+        cmd = eval_command(ec)
+        assert cmd.startswith("csip eval --cache out/cache --out out/eval/2d/seed1 ") and "--quiet" not in cmd
+        assert _parsed([*shlex.split(cmd)[2:], "--quiet"]) == ec
