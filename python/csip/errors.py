@@ -21,5 +21,10 @@ class BadFile(CsipInputError, ValueError):
     """A file that exists but cannot be used (corrupt, truncated, empty, of another format)."""
 
 
+class EvalError(CsipInputError):
+    """An evaluation its inputs cannot give: a cache that cannot be opened or lacks what an
+    asked task needs (labels, questions, items), or encoder rows that clash or do not exist."""
+
+
 class UnwritableOutput(CsipInputError, OSError):
     """An output directory that cannot be created or written."""

@@ -11,8 +11,11 @@
 - :mod:`csip.eval.features`: features computed once per encoder, shared by the tasks.
 - :mod:`csip.eval.runner`: each task over a cache (rows + Markdown) and the figures.
 - :mod:`csip.eval.report`: ``results.json`` and the Markdown tables.
+- :mod:`csip.eval.config`: :class:`EvalConfig`, every option of an evaluation and its default.
+- :mod:`csip.eval.plan`: every input checked and every encoder opened before any work.
+- :mod:`csip.eval.api`: :func:`run` ties them together (``run(EvalConfig(...)) -> results``).
 
-``csip eval`` (:mod:`csip.commands.evaluate`) ties them together; ``csip search``
+``csip eval`` (:mod:`csip.commands.evaluate`) is a thin command over :func:`run`; ``csip search``
 (:mod:`csip.commands.search`) is the interactive face of the retrieval.
 
 Submodules are imported on use (``from csip.eval.cbir import ndcg``); this package imports
@@ -25,6 +28,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "run": "api",
+    "EvalConfig": "config",
     "ndcg": "cbir",
     "ndcg_per_query": "cbir",
     "top_k": "cbir",

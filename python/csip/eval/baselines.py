@@ -32,16 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import TABLE1_MODELS  # Table 1 encoders with display names (defined torch-free)
+
 #: Row groups in table order.
 GROUPS: tuple[str, ...] = ("reference", "random init", "pre-trained", "supervised", "C-SIP")
 
-#: Table 1 encoders (names of :func:`csip.models.build_image_encoder`) with display names.
-TABLE1_MODELS: dict[str, str] = {
-    "resnet18": "ResNet18+MLP",
-    "2d": "2D",
-    "drnet": "DRNet",
-    "resnet18+2d": "ResNet18+2D",
-}
 
 #: Pre-trained baselines: key -> (display name, command-line option, kind of path).
 PRETRAINED: dict[str, tuple[str, str, str]] = {

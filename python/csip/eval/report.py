@@ -1,6 +1,6 @@
 """Results of ``csip eval``: ``results.json`` (every number, setting and seed) and Markdown tables.
 
-Rows are plain dicts (see :func:`csip.commands.evaluate`): ``name``, ``group`` (one of
+Rows are plain dicts (see :mod:`csip.eval.runner`): ``name``, ``group`` (one of
 :data:`csip.eval.baselines.GROUPS`), ``model``, ``status`` (``"ok"``/``"skipped"``/``"failed"``),
 ``note``, and the task's numbers in [0, 1]: ``ndcg`` ``{k: value}`` (CBIR), ``acc``
 ``{n: value}`` (SRR), ``accuracy`` (VQA). Tables print percentages like the paper's, the best
@@ -46,6 +46,12 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def json_ready(data: dict) -> dict:
+    """``data`` as :func:`write_json` writes it (and ``json.load`` reads it back): string keys,
+    lists, Python numbers, NaN as None."""
+    return _jsonable(data)
 
 
 def write_json(path: str | Path, data: dict) -> Path:
@@ -153,4 +159,4 @@ def task_heading(task: str, info: dict) -> str:
     return f"## {task}"
 
 
-__all__ = ["cbir_table", "markdown_report", "srr_table", "task_heading", "vqa_table", "write_json"]
+__all__ = ["cbir_table", "json_ready", "markdown_report", "srr_table", "task_heading", "vqa_table", "write_json"]

@@ -29,7 +29,7 @@ VARIANTS = ("supervised", "c-sip")
 
 @contextlib.contextmanager
 def shared_text_encoder():
-    """While active, every ``csip eval`` in this process gets the same :class:`TextEncoder`
+    """While active, every evaluation in this process gets the same :class:`TextEncoder`
     (per path and device), so the VQA questions are embedded once for all evaluations instead
     of once each (MiniLM embeds ~170 questions/s on two cores)."""
     from ..eval import vqa
@@ -110,13 +110,13 @@ class _Study:
         return table.budget_rows(pairs, self.cfg.select)
 
     def evaluate(self, enc: str, seed: int, run_dirs: dict[str, Path]) -> tuple[dict, list[dict], str]:
-        """``csip eval`` of (encoder, seed) → (its results, its Table 2 rows, its command)."""
+        """The evaluation of (encoder, seed) → (its results, its Table 2 rows, its ``csip eval`` command)."""
         cfg = self.cfg
         ed = self.eval_root / enc / f"seed{seed}"
         ckpts = {f"{v}-seed{seed}": stages.selected_checkpoint(run_dirs[v]) for v in VARIANTS}
-        args = stages.eval_args(cfg, self.cache_dir, ed, enc, seed, ckpts)
+        ec = stages.eval_config(cfg, self.cache_dir, ed, enc, seed, ckpts)
         t1 = time.perf_counter()
-        res = stages.run_eval(args, ed, ckpts)
+        res = stages.run_eval(ec, ckpts)
         self.log(f"eval {enc} seed {seed}: {'skipped (complete)' if res.get('_skipped') else 'done'} "
                  f"({time.perf_counter() - t1:.1f} s)")
         info = {v: {"checkpoint": str(ckpts[f"{v}-seed{seed}"]), "best": read_best(run_dirs[v]),
@@ -125,7 +125,7 @@ class _Study:
         nd = stages.cbir_ndcg(self.cache_dir, ckpts[f"c-sip-seed{seed}"], cfg.eval_split, alt,
                               cfg.device or stages._device())
         info["c-sip"]["alt"] = {"features": alt, "ndcg@10": nd[10], "ndcg@25": nd[25]}
-        return res, table.table2_rows(enc, seed, res, info), stages.eval_command(args)
+        return res, table.table2_rows(enc, seed, res, info), stages.eval_command(ec)
 
     def summary(self, results: dict, rows: list[dict], commands: list[str], budget: list[dict]) -> dict:
         """The ``summary.json`` document."""

@@ -4,11 +4,13 @@ with the same settings and refuses a directory that holds work made with other s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from pathlib import Path
 
 from ..cache.format import CacheError
+from ..eval.config import EvalConfig
 from ..train import DataError, TrainConfig, TrainingDiverged, train
 from .config import StudyConfig
 
@@ -82,39 +84,31 @@ def selected_checkpoint(run_dir: Path) -> Path:
     return best if best.is_file() else run_dir / "checkpoints" / "final.pt"
 
 
-def eval_args(cfg: StudyConfig, cache_dir: Path, eval_dir: Path, encoder: str, seed: int,
-              checkpoints: dict[str, Path]) -> list[str]:
-    """The ``csip eval`` arguments of one (encoder, seed): its random-init row (weights seeded
-    with ``seed``) and the given trained checkpoints, on the study's tasks and features."""
-    args = ["--cache", str(cache_dir), "--out", str(eval_dir), "--random-init-model", encoder, "--seed", str(seed),
-            "--split", cfg.eval_split, "--features", cfg.features, "--random-init-width", str(cfg.width), "--quiet",
-            "--figures" if cfg.figures else "--no-figures"]
-    for t in cfg.tasks:
-        args += ["--task", t]
-    if "vqa" in cfg.tasks:
-        args += ["--vqa-epochs", str(cfg.vqa_epochs)]
-    for name, p in checkpoints.items():
-        args += ["--checkpoint", f"{name}={p}"]
-    if cfg.text_encoder is not None:
-        args += ["--text-encoder", str(cfg.text_encoder)]
-    if cfg.device is not None or not _cuda():
-        args += ["--device", cfg.device or "cpu"]
-    return args
+def eval_config(cfg: StudyConfig, cache_dir: Path, eval_dir: Path, encoder: str, seed: int,
+                checkpoints: dict[str, Path]) -> EvalConfig:
+    """The evaluation of one (encoder, seed): its random-init row (weights seeded with ``seed``)
+    and the given trained checkpoints, on the study's tasks and features."""
+    return EvalConfig(cache=cache_dir, out=eval_dir, tasks=cfg.tasks, checkpoints=checkpoints,
+                      random_init_models=(encoder,), random_init_width=cfg.width, seed=seed, split=cfg.eval_split,
+                      features=cfg.features, figures=cfg.figures, text_encoder=cfg.text_encoder,
+                      vqa_epochs=cfg.vqa_epochs if "vqa" in cfg.tasks else EvalConfig.vqa_epochs,
+                      device=cfg.device or (None if _cuda() else "cpu"), quiet=True)
 
 
-def eval_command(args: list[str]) -> str:
-    """The shell command that reproduces an evaluation."""
-    return "csip eval " + " ".join(shlex.quote(a) for a in args if a != "--quiet")
+def eval_command(ec: EvalConfig) -> str:
+    """The shell command that reproduces the evaluation ``ec`` (``csip eval`` + :meth:`EvalConfig.to_args`)."""
+    return "csip eval " + " ".join(shlex.quote(a) for a in dataclasses.replace(ec, quiet=False).to_args())
 
 
-def run_eval(args: list[str], eval_dir: Path, checkpoints: dict[str, Path]) -> dict:
-    """``csip eval`` with ``args`` (the exact command :func:`eval_command` prints), or its
-    results when ``eval_dir/results.json`` is complete and newer than every checkpoint."""
-    import click
+def run_eval(ec: EvalConfig, checkpoints: dict[str, Path]) -> dict:
+    """The evaluation ``ec`` (the one :func:`eval_command` prints), or its results when
+    ``ec.out/results.json`` was made with the same arguments and is newer than every checkpoint.
+    The results keep those arguments as ``"command_args"``."""
+    from ..errors import CsipInputError
+    from ..eval.api import run
 
-    from ..commands.evaluate import evaluate
-
-    res_path = eval_dir / "results.json"
+    args = ec.to_args()
+    res_path = ec.out / "results.json"
     if res_path.is_file():
         try:
             res = json.loads(res_path.read_text())
@@ -124,10 +118,9 @@ def run_eval(args: list[str], eval_dir: Path, checkpoints: dict[str, Path]) -> d
         except (OSError, ValueError):
             pass
     try:
-        evaluate.main(args=args, standalone_mode=False)
-    except click.ClickException as exc:
-        raise StudyError(f"eval into {eval_dir}: {exc.format_message()}") from None
-    res = json.loads(res_path.read_text())
+        res = run(ec)
+    except CsipInputError as exc:
+        raise StudyError(f"eval into {ec.out}: {exc}") from None
     res["command_args"] = args
     res_path.write_text(json.dumps(res, indent=2))
     return res
@@ -160,5 +153,5 @@ def _device() -> str:
     return "cuda" if _cuda() else "cpu"
 
 
-__all__ = ["CHECKED_FIELDS", "StudyError", "build_cache", "cbir_ndcg", "eval_args", "eval_command", "run_eval",
+__all__ = ["CHECKED_FIELDS", "StudyError", "build_cache", "cbir_ndcg", "eval_command", "eval_config", "run_eval",
            "selected_checkpoint", "train_config", "train_run"]

@@ -1,0 +1,192 @@
+"""The evaluation as a library call: :func:`run` (:class:`EvalConfig`) → the results.
+
+>>> from csip.eval import EvalConfig, run                                   # doctest: +SKIP
+>>> res = run(EvalConfig(cache="runs/cache", out="runs/eval", tasks=("cbir",),
+...                      checkpoints={"mine": "runs/r18"}, device="cpu"))   # doctest: +SKIP
+>>> [(r["name"], r["ndcg"]) for r in res["cbir"]["rows"]]                  # doctest: +SKIP
+
+Steps: :func:`csip.eval.plan.make_plan` (every input checked, every encoder opened), the
+features of each encoder once (:func:`features_by_row`), the tasks (:func:`run_tasks`), the
+figures (:func:`write_figures`), and the outputs in ``cfg.out``: ``results.json``,
+``report.md`` and one ``<task>.md`` per task. ``csip eval`` is a thin command over :func:`run`.
+
+Bad input raises a :class:`csip.errors.CsipInputError` (:class:`~csip.errors.BadOption`,
+:class:`~csip.errors.BadFile`, :class:`~csip.errors.EvalError`,
+:class:`~csip.errors.UnwritableOutput`) before any feature is computed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import time
+from collections.abc import Callable
+
+from .config import TASKS, EvalConfig
+from .plan import Plan, make_plan
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cfg: EvalConfig, command: list[str] | None = None, log: Callable[[str], None] = _stderr) -> dict:
+    """Evaluate as ``cfg`` says; returns the results exactly as written to ``cfg.out/results.json``
+    (numbers in [0, 1]; dict keys as strings). ``command`` is recorded as the results' ``"command"``
+    (the command line that ran it, or None); ``log`` gets progress lines and warnings."""
+    from ..checks import check_writable_dir
+    from .report import json_ready
+
+    t_start = time.perf_counter()
+    plan = make_plan(cfg, log)
+    out = check_writable_dir(cfg.out, "--out")
+    tables, timings = features_by_row(cfg, plan, log)
+    results = results_header(cfg, plan, command, timings)
+    run_tasks(cfg, plan, tables, results)
+    for task in TASKS:
+        if task in results:
+            (out / f"{task}.md").write_text(results[task]["markdown"] + "\n", encoding="utf-8")
+    if cfg.figures:
+        write_figures(cfg, plan, tables, results)
+    timings["total"] = round(time.perf_counter() - t_start, 3)
+    write_outputs(cfg, results)
+    return json_ready(results)
+
+
+def features_by_row(cfg: EvalConfig, plan: Plan, log: Callable[[str], None]) -> tuple[dict, dict[str, float]]:
+    """``({row name: FeatureTable}, {"features:<row>": seconds})``: the features of every item a
+    task reads, computed once per encoder that runs (each loaded, used and dropped in turn)."""
+    import numpy as np
+    import torch
+
+    from . import runner
+    from .features import extract, uses_embedding
+
+    cache, need = plan.cache, []
+    if "cbir" in plan.tasks:
+        q, g = runner.cbir_indices(cache, cfg.split, cfg.gallery)
+        need += [q] + ([g] if g is not None else [])
+    if "srr" in plan.tasks:
+        need += list(runner.srr_indices(cache).values())
+    if "vqa" in plan.tasks:
+        need.append(runner.vqa_questions(cache)[1])
+    need_idx = np.unique(np.concatenate(need)) if need else np.zeros(0, np.int64)
+    tables, timings = {}, {}
+    for spec in plan.specs:
+        if spec.status != "ok":
+            continue
+        t0 = time.perf_counter()
+        enc = plan.loaded.pop(spec.name, None)
+        if enc is None:
+            enc = spec.load()
+        tables[spec.name] = extract(enc, cache, need_idx, cfg.batch_size, plan.device, cfg.workers, cfg.features)
+        spec.info.setdefault("out_dim", tables[spec.name].dim)
+        spec.info["features"] = "embed" if uses_embedding(enc, cfg.features) else "pre"
+        del enc
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        timings[f"features:{spec.name}"] = round(time.perf_counter() - t0, 3)
+        log(f"features {spec.name}: {tables[spec.name].features.shape} in {timings[f'features:{spec.name}']:.1f} s")
+    return tables, timings
+
+
+def results_header(cfg: EvalConfig, plan: Plan, command: list[str] | None, timings: dict[str, float]) -> dict:
+    """The results before any task: format, versions, the cache, the rows and the settings
+    (``timings`` is kept by reference: the tasks add theirs)."""
+    import torch
+
+    cache = plan.cache
+    return {
+        "format": "csip-eval",
+        "version": 1,
+        "csip_version": _version(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "seed": cfg.seed,
+        "device": str(plan.device),
+        "torch_version": torch.__version__,
+        "cache": {"path": str(cache.path), "content_hash": cache.content_hash, "source": cache.source_name,
+                  "items": len(cache), "splits": cache.counts.get("splits"), "image_size": cache.image_size,
+                  "sfb_shape": list(cache.sfb_shape), "normalize": cache.normalize},
+        "tasks": sorted(plan.tasks),
+        "notes": plan.notes,
+        "encoders": [s.describe() for s in plan.specs],
+        "settings": {"split": cfg.split, "gallery": cfg.gallery, "ks": list(cfg.ks), "features": cfg.features,
+                     "feature_dim_random_init": cfg.feature_dim, "pretrained_size": cfg.pretrained_size,
+                     "batch_size": cfg.batch_size, "torch_threads": torch.get_num_threads()},
+        "timings_s": timings,
+        "figures": {},
+    }
+
+
+def run_tasks(cfg: EvalConfig, plan: Plan, tables: dict, results: dict) -> None:
+    """CBIR, SRR and VQA (those in ``plan.tasks``) into ``results[task]``, timed."""
+    from . import runner
+    from .srr import ProbeConfig
+    from .vqa import TextEncoder, VQAConfig
+
+    cache, specs, timings = plan.cache, plan.specs, results["timings_s"]
+    if "cbir" in plan.tasks:
+        t0 = time.perf_counter()
+        results["cbir"] = runner.cbir_task(cache, tables, specs, cfg.split, cfg.gallery, cfg.ks,
+                                           device=plan.device if plan.device.startswith("cuda") else None, seed=cfg.seed)
+        timings["cbir"] = round(time.perf_counter() - t0, 3)
+    if "srr" in plan.tasks:
+        t0 = time.perf_counter()
+        lr = cfg.probe_lr or (1e-2 if cfg.probe == "linear" else 1e-3)
+        pc = ProbeConfig(kind=cfg.probe, epochs=cfg.probe_epochs, lr=lr, seed=cfg.seed)
+        results["srr"] = runner.srr_task(cache, tables, specs, pc)
+        timings["srr"] = round(time.perf_counter() - t0, 3)
+    if "vqa" in plan.tasks:
+        t0 = time.perf_counter()
+        te = TextEncoder(plan.text_encoder, device=plan.device)
+        vc = VQAConfig(hidden=cfg.vqa_hidden, epochs=cfg.vqa_epochs, seed=cfg.seed)
+        results["vqa"] = runner.vqa_task(cache, tables, specs, te, vc, plan.vqa_images)
+        timings["vqa"] = round(time.perf_counter() - t0, 3)
+
+
+def write_figures(cfg: EvalConfig, plan: Plan, tables: dict, results: dict) -> None:
+    """``fig_sfb.png``, ``fig_retrieval.png`` (CBIR) and ``fig_srr_acc.png`` (SRR) into ``cfg.out``;
+    their paths into ``results["figures"]``."""
+    from . import runner
+
+    out, figs = cfg.out, results["figures"]
+    figs["sfb"] = str(runner.sfb_examples_figure(plan.cache, out / "fig_sfb.png", split=cfg.split))
+    if "cbir" in plan.tasks and tables:
+        gname = cfg.grid_encoder or best_row(results["cbir"]["rows"], cfg.ks[0])
+        if gname is not None:
+            figs["retrieval"] = str(runner.retrieval_figure(plan.cache, tables[gname], out / "fig_retrieval.png", gname,
+                                                            cfg.split, cfg.gallery, k=cfg.grid_k, seed=cfg.seed))
+            figs["retrieval_encoder"] = gname
+    if "srr" in plan.tasks:
+        figs["srr_acc"] = str(runner.acc_plot(results["srr"], out / "fig_srr_acc.png"))
+
+
+def write_outputs(cfg: EvalConfig, results: dict) -> None:
+    """``report.md`` (every task's table) and ``results.json`` into ``cfg.out``."""
+    from .report import markdown_report, write_json
+
+    (cfg.out / "report.md").write_text(markdown_report(results) + "\n", encoding="utf-8")
+    write_json(cfg.out / "results.json", results)
+
+
+def best_row(rows: list[dict], k: int) -> str | None:
+    """The best C-SIP row by NDCG@k, else the best non-reference row."""
+    def val(r):
+        d = r.get("ndcg") or {}
+        return d.get(k, d.get(str(k), -1.0))
+
+    ok = [r for r in rows if r.get("status") == "ok" and r.get("group") != "reference"]
+    csip = [r for r in ok if r.get("group") == "C-SIP"]
+    pool = csip or ok
+    return max(pool, key=val)["name"] if pool else None
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+__all__ = ["EvalConfig", "best_row", "features_by_row", "results_header", "run", "run_tasks", "write_figures",
+           "write_outputs"]
