@@ -88,3 +88,38 @@ def test_ddp_gloo_matches_single_process(tmp_path):
     b = [r["loss"] for r in read_metrics(tmp_path / "ddp")]
     assert len(a) == len(b) == 8
     assert b == pytest.approx(a, abs=1e-5)
+
+
+def _cache_cfg(out, cache) -> TrainConfig:
+    return TrainConfig(out=str(out), cache=str(cache), model="2d", epochs=2, batch_size=16, workers=0, log_every=1,
+                       progress=False, feature_dim=16, embed_dim=8, spatial_channels=4, device="cpu", lr=1e-3)
+
+
+def _cache_worker(rank: int, port: int, tmp: str, cache: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from csip import distributed as du
+
+    train(_cache_cfg(Path(tmp) / "ddp-cache", cache))  # a cache: the batched reader, each rank its part
+    du.cleanup()
+
+
+def test_ddp_on_a_cache_reads_each_ranks_part_and_matches_one_process(tmp_path, tmp_path_factory):
+    """Through the batched cache reader (what ``csip pretrain`` uses for a cache), 2 gloo ranks
+    each read their half of every global batch (flips included) and log the losses of one
+    process reading the whole batch."""
+    from eval_helpers import shared_base, synthetic_cache
+
+    cache = synthetic_cache(shared_base(tmp_path_factory))
+    mp.spawn(_cache_worker, args=(_free_port(), str(tmp_path), str(cache)), nprocs=WORLD, join=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(_cache_cfg(tmp_path / "single-cache", cache))
+    finally:
+        torch.set_num_threads(threads)
+    a = [r["loss"] for r in read_metrics(tmp_path / "single-cache")]
+    b = [r["loss"] for r in read_metrics(tmp_path / "ddp-cache")]
+    assert len(a) == len(b) > 10
+    assert b == pytest.approx(a, abs=1e-5)
