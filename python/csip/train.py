@@ -36,7 +36,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +52,7 @@ from .loss import ClipLoss, clip_loss, supervised_loss
 from .models import build_model, default_model_config
 from .preemption import Interrupted, StopFlag, loader_worker_init
 from .selection import BestTracker, retrieval_metrics
-
-#: Defaults of the built-in synthetic run (no ``--cache``): sized to finish in a few minutes
-#: on two CPU cores (precompute + training) while still learning something.
-SYNTHETIC_DEFAULTS = {"n": 1000, "image_size": 64, "epochs": 3, "batch_size": 64}
-
+from .train_config import SYNTHETIC_DEFAULTS, TrainConfig
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the run stopped without saving the corrupted state."""
@@ -64,49 +60,6 @@ class TrainingDiverged(RuntimeError):
 
 class DataError(ValueError):
     """The data cannot be trained on (empty, wrong banner shape, no labels for --supervised)."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run depends on (recorded in ``params.json`` and checkpoints)."""
-
-    out: str
-    cache: str | None = None
-    split: str | None = "train"  # None: every item of the cache
-    model: str = "resnet18"
-    supervised: bool = False
-    epochs: int = 20
-    batch_size: int = 256  # global batch (all processes together)
-    lr: float = 5e-4
-    weight_decay: float = 0.1
-    warmup: float = 0.05  # < 1: fraction of all steps; >= 1: number of steps
-    min_lr_ratio: float = 0.0  # cosine floor, as a fraction of lr
-    seed: int = 0
-    workers: int | None = None  # cache: reader threads, else DataLoader workers; None: default (batch_feed)
-    device: str | None = None  # None: cuda if available
-    compile: bool = False
-    amp: bool = True  # bf16 autocast (CUDA only)
-    channels_last: bool = True  # CUDA only
-    embed_dim: int = 128
-    feature_dim: int = 256
-    width: int = 64  # ResNet18 stem channels (encoders with a ResNet); 64 = torchvision's
-    spatial_channels: int = 32
-    logit_scale: float = 1 / 0.07
-    learn_logit_scale: bool = True
-    label_smoothing: float = 0.3
-    flip: bool = True  # random horizontal flip (p = 0.5) with the banner's exact mirror
-    pretrained: str | None = None  # local ImageNet ResNet18 weights
-    save_every: int = 0  # steps between periodic checkpoints (0: at epoch ends only)
-    log_every: int = 10
-    tensorboard: bool = False
-    resume: bool = False
-    max_steps: int | None = None  # stop after this many global steps (tests, benchmarks)
-    progress: bool = True
-    val_split: str | None = "val"  # evaluated at each epoch end when the cache has it (None: never)
-    select: str | None = None  # val metric that picks checkpoints/best.pt (csip.selection.SELECTABLE)
-    synthetic_n: int = SYNTHETIC_DEFAULTS["n"]  # (~800 train items: 3 epochs of 12 steps at batch 64)
-    synthetic_image_size: int = SYNTHETIC_DEFAULTS["image_size"]
-    extra: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- data order

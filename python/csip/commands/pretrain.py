@@ -18,10 +18,12 @@ from pathlib import Path
 import click
 
 from ..models import IMAGE_ENCODERS
+from ..train_config import TrainConfig
 from .failures import fail, reporting_errors
 from .resume_check import resume_conflicts
 
 _MODELS = sorted(IMAGE_ENCODERS)
+_T = TrainConfig(out="")  # the one source of the options' defaults
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,25 +31,25 @@ _MODELS = sorted(IMAGE_ENCODERS)
               help="Cache directory from `csip precompute`. Default: the built-in synthetic scenes, "
                    "precomputed into OUT/cache (small defaults: --synthetic-n 1000 scenes at 64 px, "
                    "3 epochs, batch 64: about 3-4 minutes on 2 busy CPU cores, precompute included).")
-@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="train", show_default=True,
+@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default=_T.split, show_default=True,
               help="Cache split to train on: train, val, test or all.")
-@click.option("--model", type=click.Choice(_MODELS), default="resnet18", show_default=True,
+@click.option("--model", type=click.Choice(_MODELS), default=_T.model, show_default=True,
               help="Image encoder (paper, Table 1).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Run directory: params.json, metrics.jsonl, checkpoints/.")
-@click.option("--supervised", is_flag=True,
+@click.option("--supervised", is_flag=True, default=_T.supervised,
               help="Supervised baseline: same encoder + linear classifier, cross-entropy on the relation "
                    "labels (items with label -1 are ignored).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs. Default: 20 with --cache, 3 on the synthetic scenes.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None,
               help="Global batch size (all processes). Default: 256 with --cache, 64 on the synthetic scenes.")
-@click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (AdamW).")
-@click.option("--weight-decay", type=float, default=0.1, show_default=True,
+@click.option("--lr", type=float, default=_T.lr, show_default=True, help="Peak learning rate (AdamW).")
+@click.option("--weight-decay", type=float, default=_T.weight_decay, show_default=True,
               help="AdamW weight decay (not applied to biases, norms and the logit scale).")
-@click.option("--warmup", type=float, default=0.05, show_default=True,
+@click.option("--warmup", type=float, default=_T.warmup, show_default=True,
               help="Linear warm-up: a fraction of all steps (< 1) or a number of steps (>= 1); then cosine decay.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=int, default=_T.seed, show_default=True,
               help="Seed of the initialisation, the data order and the flips.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Loader helpers per process. A cache is read a whole batch at a time by this many "
@@ -55,20 +57,20 @@ _MODELS = sorted(IMAGE_ENCODERS)
                    "DataLoader with this many worker processes (default: 0 on CPU; on CUDA the node's "
                    "cores per process, minus one, at most 16).")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
-@click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast (CUDA only).")
-@click.option("--embed-dim", type=click.IntRange(min=2), default=128, show_default=True,
+@click.option("--compile", "compile_", is_flag=True, default=_T.compile, help="torch.compile the model.")
+@click.option("--amp/--no-amp", default=_T.amp, show_default=True, help="bf16 autocast (CUDA only).")
+@click.option("--embed-dim", type=click.IntRange(min=2), default=_T.embed_dim, show_default=True,
               help="Dimension of the shared image–spatial space.")
-@click.option("--feature-dim", type=click.IntRange(min=2), default=256, show_default=True,
+@click.option("--feature-dim", type=click.IntRange(min=2), default=_T.feature_dim, show_default=True,
               help="Width of the encoders' features (before the heads).")
-@click.option("--logit-scale", type=float, default=1 / 0.07, show_default=True,
+@click.option("--logit-scale", type=float, default=_T.logit_scale, show_default=True,
               help="Initial logit scale 1/τ (clamped at 100).")
 @click.option("--fixed-logit-scale", is_flag=True, help="Keep the logit scale fixed instead of learning it.")
-@click.option("--label-smoothing", type=float, default=0.3, show_default=True,
+@click.option("--label-smoothing", type=float, default=_T.label_smoothing, show_default=True,
               help="Label smoothing of both contrastive cross-entropies.")
-@click.option("--flip/--no-flip", default=True, show_default=True,
+@click.option("--flip/--no-flip", default=_T.flip, show_default=True,
               help="Random horizontal flips, with the exact mirror of the banner (θ -> π - θ).")
-@click.option("--width", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--width", type=click.IntRange(min=1), default=_T.width, show_default=True,
               help="ResNet18 stem channels, doubled at each stage (64: torchvision's ResNet18; 32: a quarter "
                    "of the compute).")
 @click.option("--select", type=click.Choice(["val_ndcg10_embed", "val_ndcg10_pre", "val_loss", "val_acc", "val_top1"]),
@@ -76,21 +78,21 @@ _MODELS = sorted(IMAGE_ENCODERS)
                                  "OUT/checkpoints/best.pt (evaluations of OUT then use it); default: none.")
 @click.option("--pretrained", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Local ImageNet ResNet18 weights (.pth or .safetensors); default: from scratch.")
-@click.option("--save-every", type=click.IntRange(min=0), default=500, show_default=True,
+@click.option("--save-every", type=click.IntRange(min=0), default=_T.save_every, show_default=True,
               help="Steps between periodic checkpoints (0: at epoch ends only).")
-@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--log-every", type=click.IntRange(min=1), default=_T.log_every, show_default=True,
               help="Steps between metrics.jsonl records.")
-@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard logs to OUT/tensorboard.")
-@click.option("--resume", is_flag=True, help="Resume from OUT/checkpoints/last.pt.")
+@click.option("--tensorboard", is_flag=True, default=_T.tensorboard, help="Also write TensorBoard logs to OUT/tensorboard.")
+@click.option("--resume", is_flag=True, default=_T.resume, help="Resume from OUT/checkpoints/last.pt.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many steps.")
-@click.option("--synthetic-n", type=click.IntRange(min=2), default=1000, show_default=True,
+@click.option("--synthetic-n", type=click.IntRange(min=2), default=_T.synthetic_n, show_default=True,
               help="Synthetic scenes to precompute when no --cache is given.")
-@click.option("--image-size", type=click.IntRange(min=16), default=64, show_default=True,
+@click.option("--image-size", type=click.IntRange(min=16), default=_T.synthetic_image_size, show_default=True,
               help="Image size of the synthetic cache (no --cache; a cache keeps its own).")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="After training (or alone, with an existing run in --out), export the image encoder "
                    "to this directory (model.safetensors + config.json) for `csip.load_encoder`.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
+@click.option("--progress/--no-progress", default=_T.progress, show_default=True, help="Progress bar.")
 @click.pass_context
 def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed, workers,
              device, compile_, amp, embed_dim, feature_dim, logit_scale, fixed_logit_scale, label_smoothing, flip,
@@ -138,8 +140,8 @@ def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr,
         split=None if split == "all" else split,
         model=model,
         supervised=supervised,
-        epochs=epochs or (SYNTHETIC_DEFAULTS["epochs"] if synthetic else 20),
-        batch_size=batch_size or (SYNTHETIC_DEFAULTS["batch_size"] if synthetic else 256),
+        epochs=epochs or (SYNTHETIC_DEFAULTS["epochs"] if synthetic else _T.epochs),
+        batch_size=batch_size or (SYNTHETIC_DEFAULTS["batch_size"] if synthetic else _T.batch_size),
         lr=lr,
         weight_decay=weight_decay,
         warmup=warmup,

@@ -1,0 +1,34 @@
+"""``csip pretrain`` takes its options' defaults from :class:`csip.train.TrainConfig` (one source)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from csip.commands.pretrain import pretrain
+from csip.train import SYNTHETIC_DEFAULTS, TrainConfig
+
+#: Options named differently from their TrainConfig field.
+RENAMED = {"image_size": "synthetic_image_size", "compile_": "compile"}
+#: Options whose default depends on another option (--cache) and is resolved in the command.
+RESOLVED = {"epochs", "batch_size"}
+
+
+def test_every_option_default_is_the_config_default():
+    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    checked = 0
+    for p in pretrain.params:
+        name = RENAMED.get(p.name, p.name)
+        if name not in fields or name in RESOLVED or fields[name] is dataclasses.MISSING:
+            continue
+        assert p.default == fields[name], f"--{p.name.replace('_', '-')}: {p.default!r} vs TrainConfig {fields[name]!r}"
+        checked += 1
+    assert checked >= 25  # lr, weight decay, widths, save/log frequency, synthetic sizes, ...
+    assert {p.name: p.default for p in pretrain.params}["save_every"] == TrainConfig(out="").save_every == 500
+
+
+def test_epochs_and_batch_default_to_the_config_or_the_synthetic_sizes():
+    ps = {p.name: p for p in pretrain.params}
+    assert ps["epochs"].default is None and ps["batch_size"].default is None  # resolved from --cache
+    cfg = TrainConfig(out="x")
+    assert (cfg.epochs, cfg.batch_size) == (20, 256)
+    assert (SYNTHETIC_DEFAULTS["epochs"], SYNTHETIC_DEFAULTS["batch_size"]) == (3, 64)
