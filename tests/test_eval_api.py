@@ -18,7 +18,9 @@ from csip.commands.evaluate import evaluate
 from csip.errors import BadFile, BadOption, EvalError
 from csip.eval import EvalConfig, run
 from csip.eval.config import CHOICES, MINIMUM, RANDOM_INIT_MODELS, SPLITS, TASKS
-from eval_helpers import bare_cache, one_thread, shared_base, synthetic_cache, trained_run
+from eval_helpers import bare_cache, trained_run
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _parsed(args: list[str]) -> EvalConfig:
@@ -122,22 +124,6 @@ def test_config_refuses_what_the_command_refuses(bad, message):
 
 
 # ---------------------------------------------------------------- run
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    with one_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return shared_base(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def cache(base):
-    return synthetic_cache(base)
 
 
 def test_run_returns_results_json_and_matches_csip_eval(base, cache, tmp_path):

@@ -7,18 +7,10 @@ import torch
 
 from csip.eval import baselines as B
 from csip.eval import report
-from eval_helpers import one_thread, resnet18_weights, shared_base, tiny_clip_dir
+from eval_helpers import resnet18_weights, tiny_clip_dir
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    with one_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return shared_base(tmp_path_factory)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _batch(n=2, s=32):

@@ -8,24 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from csip.cli import main
-from eval_helpers import (bare_cache, shared_base, one_thread, resnet18_weights, synthetic_cache, tiny_bert_dir, tiny_clip_dir,
-                          trained_run)
+from eval_helpers import bare_cache, resnet18_weights, tiny_bert_dir, tiny_clip_dir, trained_run
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    with one_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return shared_base(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def cache(base):
-    return synthetic_cache(base)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _run(args):

@@ -7,13 +7,9 @@ import pytest
 import torch
 
 from csip.eval.srr import ProbeConfig, accuracy_at_n, class_prior_accuracy, evaluate_probe, train_probe
-from eval_helpers import one_thread
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _blobs(n=120, d=6, c=4, seed=0):

@@ -7,13 +7,10 @@ import pytest
 import torch
 
 from csip.eval.vqa import FusionVQA, TextEncoder, VQAConfig, check_text_encoder_path, default_text_encoder_path, train_eval_vqa
-from eval_helpers import one_thread, tiny_bert_dir
+from eval_helpers import tiny_bert_dir
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,7 @@ TINY = ["--n", "120", "--image-size", "32", "--width", "8", "--epochs", "2", "--
         "--no-figures"]
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _run(args, **kw):

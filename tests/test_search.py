@@ -10,23 +10,10 @@ from click.testing import CliRunner
 
 from csip.cli import main
 from data_fixtures import tiny_sam_checkpoint, write_image
-from eval_helpers import one_thread, shared_base, synthetic_cache, trained_run
+from eval_helpers import trained_run
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    with one_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return shared_base(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def cache(base):
-    return synthetic_cache(base)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _search(*args):
