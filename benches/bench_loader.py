@@ -64,12 +64,7 @@ def dataloader_rate(path: Path, split: str, bs: int, workers: int, epochs: int, 
             k += bs
         return k
 
-    one_epoch(0)
-    _sync(device)
-    t0 = time.perf_counter()
-    k = sum(one_epoch(e) for e in range(1, epochs + 1))
-    _sync(device)
-    return k / (time.perf_counter() - t0)
+    return _timed_rate(one_epoch, epochs, device)
 
 
 def batched_rate(path: Path, split: str, bs: int, threads: int, epochs: int, device: torch.device,
@@ -85,6 +80,12 @@ def batched_rate(path: Path, split: str, bs: int, threads: int, epochs: int, dev
             k += bs
         return k
 
+    return _timed_rate(one_epoch, epochs, device)
+
+
+def _timed_rate(one_epoch, epochs: int, device: torch.device) -> float:
+    """Images/s of ``one_epoch(e)`` (which returns its image count) over epochs 1..``epochs``,
+    after an untimed epoch 0 (warm-up: page cache, threads, CUDA context)."""
     one_epoch(0)
     _sync(device)
     t0 = time.perf_counter()
