@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .models import CSIPModel, image_tower
+from .models import image_tower
 
 #: Metrics where lower is better; every other one is maximised.
 LOWER_IS_BETTER = frozenset({"val_loss"})
@@ -53,8 +53,8 @@ def retrieval_metrics(model: torch.nn.Module, dataset: Dataset, batch_size: int,
     for raw in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         batch = {key: torch.as_tensor(raw[key]).to(device) for key in tower.uses}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            f = tower.features(batch)
-            e = tower.head(f) if isinstance(model, CSIPModel) else torch.nn.functional.normalize(f, dim=-1)
+            f = tower.image_encoder(batch)
+            e = tower.embedding_of(f)
         pre.append(f.float().cpu())
         emb.append(e.float().cpu())
         sfb.append(torch.as_tensor(raw["sfb"]).float())

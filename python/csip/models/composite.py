@@ -91,10 +91,14 @@ class ImageTower(nn.Module):
         return self.image_encoder(self._batch(batch)).float()
 
     def embed(self, batch) -> torch.Tensor:  # noqa: D102
-        f = self.image_encoder(self._batch(batch))
+        return self.embedding_of(self.image_encoder(self._batch(batch)))
+
+    def embedding_of(self, features: torch.Tensor) -> torch.Tensor:
+        """The shared-space embedding of f_v's output ``(B, D)`` → ``(B, E)`` (g_v, or the
+        L2-normalised features without a head): both views from one encoder pass."""
         if self.head is None:
-            return torch.nn.functional.normalize(f.float(), dim=-1)
-        return self.head(f)
+            return torch.nn.functional.normalize(features.float(), dim=-1)
+        return self.head(features)
 
     def forward(self, batch) -> torch.Tensor:  # noqa: D102
         return self.embed(batch)
