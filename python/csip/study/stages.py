@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..cache.format import CacheError
 from ..eval.config import EvalConfig
-from ..train import DataError, TrainConfig, TrainingDiverged, train
+from ..train import RUN_DEFINING_FIELDS, DataError, TrainConfig, TrainingDiverged, train
 from .config import StudyConfig
 
 
@@ -35,11 +35,6 @@ def build_cache(cfg: StudyConfig, cache_dir: Path, log) -> str:
     return res["status"]
 
 
-#: TrainConfig fields that must agree for a finished run to be reused.
-CHECKED_FIELDS = ("model", "supervised", "epochs", "batch_size", "lr", "label_smoothing", "seed", "split",
-                  "weight_decay", "warmup", "select", "width")
-
-
 def train_config(cfg: StudyConfig, run_dir: Path, cache_dir: Path, encoder: str, supervised: bool, seed: int,
                  epochs: int) -> TrainConfig:
     """The :class:`TrainConfig` of one run of the study."""
@@ -56,7 +51,8 @@ def train_run(tc: TrainConfig) -> str:
     ckpts = run_dir / "checkpoints"
     if (ckpts / "final.pt").is_file() or (ckpts / "last.pt").is_file():
         stored = _stored_config(run_dir)
-        diff = {k: (stored.get(k), getattr(tc, k)) for k in CHECKED_FIELDS if stored.get(k) != getattr(tc, k)}
+        # the fields that fix what a run computes (the same list --resume keeps from a checkpoint)
+        diff = {k: (stored.get(k), getattr(tc, k)) for k in RUN_DEFINING_FIELDS if stored.get(k) != getattr(tc, k)}
         same_cache = stored.get("cache") is None or Path(stored["cache"]).resolve() == Path(tc.cache).resolve()
         if diff or not same_cache:
             what = ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in diff.items()) or "another cache"
@@ -106,6 +102,7 @@ def run_eval(ec: EvalConfig, checkpoints: dict[str, Path]) -> dict:
     The results keep those arguments as ``"command_args"``."""
     from ..errors import CsipInputError
     from ..eval.api import run
+    from ..eval.report import write_json
 
     args = ec.to_args()
     res_path = ec.out / "results.json"
@@ -122,7 +119,7 @@ def run_eval(ec: EvalConfig, checkpoints: dict[str, Path]) -> dict:
     except CsipInputError as exc:
         raise StudyError(f"eval into {ec.out}: {exc}") from None
     res["command_args"] = args
-    res_path.write_text(json.dumps(res, indent=2))
+    write_json(res_path, res)  # atomically, as the evaluation wrote it
     return res
 
 
@@ -153,5 +150,5 @@ def _device() -> str:
     return "cuda" if _cuda() else "cpu"
 
 
-__all__ = ["CHECKED_FIELDS", "StudyError", "build_cache", "cbir_ndcg", "eval_command", "eval_config", "run_eval",
+__all__ = ["StudyError", "build_cache", "cbir_ndcg", "eval_command", "eval_config", "run_eval",
            "selected_checkpoint", "train_config", "train_run"]

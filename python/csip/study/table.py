@@ -42,10 +42,9 @@ def spread_stats(values: Sequence[float]) -> dict:
             "range": max(values) - min(values), "std": std}
 
 
-def _get(d: dict | None, k: int | str):
-    if not d:
-        return None
-    v = d.get(str(k), d.get(k) if isinstance(k, int) else None)
+def _get(d: dict | None, k: int) -> float | None:
+    """``d[str(k)]`` as a float: the evaluations' results are JSON, whose keys are strings."""
+    v = (d or {}).get(str(k))
     return None if v is None else float(v)
 
 
