@@ -11,7 +11,10 @@ from pathlib import Path
 
 from ..cache.format import CacheError
 from ..eval.config import EvalConfig
-from ..train import RUN_DEFINING_FIELDS, DataError, TrainConfig, TrainingDiverged, train
+from ..errors import CsipInputError
+from ..fingerprint import cache_identity_at, describe_diff, fingerprint, settings_diff
+from ..train import DataError, TrainConfig, TrainingDiverged, read_params, train
+from ..train_config import run_settings, stored_run_settings
 from .config import StudyConfig
 
 
@@ -50,28 +53,20 @@ def train_run(tc: TrainConfig) -> str:
     run_dir = Path(tc.out)
     ckpts = run_dir / "checkpoints"
     if (ckpts / "final.pt").is_file() or (ckpts / "last.pt").is_file():
-        stored = _stored_config(run_dir)
-        # the fields that fix what a run computes (the same list --resume keeps from a checkpoint)
-        diff = {k: (stored.get(k), getattr(tc, k)) for k in RUN_DEFINING_FIELDS if stored.get(k) != getattr(tc, k)}
-        same_cache = stored.get("cache") is None or Path(stored["cache"]).resolve() == Path(tc.cache).resolve()
-        if diff or not same_cache:
-            what = ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in diff.items()) or "another cache"
+        # the run's settings fingerprint: the run-defining options (those --resume keeps) and the cache
+        asked = run_settings(tc, cache_identity_at(tc.cache))
+        stored = stored_run_settings(read_params(run_dir), tc.cache, asked["cache"])
+        if fingerprint(stored) != fingerprint(asked):
+            what = describe_diff(settings_diff(stored, asked))
             raise StudyError(f"{run_dir} holds a run made with other settings ({what}); choose another --out or delete it")
         if (ckpts / "final.pt").is_file():
             return "skipped"
         tc.resume = True
     try:
         train(tc)
-    except (DataError, TrainingDiverged, FileExistsError, FileNotFoundError) as exc:
+    except (CsipInputError, DataError, TrainingDiverged, FileExistsError, FileNotFoundError) as exc:
         raise StudyError(f"{run_dir}: {exc}") from None
     return "resumed" if tc.resume else "trained"
-
-
-def _stored_config(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "params.json").read_text()).get("config", {})
-    except (OSError, ValueError):
-        return {}
 
 
 def selected_checkpoint(run_dir: Path) -> Path:
@@ -100,7 +95,6 @@ def run_eval(ec: EvalConfig, checkpoints: dict[str, Path]) -> dict:
     """The evaluation ``ec`` (the one :func:`eval_command` prints), or its results when
     ``ec.out/results.json`` was made with the same arguments and is newer than every checkpoint.
     The results keep those arguments as ``"command_args"``."""
-    from ..errors import CsipInputError
     from ..eval.api import run
     from ..eval.report import write_json
 
