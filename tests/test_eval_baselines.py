@@ -7,6 +7,7 @@ import torch
 
 from csip.eval import baselines as B
 from csip.eval import report
+from csip.eval.results import CbirResult, VqaResult
 from eval_helpers import resnet18_weights, tiny_clip_dir
 
 
@@ -64,10 +65,10 @@ def test_find_runs_only_takes_csip_runs(tmp_path):
 
 def test_tables_bold_the_best_and_dash_skipped_rows():
     rows = [
-        {"name": "random ranking", "group": "reference", "model": "", "status": "ok", "note": "", "ndcg": {10: 0.9}},
-        {"name": "x", "group": "C-SIP", "model": "2d", "status": "ok", "note": "", "ndcg": {10: 0.7}},
-        {"name": "y", "group": "supervised", "model": "resnet18", "status": "ok", "note": "", "ndcg": {10: 0.6}},
-        {"name": "z", "group": "pre-trained", "model": "clip", "status": "skipped", "note": "no --clip", "ndcg": None},
+        CbirResult("random ranking", "reference", "", "ok", "", {10: 0.9}),
+        CbirResult("x", "C-SIP", "2d", "ok", "", {10: 0.7}),
+        CbirResult("y", "supervised", "resnet18", "ok", "", {10: 0.6}),
+        CbirResult("z", "pre-trained", "clip", "skipped", "no --clip", None),
     ]
     md = report.cbir_table(rows, [10])
     lines = md.splitlines()
@@ -77,6 +78,6 @@ def test_tables_bold_the_best_and_dash_skipped_rows():
     assert "| pre-trained | z |  | — | no --clip |" in md
     # group order: reference, random init, pre-trained, supervised, C-SIP
     assert [l.split("|")[2].strip() for l in lines[2:]] == ["random ranking", "z", "y", "x"]
-    vq = report.vqa_table([{"name": "text only", "status": "ok", "accuracy": 0.5},
-                           {"name": "a + text", "status": "ok", "accuracy": 0.625}])
+    vq = report.vqa_table([VqaResult("text only", ("text",), "ok", "", 0.5),
+                           VqaResult("a + text", ("text", "a"), "ok", "", 0.625)])
     assert "| a + text | **62.50** |" in vq

@@ -101,6 +101,6 @@ def test_vqa_task_scores_on_val_when_the_cache_has_no_test_split(bert):
     feats = FeatureTable(np.arange(40), np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32))
     spec = EncoderSpec("enc", "C-SIP", "2d")
     res = vqa_task(StubCache(), {"enc": feats}, [spec], TextEncoder(bert), VQAConfig(hidden=8, epochs=5))
-    assert res["n_test"] == 10 and res["n_val"] == 0 and "validation questions are the test set" in res["markdown"]
-    assert [r["name"] for r in res["rows"]] == ["text only", "enc + text"]
-    assert 0.0 <= res["rows"][0]["accuracy"] <= 1.0
+    assert res.n_test == 10 and res.n_val == 0 and "validation questions are the test set" in res.markdown
+    assert [r.name for r in res.rows] == ["text only", "enc + text"]
+    assert 0.0 <= res.rows[0].accuracy <= 1.0

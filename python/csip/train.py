@@ -48,11 +48,12 @@ from . import distributed as dist_utils
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint, unwrap
 from .checks import check_device, check_positive_finite, check_writable_dir
 from .errors import BadOption, CsipInputError
+from .fingerprint import cache_identity, describe_diff, fingerprint, settings_diff, settings_record
 from .loss import ClipLoss, clip_loss, supervised_loss
 from .models import build_model, default_model_config
 from .preemption import Interrupted, StopFlag, loader_worker_init
 from .selection import BestTracker, retrieval_metrics
-from .train_config import SYNTHETIC_DEFAULTS, TrainConfig
+from .train_config import RUN_DEFINING_FIELDS, SYNTHETIC_DEFAULTS, TrainConfig, run_settings, stored_run_settings
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the run stopped without saving the corrupted state."""
@@ -225,6 +226,7 @@ def open_cache(path: str | Path, split: str | None) -> tuple[Dataset, dict]:
         "n_angles": desc.get("n_angles"),
         "image_size": manifest.get("image_size"),
         "descriptor": desc,
+        "identity": cache_identity(manifest),  # part of the run's settings fingerprint
     }
     return ds, info
 
@@ -443,17 +445,6 @@ class _Metrics:
             self.tb.close()
 
 
-#: Options that fix what a run computes: ``--resume`` takes them from the checkpoint, not from
-#: the command line (the others — workers, device, logging, checkpoint frequency, compile —
-#: are the new call's).
-RUN_DEFINING_FIELDS = (
-    "split", "model", "supervised", "epochs", "batch_size", "lr", "weight_decay", "warmup", "min_lr_ratio",
-    "seed", "amp", "channels_last", "embed_dim", "feature_dim", "width", "spatial_channels", "logit_scale",
-    "learn_logit_scale", "label_smoothing", "flip", "pretrained", "max_steps", "synthetic_n",
-    "synthetic_image_size", "select",
-)
-
-
 def resumed_config(cfg: TrainConfig, stored: dict) -> TrainConfig:
     """``cfg`` with the run-defining options of the checkpoint's config (and its cache, when
     ``cfg`` names none), so that ``--resume`` continues the same run whatever else is typed."""
@@ -461,6 +452,28 @@ def resumed_config(cfg: TrainConfig, stored: dict) -> TrainConfig:
     if cfg.cache is None and stored.get("cache"):
         upd["cache"] = stored["cache"]
     return dataclasses.replace(cfg, **upd)
+
+
+def read_params(run_dir: str | Path) -> dict:
+    """A run's ``params.json`` ({} when it has none or it cannot be read)."""
+    try:
+        params = json.loads((Path(run_dir) / "params.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def check_same_run(out: Path, stored_params: dict, settings: dict, cache: str | None) -> None:
+    """:class:`BadOption` when a resumed run's settings (``settings``: the run-defining options,
+    from its checkpoint, and the identity of the data it is given now) are not those it
+    recorded in ``params.json``, e.g. a cache rebuilt with other content; the message lists
+    the differences. A run without ``params.json`` is not checked."""
+    if not stored_params:
+        return
+    stored = stored_run_settings(stored_params, cache, settings["cache"])
+    if fingerprint(stored) != fingerprint(settings):
+        diff = describe_diff(settings_diff(stored, settings), "in the run", "now")
+        raise BadOption(f"--resume: {out} holds a run made with other settings ({diff})")
 
 
 def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | None = None,
@@ -488,7 +501,7 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     if main:
         check_writable_dir(out, "--out")
 
-    resume_state = None
+    resume_state = stored_params = None
     ckpt_dir = out / "checkpoints"
     last_path = ckpt_dir / "last.pt"
     if not cfg.resume and last_path.is_file():
@@ -498,6 +511,7 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
             raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
         resume_state = load_checkpoint(last_path, "cpu")
         cfg = resumed_config(cfg, resume_state.get("train_config", {}))
+        stored_params = read_params(out)
 
     # ---- data
     if dataset is None:
@@ -599,6 +613,9 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     keys_needed = batch_keys(model, cfg.supervised)
     amp = cfg.amp and cuda
 
+    settings = run_settings(cfg, data_info.get("identity"))
+    if stored_params is not None:  # resumed: the settings recorded when the run started must be these
+        check_same_run(out, stored_params, settings, cfg.cache)
     params = {
         "config": dataclasses.asdict(cfg),
         "model_config": model_config,
@@ -611,9 +628,12 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
         "device": str(device),
         "torch": torch.__version__,
         "n_parameters": sum(p.numel() for p in model.parameters()),
+        **settings_record(settings),
     }
-    if main:
-        (out / "params.json").write_text(json.dumps(params, indent=2, default=str))
+    if main:  # atomically: the other ranks of a resumed run may be reading it (check_same_run)
+        tmp = out / ".params.json.tmp"
+        tmp.write_text(json.dumps(params, indent=2, default=str))
+        os.replace(tmp, out / "params.json")
     metrics = _Metrics(out, cfg.tensorboard, main)
 
     def make_state(ep: int, sie: int) -> dict:

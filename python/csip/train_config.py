@@ -7,6 +7,8 @@ slowing the command line's start-up; :mod:`csip.train` re-exports it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 #: Defaults of the built-in synthetic run (no ``--cache``): sized to finish in a few minutes
 #: on two CPU cores (precompute + training) while still learning something.
@@ -56,4 +58,37 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-__all__ = ["SYNTHETIC_DEFAULTS", "TrainConfig"]
+#: Options that fix what a run computes: ``--resume`` takes them from the checkpoint, not from
+#: the command line (the others — workers, device, logging, checkpoint frequency, compile —
+#: are the new call's), and with the cache's identity they make a run's settings fingerprint.
+RUN_DEFINING_FIELDS = (
+    "split", "model", "supervised", "epochs", "batch_size", "lr", "weight_decay", "warmup", "min_lr_ratio",
+    "seed", "amp", "channels_last", "embed_dim", "feature_dim", "width", "spatial_channels", "logit_scale",
+    "learn_logit_scale", "label_smoothing", "flip", "pretrained", "max_steps", "synthetic_n",
+    "synthetic_image_size", "select",
+)
+
+
+def run_settings(cfg: TrainConfig, cache: dict[str, str] | None) -> dict[str, Any]:
+    """What fixes a run's result (:func:`csip.fingerprint.fingerprint` of it is the run's
+    fingerprint): ``{"config": the RUN_DEFINING_FIELDS of cfg, "cache": cache}``; ``cache`` is the
+    data's :func:`csip.fingerprint.cache_identity`, None for an in-memory dataset."""
+    config = {k: getattr(cfg, k) for k in RUN_DEFINING_FIELDS}
+    return {"config": {k: str(v) if isinstance(v, Path) else v for k, v in config.items()}, "cache": cache}
+
+
+def stored_run_settings(params: dict[str, Any], asked_cache: str | None,
+                        asked_identity: dict[str, str] | None) -> dict[str, Any]:
+    """The settings of the run whose ``params.json`` is ``params``: those it recorded, or, for
+    a run made before runs recorded them, those computed from its stored config. Such a run's
+    cache counts as ``asked_identity`` when its path is the asked cache's (``asked_cache``), as
+    it always did; else as ``{"path": its cache}``."""
+    if isinstance(params.get("fingerprint_settings"), dict):
+        return params["fingerprint_settings"]
+    stored = params.get("config") or {}
+    old = stored.get("cache")
+    same = old is None or asked_cache is None or Path(old).resolve() == Path(asked_cache).resolve()
+    return {"config": {k: stored.get(k) for k in RUN_DEFINING_FIELDS}, "cache": asked_identity if same else {"path": old}}
+
+
+__all__ = ["RUN_DEFINING_FIELDS", "SYNTHETIC_DEFAULTS", "TrainConfig", "run_settings", "stored_run_settings"]

@@ -16,6 +16,11 @@ from typing import Any
 
 import numpy as np
 
+# The settings fingerprint lives in csip.fingerprint (shared with training runs and evaluations);
+# re-exported here under the cache's names, so params_hash values, and the caches, stay the same.
+from ..fingerprint import canonical_json, sha256_file  # noqa: F401  (re-exported)
+from ..fingerprint import fingerprint as params_hash  # noqa: F401  (re-exported)
+
 FORMAT_NAME = "csip-cache"
 #: Bumped on any incompatible change of the on-disk layout; readers refuse other versions.
 FORMAT_VERSION = 1
@@ -86,25 +91,6 @@ def split_code(value: Any) -> int | None:
         if v in aliases:
             return aliases[v]
     raise ValueError(f"unknown split {value!r}: expected train/val/test")
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def params_hash(params: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(params).encode()).hexdigest()[:16]
-
-
-def sha256_file(path: str | os.PathLike, bufsize: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(bufsize)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
 
 
 def content_hash(file_hashes: dict[str, str]) -> str:

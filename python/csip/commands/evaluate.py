@@ -94,15 +94,15 @@ def evaluate(**options) -> None:
 
     Bad input (a missing or damaged file, a task the cache cannot do) exits with code 2 before
     any feature is computed."""
-    from ..eval.api import run
+    from ..eval.api import evaluate as run_evaluation  # here, not at the top: keeps `csip --help` fast (torch)
     from ..eval.report import markdown_report
 
     with reporting_errors():
         cfg = EvalConfig(**options)
-        results = run(cfg, command=_command_line(), log=lambda msg: click.echo(msg, err=True))
+        results = run_evaluation(cfg, command=_command_line(), log=lambda msg: click.echo(msg, err=True))
     if not cfg.quiet:
         click.echo(markdown_report(results))
-        for n in results["notes"].values():
+        for n in results.notes.values():
             click.echo(n)
     click.echo(f"wrote {cfg.out / 'results.json'}, {cfg.out / 'report.md'}" + (", figures" if cfg.figures else ""),
                err=True)

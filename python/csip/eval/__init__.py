@@ -10,10 +10,13 @@
   ViT-B/16, CLIP, supervised and C-SIP checkpoints), all with ``features(batch)``.
 - :mod:`csip.eval.features`: features computed once per encoder, shared by the tasks.
 - :mod:`csip.eval.runner`: each task over a cache (rows + Markdown) and the figures.
+- :mod:`csip.eval.results`: the typed results (rows and tables per task,
+  :class:`~csip.eval.results.EvalResults`), turned into results.json's JSON only at the edge.
 - :mod:`csip.eval.report`: ``results.json`` and the Markdown tables.
 - :mod:`csip.eval.config`: :class:`EvalConfig`, every option of an evaluation and its default.
 - :mod:`csip.eval.plan`: every input checked and every encoder opened before any work.
-- :mod:`csip.eval.api`: :func:`run` ties them together (``run(EvalConfig(...)) -> results``).
+- :mod:`csip.eval.api`: :func:`evaluate` ties them together (``evaluate(EvalConfig(...)) ->
+  EvalResults``; :func:`run` returns the same as results.json's document).
 
 ``csip eval`` (:mod:`csip.commands.evaluate`) is a thin command over :func:`run`; ``csip search``
 (:mod:`csip.commands.search`) is the interactive face of the retrieval.
@@ -29,6 +32,8 @@ from typing import Any
 
 _EXPORTS = {
     "run": "api",
+    "evaluate": "api",
+    "EvalResults": "results",
     "EvalConfig": "config",
     "ndcg": "cbir",
     "ndcg_per_query": "cbir",

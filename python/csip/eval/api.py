@@ -1,14 +1,18 @@
-"""The evaluation as a library call: :func:`run` (:class:`EvalConfig`) → the results.
+"""The evaluation as a library call: :func:`evaluate` (:class:`EvalConfig`) → the typed
+results (:class:`~csip.eval.results.EvalResults`); :func:`run` gives them as results.json's
+JSON document instead.
 
->>> from csip.eval import EvalConfig, run                                   # doctest: +SKIP
->>> res = run(EvalConfig(cache="runs/cache", out="runs/eval", tasks=("cbir",),
-...                      checkpoints={"mine": "runs/r18"}, device="cpu"))   # doctest: +SKIP
->>> [(r["name"], r["ndcg"]) for r in res["cbir"]["rows"]]                  # doctest: +SKIP
+>>> from csip.eval import EvalConfig, evaluate                              # doctest: +SKIP
+>>> res = evaluate(EvalConfig(cache="runs/cache", out="runs/eval", tasks=("cbir",),
+...                           checkpoints={"mine": "runs/r18"}, device="cpu"))  # doctest: +SKIP
+>>> [(r.name, r.ndcg) for r in res.cbir.rows]                              # doctest: +SKIP
 
 Steps: :func:`csip.eval.plan.make_plan` (every input checked, every encoder opened), the
 features of each encoder once (:func:`features_by_row`), the tasks (:func:`run_tasks`), the
 figures (:func:`write_figures`), and the outputs in ``cfg.out``: ``results.json``,
-``report.md`` and one ``<task>.md`` per task. ``csip eval`` is a thin command over :func:`run`.
+``report.md`` and one ``<task>.md`` per task. ``csip eval`` is a thin command over :func:`evaluate`.
+``results.json`` also holds the evaluation's settings fingerprint
+(:func:`csip.eval.config.eval_settings`), which ``csip run`` compares before reusing it.
 
 Bad input raises a :class:`csip.errors.CsipInputError` (:class:`~csip.errors.BadOption`,
 :class:`~csip.errors.BadFile`, :class:`~csip.errors.EvalError`,
@@ -22,8 +26,21 @@ import sys
 import time
 from collections.abc import Callable
 
-from .config import TASKS, EvalConfig
+import numpy as np
+import torch
+
+from .. import __version__
+from ..checks import check_writable_dir
+from ..fingerprint import settings_record
+from . import runner
+from .config import EvalConfig, eval_settings
+from .features import extract, uses_embedding
 from .plan import Plan, make_plan
+from .report import markdown_report, write_json
+from .results import CbirResult, EvalResults
+from .srr import ProbeConfig
+from . import vqa
+from .vqa import VQAConfig
 
 
 def _stderr(msg: str) -> None:
@@ -31,37 +48,35 @@ def _stderr(msg: str) -> None:
 
 
 def run(cfg: EvalConfig, command: list[str] | None = None, log: Callable[[str], None] = _stderr) -> dict:
-    """Evaluate as ``cfg`` says; returns the results exactly as written to ``cfg.out/results.json``
-    (numbers in [0, 1]; dict keys as strings). ``command`` is recorded as the results' ``"command"``
-    (the command line that ran it, or None); ``log`` gets progress lines and warnings."""
-    from ..checks import check_writable_dir
-    from .report import json_ready
+    """:func:`evaluate`, its results as written to ``cfg.out/results.json`` (the JSON document:
+    numbers in [0, 1], dict keys as strings)."""
+    return evaluate(cfg, command, log).to_json()
 
+
+def evaluate(cfg: EvalConfig, command: list[str] | None = None, log: Callable[[str], None] = _stderr) -> EvalResults:
+    """Evaluate as ``cfg`` says; returns the typed results (also written to ``cfg.out``).
+    ``command`` is recorded as the results' ``"command"`` (the command line that ran it, or
+    None); ``log`` gets progress lines and warnings."""
     t_start = time.perf_counter()
     plan = make_plan(cfg, log)
     out = check_writable_dir(cfg.out, "--out")
+    identity = settings_record(eval_settings(cfg, plan.cache.content_hash))
     tables, timings = features_by_row(cfg, plan, log)
-    results = results_header(cfg, plan, command, timings)
-    run_tasks(cfg, plan, tables, results)
-    for task in TASKS:
-        if task in results:
-            (out / f"{task}.md").write_text(results[task]["markdown"] + "\n", encoding="utf-8")
+    header = results_header(cfg, plan, command, timings)
+    tasks = run_tasks(cfg, plan, tables, timings)
+    for task, table in tasks.items():
+        (out / f"{task}.md").write_text(table.markdown + "\n", encoding="utf-8")
+    results = EvalResults(header, **tasks, **identity)
     if cfg.figures:
         write_figures(cfg, plan, tables, results)
     timings["total"] = round(time.perf_counter() - t_start, 3)
     write_outputs(cfg, results)
-    return json_ready(results)
+    return results
 
 
 def features_by_row(cfg: EvalConfig, plan: Plan, log: Callable[[str], None]) -> tuple[dict, dict[str, float]]:
     """``({row name: FeatureTable}, {"features:<row>": seconds})``: the features of every item a
     task reads, computed once per encoder that runs (each loaded, used and dropped in turn)."""
-    import numpy as np
-    import torch
-
-    from . import runner
-    from .features import extract, uses_embedding
-
     cache, need = plan.cache, []
     if "cbir" in plan.tasks:
         q, g = runner.cbir_indices(cache, cfg.split, cfg.gallery)
@@ -93,13 +108,11 @@ def features_by_row(cfg: EvalConfig, plan: Plan, log: Callable[[str], None]) -> 
 def results_header(cfg: EvalConfig, plan: Plan, command: list[str] | None, timings: dict[str, float]) -> dict:
     """The results before any task: format, versions, the cache, the rows and the settings
     (``timings`` is kept by reference: the tasks add theirs)."""
-    import torch
-
     cache = plan.cache
     return {
         "format": "csip-eval",
         "version": 1,
-        "csip_version": _version(),
+        "csip_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
         "seed": cfg.seed,
@@ -119,13 +132,10 @@ def results_header(cfg: EvalConfig, plan: Plan, command: list[str] | None, timin
     }
 
 
-def run_tasks(cfg: EvalConfig, plan: Plan, tables: dict, results: dict) -> None:
-    """CBIR, SRR and VQA (those in ``plan.tasks``) into ``results[task]``, timed."""
-    from . import runner
-    from .srr import ProbeConfig
-    from .vqa import TextEncoder, VQAConfig
-
-    cache, specs, timings = plan.cache, plan.specs, results["timings_s"]
+def run_tasks(cfg: EvalConfig, plan: Plan, tables: dict, timings: dict[str, float]) -> dict:
+    """CBIR, SRR and VQA (those in ``plan.tasks``, in that order): ``{task: its typed table}``;
+    each task's seconds into ``timings``."""
+    cache, specs, results = plan.cache, plan.specs, {}
     if "cbir" in plan.tasks:
         t0 = time.perf_counter()
         results["cbir"] = runner.cbir_task(cache, tables, specs, cfg.split, cfg.gallery, cfg.ks,
@@ -139,54 +149,40 @@ def run_tasks(cfg: EvalConfig, plan: Plan, tables: dict, results: dict) -> None:
         timings["srr"] = round(time.perf_counter() - t0, 3)
     if "vqa" in plan.tasks:
         t0 = time.perf_counter()
-        te = TextEncoder(plan.text_encoder, device=plan.device)
+        te = vqa.TextEncoder(plan.text_encoder, device=plan.device)  # looked up on use: csip run shares one
         vc = VQAConfig(hidden=cfg.vqa_hidden, epochs=cfg.vqa_epochs, seed=cfg.seed)
         results["vqa"] = runner.vqa_task(cache, tables, specs, te, vc, plan.vqa_images)
         timings["vqa"] = round(time.perf_counter() - t0, 3)
+    return results
 
 
-def write_figures(cfg: EvalConfig, plan: Plan, tables: dict, results: dict) -> None:
+def write_figures(cfg: EvalConfig, plan: Plan, tables: dict, results: EvalResults) -> None:
     """``fig_sfb.png``, ``fig_retrieval.png`` (CBIR) and ``fig_srr_acc.png`` (SRR) into ``cfg.out``;
-    their paths into ``results["figures"]``."""
-    from . import runner
-
-    out, figs = cfg.out, results["figures"]
+    their paths into ``results.header["figures"]``."""
+    out, figs = cfg.out, results.header["figures"]
     figs["sfb"] = str(runner.sfb_examples_figure(plan.cache, out / "fig_sfb.png", split=cfg.split))
     if "cbir" in plan.tasks and tables:
-        gname = cfg.grid_encoder or best_row(results["cbir"]["rows"], cfg.ks[0])
+        gname = cfg.grid_encoder or best_row(results.cbir.rows, cfg.ks[0])
         if gname is not None:
             figs["retrieval"] = str(runner.retrieval_figure(plan.cache, tables[gname], out / "fig_retrieval.png", gname,
                                                             cfg.split, cfg.gallery, k=cfg.grid_k, seed=cfg.seed))
             figs["retrieval_encoder"] = gname
     if "srr" in plan.tasks:
-        figs["srr_acc"] = str(runner.acc_plot(results["srr"], out / "fig_srr_acc.png"))
+        figs["srr_acc"] = str(runner.acc_plot(results.srr, out / "fig_srr_acc.png"))
 
 
-def write_outputs(cfg: EvalConfig, results: dict) -> None:
+def write_outputs(cfg: EvalConfig, results: EvalResults) -> None:
     """``report.md`` (every task's table) and ``results.json`` into ``cfg.out``."""
-    from .report import markdown_report, write_json
-
     (cfg.out / "report.md").write_text(markdown_report(results) + "\n", encoding="utf-8")
-    write_json(cfg.out / "results.json", results)
+    write_json(cfg.out / "results.json", results.to_json())
 
 
-def best_row(rows: list[dict], k: int) -> str | None:
+def best_row(rows: tuple[CbirResult, ...], k: int) -> str | None:
     """The best C-SIP row by NDCG@k, else the best non-reference row."""
-    def val(r):
-        d = r.get("ndcg") or {}
-        return d.get(k, d.get(str(k), -1.0))
-
-    ok = [r for r in rows if r.get("status") == "ok" and r.get("group") != "reference"]
-    csip = [r for r in ok if r.get("group") == "C-SIP"]
-    pool = csip or ok
-    return max(pool, key=val)["name"] if pool else None
+    ok = [r for r in rows if r.status == "ok" and r.group != "reference"]
+    pool = [r for r in ok if r.group == "C-SIP"] or ok
+    return max(pool, key=lambda r: (r.ndcg or {}).get(k, -1.0)).name if pool else None
 
 
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
-__all__ = ["EvalConfig", "best_row", "features_by_row", "results_header", "run", "run_tasks", "write_figures",
-           "write_outputs"]
+__all__ = ["EvalConfig", "best_row", "evaluate", "features_by_row", "results_header", "run", "run_tasks",
+           "write_figures", "write_outputs"]

@@ -32,6 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checkpoint import EXPORT_CONFIG, EXPORT_WEIGHTS, load_encoder
+from ..models import ImageTower, build_image_encoder
+from ..models.image import load_state_file
 from .config import TABLE1_MODELS  # Table 1 encoders with display names (defined torch-free)
 
 #: Row groups in table order.
@@ -88,9 +91,7 @@ class TorchvisionEncoder(nn.Module):
 
     def __init__(self, arch: str, weights: str | Path | None, size: int = 224):
         super().__init__()
-        import torchvision.models as tvm
-
-        from ..models.image import load_state_file
+        import torchvision.models as tvm  # here: ~2.5 s to import, and only the pre-trained rows need it
 
         if arch not in ("resnet18", "resnet50", "vit_b_16"):
             raise ValueError(f"unknown torchvision architecture {arch!r}")
@@ -133,6 +134,7 @@ class CLIPImageEncoder(nn.Module):
 
     def __init__(self, path: str | Path):
         super().__init__()
+        # here: an optional dependency (the "ml" extra), ~1.5 s to import, only for the CLIP row
         from transformers import CLIPVisionModel
         from transformers.utils import logging as hf_logging
 
@@ -161,8 +163,6 @@ class CLIPImageEncoder(nn.Module):
 def random_init_encoder(model: str, seed: int = 0, feature_dim: int = 256, width: int = 64):
     """A Table 1 encoder with seeded random weights, wrapped as an :class:`ImageTower`
     (``width``: ResNet18 stem channels, for the encoders that have one)."""
-    from ..models import ImageTower, build_image_encoder
-
     extra = {"width": int(width)} if model != "2d" and int(width) != 64 else {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
@@ -224,8 +224,6 @@ def checkpoint_spec(name: str, path: str | Path) -> EncoderSpec:
     Reads the model config now (cheap; also validates the file), so the group (``"C-SIP"`` or
     ``"supervised"``) and the Table 1 model are known before any work.
     """
-    from ..checkpoint import load_encoder
-
     tower = load_encoder(path, map_location="cpu")
     cfg = getattr(tower, "config", {}) or {}
     kind = cfg.get("kind", "csip")
@@ -241,8 +239,6 @@ def find_runs(runs_dir: str | Path) -> dict[str, Path]:
     ``checkpoints/final.pt`` (or ``checkpoints/last.pt``) or an encoder exported by
     ``csip pretrain --export`` (``model.safetensors`` + a ``config.json`` of format ``csip-encoder``);
     the name is the sub-directory's name. ``runs_dir`` itself counts when it is a run."""
-    from ..checkpoint import EXPORT_CONFIG, EXPORT_WEIGHTS
-
     root = Path(runs_dir)
 
     def is_export(p: Path) -> bool:

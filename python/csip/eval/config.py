@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadOption
+from ..fingerprint import path_identity
 
 #: The downstream tasks, in report order.
 TASKS = ("cbir", "srr", "vqa")
@@ -140,6 +141,28 @@ class EvalConfig:
         return args
 
 
+def eval_settings(cfg: EvalConfig, cache_content_hash: str | None) -> dict:
+    """What fixes an evaluation's results (its fingerprint is
+    :func:`csip.fingerprint.fingerprint` of this)::
+
+        {"args": the csip eval arguments but --out and --quiet (where the results go, whether
+                 the tables are printed),
+         "checkpoints": {row: sha256 of the file (or directory) it names, None if missing},
+         "runs": {directory: sha256 of what it holds}, "cache": the cache's content hash}
+
+    Reads every checkpoint once (sha256 runs at ~1 GB/s)."""
+    args = dataclasses.replace(cfg, quiet=False).to_args()
+    del args[2:4]  # ["--cache", CACHE, "--out", OUT, ...]: where the results go does not change them
+    return {"args": args,
+            "checkpoints": {name: _identity(p) for name, p in cfg.checkpoints},
+            "runs": {str(p): _identity(p) for p in cfg.runs},
+            "cache": cache_content_hash}
+
+
+def _identity(path: Path) -> str | None:
+    return path_identity(path) if path.exists() else None
+
+
 def parse_named_paths(items: Iterable[str | tuple[str, str | Path]] | Mapping[str, str | Path],
                       option: str) -> list[tuple[str, Path]]:
     """``NAME=PATH`` strings (or ``(name, path)`` pairs, or a ``{name: path}`` mapping) →
@@ -186,4 +209,4 @@ def _check(cfg: EvalConfig) -> None:
 
 
 __all__ = ["CHOICES", "MINIMUM", "OPTION", "RANDOM_INIT_MODELS", "SPLITS", "TABLE1_MODELS", "TASKS", "EvalConfig",
-           "parse_named_paths"]
+           "eval_settings", "parse_named_paths"]

@@ -11,6 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from torch.utils.data import Subset
+
+from ..cache import CacheDataset
+from ..checkpoint import encode
 
 
 class FeatureTable:
@@ -67,11 +71,6 @@ def extract(encoder, cache, indices: Sequence[int] | np.ndarray, batch_size: int
     float32 results). ``features``: ``"pre"`` (f_v, ``(N, D)``) or ``"embed"`` (g_v∘f_v,
     ``(N, E)``, L2-normalised, for encoders that have it: :func:`uses_embedding`).
     """
-    from torch.utils.data import Subset
-
-    from ..cache import CacheDataset
-    from ..checkpoint import encode
-
     idx = np.unique(np.asarray(indices, dtype=np.int64))
     ds = Subset(CacheDataset(cache), idx.tolist())
     feats = encode(encoder, ds, batch_size=int(batch_size), device=device or default_device(), workers=int(workers),

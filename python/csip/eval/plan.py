@@ -16,8 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from ..cache import Cache, CacheError
+from ..checks import check_device
 from ..errors import BadFile, BadOption, EvalError
+from . import baselines as B
 from .config import TASKS, EvalConfig
+from .features import default_device
+from .runner import srr_indices, vqa_questions
+from .vqa import check_text_encoder_path
 
 
 @dataclass
@@ -50,8 +58,6 @@ def make_plan(cfg: EvalConfig, log: Callable[[str], None]) -> Plan:
 
 def open_cache(path: Path):
     """The :class:`csip.cache.Cache` at ``path``; :class:`EvalError` naming ``--cache``."""
-    from ..cache import Cache, CacheError
-
     try:
         return Cache(path)
     except CacheError as exc:
@@ -83,8 +89,6 @@ def possible_tasks(cfg: EvalConfig, cache) -> tuple[set[str], dict[str, str]]:
 
 def _srr_missing(cache) -> str | None:
     """Why SRR cannot run on ``cache`` (None: it can)."""
-    from .runner import srr_indices
-
     if not cache.has_labels:
         return f"SRR needs relation labels, and the cache {cache.path} has none"
     idx = srr_indices(cache)
@@ -96,8 +100,6 @@ def _srr_missing(cache) -> str | None:
 
 def _vqa_missing(cache) -> str | None:
     """Why VQA cannot run on ``cache`` (None: it can)."""
-    from .runner import vqa_questions
-
     if not cache.has_questions:
         return f"VQA needs questions, and the cache {cache.path} has none"
     _, _, _, qsplit = vqa_questions(cache)
@@ -109,8 +111,6 @@ def _vqa_missing(cache) -> str | None:
 
 def text_encoder_path(cfg: EvalConfig) -> Path:
     """VQA's text encoder directory; :class:`BadOption` naming ``--text-encoder``."""
-    from .vqa import check_text_encoder_path
-
     try:
         return check_text_encoder_path(cfg.text_encoder)
     except FileNotFoundError as exc:
@@ -120,13 +120,11 @@ def text_encoder_path(cfg: EvalConfig) -> Path:
 def named_checkpoints(cfg: EvalConfig) -> list[tuple[str, Path]]:
     """``(row name, path)`` of every trained encoder: ``checkpoints``, then the runs found under
     each of ``runs`` (named after their directory; prefixed by the parent's name on a clash)."""
-    from .baselines import find_runs
-
     named = list(cfg.checkpoints)
     for rd in cfg.runs:
         if not rd.is_dir():
             raise BadOption(f"--runs: directory not found: {rd}")
-        found = find_runs(rd)
+        found = B.find_runs(rd)
         if not found:
             raise BadOption(f"--runs: no run (checkpoints/final.pt or model.safetensors) under {rd}")
         for n, p in found.items():
@@ -141,14 +139,12 @@ def named_checkpoints(cfg: EvalConfig) -> list[tuple[str, Path]]:
 
 def pretrained_paths(cfg: EvalConfig) -> dict[str, Path | None]:
     """``{key of PRETRAINED: path or None}``, each given path checked to be of the right kind."""
-    from .baselines import PRETRAINED
-
     paths = {"resnet18": cfg.imagenet_resnet18, "resnet50": cfg.imagenet_resnet50, "vit_b_16": cfg.imagenet_vit_b16,
              "clip": cfg.clip}
     for key, p in paths.items():
         if p is None:
             continue
-        opt, kind = PRETRAINED[key][1], PRETRAINED[key][2]
+        opt, kind = B.PRETRAINED[key][1], B.PRETRAINED[key][2]
         if not p.exists():
             raise BadOption(f"{opt}: not found: {p}")
         if kind == "dir" and not (p / "config.json").is_file():
@@ -161,11 +157,6 @@ def pretrained_paths(cfg: EvalConfig) -> dict[str, Path | None]:
 def choose_device(cfg: EvalConfig) -> str:
     """Sets torch's CPU threads (``threads``), checks ``device``; returns it (default: cuda when
     available, else cpu)."""
-    import torch
-
-    from ..checks import check_device
-    from .features import default_device
-
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     check_device(cfg.device)
@@ -176,8 +167,6 @@ def encoder_rows(cfg: EvalConfig, cache, named: list[tuple[str, Path]], pre_path
                  log: Callable[[str], None]) -> tuple[list, dict]:
     """The rows in table order (random init, pre-trained, trained) and the pre-trained modules
     loaded to check them. Every checkpoint is opened now: a bad file fails before any work."""
-    from . import baselines as B
-
     ckpt_specs = []
     for name, p in named:
         try:

@@ -1,10 +1,11 @@
 """Results of ``csip eval``: ``results.json`` (every number, setting and seed) and Markdown tables.
 
-Rows are plain dicts (see :mod:`csip.eval.runner`): ``name``, ``group`` (one of
+Rows are the typed rows of :mod:`csip.eval.results`: ``name``, ``group`` (one of
 :data:`csip.eval.baselines.GROUPS`), ``model``, ``status`` (``"ok"``/``"skipped"``/``"failed"``),
 ``note``, and the task's numbers in [0, 1]: ``ndcg`` ``{k: value}`` (CBIR), ``acc``
 ``{n: value}`` (SRR), ``accuracy`` (VQA). Tables print percentages like the paper's, the best
-value of each column in bold (reference rows excluded from the contest).
+value of each column in bold (reference rows excluded from the contest). This module and
+:mod:`csip.eval.results` are where JSON is made (:func:`write_json`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,14 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .baselines import GROUPS, model_display
+
+if TYPE_CHECKING:  # results.py imports this module (json_ready); the types only annotate here
+    from .results import CbirResult, EvalResults, SrrResult, VqaResult
 
 DASH = "—"
 
@@ -29,19 +35,15 @@ def _pct(v: Any, digits: int) -> str:
 
 def _jsonable(obj: Any) -> Any:
     """Dict keys to strings, numpy scalars/arrays to Python, NaN to None (strict JSON)."""
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover
-        np = None
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
-    if np is not None and isinstance(obj, np.generic):
+    if isinstance(obj, np.generic):
         obj = obj.item()
-    if np is not None and isinstance(obj, np.ndarray):
+    if isinstance(obj, np.ndarray):
         return _jsonable(obj.tolist())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
@@ -64,13 +66,14 @@ def write_json(path: str | Path, data: dict) -> Path:
     return path
 
 
-def _sorted_rows(rows: Sequence[dict]) -> list[dict]:
+def _sorted_rows(rows: Sequence[CbirResult | SrrResult]) -> list:
+    """By group (:data:`GROUPS`' order); rows of one group keep their order."""
     order = {g: i for i, g in enumerate(GROUPS)}
-    return sorted(rows, key=lambda r: (order.get(r.get("group"), len(order)), r.get("_order", 0)))
+    return sorted(rows, key=lambda r: order.get(r.group, len(order)))
 
 
-def _model_cell(r: dict) -> str:
-    return model_display(r.get("model", "")) if r.get("group") not in ("reference", "pre-trained") else ""
+def _model_cell(r: CbirResult | SrrResult) -> str:
+    return model_display(r.model) if r.group not in ("reference", "pre-trained") else ""
 
 
 def _table(header: list[str], align: list[str], body: list[list[str]]) -> str:
@@ -79,12 +82,12 @@ def _table(header: list[str], align: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _bold_best(rows: list[dict], values: list[list[float | None]]) -> list[set[int]]:
+def _bold_best(rows: list, values: list[list[float | None]]) -> list[set[int]]:
     """Per column, the row positions holding its maximum (non-reference, ok rows only)."""
     best: list[set[int]] = []
     for j in range(len(values[0]) if values else 0):
         cands = [(values[i][j], i) for i, r in enumerate(rows)
-                 if r.get("group") != "reference" and r.get("status") == "ok" and values[i][j] is not None]
+                 if getattr(r, "group", None) != "reference" and r.status == "ok" and values[i][j] is not None]
         if not cands:
             best.append(set())
             continue
@@ -93,10 +96,10 @@ def _bold_best(rows: list[dict], values: list[list[float | None]]) -> list[set[i
     return best
 
 
-def _metric_table(rows: Sequence[dict], key: str, cols: Sequence[int], label: str, digits: int) -> str:
+def _metric_table(rows: Sequence[CbirResult | SrrResult], key: str, cols: Sequence[int], label: str,
+                  digits: int) -> str:
     rows = _sorted_rows(rows)
-    vals = [[(r.get(key) or {}).get(c, (r.get(key) or {}).get(str(c))) if r.get("status") == "ok" else None
-             for c in cols] for r in rows]
+    vals = [[(getattr(r, key) or {}).get(c) if r.status == "ok" else None for c in cols] for r in rows]
     best = _bold_best(rows, vals)
     body = []
     for i, r in enumerate(rows):
@@ -104,42 +107,41 @@ def _metric_table(rows: Sequence[dict], key: str, cols: Sequence[int], label: st
         for j, v in enumerate(vals[i]):
             s = _pct(v, digits)
             cells.append(f"**{s}**" if i in best[j] and s != DASH else s)
-        body.append([r.get("group", ""), r["name"], _model_cell(r), *cells, r.get("note", "")])
+        body.append([r.group, r.name, _model_cell(r), *cells, r.note])
     header = ["Training", "Encoder", "Model", *[f"{label}{c}" for c in cols], "Note"]
     return _table(header, ["---", "---", "---", *["---:"] * len(cols), "---"], body)
 
 
-def cbir_table(rows: Sequence[dict], ks: Sequence[int]) -> str:
+def cbir_table(rows: Sequence[CbirResult], ks: Sequence[int]) -> str:
     """Markdown table of NDCG@k (percent, like the paper's Table 2)."""
     return _metric_table(rows, "ndcg", ks, "NDCG@", 1)
 
 
-def srr_table(rows: Sequence[dict], ns: Sequence[int]) -> str:
+def srr_table(rows: Sequence[SrrResult], ns: Sequence[int]) -> str:
     """Markdown table of Acc@n (percent; the numbers behind Fig. 4)."""
     return _metric_table(rows, "acc", ns, "Acc@", 1)
 
 
-def vqa_table(rows: Sequence[dict]) -> str:
+def vqa_table(rows: Sequence[VqaResult]) -> str:
     """Markdown table of VQA accuracy (percent, like the paper's Table 3)."""
-    vals = [[r.get("accuracy") if r.get("status") == "ok" else None] for r in rows]
+    vals = [[r.accuracy if r.status == "ok" else None] for r in rows]
     best = _bold_best(list(rows), vals)
     body = []
     for i, r in enumerate(rows):
         s = _pct(vals[i][0], 2)
-        body.append([r["name"], f"**{s}**" if best and i in best[0] and s != DASH else s, r.get("note", "")])
+        body.append([r.name, f"**{s}**" if best and i in best[0] and s != DASH else s, r.note])
     return _table(["Inputs", "Accuracy", "Note"], ["---", "---:", "---"], body)
 
 
-def markdown_report(results: dict) -> str:
+def markdown_report(results: EvalResults) -> str:
     """The whole report: a header (cache, seed) and one section per task that ran."""
-    c = results.get("cache", {})
+    c = results.header.get("cache", {})
     out = [f"# csip eval — {c.get('path', '')}", "",
            f"cache: {c.get('source', '')}, {c.get('items', '?')} items, splits {c.get('splits', {})}, "
-           f"sFB {c.get('sfb_shape', '')}, images {c.get('image_size', '')} px; seed {results.get('seed')}", ""]
-    for task in ("cbir", "srr", "vqa"):
-        t = results.get(task)
-        if t and t.get("markdown"):
-            out += [t["markdown"], ""]
+           f"sFB {c.get('sfb_shape', '')}, images {c.get('image_size', '')} px; seed {results.header.get('seed')}", ""]
+    for t in (results.cbir, results.srr, results.vqa):
+        if t is not None and t.markdown:
+            out += [t.markdown, ""]
     return "\n".join(out)
 
 

@@ -2,8 +2,8 @@
 
 Each ``*_task`` function takes the cache, the :class:`~csip.eval.features.FeatureTable` of each
 encoder (by row name) and the :class:`~csip.eval.baselines.EncoderSpec` list (skipped rows stay
-in the table with their note), and returns a plain dict: settings, counts, ``rows`` (see
-:mod:`csip.eval.report`) and ``markdown`` (the task's table). Figures are drawn by
+in the table with their note), and returns the task's typed table (:mod:`csip.eval.results`:
+settings, counts, rows in report order and ``markdown``, the task's table). Figures are drawn by
 :func:`sfb_examples_figure`, :func:`retrieval_figure` and :func:`acc_plot`.
 """
 
@@ -14,24 +14,30 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import PREDICATES
+from ..viz import acc_at_n_plot, retrieval_grid, sfb_figure
 from . import report
-from .baselines import EncoderSpec, model_display
+from .baselines import GROUPS, EncoderSpec, model_display
 from .cbir import DEFAULT_KS, ndcg, top_k
 from .features import FeatureTable
+from .results import CbirResult, CbirTable, HeadFit, ProbeFit, SrrResult, SrrTable, VqaResult, VqaTable
 from .srr import DEFAULT_NS, ProbeConfig, class_prior_accuracy, evaluate_probe
 from .vqa import TextEncoder, VQAConfig, train_eval_vqa
 
 
-def _row(spec: EncoderSpec, order: int, **extra) -> dict:
-    row = {"name": spec.name, "group": spec.group, "model": spec.model, "status": spec.status,
-           "note": spec.note, "_order": order, **extra}
-    if spec.info.get("features"):
-        row["features"] = spec.info["features"]  # "pre" (f_v) or "embed" (g_v∘f_v)
-    return row
+def _ids(spec: EncoderSpec) -> tuple[str, str, str, str, str]:
+    """(name, group, model, status, note): how every row names its encoder."""
+    return spec.name, spec.group, spec.model, spec.status, spec.note
 
 
-def _clean(rows: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+def _features(spec: EncoderSpec) -> str | None:
+    return spec.info.get("features") or None  # "pre" (f_v) or "embed" (g_v∘f_v); set when features ran
+
+
+def _report_order(rows: list[tuple[int, CbirResult | SrrResult]]) -> tuple:
+    """Rows sorted by group (:data:`GROUPS`' order), then by their encoder's position."""
+    order = {g: i for i, g in enumerate(GROUPS)}
+    return tuple(r for _, r in sorted(rows, key=lambda p: (order.get(p[1].group, len(order)), p[0])))
 
 
 def split_indices(cache, split: str | None) -> np.ndarray:
@@ -51,7 +57,7 @@ def cbir_indices(cache, split: str = "test", gallery: str | None = None) -> tupl
 
 def cbir_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpec], split: str = "test",
               gallery: str | None = None, ks: Sequence[int] = DEFAULT_KS, chunk: int = 1024,
-              device: str | None = None, seed: int = 0) -> dict:
+              device: str | None = None, seed: int = 0) -> CbirTable:
     """NDCG@k of every encoder, plus a *random ranking* reference row (seeded random features:
     what NDCG is worth without any information, which is far from 0 because banner cosines
     are all positive)."""
@@ -68,7 +74,7 @@ def cbir_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpe
         extra = {} if g_idx is None else {"gallery_features": table_g}
         return ndcg(table_q, q_sfb, **kw, **extra)
 
-    rows: list[dict] = []
+    rows: list[tuple[int, CbirResult]] = []
     rng = np.random.default_rng(seed)
     rq = rng.standard_normal((len(q_idx), 64)).astype(np.float32)
     rg = None if g_idx is None else rng.standard_normal((len(g_idx), 64)).astype(np.float32)
@@ -77,20 +83,21 @@ def cbir_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpe
         for i, p in enumerate(q_idx):
             if int(p) in pos:
                 rq[i] = rg[pos[int(p)]]
-    rows.append({"name": "random ranking", "group": "reference", "model": "", "status": "ok",
-                 "note": f"random features, seed {seed}", "ndcg": score(rq, rg), "_order": -1})
+    rows.append((-1, CbirResult("random ranking", "reference", "", "ok", f"random features, seed {seed}",
+                                score(rq, rg))))
     for i, spec in enumerate(specs):
         if spec.status != "ok" or spec.name not in tables:
-            rows.append(_row(spec, i, ndcg=None))
+            rows.append((i, CbirResult(*_ids(spec), None, _features(spec))))
             continue
         t = tables[spec.name]
-        rows.append(_row(spec, i, ndcg=score(t.rows(q_idx), None if g_idx is None else t.rows(g_idx))))
-    info = {"split": split, "gallery": gallery, "ks": list(ks), "n_queries": int(len(q_idx)),
+        nd = score(t.rows(q_idx), None if g_idx is None else t.rows(g_idx))
+        rows.append((i, CbirResult(*_ids(spec), nd, _features(spec))))
+    info = {"split": split, "gallery": gallery, "ks": tuple(ks), "n_queries": int(len(q_idx)),
             "n_gallery": int(len(g_idx) if g_idx is not None else len(q_idx)),
             "relevance": "cos(sFB(q), sFB(p)), banners flattened, as stored (normalize=%s)" % cache.normalize}
-    rows = _clean(report._sorted_rows(rows))
-    md = report.task_heading("cbir", info) + "\n\n" + report.cbir_table(rows, ks)
-    return {**info, "rows": rows, "markdown": md}
+    ordered = _report_order(rows)
+    md = report.task_heading("cbir", info) + "\n\n" + report.cbir_table(ordered, ks)
+    return CbirTable(**info, rows=ordered, markdown=md)
 
 
 # --------------------------------------------------------------------------- SRR
@@ -103,11 +110,9 @@ def srr_indices(cache) -> dict[str, np.ndarray]:
 
 
 def srr_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpec],
-             probe: ProbeConfig | None = None, ns: Sequence[int] = DEFAULT_NS) -> dict:
+             probe: ProbeConfig | None = None, ns: Sequence[int] = DEFAULT_NS) -> SrrTable:
     """Acc@n of a probe per encoder (see :mod:`csip.eval.srr`), plus a *class prior* reference
     row (classes ranked by train frequency)."""
-    from ..data import PREDICATES
-
     probe = probe or ProbeConfig()
     n_classes = len(PREDICATES)
     idx = srr_indices(cache)
@@ -115,24 +120,25 @@ def srr_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpec
     y = {s: labels[i] for s, i in idx.items()}
     if len(idx["train"]) == 0 or len(idx["test"]) == 0:
         raise ValueError(f"SRR needs labelled train and test items (train {len(idx['train'])}, test {len(idx['test'])})")
-    rows: list[dict] = [{"name": "class prior", "group": "reference", "model": "", "status": "ok",
-                         "note": "classes ranked by train frequency",
-                         "acc": class_prior_accuracy(y["train"], y["test"], n_classes, ns), "_order": -1}]
+    rows: list[tuple[int, SrrResult]] = [(-1, SrrResult("class prior", "reference", "", "ok",
+                                                         "classes ranked by train frequency",
+                                                         class_prior_accuracy(y["train"], y["test"], n_classes, ns)))]
     for i, spec in enumerate(specs):
         if spec.status != "ok" or spec.name not in tables:
-            rows.append(_row(spec, i, acc=None))
+            rows.append((i, SrrResult(*_ids(spec), None, None, _features(spec))))
             continue
         t = tables[spec.name]
         res = evaluate_probe(t.rows(idx["train"]), y["train"], t.rows(idx["test"]), y["test"], n_classes, probe,
                              t.rows(idx["val"]) if len(idx["val"]) else None,
                              y["val"] if len(idx["val"]) else None, ns)
-        rows.append(_row(spec, i, acc=res["acc"], best_epoch=res["best_epoch"], val_acc=res["val_acc"]))
-    info = {"probe": probe.to_json(), "ns": list(ns), "n_classes": n_classes, "classes": list(PREDICATES),
+        rows.append((i, SrrResult(*_ids(spec), res["acc"], ProbeFit(res["best_epoch"], res["val_acc"]),
+                                  _features(spec))))
+    info = {"probe": probe.to_json(), "ns": tuple(ns), "n_classes": n_classes, "classes": tuple(PREDICATES),
             "n_train": int(len(idx["train"])), "n_val": int(len(idx["val"])), "n_test": int(len(idx["test"])),
-            "test_class_counts": np.bincount(y["test"], minlength=n_classes).tolist()}
-    rows = _clean(report._sorted_rows(rows))
-    md = report.task_heading("srr", info) + "\n\n" + report.srr_table(rows, ns)
-    return {**info, "rows": rows, "markdown": md}
+            "test_class_counts": tuple(np.bincount(y["test"], minlength=n_classes).tolist())}
+    ordered = _report_order(rows)
+    md = report.task_heading("srr", info) + "\n\n" + report.srr_table(ordered, ns)
+    return SrrTable(**info, rows=ordered, markdown=md)
 
 
 # --------------------------------------------------------------------------- VQA
@@ -149,7 +155,8 @@ def vqa_questions(cache) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]
 
 
 def vqa_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpec], text_encoder: TextEncoder,
-             config: VQAConfig | None = None, image_names: Sequence[str] = (), encoder_names: Sequence[str] | None = None) -> dict:
+             config: VQAConfig | None = None, image_names: Sequence[str] = (),
+             encoder_names: Sequence[str] | None = None) -> VqaTable:
     """Table 3's rows: text only; each encoder + text; each ``image_names`` encoder + each C-SIP
     encoder + text (two image encoders fused with the text). ``encoder_names``: which encoders
     get an "E + text" row (default: all that are ok)."""
@@ -162,13 +169,15 @@ def vqa_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpec
     text = text_encoder.encode(texts)  # (Q, T); each distinct text embedded once
     ok = [s for s in specs if s.status == "ok" and s.name in tables]
     by_name = {s.name: s for s in specs}
-    rows: list[dict] = []
+    rows: list[VqaResult] = []
 
     def run(name: str, inputs: list[str], note: str = "") -> None:
         ims = [tables[n].rows(items) for n in inputs]
         res = train_eval_vqa(text, ims, answers, split, config)
-        rows.append({"name": name, "inputs": ["text", *inputs], "status": "ok", "note": note,
-                     "groups": [by_name[n].group for n in inputs], **res})
+        head = HeadFit(res["val_accuracy"], res["best_epoch"], res["n_train"], res["n_val"], res["n_test"],
+                       res["test_yes_rate"])
+        rows.append(VqaResult(name, ("text", *inputs), "ok", note, res["accuracy"],
+                              tuple(by_name[n].group for n in inputs), head))
 
     run("text only", [])
     for s in specs:
@@ -177,8 +186,7 @@ def vqa_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpec
         if s.status == "ok" and s.name in tables:
             run(f"{s.name} + text", [s.name], f"{s.group} {model_display(s.model)}" if s.group in ("supervised", "C-SIP") else "")
         else:
-            rows.append({"name": f"{s.name} + text", "inputs": ["text", s.name], "status": s.status,
-                         "note": s.note, "accuracy": None})
+            rows.append(VqaResult(f"{s.name} + text", ("text", s.name), s.status, s.note, None))
     csip = [s for s in ok if s.group == "C-SIP"]
     for im in image_names:
         for c in csip:
@@ -189,18 +197,17 @@ def vqa_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpec
             "n_questions": int(len(texts)), "n_distinct_texts": int(len(set(texts))),
             "n_train": n_tr, "n_val": n_va, "n_test": n_te,
             "test_yes_rate": float(answers[split == 2].mean()) if n_te else None,
-            "image_encoders_for_pairs": list(image_names)}
+            "image_encoders_for_pairs": tuple(image_names)}
     md = report.task_heading("vqa", info) + "\n\n" + report.vqa_table(rows)
     if not csip or not image_names:
         md += ("\n\nNo image + C-SIP + text rows: " + ("no C-SIP encoder." if not csip else
                "no 'image' encoder (give --imagenet-resnet18/--imagenet-resnet50, or --vqa-image NAME)."))
     if eval_note:
         md += "\n\n" + eval_note
-        info["eval_note"] = eval_note
     if n_te:
         md += f"\n\nTest answers: {100 * info['test_yes_rate']:.1f}% yes (majority class: " \
               f"{100 * max(info['test_yes_rate'], 1 - info['test_yes_rate']):.2f}%)."
-    return {**info, "rows": rows, "markdown": md}
+    return VqaTable(**info, eval_note=eval_note or None, rows=tuple(rows), markdown=md)
 
 
 # --------------------------------------------------------------------------- figures
@@ -214,8 +221,6 @@ def item_view(cache, i: int, caption: str = "") -> dict:
 
 
 def label_name(cache, i: int) -> str:
-    from ..data import PREDICATES
-
     lab = int(cache.labels[int(i)])
     return PREDICATES[lab] if 0 <= lab < len(PREDICATES) else "?"
 
@@ -223,8 +228,6 @@ def label_name(cache, i: int) -> str:
 def sfb_examples_figure(cache, path: str | Path, n: int = 4, split: str = "test") -> Path:
     """Fig. 2: ``n`` items of ``split`` (one per relation label first, for variety): image with
     both masks, each mask, and the sFB."""
-    from ..viz import sfb_figure
-
     idx = split_indices(cache, split)
     if len(idx) == 0:
         idx = cache.indices(None)
@@ -250,8 +253,6 @@ def retrieval_figure(cache, table: FeatureTable, path: str | Path, name: str, sp
                      gallery: str | None = None, n_queries: int = 3, k: int = 4, seed: int = 0) -> Path:
     """Fig. 3: ``n_queries`` seeded random queries of ``split`` and their top-``k`` items by
     feature cosine, each with its sFB; captions give the feature cosine and the relevance."""
-    from ..viz import retrieval_grid
-
     q_idx, g_idx = cbir_indices(cache, split, gallery)
     g_idx = q_idx if g_idx is None else g_idx
     rng = np.random.default_rng(seed)
@@ -276,25 +277,22 @@ _COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab
             "tab:gray", "tab:olive", "tab:cyan"]
 
 
-def acc_plot(srr: dict, path: str | Path) -> Path:
+def acc_plot(srr: SrrTable, path: str | Path) -> Path:
     """Fig. 4: Acc@n per encoder; solid C-SIP, dashed supervised, dotted baselines; one colour
     per Table 1 model where the model is shared."""
-    from ..viz import acc_at_n_plot
-
     styles = {"C-SIP": "solid", "supervised": "dashed"}
     colours: dict[str, str] = {}
     curves = []
-    for r in srr["rows"]:
-        if r.get("status") != "ok" or not r.get("acc"):
+    for r in srr.rows:
+        if r.status != "ok" or not r.acc:
             continue
-        key = r.get("model") or r["name"]
+        key = r.model or r.name
         if key not in colours:
             colours[key] = _COLOURS[len(colours) % len(_COLOURS)]
-        label = r["name"] if r["group"] in ("reference", "pre-trained") else f"{r['name']} ({r['group']})"
-        ns = srr["ns"]
-        curves.append({"name": label, "ns": ns, "values": [r["acc"][n] if n in r["acc"] else r["acc"][str(n)] for n in ns],
-                       "style": styles.get(r["group"], "dotted"),
-                       "color": "black" if r["group"] == "reference" else colours[key]})
+        label = r.name if r.group in ("reference", "pre-trained") else f"{r.name} ({r.group})"
+        curves.append({"name": label, "ns": list(srr.ns), "values": [r.acc[n] for n in srr.ns],
+                       "style": styles.get(r.group, "dotted"),
+                       "color": "black" if r.group == "reference" else colours[key]})
     return acc_at_n_plot(curves, path, title="SRR: Acc@n (solid C-SIP, dashed supervised, dotted baselines)")
 
 

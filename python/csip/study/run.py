@@ -19,9 +19,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
+from ..demo import sfb_demo
+from ..eval import vqa
+from ..eval.results import EvalResults
+from ..selection import read_best
+from ..train import read_metrics
 from . import stages, table
 from .config import StudyConfig
-from ..selection import read_best
 from .report import summary_markdown
 
 VARIANTS = ("supervised", "c-sip")
@@ -32,8 +38,6 @@ def shared_text_encoder():
     """While active, every evaluation in this process gets the same :class:`TextEncoder`
     (per path and device), so the VQA questions are embedded once for all evaluations instead
     of once each (MiniLM embeds ~170 questions/s on two cores)."""
-    from ..eval import vqa
-
     original = vqa.TextEncoder
     made: dict[tuple, object] = {}
 
@@ -51,8 +55,6 @@ def shared_text_encoder():
 
 
 def _best_val_acc(run_dir: Path) -> float | None:
-    from ..train import read_metrics
-
     accs = [r["val_acc"] for r in read_metrics(run_dir, "val") if "val_acc" in r]
     return max(accs) if accs else None
 
@@ -74,8 +76,6 @@ class _Study:
         status = stages.build_cache(cfg, self.cache_dir, self.log)
         self.log(f"precompute: {status} ({time.perf_counter() - t0:.1f} s) -> {self.cache_dir}")
         if cfg.figures:
-            from ..demo import sfb_demo
-
             sfb_demo(self.out, n_scenes=4, seed=cfg.data_seed)
         self.timings["precompute"] = time.perf_counter() - t0
 
@@ -109,15 +109,15 @@ class _Study:
         self.timings["budget check"] = time.perf_counter() - t0
         return table.budget_rows(pairs, self.cfg.select)
 
-    def evaluate(self, enc: str, seed: int, run_dirs: dict[str, Path]) -> tuple[dict, list[dict], str]:
+    def evaluate(self, enc: str, seed: int, run_dirs: dict[str, Path]) -> tuple[EvalResults, list[dict], str]:
         """The evaluation of (encoder, seed) → (its results, its Table 2 rows, its ``csip eval`` command)."""
         cfg = self.cfg
         ed = self.eval_root / enc / f"seed{seed}"
         ckpts = {f"{v}-seed{seed}": stages.selected_checkpoint(run_dirs[v]) for v in VARIANTS}
         ec = stages.eval_config(cfg, self.cache_dir, ed, enc, seed, ckpts)
         t1 = time.perf_counter()
-        res = stages.run_eval(ec, ckpts)
-        self.log(f"eval {enc} seed {seed}: {'skipped (complete)' if res.get('_skipped') else 'done'} "
+        res, reused = stages.run_eval(ec, ckpts)
+        self.log(f"eval {enc} seed {seed}: {'skipped (complete)' if reused else 'done'} "
                  f"({time.perf_counter() - t1:.1f} s)")
         info = {v: {"checkpoint": str(ckpts[f"{v}-seed{seed}"]), "best": read_best(run_dirs[v]),
                     "best_val_acc": _best_val_acc(run_dirs[v]) if v == "supervised" else None} for v in VARIANTS}
@@ -127,11 +127,12 @@ class _Study:
         info["c-sip"]["alt"] = {"features": alt, "ndcg@10": nd[10], "ndcg@25": nd[25]}
         return res, table.table2_rows(enc, seed, res, info), stages.eval_command(ec)
 
-    def summary(self, results: dict, rows: list[dict], commands: list[str], budget: list[dict]) -> dict:
+    def summary(self, results: dict[tuple[str, int], EvalResults], rows: list[dict], commands: list[str],
+                budget: list[dict]) -> dict:
         """The ``summary.json`` document."""
         cfg = self.cfg
-        prior = next((r.get("acc") for res in results.values() for r in res.get("srr", {}).get("rows", [])
-                      if r.get("group") == "reference"), None)
+        prior = next((r.acc for res in results.values() if res.srr for r in res.srr.rows if r.group == "reference"),
+                     None)
         alt_rows = {e: [100 * r["alt"]["ndcg@10"] for r in rows if r["encoder"] == e and "alt" in r]
                     for e in cfg.encoders}
         doc = {"format": "csip-run-summary", "version": 2, "settings": cfg.settings(), "select": cfg.select,
@@ -154,8 +155,6 @@ def _other(features: str) -> str:
 def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, echo: Callable[[str], None] = print) -> dict:
     """Run (or resume) the whole study; returns the ``summary.json`` document (also written,
     with ``summary.md``, in ``cfg.out``)."""
-    import torch
-
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     study = _Study(cfg, log)

@@ -9,9 +9,24 @@ import json
 import shlex
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from ..cache import Cache
 from ..cache.format import CacheError
-from ..eval.config import EvalConfig
-from ..train import RUN_DEFINING_FIELDS, DataError, TrainConfig, TrainingDiverged, train
+from ..cache.writer import build, resolve_source
+from ..checkpoint import load_encoder
+from ..descriptor import DescriptorParams
+from ..errors import CsipInputError
+from ..eval.api import evaluate
+from ..eval.cbir import ndcg
+from ..eval.config import EvalConfig, eval_settings
+from ..eval.features import extract
+from ..eval.report import write_json
+from ..eval.results import EvalResults
+from ..fingerprint import cache_identity_at, describe_diff, fingerprint, settings_diff
+from ..train import DataError, TrainConfig, TrainingDiverged, read_params, train
+from ..train_config import run_settings, stored_run_settings
 from .config import StudyConfig
 
 
@@ -22,9 +37,6 @@ class StudyError(RuntimeError):
 def build_cache(cfg: StudyConfig, cache_dir: Path, log) -> str:
     """Precompute (or resume, or find complete) the synthetic scenes into ``cache_dir``.
     Returns the build status (``"complete"`` or ``"already-complete"``)."""
-    from ..cache.writer import build, resolve_source
-    from ..descriptor import DescriptorParams
-
     try:
         src = resolve_source("synthetic", n=cfg.n, seed=cfg.data_seed)
         desc = DescriptorParams.make(cfg.forces, cfg.n_angles, "max")
@@ -50,28 +62,20 @@ def train_run(tc: TrainConfig) -> str:
     run_dir = Path(tc.out)
     ckpts = run_dir / "checkpoints"
     if (ckpts / "final.pt").is_file() or (ckpts / "last.pt").is_file():
-        stored = _stored_config(run_dir)
-        # the fields that fix what a run computes (the same list --resume keeps from a checkpoint)
-        diff = {k: (stored.get(k), getattr(tc, k)) for k in RUN_DEFINING_FIELDS if stored.get(k) != getattr(tc, k)}
-        same_cache = stored.get("cache") is None or Path(stored["cache"]).resolve() == Path(tc.cache).resolve()
-        if diff or not same_cache:
-            what = ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in diff.items()) or "another cache"
+        # the run's settings fingerprint: the run-defining options (those --resume keeps) and the cache
+        asked = run_settings(tc, cache_identity_at(tc.cache))
+        stored = stored_run_settings(read_params(run_dir), tc.cache, asked["cache"])
+        if fingerprint(stored) != fingerprint(asked):
+            what = describe_diff(settings_diff(stored, asked))
             raise StudyError(f"{run_dir} holds a run made with other settings ({what}); choose another --out or delete it")
         if (ckpts / "final.pt").is_file():
             return "skipped"
         tc.resume = True
     try:
         train(tc)
-    except (DataError, TrainingDiverged, FileExistsError, FileNotFoundError) as exc:
+    except (CsipInputError, DataError, TrainingDiverged, FileExistsError, FileNotFoundError) as exc:
         raise StudyError(f"{run_dir}: {exc}") from None
     return "resumed" if tc.resume else "trained"
-
-
-def _stored_config(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "params.json").read_text()).get("config", {})
-    except (OSError, ValueError):
-        return {}
 
 
 def selected_checkpoint(run_dir: Path) -> Path:
@@ -96,44 +100,49 @@ def eval_command(ec: EvalConfig) -> str:
     return "csip eval " + " ".join(shlex.quote(a) for a in dataclasses.replace(ec, quiet=False).to_args())
 
 
-def run_eval(ec: EvalConfig, checkpoints: dict[str, Path]) -> dict:
-    """The evaluation ``ec`` (the one :func:`eval_command` prints), or its results when
-    ``ec.out/results.json`` was made with the same arguments and is newer than every checkpoint.
-    The results keep those arguments as ``"command_args"``."""
-    from ..errors import CsipInputError
-    from ..eval.api import run
-    from ..eval.report import write_json
-
+def run_eval(ec: EvalConfig, checkpoints: dict[str, Path]) -> tuple[EvalResults, bool]:
+    """``(results, reused)``: the evaluation ``ec`` (the one :func:`eval_command` prints), or
+    the results in ``ec.out/results.json`` when they were made with the same settings (their
+    fingerprint, :func:`csip.eval.config.eval_settings`: arguments, checkpoints' sha256, cache).
+    The results keep the arguments as ``"command_args"``."""
     args = ec.to_args()
     res_path = ec.out / "results.json"
-    if res_path.is_file():
-        try:
-            res = json.loads(res_path.read_text())
-            fresh = all(res_path.stat().st_mtime >= Path(p).stat().st_mtime for p in checkpoints.values())
-            if fresh and res.get("command_args") == args:
-                return res | {"_skipped": True}
-        except (OSError, ValueError):
-            pass
+    old = _read_results(res_path)
+    if old is not None and _same_evaluation(old, ec, checkpoints, res_path):
+        return old, True
     try:
-        res = run(ec)
+        res = evaluate(ec)
     except CsipInputError as exc:
         raise StudyError(f"eval into {ec.out}: {exc}") from None
-    res["command_args"] = args
-    write_json(res_path, res)  # atomically, as the evaluation wrote it
-    return res
+    res = dataclasses.replace(res, command_args=tuple(args))
+    write_json(res_path, res.to_json())  # atomically, as the evaluation wrote it
+    return res, False
+
+
+def _read_results(path: Path) -> EvalResults | None:
+    try:
+        return EvalResults.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _same_evaluation(old: EvalResults, ec: EvalConfig, checkpoints: dict[str, Path], res_path: Path) -> bool:
+    """Whether ``old`` is what ``ec`` would compute: equal fingerprints; for results written
+    before they had one, equal ``command_args`` and results newer than every checkpoint."""
+    if old.fingerprint is not None:
+        ident = cache_identity_at(ec.cache) or {}
+        return old.fingerprint == fingerprint(eval_settings(ec, ident.get("content_hash")))
+    try:
+        fresh = all(res_path.stat().st_mtime >= Path(p).stat().st_mtime for p in checkpoints.values())
+    except OSError:
+        return False
+    return fresh and old.command_args == tuple(ec.to_args())
 
 
 def cbir_ndcg(cache_dir: Path, checkpoint: Path, split: str, features: str, device: str,
               ks: tuple[int, ...] = (10, 25)) -> dict[int, float]:
     """CBIR NDCG@k (fractions) of one checkpoint with ``features`` ("pre" or "embed"), with
     ``csip eval``'s protocol (queries = gallery = ``split``, the query left out)."""
-    import numpy as np
-
-    from ..cache import Cache
-    from ..checkpoint import load_encoder
-    from ..eval.cbir import ndcg
-    from ..eval.features import extract
-
     cache = Cache(cache_dir)
     q = cache.indices(split)
     table = extract(load_encoder(checkpoint, map_location="cpu"), cache, q, device=device, features=features)
@@ -141,8 +150,6 @@ def cbir_ndcg(cache_dir: Path, checkpoint: Path, split: str, features: str, devi
 
 
 def _cuda() -> bool:
-    import torch
-
     return torch.cuda.is_available()
 
 

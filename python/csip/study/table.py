@@ -1,7 +1,8 @@
 """The study's results: flat Table 2 rows, verdicts, the Fig. 4 plot, Table 3 and the budget check.
 
-Everything here is arithmetic on the evaluations' ``results.json`` and the runs' ``best.json``;
-nothing is trained or evaluated.
+Everything here is arithmetic on the evaluations' typed results
+(:class:`~csip.eval.results.EvalResults`) and the runs' ``best.json``; nothing is trained or
+evaluated. The rows made here are the summary's JSON document (Acc@n keyed by strings).
 
 Row of Table 2 (``summary.json["rows"]``), one per (encoder, training, seed)::
 
@@ -25,6 +26,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..eval.results import EvalResults
+from ..viz import acc_at_n_plot
 from .config import TRAININGS
 
 #: eval results' ``group`` of each training.
@@ -43,34 +46,28 @@ def spread_stats(values: Sequence[float]) -> dict:
 
 
 def _get(d: dict | None, k: int) -> float | None:
-    """``d[str(k)]`` as a float: the evaluations' results are JSON, whose keys are strings."""
+    """``d[str(k)]`` as a float, for the summary rows' ``srr_acc`` (JSON: string keys)."""
     v = (d or {}).get(str(k))
     return None if v is None else float(v)
 
 
-def _row_of(rows: list[dict], group: str) -> dict | None:
-    return next((r for r in rows if r.get("group") == group and r.get("status") == "ok"), None)
-
-
-def table2_rows(encoder: str, seed: int, results: dict, runs: dict[str, dict]) -> list[dict]:
-    """The three Table 2 rows of one evaluation (``results``: its results.json) and the
-    runs that it judged (``runs``: training → {"checkpoint", "best", "alt"})."""
+def table2_rows(encoder: str, seed: int, results: EvalResults, runs: dict[str, dict]) -> list[dict]:
+    """The three Table 2 rows of one evaluation (``results``) and the runs that it judged
+    (``runs``: training → {"checkpoint", "best", "alt"})."""
     out = []
     for training in TRAININGS:
-        g = GROUP_OF[training]
-        cb = _row_of(results.get("cbir", {}).get("rows", []), g)
+        m = results.model(GROUP_OF[training])
+        cb, sr, vq = m.cbir, m.srr, m.vqa
         if cb is None:
             continue
-        sr = _row_of(results.get("srr", {}).get("rows", []), g)
-        vq = next((r for r in results.get("vqa", {}).get("rows", [])
-                   if r.get("groups") == [g] and r.get("status") == "ok"), None)
         run = runs.get(training, {})
         best = run.get("best") or None
         rec = (best or {}).get("record", {})
         row = {"encoder": encoder, "training": training, "seed": seed,
-               "ndcg@10": _get(cb.get("ndcg"), 10), "ndcg@25": _get(cb.get("ndcg"), 25),
-               "features": cb.get("features", "pre"),
-               "srr_acc": (sr or {}).get("acc"), "vqa_accuracy": (vq or {}).get("accuracy"),
+               "ndcg@10": _float((cb.ndcg or {}).get(10)), "ndcg@25": _float((cb.ndcg or {}).get(25)),
+               "features": cb.features or "pre",
+               "srr_acc": None if sr is None or sr.acc is None else {str(n): a for n, a in sr.acc.items()},
+               "vqa_accuracy": None if vq is None else vq.accuracy,
                "checkpoint": run.get("checkpoint"),
                "selected": None if best is None else {k: best[k] for k in ("epoch", "step", "metric", "value")},
                "val_acc": rec.get("val_acc") if training == "supervised" else None,
@@ -79,6 +76,10 @@ def table2_rows(encoder: str, seed: int, results: dict, runs: dict[str, dict]) -
             row["alt"] = run["alt"]
         out.append(row)
     return out
+
+
+def _float(v) -> float | None:
+    return None if v is None else float(v)
 
 
 def verdicts(rows: list[dict], k: int = 10) -> dict:
@@ -127,42 +128,40 @@ def mean_table(rows: list[dict]) -> list[dict]:
     return out
 
 
-def references(results_by_eval: dict[tuple[str, int], dict]) -> dict:
+def references(results_by_eval: dict[tuple[str, int], EvalResults]) -> dict:
     """The tasks' references, averaged over evaluations: random ranking (CBIR), class prior
     (SRR), text only (VQA); points."""
     cb, sr, vq = [], [], []
     for res in results_by_eval.values():
-        r = _row_of(res.get("cbir", {}).get("rows", []), "reference")
+        r = res.cbir.row_of("reference") if res.cbir else None
         if r:
-            cb.append(100 * _get(r.get("ndcg"), 10))
-        r = _row_of(res.get("srr", {}).get("rows", []), "reference")
+            cb.append(100 * float(r.ndcg[10]))
+        r = res.srr.row_of("reference") if res.srr else None
         if r:
-            sr.append(100 * _get(r.get("acc"), 1))
-        r = next((x for x in res.get("vqa", {}).get("rows", []) if x.get("name") == "text only"), None)
-        if r and r.get("accuracy") is not None:
-            vq.append(100 * r["accuracy"])
+            sr.append(100 * float(r.acc[1]))
+        r = next((x for x in res.vqa.rows if x.name == "text only"), None) if res.vqa else None
+        if r and r.accuracy is not None:
+            vq.append(100 * r.accuracy)
     mean = (lambda v: sum(v) / len(v) if v else None)
     return {"cbir_random_ranking_ndcg@10": mean(cb), "srr_class_prior_acc@1": mean(sr), "vqa_text_only": mean(vq)}
 
 
-def table3(results_by_eval: dict[tuple[str, int], dict]) -> list[dict]:
+def table3(results_by_eval: dict[tuple[str, int], EvalResults]) -> list[dict]:
     """VQA rows averaged over seeds: one per (encoder, inputs' trainings), plus text only."""
     acc: dict[tuple[str, str], list[float]] = {}
     for (enc, _seed), res in results_by_eval.items():
-        for r in res.get("vqa", {}).get("rows", []):
-            if r.get("status") != "ok" or r.get("accuracy") is None:
+        for r in res.vqa.rows if res.vqa else ():
+            if r.status != "ok" or r.accuracy is None:
                 continue
-            groups = r.get("groups") or []
+            groups = r.groups or ()
             key = ("", "text only") if not groups else (enc, " + ".join(groups) + " + text")
-            acc.setdefault(key, []).append(100 * r["accuracy"])
+            acc.setdefault(key, []).append(100 * r.accuracy)
     return [{"encoder": e, "inputs": name, **spread_stats(v)} for (e, name), v in acc.items()]
 
 
-def fig4(rows: list[dict], path: Path, prior: dict | None = None) -> Path:
+def fig4(rows: list[dict], path: Path, prior: dict[int, float] | None = None) -> Path:
     """Fig. 4: SRR Acc@1..5 (mean over seeds) per encoder; C-SIP solid, supervised dashed,
-    random init dotted; the class prior in black."""
-    from ..viz import acc_at_n_plot
-
+    random init dotted; the class prior (Acc@n by n) in black."""
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
     styles = {"c-sip": "solid", "supervised": "dashed", "random-init": "dotted"}
     curves = []
@@ -176,8 +175,8 @@ def fig4(rows: list[dict], path: Path, prior: dict | None = None) -> Path:
             curves.append({"name": f"{enc} {DISPLAY[t]}", "ns": ns, "values": vals, "style": styles[t],
                            "color": colours[i % len(colours)]})
     if prior:
-        ns = sorted(int(n) for n in prior)
-        curves.append({"name": "class prior", "ns": ns, "values": [_get(prior, n) for n in ns], "style": "dotted",
+        ns = sorted(prior)
+        curves.append({"name": "class prior", "ns": ns, "values": [float(prior[n]) for n in ns], "style": "dotted",
                        "color": "black"})
     return acc_at_n_plot(curves, path, title="SRR Acc@n, mean over seeds (solid C-SIP, dashed supervised)")
 
