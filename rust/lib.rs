@@ -18,6 +18,7 @@ pub mod banner;
 pub mod batch;
 pub mod bit_correlation;
 pub mod directions;
+pub mod dispenser;
 pub mod dot;
 pub mod error;
 pub mod kernel;
