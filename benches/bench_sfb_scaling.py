@@ -144,6 +144,7 @@ def main() -> None:
         finally:
             if base is not None:
                 base.close()
+    print()
     _report(r, counts, args, pair_times, base, cores)
 
 
@@ -169,7 +170,7 @@ def _measure(a, b, ref, counts, args, procs, base) -> dict:
         if base is not None:
             base.time(n, False)
     want = hashlib.sha256(ref.tobytes()).hexdigest()
-    for _ in range(args.repeats):
+    for k in range(args.repeats):
         for n in counts:
             for key, out in (("batch", None), ("prefault", written)):
                 wall, cpu, share, digest = time_batch(csip_core, a, b, n, args.chunk_size, out)
@@ -189,6 +190,12 @@ def _measure(a, b, ref, counts, args, procs, base) -> dict:
                 run = procs.run(n)
                 if run.wall < r["proc"][n]:
                     r["proc"][n], r["elapsed"][n] = run.wall, run.elapsed
+        # what a run cut short (a timeout) still leaves: speed-ups so far, per count
+        print(f"repeat {k + 1}/{args.repeats}: batch "
+              + ", ".join(f"{r['batch'][1] / r['batch'][n]:.2f}x" for n in counts)
+              + ("" if procs is None else "; processes "
+                 + ", ".join(f"{r['proc'][1] / r['proc'][n]:.2f}x" for n in counts)),
+              flush=True)
     # fixed cost per call: one pair, one force level, one angle (argument handling, output,
     # plan lookup, starting and joining the pool)
     r["fixed"] = min(_timed(lambda n=n: csip_core.sfb_batch(a[:1], b[:1], forces=[0.0],

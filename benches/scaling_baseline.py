@@ -39,8 +39,8 @@ class Baseline:
 
     def __init__(self, core_dir: str, mask_dir: Path, chunk_size: int, shape: tuple[int, ...]):
         self._proc = subprocess.Popen(
-            [sys.executable, __file__, str(core_dir), str(mask_dir), str(chunk_size),
-             ",".join(map(str, shape))],
+            [sys.executable, __file__, str(Path(core_dir).resolve()), str(mask_dir),
+             str(chunk_size), ",".join(map(str, shape))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.file = self._reply()
 
