@@ -27,7 +27,9 @@ the thread runs, so that background load hits them alike):
   ``n`` shares of the pairs, started together (barrier → last finish). Their speed-up is what
   the machine allows (clocks under all-core load, SMT siblings, caches, memory); the
   **code efficiency** is the batch's speed-up over theirs. ``per-core rate``: how fast each
-  process ran beside the others, against alone (1.00: the machine lost nothing).
+  process ran beside the others, against alone (1.00: the machine lost nothing); ``clock probe
+  rate``: the same for a pure-Python integer loop without memory traffic, so that a drop of
+  both is the clock (all-core turbo) or SMT, and a drop of the per-core rate alone is memory.
 - the **load-imbalance bound** (``scaling_balance.py``): pairs per thread, the max/mean of the
   single-thread per-pair times, and the efficiency that the hand-out of pairs alone allows
   (the engine's guided claims; static shares for comparison), with perfect hardware.
@@ -49,6 +51,7 @@ import hashlib
 import os
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -134,33 +137,26 @@ def main() -> None:
           f"(interleaved), chunk_size {args.chunk_size}\n")
     ref = csip_core.sfb_batch(a, b, n_threads=1, chunk_size=args.chunk_size)
     pair_times = per_pair_times(a, b, 3)
-    with tempfile.TemporaryDirectory() as tmp, \
-            (_Nothing() if args.no_processes else ProcessCeiling(save_masks(Path(tmp), a, b),
-                                                                  counts, args.chunk_size)) as procs:
-        base = (Baseline(args.baseline, Path(tmp), args.chunk_size, ref.shape)
-                if args.baseline else None)
-        try:
-            r = _measure(a, b, ref, counts, args, procs, base)
-        finally:
-            if base is not None:
-                base.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        masks = save_masks(Path(tmp), a, b)
+        with (nullcontext() if args.no_processes
+              else ProcessCeiling(masks, counts, args.chunk_size)) as procs:
+            base = (Baseline(args.baseline, masks, args.chunk_size, ref.shape)
+                    if args.baseline else None)
+            try:
+                r = _measure(a, b, ref, counts, args, procs, base)
+            finally:
+                if base is not None:
+                    base.close()
     print()
     _report(r, counts, args, pair_times, base, cores)
-
-
-class _Nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return None
 
 
 def _measure(a, b, ref, counts, args, procs, base) -> dict:
     """Every timing, best of ``args.repeats``, the counts interleaved within each repeat."""
     inf = float("inf")
     r = {k: {n: inf for n in counts}
-         for k in ("batch", "prefault", "base", "base_pf", "proc", "cpu", "base_cpu")}
+         for k in ("batch", "prefault", "base", "base_pf", "proc", "cpu", "base_cpu", "probe")}
     r["share"] = {n: [] for n in counts}
     r["elapsed"] = {}
     r["base_same"] = True
@@ -190,6 +186,8 @@ def _measure(a, b, ref, counts, args, procs, base) -> dict:
                 run = procs.run(n)
                 if run.wall < r["proc"][n]:
                     r["proc"][n], r["elapsed"][n] = run.wall, run.elapsed
+                probe = float(np.mean(procs.run(n, "probe").elapsed))
+                r["probe"][n] = min(r["probe"][n], probe)
         # what a run cut short (a timeout) still leaves: speed-ups so far, per count
         print(f"repeat {k + 1}/{args.repeats}: batch "
               + ", ".join(f"{r['batch'][1] / r['batch'][n]:.2f}x" for n in counts)
@@ -261,24 +259,27 @@ def _report_ceiling(r, counts, speedups, pair_times) -> None:
     proc = r["proc"]
     have = all(np.isfinite(proc[n]) for n in counts)
     print("| n | pairs / thread | balance bound: guided (engine) | static shares | "
-          + ("processes: speed-up | per-core rate | batch speed-up | code efficiency |"
-             if have else "batch speed-up |"))
-    print("|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if have else "---:|"))
+          + ("processes: speed-up | per-core rate | clock probe rate | batch speed-up | "
+             "code efficiency |" if have else "batch speed-up |"))
+    print("|---:|---:|---:|---:|" + ("---:|---:|---:|---:|---:|" if have else "---:|"))
     for n in counts:
         row = (f"| {n} | {len(times) / n:.1f} | {efficiency(times, n, 'guided'):.1%} | "
                f"{efficiency(times, n, 'static'):.1%} |")
         if have:
             sp = proc[1] / proc[n]
             rate = proc[1] / sum(r["elapsed"][n])
-            row += f" {sp:.2f}x | {rate:.2f} | {speedups[n]:.2f}x | {speedups[n] / sp:.1%} |"
+            probe = r["probe"][1] / r["probe"][n]
+            row += (f" {sp:.2f}x | {rate:.2f} | {probe:.2f} | {speedups[n]:.2f}x | "
+                    f"{speedups[n] / sp:.1%} |")
         else:
             row += f" {speedups[n]:.2f}x |"
         print(row)
     if have:
         print("(processes: one single-thread process per share k::n, barrier → last finish; "
-              "per-core rate: 1-process time / Σ the n processes' own times; code efficiency: "
-              "batch speed-up / process speed-up. If the processes fall as the batch does, the "
-              "limit is the machine, not the engine.)")
+              "per-core rate: 1-process time / Σ the n processes' own times; clock probe rate: "
+              "the same for a pure-Python integer loop (no memory traffic: clocks and SMT, not "
+              "memory); code efficiency: batch speed-up / process speed-up. If the processes "
+              "fall as the batch does, the limit is the machine, not the engine.)")
     print()
 
 

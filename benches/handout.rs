@@ -42,11 +42,32 @@ fn work(times: &[u64], i: usize, dst: &mut [u32]) {
     dst[0] = i as u32;
 }
 
+/// Blocks ("leaves") that rayon ran without splitting them again, in the last run: how many,
+/// and the most pairs in one.
+static LEAVES: AtomicU64 = AtomicU64::new(0);
+static LARGEST_LEAF: AtomicU64 = AtomicU64::new(0);
+
+/// The pairs of one leaf (`for_each_init` makes one per leaf); recorded when the leaf ends.
+struct Leaf(u64);
+
+impl Drop for Leaf {
+    fn drop(&mut self) {
+        LEAVES.fetch_add(1, Ordering::Relaxed);
+        LARGEST_LEAF.fetch_max(self.0, Ordering::Relaxed);
+    }
+}
+
 fn rayon_split(pool: &rayon::ThreadPool, times: &[u64], out: &mut [u32]) {
+    LEAVES.store(0, Ordering::Relaxed);
+    LARGEST_LEAF.store(0, Ordering::Relaxed);
     pool.install(|| {
-        out.par_chunks_mut(1)
-            .enumerate()
-            .for_each_init(|| (), |_, (i, dst)| work(times, i, dst))
+        out.par_chunks_mut(1).enumerate().for_each_init(
+            || Leaf(0),
+            |leaf, (i, dst)| {
+                leaf.0 += 1;
+                work(times, i, dst)
+            },
+        )
     });
 }
 
@@ -61,6 +82,18 @@ fn guided(pool: &rayon::ThreadPool, times: &[u64], out: &mut [u32]) {
             }
         })
     });
+}
+
+/// The number of guided claims of a batch and the largest (deterministic).
+fn claim_sizes(n_pairs: usize, threads: usize) -> (usize, usize) {
+    let mut out = vec![0u32; n_pairs];
+    let d = Dispenser::new(&mut out, 1, threads);
+    let (mut claims, mut largest) = (0, 0);
+    while let Some((_, block)) = d.claim() {
+        claims += 1;
+        largest = largest.max(block.len());
+    }
+    (claims, largest)
 }
 
 type Handout = fn(&rayon::ThreadPool, &[u64], &mut [u32]);
@@ -78,9 +111,10 @@ fn main() {
     let mean_us = times.iter().sum::<u64>() as f64 / n_pairs as f64;
     println!("{n_pairs} pairs of {mean_us:.0} µs mean (requested sleeps), {repeats} runs");
     println!(
-        "| threads | pairs / thread | rayon split: efficiency, median (min–max) | guided claims |"
+        "| threads | pairs / thread | rayon split: efficiency, median (min–max) | guided claims \
+         | rayon: leaves, largest (last run) | guided: claims, largest |"
     );
-    println!("|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|");
     for threads in [2usize, 4, 8, 16] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -107,6 +141,12 @@ fn main() {
                 effs[effs.len() - 1]
             );
         }
+        let (claims, largest) = claim_sizes(n_pairs, threads);
+        row += &format!(
+            " {}, {} pairs | {claims}, {largest} pairs |",
+            LEAVES.load(Ordering::Relaxed),
+            LARGEST_LEAF.load(Ordering::Relaxed)
+        );
         println!("{row}");
     }
 }

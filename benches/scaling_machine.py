@@ -85,6 +85,8 @@ def describe() -> list[str]:
     l3 = _read(SYS_CPU / "cpu0" / "cache" / "index3" / "size")
     gov = _read(SYS_CPU / "cpu0" / "cpufreq" / "scaling_governor")
     fmax = _read(SYS_CPU / "cpu0" / "cpufreq" / "cpuinfo_max_freq")
+    thp = _read(Path("/sys/kernel/mm/transparent_hugepage/enabled"))
     lines.append(f"L3 (cpu0): {l3 or 'unknown'}; cpufreq governor: {gov or 'not exposed'}"
-                 + (f", max {int(fmax) / 1e6:.2f} GHz" if fmax else ""))
+                 + (f", max {int(fmax) / 1e6:.2f} GHz" if fmax else "")
+                 + f"; transparent huge pages: {thp or 'unknown'}")
     return lines

@@ -23,6 +23,17 @@ from pathlib import Path
 import numpy as np
 
 TIMEOUT = 600.0  # seconds a barrier or a result may take before the run is abandoned
+PROBE_LOOPS = 300_000  # iterations of the clock probe (about 10-20 ms on one core)
+
+
+def clock_probe(loops: int = PROBE_LOOPS) -> int:
+    """A pure-Python integer loop: interpreter work in L1, no memory traffic; its time under
+    ``n`` concurrent processes against alone follows the core's clock (turbo under all-core
+    load) and SMT sharing, not memory bandwidth."""
+    x = 0
+    for i in range(loops):
+        x += i ^ (x & 7)
+    return x
 
 
 def save_masks(directory: Path, a: np.ndarray, b: np.ndarray) -> Path:
@@ -39,7 +50,8 @@ def load_masks(directory: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _worker(k: int, mask_dir: Path, barriers: dict, commands, results, chunk_size: int) -> None:
-    """Child ``k``: on ``n``, compute pairs ``k::n`` on one thread, from the barrier of ``n``."""
+    """Child ``k``: on ``(n, "batch")``, compute pairs ``k::n`` on one thread, from the barrier
+    of ``n``; on ``(n, "probe")``, run :func:`clock_probe` from it."""
     import csip_core
 
     a_all, b_all = load_masks(mask_dir)
@@ -47,15 +59,19 @@ def _worker(k: int, mask_dir: Path, barriers: dict, commands, results, chunk_siz
     results.put((k, None, None))  # ready
     shares: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     while True:
-        n = commands.get()
-        if n is None:
+        command = commands.get()
+        if command is None:
             return
+        n, kind = command
         if n not in shares:
             shares[n] = (np.ascontiguousarray(a_all[k::n]), np.ascontiguousarray(b_all[k::n]))
         a, b = shares[n]
         barriers[n].wait(TIMEOUT)
         t0 = time.perf_counter()
-        csip_core.sfb_batch(a, b, n_threads=1, chunk_size=chunk_size)
+        if kind == "probe":
+            clock_probe()
+        else:
+            csip_core.sfb_batch(a, b, n_threads=1, chunk_size=chunk_size)
         results.put((k, t0, time.perf_counter()))
 
 
@@ -88,10 +104,11 @@ class ProcessCeiling:
         for _ in self._procs:  # every child imported and warm before anything is timed
             self._results.get(timeout=TIMEOUT)
 
-    def run(self, n: int) -> Run:
-        """Start workers ``0..n-1`` on shares ``k::n``; wait for every one to finish."""
+    def run(self, n: int, kind: str = "batch") -> Run:
+        """Start workers ``0..n-1`` on shares ``k::n`` (``kind="probe"``: each runs
+        :func:`clock_probe` instead); wait for every one to finish."""
         for k in range(n):
-            self._commands[k].put(n)
+            self._commands[k].put((n, kind))
         self._barriers[n].wait(TIMEOUT)
         got = sorted(self._results.get(timeout=TIMEOUT) for _ in range(n))
         return Run(wall=max(t1 for _, _, t1 in got) - min(t0 for _, t0, _ in got),

@@ -103,6 +103,7 @@ def test_benchmark_runs_end_to_end_beside_a_baseline():
     out = res.stdout
     assert "usable (sched_getaffinity)" in out and "physical cores" in out
     assert "| 2 | 3.0 |" in out  # pairs per thread in the ceiling table
-    assert "code efficiency" in out and "per-core rate" in out
+    assert "code efficiency" in out and "per-core rate" in out and "clock probe rate" in out
+    assert "transparent huge pages" in out
     assert "banners bit-identical" in out
     assert "f_cpu" in out and "Amdahl fit" in out
