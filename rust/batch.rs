@@ -1,6 +1,7 @@
-//! Many symmetric banners at once, in parallel over pairs (rayon): each pair is encoded,
+//! Many symmetric banners at once, in parallel over pairs (a rayon pool): each pair is encoded,
 //! computed and written by one worker, while the calling thread reports progress and polls
-//! for cancellation.
+//! for cancellation. Every pool thread runs one job for the whole batch, with one scratch,
+//! claiming blocks of pairs in index order from a [`Dispenser`] until none is left.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -8,10 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use rayon::prelude::*;
 use rayon::ThreadPool;
 
 use crate::banner::{normalize_rows, Normalize};
+use crate::dispenser::Dispenser;
 use crate::error::{Error, Result};
 use crate::mask::MaskPair;
 use crate::pair_counts::Workspace;
@@ -168,18 +169,23 @@ pub fn sfb_batch<S: PairSource + ?Sized>(
     let failures = Mutex::new(Vec::<(usize, Error)>::new());
     let mut outcome = Ok(());
     let (sender, finished) = mpsc::channel::<usize>();
+    let dispenser = Dispenser::new(out, len, pool.current_num_threads());
     pool.in_place_scope(|scope| {
         let (left, cancel, first_failure, failures) = (&left, &cancel, &first_failure, &failures);
         let (one, worker_stop) = (&one, &worker_stop);
-        scope.spawn(move |_| {
-            out.par_chunks_mut(len)
-                .enumerate()
-                .for_each_init(init, |state, (i, dst)| {
+        let dispenser = &dispenser;
+        // one job per pool thread, each with its own scratch for the whole batch, claiming
+        // blocks of pairs until none is left
+        scope.spawn_broadcast(move |_, _| {
+            let mut state = init();
+            while let Some((first, block)) = dispenser.claim() {
+                for (k, dst) in block.chunks_mut(len).enumerate() {
+                    let i = first + k;
                     // after a failure only the pairs before it are needed (to find the first)
                     let skip =
                         cancel.load(Ordering::Relaxed) || first_failure.load(Ordering::Relaxed) < i;
                     if !skip {
-                        if let Err(e) = one(state, i, dst, worker_stop) {
+                        if let Err(e) = one(&mut state, i, dst, worker_stop) {
                             first_failure.fetch_min(i, Ordering::Relaxed);
                             failures
                                 .lock()
@@ -190,7 +196,8 @@ pub fn sfb_batch<S: PairSource + ?Sized>(
                     if left[i / chunk].fetch_sub(1, Ordering::AcqRel) == 1 {
                         let _ = sender.send(i / chunk);
                     }
-                });
+                }
+            }
         });
         let mut complete = vec![false; n_chunks];
         let (mut reported, mut received) = (0, 0);

@@ -8,7 +8,7 @@
 //! [`plan`] (directions, corrections and kernel of a banner, and the walk over the directions
 //! of one pair; shared across calls by [`plan_cache`]) → [`banner`] (histograms, banners,
 //! symmetric banners, normalisation) → [`batch`] (many pairs in parallel, encoded on the
-//! worker threads). [`limits`] bounds every large allocation. Beside the pipeline, the
+//! worker threads, handed out by [`dispenser`]). [`limits`] bounds every large allocation. Beside the pipeline, the
 //! resizing that `csip precompute` does for the cache: [`resize_mask`] (binary masks, by area
 //! coverage) and [`resize_image`] (RGB images, Pillow's bilinear filter byte for byte), and
 //! [`rle`] (a window of a COCO run-length encoded mask). The Python bindings live in one thin
@@ -18,6 +18,7 @@ pub mod banner;
 pub mod batch;
 pub mod bit_correlation;
 pub mod directions;
+pub mod dispenser;
 pub mod dot;
 pub mod error;
 pub mod kernel;

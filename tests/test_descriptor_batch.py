@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,43 @@ def test_progress_and_chunks(chunk_size):
     assert all(x < y for x, y in zip(dones, dones[1:])), dones
     assert dones[-1] == 10
     assert len(calls) == -(-10 // chunk_size)
+
+
+@pytest.mark.parametrize("n_threads", [3, 16])
+@pytest.mark.parametrize("n_pairs", [2, 150])
+def test_blocks_shrinking_to_single_pairs_cover_the_batch_bitwise(n_threads, n_pairs):
+    """The pool's threads claim blocks of pairs that shrink from ⌈N / 2T⌉ to 1 (more threads
+    than pairs, or many claims of every size): every pair is computed once, into its own row,
+    and progress still comes in order."""
+    A, B = _stack(n=n_pairs, hw=(16, 18), seed=3)
+    want = _per_pair(zip(A, B), forces=FORCES, n_angles=12)
+    calls = []
+    got = csip_core.sfb_batch(A, B, forces=FORCES, n_angles=12, n_threads=n_threads,
+                              chunk_size=7, progress=lambda done, total: calls.append(done))
+    assert got.tobytes() == want.tobytes()
+    assert calls == [min(7 * c, n_pairs) for c in range(1, -(-n_pairs // 7) + 1)]
+
+
+def test_concurrent_batches_share_one_pool():
+    """Four Python threads run batches on the same 3-thread pool at once: every pool thread
+    takes one job per batch, so the batches queue behind each other's jobs, and each still
+    gets its own banners."""
+    A, B = _stack(n=40, hw=(16, 18), seed=4)
+    want = _per_pair(zip(A, B), forces=FORCES, n_angles=12).tobytes()
+    same = []
+
+    def run():
+        for _ in range(3):
+            got = csip_core.sfb_batch(A, B, forces=FORCES, n_angles=12, n_threads=3,
+                                      chunk_size=5)
+            same.append(got.tobytes() == want)
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert same == [True] * 12
 
 
 def test_out_preallocated_and_memmap(tmp_path):
