@@ -317,6 +317,37 @@ class Consolidator:
         rmtree_quiet(self.tmp)
 
 
+class InOrderFeeder:
+    """Hands finished chunks to a :class:`Consolidator` in chunk order, whichever order they
+    finish in.
+
+    The consolidator takes only chunk :attr:`Consolidator.next`; a chunk finished early waits
+    here (its directory, and its arrays when this process has just written them, so that they
+    are appended from memory instead of read back) until every chunk before it is added.
+    ``ready``: chunks already finished (by an earlier run), ``{chunk index: directory}``.
+    """
+
+    def __init__(self, consolidator: Consolidator, ready: dict[int, Path]):
+        self.consolidator = consolidator
+        self._ready = dict(ready)
+        self._in_memory: dict[int, dict[str, Any]] = {}  # arrays of chunks written by this run
+
+    def add(self, c: int, path: Path, arrays: "dict[str, np.ndarray | Rows] | None" = None) -> None:
+        """Chunk ``c`` is finished in ``path`` (with ``arrays`` in memory): append every chunk
+        that can now go, in order."""
+        self._ready[c] = path
+        if arrays is not None:
+            self._in_memory[c] = arrays
+        self.drain()
+
+    def drain(self) -> None:
+        """Append the waiting chunks that follow the consolidated ones without a gap."""
+        consolidator = self.consolidator
+        while consolidator.next in self._ready:
+            c = consolidator.next
+            consolidator.add(c, self._ready.pop(c), self._in_memory.pop(c, None))
+
+
 def consolidate(
     out: str | os.PathLike,
     chunk_dirs: dict[int, Path],
