@@ -410,13 +410,13 @@ def consolidate(
             f"cannot consolidate {out}: {len(missing)} of {n_chunks} chunks are missing "
             f"(e.g. {missing[:10]}); finish the run (or every shard) first"
         )
-    cons = Consolidator(out, run, verify=verify, trusted=trusted)
+    consolidator = Consolidator(out, run, verify=verify, trusted=trusted)
     try:
         for c in range(n_chunks):
-            cons.add(c, chunk_dirs[c])
-        return cons.finish(keep_chunks=keep_chunks, build=build)
+            consolidator.add(c, chunk_dirs[c])
+        return consolidator.finish(keep_chunks=keep_chunks, build=build)
     finally:
-        cons.close()
+        consolidator.close()
 
 
 def merge(

@@ -237,15 +237,15 @@ def _ranked(cache, gallery, query_features, gallery_features, k: int, exclude: i
 
     idx, scores = top_k(query_features, gallery_features, k, exclude=[exclude])
     results = []
-    for j, score in zip(idx[0], scores[0]):
-        pos = int(gallery[j])
-        lab = int(cache.labels[pos])
-        rec = {"rank": len(results) + 1, "index": pos, "id": cache.ids[pos], "score": float(score),
-               "label": PREDICATES[lab] if 0 <= lab < len(PREDICATES) else None}
+    for column, score in zip(idx[0], scores[0]):
+        pos = int(gallery[column])
+        label = int(cache.labels[pos])
+        row = {"rank": len(results) + 1, "index": pos, "id": cache.ids[pos], "score": float(score),
+               "label": PREDICATES[label] if 0 <= label < len(PREDICATES) else None}
         if q_sfb is not None:
             a, b = np.asarray(q_sfb, np.float64).ravel(), np.asarray(cache.sfb[pos], np.float64).ravel()
-            rec["relevance"] = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
-        results.append(rec)
+            row["relevance"] = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+        results.append(row)
     return results
 
 
