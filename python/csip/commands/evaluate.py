@@ -94,7 +94,6 @@ def evaluate(**options) -> None:
 
     Bad input (a missing or damaged file, a task the cache cannot do) exits with code 2 before
     any feature is computed."""
-    # torch (through csip.eval.api): lazy, so that `csip eval --help` stays fast
     from ..eval.api import run
     from ..eval.report import markdown_report
 
