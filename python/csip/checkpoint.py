@@ -42,6 +42,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
+from torch.utils.data import DataLoader
+
+from .errors import BadFile
+from .models import ImageTower, build_image_encoder, build_model, image_tower
+from .models.heads import ProjectionHead
+from .weights_io import safetensors_load, torch_load
 
 FORMAT = "csip-checkpoint"
 VERSION = 1
@@ -82,8 +89,6 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with ``torch.load(weights_only=True)`` and check its format."""
-    from .errors import BadFile
-    from .weights_io import torch_load
 
     path = Path(path)
     if not path.is_file():
@@ -148,7 +153,6 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _tower_from(model_config: dict, model_state: dict[str, torch.Tensor], map_location):
-    from .models import build_model, image_tower
 
     model = build_model(model_config)
     model.load_state_dict(model_state)
@@ -180,13 +184,10 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu"):
     ``tower.embed(batch)`` the L2-normalised shared-space embedding ``(B, E)``; ``tower.uses``
     lists the batch keys it reads (``"image"``: uint8 ``(B, 3, S, S)``, ``"boxes"``: ``(B, 2, 4)``).
     """
-    from .models import ImageTower, build_image_encoder
-    from .models.heads import ProjectionHead
 
     path = Path(path)
     if path.is_dir():
         if (path / EXPORT_WEIGHTS).is_file():
-            from .weights_io import safetensors_load
 
             config = json.loads((path / EXPORT_CONFIG).read_text())
             mc = config["model_config"]
@@ -210,7 +211,6 @@ def export_encoder(ckpt: str | Path, out_dir: str | Path) -> Path:
     """Write the image tower of checkpoint ``ckpt`` as ``out_dir/model.safetensors`` +
     ``out_dir/config.json`` (model config, training data description, step). Returns ``out_dir``.
     """
-    from safetensors.torch import save_file
 
     state = load_checkpoint(ckpt, "cpu")
     out_dir = Path(out_dir)
@@ -240,7 +240,6 @@ def encode(encoder, dataset, batch_size: int = 256, device: str | torch.device |
     gives the L2-normalised shared-space embeddings instead of the pre-projection features.
     bf16 autocast on CUDA; results are returned in float32.
     """
-    from torch.utils.data import DataLoader
 
     if device is None:
         device = next(encoder.parameters()).device

@@ -30,7 +30,7 @@ def check_device(name: str | None, option: str = "--device") -> str | None:
     with CUDA available and N < the device count. Else :class:`BadOption` saying why."""
     if name is None:
         return None
-    import torch
+    import torch  # optional (the ml extra) and slow; csip precompute imports this module
 
     try:
         dev = torch.device(name)

@@ -7,19 +7,18 @@ import json
 import time
 from pathlib import Path
 
+import csip_core
 import numpy as np
+
+from .data import PREDICATES
+from .data.synthetic import SyntheticSource
+from .viz import sfb_figure
 
 
 def sfb_demo(out_dir: str | Path, n_scenes: int = 4, seed: int = 0, n_angles: int = 180) -> dict:
     """Write ``sfb_demo.png`` (scenes, masks A and B, banners), ``sfb_demo.npz`` (the banners,
     float32 ``(n, 57, n_angles)``, forces, ids) and ``sfb_demo.json`` in ``out_dir``.
     Returns ``{"png": path, "seconds": banner time, "shape": [...]}``."""
-    import csip_core
-
-    from .data import PREDICATES
-    from .data.synthetic import SyntheticSource
-    from .viz import sfb_figure
-
     source = SyntheticSource(n=n_scenes, seed=seed)
     samples = [source.load(i) for i in range(n_scenes)]
     forces = list(csip_core.DEFAULT_FORCES)

@@ -46,7 +46,7 @@ DEFAULT_N_ANGLES = 180
 def core():
     """The :mod:`csip_core` extension module, with a clear error when it is not built."""
     try:
-        import csip_core
+        import csip_core  # here, to turn a missing build into the clear error below
     except ImportError as exc:  # pragma: no cover - depends on the build
         raise ImportError(
             "csip_core (the Rust engine of csip) is not importable: build it with "

@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import distributed as dist_utils
 from .models.heads import LogitScale
 
 
@@ -77,7 +78,6 @@ class ClipLoss(torch.nn.Module):
         self.label_smoothing = label_smoothing
 
     def forward(self, v: torch.Tensor, u: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        from . import distributed as dist_utils
 
         if dist_utils.world_size() > 1:
             v_all = dist_utils.all_gather_with_grad(v.float())

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from .orphans import die_with_parent
+
 #: Exit code of a run stopped by SIGTERM or SIGINT after saving its work (EX_TEMPFAIL of
 #: sysexits.h: "try again later", i.e. resume). Distinct from 0 (done), 1 (bug), 2 (bad input).
 EXIT_INTERRUPTED = 75
@@ -105,6 +107,7 @@ class StopFlag:
     def poll(self, device: Any = None) -> bool:
         """Whether to stop now: this process's flag, or under a process group the max over every
         process (a collective: every process must call it at the same points)."""
+        # torch is optional (the ml extra) and slow to import; csip precompute imports this module
         from . import distributed as dist_utils
 
         if dist_utils.world_size() == 1:
@@ -157,8 +160,6 @@ def loader_worker_init(worker_id: int = 0) -> None:
     its workers down itself, where a worker killed by the signal would make torch raise "DataLoader
     worker exited unexpectedly" in the middle of that step), and die with the main process
     whatever kills it (:func:`csip.orphans.die_with_parent`)."""
-    from .orphans import die_with_parent
-
     for s in SIGNALS:
         signal.signal(s, signal.SIG_IGN)
     die_with_parent(os.getppid())

@@ -14,6 +14,7 @@ import numpy as np
 
 
 def _pyplot():
+    # matplotlib takes 0.5 s to import: only when a figure is drawn
     import matplotlib
 
     matplotlib.use("Agg")

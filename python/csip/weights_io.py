@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
 from .errors import BadFile
 
@@ -47,7 +48,6 @@ def torch_load(path: str | Path, map_location: Any = "cpu", what: str = "checkpo
 def safetensors_load(path: str | Path, what: str = "weights file") -> dict[str, torch.Tensor]:
     """``safetensors.torch.load_file(path)``; :class:`BadFile` naming ``path`` for an empty file
     or a corrupt header or body."""
-    from safetensors.torch import load_file
 
     path = Path(path)
     _check_size(path, what)

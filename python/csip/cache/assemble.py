@@ -7,6 +7,7 @@ import json
 import os
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,40 @@ from .format import (
     utc_now,
     write_json_atomic,
 )
+from .validate import stamp_fresh
+
+
+#: How the stored images and masks were made (recorded in every manifest as ``image``).
+IMAGE_LAYOUT: dict[str, str] = {
+    "crop": "union box of box_a and box_b, clamped to the image",
+    "pad": "centred to a square, value 0",
+    "resize": "bilinear (antialiased), crop resized before padding",
+    "masks": "same crop and pad; resized by area coverage (set where the object covers at least "
+    "half of the pixel); bit-packed along the last axis",
+    "layout": "uint8 (N, 3, S, S), RGB, channels first",
+}
+
+
+@dataclass
+class SkippedItems:
+    """The skipped items of a run, from its chunks' manifests: how many (``count``), how many
+    per reason (``reasons``), and the first :data:`~csip.cache.format.SKIP_LIST_CAP` of them
+    as ``[index, reason]`` or ``[index, reason, message]`` (``listed``)."""
+
+    count: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    listed: list[list[Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, manifests: list[dict[str, Any]]) -> "SkippedItems":
+        skipped = cls()
+        for m in manifests:
+            for idx, reason, message in m["skipped"]:
+                skipped.reasons[reason] += 1
+                skipped.count += 1
+                if len(skipped.listed) < SKIP_LIST_CAP:
+                    skipped.listed.append([idx, reason] + ([message] if message else []))
+        return skipped
 
 
 class Consolidator:
@@ -182,97 +217,109 @@ class Consolidator:
             os.fdatasync(f.fileno())
 
     def finish(self, *, keep_chunks: bool = False, build: Any = None) -> dict[str, Any]:
-        """Seal the cache (see the class docstring); returns the manifest."""
+        """Seal the cache (see the class docstring); returns the manifest.
+
+        ``build``: the build's statistics (:class:`~csip.cache.writer.BuildStats` or a dict),
+        recorded in the manifest with this consolidation's seconds. Unless ``keep_chunks``,
+        the run's own ``out/chunks`` (with ``run.json`` and shard markers) is removed after."""
         t0 = time.perf_counter()
-        out, params = self.out, self.params
         if self.next != self.n_chunks:
             raise CacheError(
-                f"cannot consolidate {out}: chunks {self.next}..{self.n_chunks - 1} are missing; "
+                f"cannot consolidate {self.out}: chunks {self.next}..{self.n_chunks - 1} are missing; "
                 "finish the run (or every shard) first"
             )
-        manifests = self.manifests
-        n = len(self.ids)
-        reasons: Counter[str] = Counter()
-        skipped_list: list[list[Any]] = []
-        n_skipped = 0
-        for m in manifests:
-            for idx, reason, message in m["skipped"]:
-                reasons[reason] += 1
-                n_skipped += 1
-                if len(skipped_list) < SKIP_LIST_CAP:
-                    skipped_list.append([idx, reason] + ([message] if message else []))
-        if n == 0:
+        skipped = SkippedItems.of(self.manifests)
+        if not self.ids:
             self.close()
-            detail = ", ".join(f"{r!r}: {k}" for r, k in reasons.most_common())
-            first = "".join(f"\n  item {e[0]}: {e[1]}" + (f": {e[2]}" if len(e) > 2 and e[2] else "")
-                            for e in skipped_list[:5])
-            raise CacheError(
-                f"no usable item: all {params['n_items']} items of source {params['source']['spec']!r} were skipped "
-                f"({detail}). Nothing was written to {out}/{MANIFEST}. The first ones:{first}"
-            )
-        s = int(params["image_size"])
-        shapes = expected_shapes(n, s, self.desc_shape)
-        files: dict[str, dict[str, Any]] = {}
+            raise self._nothing_usable(skipped)
         try:
-            exact = n == int(params["n_items"])
-            for name, dt in ARRAY_FILES.items():
-                f = self._files.pop(name)
-                if not exact:
-                    f.seek(0)
-                    f.write(pad_npy_header(npy_header_bytes(shapes[name], dt), self._header_len[name]))
-                f.flush()
-                os.fsync(f.fileno())
-                f.close()
-                digest = self._hashes[name].hexdigest() if exact else sha256_file(self.tmp / name)
-                files[name] = {"sha256": digest, "bytes": (self.tmp / name).stat().st_size,
-                               "shape": list(shapes[name]), "dtype": dt}
-            self._questions.flush()
-            os.fsync(self._questions.fileno())
-            self._questions.close()
-            with open(self.tmp / "ids.json", "w", encoding="utf-8") as f:
-                json.dump(self.ids, f)
-                f.flush()
-                os.fsync(f.fileno())
-            for name in ("ids.json", "questions.jsonl"):
-                files[name] = {"sha256": sha256_file(self.tmp / name), "bytes": (self.tmp / name).stat().st_size}
-            fsync_dir(self.tmp)
-            for name in files:
-                os.replace(self.tmp / name, out / name)
-            fsync_dir(out)
+            files = self._seal_files(len(self.ids))
         finally:
             self.close()
+        manifest = self._manifest(files, skipped)
+        self.seconds += time.perf_counter() - t0
+        if build is not None:
+            b = build.to_json() if hasattr(build, "to_json") else dict(build)
+            b["consolidate_s"] = round(self.seconds, 4)
+            manifest["build"] = b
+        write_json_atomic(self.out / MANIFEST, manifest)
+        # the sums above are of the bytes just written: check the values and stamp the cache,
+        # so that its first reader need not hash it again (csip.cache.validate)
+        stamp_fresh(self.out, manifest)
+        if not keep_chunks:
+            self._remove_own_chunks()
+        return manifest
 
+    def _nothing_usable(self, skipped: "SkippedItems") -> CacheError:
+        """The error of a run whose every item was skipped, with the reasons and the first ones."""
+        params = self.params
+        detail = ", ".join(f"{r!r}: {k}" for r, k in skipped.reasons.most_common())
+        first = "".join(f"\n  item {e[0]}: {e[1]}" + (f": {e[2]}" if len(e) > 2 and e[2] else "")
+                        for e in skipped.listed[:5])
+        return CacheError(
+            f"no usable item: all {params['n_items']} items of source {params['source']['spec']!r} were skipped "
+            f"({detail}). Nothing was written to {self.out}/{MANIFEST}. The first ones:{first}"
+        )
+
+    def _seal_files(self, n: int) -> dict[str, dict[str, Any]]:
+        """Finish the ``n``-item files in the temporary directory (the ``.npy`` headers
+        rewritten when items were skipped, ``ids.json`` written, all synced) and rename them
+        into ``out``; returns the manifest's ``files`` entries (sha256, bytes, shape, dtype)."""
+        shapes = expected_shapes(n, int(self.params["image_size"]), self.desc_shape)
+        files: dict[str, dict[str, Any]] = {}
+        exact = n == int(self.params["n_items"])
+        for name, dt in ARRAY_FILES.items():
+            f = self._files.pop(name)
+            if not exact:
+                f.seek(0)
+                f.write(pad_npy_header(npy_header_bytes(shapes[name], dt), self._header_len[name]))
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            digest = self._hashes[name].hexdigest() if exact else sha256_file(self.tmp / name)
+            files[name] = {"sha256": digest, "bytes": (self.tmp / name).stat().st_size,
+                           "shape": list(shapes[name]), "dtype": dt}
+        self._questions.flush()
+        os.fsync(self._questions.fileno())
+        self._questions.close()
+        with open(self.tmp / "ids.json", "w", encoding="utf-8") as f:
+            json.dump(self.ids, f)
+            f.flush()
+            os.fsync(f.fileno())
+        for name in ("ids.json", "questions.jsonl"):
+            files[name] = {"sha256": sha256_file(self.tmp / name), "bytes": (self.tmp / name).stat().st_size}
+        fsync_dir(self.tmp)
+        for name in files:
+            os.replace(self.tmp / name, self.out / name)
+        fsync_dir(self.out)
+        return files
+
+    def _manifest(self, files: dict[str, dict[str, Any]], skipped: "SkippedItems") -> dict[str, Any]:
+        """``manifest.json`` of the sealed cache (its counts read back from the final files)."""
+        out, params, manifests = self.out, self.params, self.manifests
         splits = np.load(out / "split.npy", mmap_mode="r", allow_pickle=False)
         labels = np.load(out / "labels.npy", mmap_mode="r", allow_pickle=False)
-        split_counts = {SPLIT_NAMES[k]: int(np.count_nonzero(splits == k)) for k in range(3)}
-        manifest: dict[str, Any] = {
+        return {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "csip_version": __version__,
             "created": utc_now(),
             "source": params["source"],
             "descriptor": {**params["descriptor"], "shape": list(self.desc_shape)},
-            "image_size": s,
-            "image": {
-                "crop": "union box of box_a and box_b, clamped to the image",
-                "pad": "centred to a square, value 0",
-                "resize": "bilinear (antialiased), crop resized before padding",
-                "masks": "same crop and pad; resized by area coverage (set where the object covers at least "
-                "half of the pixel); bit-packed along the last axis",
-                "layout": "uint8 (N, 3, S, S), RGB, channels first",
-            },
+            "image_size": int(params["image_size"]),
+            "image": dict(IMAGE_LAYOUT),
             "counts": {
-                "items": n,
+                "items": len(self.ids),
                 "source_items": int(params["n_items"]),
-                "skipped": n_skipped,
-                "splits": split_counts,
+                "skipped": skipped.count,
+                "splits": {SPLIT_NAMES[k]: int(np.count_nonzero(splits == k)) for k in range(3)},
                 "labelled": int(np.count_nonzero(labels >= 0)),
                 "questions": sum(1 for _ in open(out / "questions.jsonl", encoding="utf-8")),
             },
             "skipped": {
-                "reasons": dict(reasons.most_common()),
-                "items": skipped_list,
-                "items_truncated": n_skipped > len(skipped_list),
+                "reasons": dict(skipped.reasons.most_common()),
+                "items": skipped.listed,
+                "items_truncated": skipped.count > len(skipped.listed),
             },
             "has_labels": any(m.get("has_labels") for m in manifests),
             "has_questions": any(m.get("has_questions") for m in manifests),
@@ -286,27 +333,18 @@ class Consolidator:
                 "chunk": int(params["chunk"]),
             },
         }
-        self.seconds += time.perf_counter() - t0
-        if build is not None:
-            b = build.to_json() if hasattr(build, "to_json") else dict(build)
-            b["consolidate_s"] = round(self.seconds, 4)
-            manifest["build"] = b
-        write_json_atomic(out / MANIFEST, manifest)
-        # the sums above are of the bytes just written: check the values and stamp the cache,
-        # so that its first reader need not hash it again (csip.cache.validate)
-        from .validate import stamp_fresh
 
-        stamp_fresh(out, manifest)
-        if not keep_chunks:
-            own = out / "chunks"
-            if all(p.parent == own for p in self.chunk_dirs):
-                rmtree_quiet(own)
-                for p in [out / RUN_FILE, *out.glob("shard-*-of-*.json")]:
-                    try:
-                        p.unlink()
-                    except FileNotFoundError:
-                        pass
-        return manifest
+    def _remove_own_chunks(self) -> None:
+        """Remove ``out/chunks``, ``run.json`` and the shard markers, when every chunk came
+        from ``out`` itself (a merge leaves the shard directories alone)."""
+        own = self.out / "chunks"
+        if all(p.parent == own for p in self.chunk_dirs):
+            rmtree_quiet(own)
+            for p in [self.out / RUN_FILE, *self.out.glob("shard-*-of-*.json")]:
+                try:
+                    p.unlink()
+                except FileNotFoundError:
+                    pass
 
     def close(self) -> None:
         """Close the files and remove the temporary directory (after :meth:`finish`, or instead)."""
@@ -315,6 +353,37 @@ class Consolidator:
                 f.close()
         self._files.clear()
         rmtree_quiet(self.tmp)
+
+
+class InOrderFeeder:
+    """Hands finished chunks to a :class:`Consolidator` in chunk order, whichever order they
+    finish in.
+
+    The consolidator takes only chunk :attr:`Consolidator.next`; a chunk finished early waits
+    here (its directory, and its arrays when this process has just written them, so that they
+    are appended from memory instead of read back) until every chunk before it is added.
+    ``ready``: chunks already finished (by an earlier run), ``{chunk index: directory}``.
+    """
+
+    def __init__(self, consolidator: Consolidator, ready: dict[int, Path]):
+        self.consolidator = consolidator
+        self._ready = dict(ready)
+        self._in_memory: dict[int, dict[str, Any]] = {}  # arrays of chunks written by this run
+
+    def add(self, c: int, path: Path, arrays: "dict[str, np.ndarray | Rows] | None" = None) -> None:
+        """Chunk ``c`` is finished in ``path`` (with ``arrays`` in memory): append every chunk
+        that can now go, in order."""
+        self._ready[c] = path
+        if arrays is not None:
+            self._in_memory[c] = arrays
+        self.drain()
+
+    def drain(self) -> None:
+        """Append the waiting chunks that follow the consolidated ones without a gap."""
+        consolidator = self.consolidator
+        while consolidator.next in self._ready:
+            c = consolidator.next
+            consolidator.add(c, self._ready.pop(c), self._in_memory.pop(c, None))
 
 
 def consolidate(
@@ -341,13 +410,13 @@ def consolidate(
             f"cannot consolidate {out}: {len(missing)} of {n_chunks} chunks are missing "
             f"(e.g. {missing[:10]}); finish the run (or every shard) first"
         )
-    cons = Consolidator(out, run, verify=verify, trusted=trusted)
+    consolidator = Consolidator(out, run, verify=verify, trusted=trusted)
     try:
         for c in range(n_chunks):
-            cons.add(c, chunk_dirs[c])
-        return cons.finish(keep_chunks=keep_chunks, build=build)
+            consolidator.add(c, chunk_dirs[c])
+        return consolidator.finish(keep_chunks=keep_chunks, build=build)
     finally:
-        cons.close()
+        consolidator.close()
 
 
 def merge(
@@ -367,12 +436,34 @@ def merge(
     out = Path(out)
     if not shard_dirs:
         raise CacheError("merge: no shard directory given")
+    run, chunks = _shard_chunks([Path(d) for d in shard_dirs])
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / MANIFEST).exists():
+        man = read_json(out / MANIFEST, "manifest")
+        if man.get("run", {}).get("params_hash") == run["params_hash"]:
+            return man
+        raise CacheError(f"{out} already holds a finished cache with other parameters; choose another --out")
+    n_chunks = int(run["n_chunks"])
+    missing = [c for c in range(n_chunks) if c not in chunks]
+    if missing:
+        raise _missing_shards_error(shard_dirs, missing, n_chunks)
+    manifest = consolidate(out, chunks, run, keep_chunks=True, verify=verify)
+    if not keep_chunks:
+        for d in shard_dirs:
+            if Path(d).resolve() != out.resolve():
+                rmtree_quiet(Path(d) / "chunks")
+    return manifest
+
+
+def _shard_chunks(shard_dirs: list[Path]) -> tuple[dict[str, Any], dict[int, Path]]:
+    """The run file of the shard directories (all of one run, else :class:`ParamsMismatch`)
+    and ``{chunk index: directory}`` of the chunks they hold, each once (a chunk found in
+    several directories must have the same sha256 sums, else :class:`CacheError`)."""
     run0: dict[str, Any] | None = None
     first = None
     chunks: dict[int, Path] = {}
     chunk_sums: dict[int, dict[str, Any]] = {}
     for d in shard_dirs:
-        d = Path(d)
         rp = d / RUN_FILE
         if not rp.is_file():
             if (d / MANIFEST).is_file():
@@ -396,27 +487,18 @@ def merge(
             chunks[c] = p
             chunk_sums[c] = sums
     assert run0 is not None
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / MANIFEST).exists():
-        man = read_json(out / MANIFEST, "manifest")
-        if man.get("run", {}).get("params_hash") == run0["params_hash"]:
-            return man
-        raise CacheError(f"{out} already holds a finished cache with other parameters; choose another --out")
-    n_chunks = int(run0["n_chunks"])
-    missing = [c for c in range(n_chunks) if c not in chunks]
-    if missing:
-        shard_n = None
-        for d in shard_dirs:
-            for mk in Path(d).glob("shard-*-of-*.json"):
-                shard_n = int(mk.stem.split("-of-")[1])
-        owners = f"; with {shard_n} shards they belong to shard(s) {sorted({c % shard_n for c in missing})}" if shard_n else ""
-        raise CacheError(
-            f"merge: {len(missing)} of {n_chunks} chunks are missing (e.g. {missing[:10]}){owners}. "
-            "Finish those shards (rerun their command) and merge again."
-        )
-    manifest = consolidate(out, chunks, run0, keep_chunks=True, verify=verify)
-    if not keep_chunks:
-        for d in shard_dirs:
-            if Path(d).resolve() != out.resolve():
-                rmtree_quiet(Path(d) / "chunks")
-    return manifest
+    return run0, chunks
+
+
+def _missing_shards_error(shard_dirs: list[str | os.PathLike], missing: list[int], n_chunks: int) -> CacheError:
+    """The error of a merge that lacks chunks, naming the shards that owe them (from the
+    ``shard-<i>-of-<n>.json`` markers, when there are any)."""
+    shard_n = None
+    for d in shard_dirs:
+        for marker in Path(d).glob("shard-*-of-*.json"):
+            shard_n = int(marker.stem.split("-of-")[1])
+    owners = f"; with {shard_n} shards they belong to shard(s) {sorted({c % shard_n for c in missing})}" if shard_n else ""
+    return CacheError(
+        f"merge: {len(missing)} of {n_chunks} chunks are missing (e.g. {missing[:10]}){owners}. "
+        "Finish those shards (rerun their command) and merge again."
+    )

@@ -77,7 +77,7 @@ class BatchReader:
                  seed: int = 0, rank: int = 0, world: int = 1, *, keys: Sequence[str] | None = None,
                  device: str | torch.device | None = None, flip: bool = True, channels_last: bool = False,
                  threads: int | None = None, prefetch: int = 3, reuse: bool = False):
-        import torch
+        import torch  # optional (the ml extra): csip.cache imports without torch
 
         self.cache = cache if isinstance(cache, Cache) else Cache(cache)
         self.keys = tuple(KEYS if keys is None else keys)
@@ -118,7 +118,7 @@ class BatchReader:
     # -- host side ---------------------------------------------------------------------------
 
     def _host_buffers(self, pin: bool) -> dict[str, torch.Tensor]:
-        import torch
+        import torch  # optional (the ml extra): csip.cache imports without torch
 
         need = [*self.keys, "flip"] if self.flip else list(self.keys)
         return {k: torch.empty((self.local, *self._shapes[k][0]), dtype=self._shapes[k][1], pin_memory=pin)
@@ -139,7 +139,7 @@ class BatchReader:
             else:  # rows come from cache.indices, all in range: "clip" never clips, and avoids
                 np.take(arrays[k], rows, axis=0, out=dst, mode="clip")  # "raise"'s buffered copy
         if self.flip:
-            from ..train import flip_mask
+            from ..train import flip_mask  # csip.train imports csip.cache: a cycle
 
             lo = self.rank * self.local
             out["flip"].copy_(flip_mask(self.seed, epoch, step, self.batch_size)[lo:lo + self.local])
@@ -148,7 +148,7 @@ class BatchReader:
     # -- device side -------------------------------------------------------------------------
 
     def _deliver(self, host: dict[str, torch.Tensor], slot: int) -> dict[str, torch.Tensor]:
-        import torch
+        import torch  # optional (the ml extra): csip.cache imports without torch
 
         if self.cuda:
             cur = torch.cuda.current_stream(self.device)
@@ -166,7 +166,7 @@ class BatchReader:
         if self.channels_last and "image" in dev:
             dev["image"] = dev["image"].contiguous(memory_format=torch.channels_last)
         if mask is not None:
-            from ..train import hflip_batch
+            from ..train import hflip_batch  # csip.train imports csip.cache: a cycle
 
             dev = hflip_batch(dev, mask)
         return dev
@@ -176,9 +176,9 @@ class BatchReader:
     def epoch(self, epoch: int, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
         """The batches of ``epoch`` from its ``start``-th on (a resumed run skips the consumed
         ones); see the module docstring for their contents."""
-        import torch
+        import torch  # optional (the ml extra): csip.cache imports without torch
 
-        from ..train import EpochBatchSampler
+        from ..train import EpochBatchSampler  # csip.train imports csip.cache: a cycle
 
         sampler = EpochBatchSampler(self.n, self.batch_size, self.seed, epoch, self.rank, self.world, start)
         jobs = [(start + i, self.indices[np.asarray(pos, dtype=np.int64)]) for i, pos in enumerate(sampler)]

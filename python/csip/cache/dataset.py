@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from .reader import Cache
@@ -31,8 +32,6 @@ class CacheDataset(Dataset):
         return int(self.indices.shape[0])
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        import torch
-
         n = len(self)
         if i < 0:
             i += n

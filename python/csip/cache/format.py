@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -156,8 +157,6 @@ def save_npy(path: str | os.PathLike, arr: np.ndarray) -> None:
 
 def npy_header_bytes(shape: tuple[int, ...], dtype: np.dtype | str) -> bytes:
     """The exact header ``np.save`` writes for an array of this shape and dtype (C order)."""
-    import io
-
     d = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(int(x) for x in shape)}
     bio = io.BytesIO()
     try:

@@ -28,15 +28,19 @@ the engine crops to the bounding box of their union (the banner is translation-i
 
 from __future__ import annotations
 
+import signal
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from csip_core import resize_mask, resize_rgb
 
+from .. import descriptor
 from ..data.sample import SkipItem
 from ..descriptor import crop_pair
+from ..orphans import die_with_parent
 from .format import split_code, split_of_id
 
 
@@ -69,8 +73,6 @@ class Skipped:
 
 def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(image (3,S,S) uint8, boxes (2,4) float32 in [0,1], masks packed (2,S,ceil(S/8)))``."""
-    from csip_core import resize_mask, resize_rgb
-
     s = int(image_size)
     x0, y0, x1, y1 = sample.union_box()
     w, h = x1 - x0, y1 - y0
@@ -187,20 +189,18 @@ def add_banners(
     ``Skipped("error: non-finite sFB")`` in its place, after the batch is retried item by item
     to isolate it. ``n_threads=1`` runs on the calling thread (safe in forked workers).
     """
-    from ..descriptor import sfb_pairs
-
     items = [r for r in results if isinstance(r, PreparedItem)]
     if not items:
         return results
     t0 = time.perf_counter()
     bad: dict[int, Skipped] = {}
     try:
-        rows = list(sfb_pairs([it.sfb_a for it in items], [it.sfb_b for it in items], desc, n_threads=n_threads, crop=False))
+        rows = list(descriptor.sfb_pairs([it.sfb_a for it in items], [it.sfb_b for it in items], desc, n_threads=n_threads, crop=False))
     except Exception:  # noqa: BLE001 - find the culprit(s) one by one
         rows = []
         for it in items:
             try:
-                rows.append(sfb_pairs([it.sfb_a], [it.sfb_b], desc, n_threads=n_threads, crop=False)[0])
+                rows.append(descriptor.sfb_pairs([it.sfb_a], [it.sfb_b], desc, n_threads=n_threads, crop=False)[0])
             except Exception as exc:  # noqa: BLE001
                 rows.append(None)
                 bad[it.index] = Skipped(it.index, f"error: sfb {type(exc).__name__}", str(exc)[:500])
@@ -233,16 +233,12 @@ def worker_init(source: Any, image_size: int, desc: Any, parent_pid: int | None 
     handler the main process had when it forked them. With ``parent_pid``, the worker exits when
     that process dies, whatever killed it (:func:`csip.orphans.die_with_parent`).
     """
-    import signal
-
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except ValueError:  # pragma: no cover - not the main thread
         pass
     if parent_pid is not None:
-        from ..orphans import die_with_parent
-
         die_with_parent(parent_pid)
     _WORKER["source"] = source
     _WORKER["image_size"] = int(image_size)

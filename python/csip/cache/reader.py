@@ -23,6 +23,7 @@ from .format import (
     npy_header,
     read_json,
 )
+from .validate import validate
 
 
 def _diagnose_missing_manifest(path: Path) -> str:
@@ -108,8 +109,6 @@ class Cache:
         self._pid = os.getpid()
         self._ids: list[str] | None = None
         if verify or check:
-            from .validate import validate
-
             validate(self.path, man, force=verify)
 
     # -- pickling / processes -----------------------------------------------------------------
@@ -257,6 +256,4 @@ class Cache:
     def verify(self) -> None:
         """Recompute every file's sha256 and the content hash, and check the values, whatever
         the stamp says; :class:`CacheError` on a mismatch."""
-        from .validate import validate
-
         validate(self.path, self.manifest, force=True)

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.sample import PREDICATES
 from .format import MANIFEST, CacheError, content_hash, load_npy, sha256_file
 
 STAMP_NAME = ".csip-verified.json"
@@ -118,8 +119,6 @@ def _first_bad(ok: np.ndarray) -> int:
 def check_values(path: Path, manifest: dict[str, Any]) -> None:
     """Ranges of the banners, boxes, labels and splits (see the module docstring), read in
     blocks of :data:`BLOCK` items; :class:`CacheError` naming the file and the first bad item."""
-    from ..data.sample import PREDICATES
-
     normalized = manifest["descriptor"].get("normalize") == "max"
     sfb = load_npy(path / "sfb.npy")
     boxes = load_npy(path / "boxes.npy")

@@ -25,24 +25,28 @@ Sharding: shard ``i`` of ``n`` computes the chunks ``c`` with ``c % n == i`` and
 from __future__ import annotations
 
 import gc
+import importlib
+import inspect
 import json
-import math
 import os
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
+from tqdm.auto import tqdm
 
 from .. import __version__
+from ..data.source import ADAPTERS, open_source, parse_spec
 from ..descriptor import DescriptorParams, core_version
+from .assemble import Consolidator, InOrderFeeder
 from .chunks import (
     chunk_arrays,
     chunk_manifest_of,
-    chunk_range,
     chunk_text,
     clean_stale_tmp,
     list_chunks,
@@ -63,6 +67,7 @@ from .format import (
     write_json_atomic,
 )
 from .loader import Loader
+from .plan import ChunkPlan
 from .prepare import PreparedItem, Skipped
 
 RUN_FORMAT = "csip-cache-run"
@@ -77,34 +82,22 @@ def resolve_source(spec: str = "synthetic", **opts: Any) -> Any:
     """
     opts = {k: v for k, v in opts.items() if v is not None}
     if spec.startswith("python:"):
-        import importlib
-
         target = spec[len("python:") :]
         mod_name, _, attr = target.partition(":")
         if not mod_name or not attr:
             raise ValueError(f"source {spec!r}: expected python:MODULE:CALLABLE")
         factory = getattr(importlib.import_module(mod_name), attr)
         return factory(**opts)
-    from ..data.source import open_source
-
     return open_source(spec, **opts)
 
 
 def source_accepts(spec: str, option: str) -> bool:
     """Whether the source named by ``spec`` takes keyword ``option`` (e.g. ``n``, ``seed``)."""
-    import inspect
-
     try:
         if spec.startswith("python:"):
-            import importlib
-
             mod_name, _, attr = spec[len("python:") :].partition(":")
             factory = getattr(importlib.import_module(mod_name), attr)
         else:
-            import importlib
-
-            from ..data.source import ADAPTERS, parse_spec
-
             kind, _ = parse_spec(spec)
             module_name, class_name, _ = ADAPTERS[kind]
             factory = getattr(importlib.import_module(module_name), class_name)
@@ -183,30 +176,30 @@ def run_params(
 
 
 def _check_or_write_run(out: Path, params: dict[str, Any], n_chunks: int) -> str:
-    ph = params_hash(params)
+    run_hash = params_hash(params)
     run_path = out / RUN_FILE
     if run_path.exists():
         run = read_json(run_path, "run file")
-        if run.get("params_hash") != ph:
+        if run.get("params_hash") != run_hash:
             diffs = diff_keys(run.get("params", {}), params)
             raise ParamsMismatch(
                 f"{out} holds an unfinished precompute run with other parameters:\n  "
                 + "\n  ".join(diffs or ["(parameters differ)"])
                 + "\nRerun with the same parameters to resume it, or choose another --out (or delete it)."
             )
-        return ph
+        return run_hash
     write_json_atomic(
         run_path,
         {
             "format": RUN_FORMAT,
             "format_version": FORMAT_VERSION,
             "csip_version": __version__,
-            "params_hash": ph,
+            "params_hash": run_hash,
             "params": params,
             "n_chunks": n_chunks,
         },
     )
-    return ph
+    return run_hash
 
 
 def _default_log(msg: str) -> None:
@@ -226,15 +219,45 @@ def _split_results(results: list[PreparedItem | Skipped], stats: BuildStats) -> 
     return items, skipped
 
 
+@dataclass
+class _BuildContext:
+    """What every step of one :func:`build` shares: where it writes, the run's parameters
+    (``params_hash``, image side ``image_size`` in pixels, descriptor), the chunk plan, the
+    statistics it fills, its progress bar (or ``None``) and, unless the run is sharded, the
+    feeder that appends finished chunks to the final arrays in order."""
+
+    out: Path
+    plan: ChunkPlan
+    params_hash: str
+    image_size: int
+    desc: DescriptorParams
+    keep_chunks: bool
+    stats: BuildStats
+    pbar: Any = None
+    feeder: InOrderFeeder | None = None
+
+    def arrays_of(self, items: list[PreparedItem]) -> dict[str, Any]:
+        """The chunk arrays of ``items`` (:func:`~csip.cache.chunks.chunk_arrays`)."""
+        return chunk_arrays(items, [it.sfb for it in items], self.image_size, self.desc.shape)
+
+    def advance(self, n_done: int) -> None:
+        """Move the progress bar by ``n_done`` items (showing the skipped count, if any)."""
+        if self.pbar is not None:
+            self.pbar.update(n_done)
+            if self.stats.skipped:
+                self.pbar.set_postfix(skipped=self.stats.skipped, refresh=False)
+
+
 #: Items of the streamed last chunk between two pushes of the final files to disk.
 SYNC_EVERY = 64
 
 
-def _stream_last_chunk(loader: Loader, handle: Any, cons: Any, c: int, a: int, b: int, ph: str,
-                       image_size: int, desc: DescriptorParams, stats: BuildStats, pbar: Any) -> None:
+def _stream_last_chunk(ctx: _BuildContext, loader: Loader, handle: Any, c: int) -> None:
     """Append chunk ``c``'s items to the final arrays batch by batch, as the workers finish
     them (:meth:`~csip.cache.assemble.Consolidator.append_rows`), syncing every
     :data:`SYNC_EVERY` items: when its last batch is done, little is left to write."""
+    assert ctx.feeder is not None
+    consolidator, stats = ctx.feeder.consolidator, ctx.stats
     n, has_labels, has_questions, skipped_all, unsynced = 0, False, False, [], 0
     batches = loader.batches(handle)
     while True:
@@ -250,17 +273,181 @@ def _stream_last_chunk(loader: Loader, handle: Any, cons: Any, c: int, a: int, b
             unsynced += len(items)
             sync = unsynced >= SYNC_EVERY
             unsynced = 0 if sync else unsynced
-            cons.append_rows(c, chunk_arrays(items, [it.sfb for it in items], image_size, desc.shape), ids, questions,
-                             sync=sync)
+            consolidator.append_rows(c, ctx.arrays_of(items), ids, questions, sync=sync)
             n += len(items)
             has_labels = has_labels or any(it.label >= 0 for it in items)
             has_questions = has_questions or any(it.questions for it in items)
-        if pbar is not None:
-            pbar.update(len(results))
-            if stats.skipped:
-                pbar.set_postfix(skipped=stats.skipped, refresh=False)
-    cons.seal_unwritten(c, chunk_manifest_of(c, a, b, n, has_labels, has_questions, skipped_all, ph, {}))
+        ctx.advance(len(results))
+    start, stop = ctx.plan.items_of(c)
+    consolidator.seal_unwritten(
+        c, chunk_manifest_of(c, start, stop, n, has_labels, has_questions, skipped_all, ctx.params_hash, {}))
     stats.chunks_computed += 1
+
+
+def _write_computed_chunk(ctx: _BuildContext, loader: Loader, handle: Any, c: int) -> None:
+    """Wait for chunk ``c``'s items, write them as a chunk directory and hand it (with its
+    arrays, still in memory) to the feeder."""
+    stats = ctx.stats
+    start, stop = ctx.plan.items_of(c)
+    t0 = time.perf_counter()
+    results = loader.collect(handle)
+    stats.wait_s += time.perf_counter() - t0
+    items, skipped = _split_results(results, stats)
+    arrays = ctx.arrays_of(items)
+    t1 = time.perf_counter()
+    path = write_chunk(ctx.out, c, start, stop, items, None, skipped, ctx.params_hash, ctx.image_size,
+                       ctx.desc.shape, arrays=arrays)
+    stats.write_s += time.perf_counter() - t1
+    if ctx.feeder is not None:
+        ctx.feeder.add(c, path, arrays)
+    stats.chunks_computed += 1
+    ctx.advance(stop - start)
+
+
+def _compute_chunks(ctx: _BuildContext, loader: Loader, todo: list[int]) -> None:
+    """Compute the chunks ``todo`` in order, the next one loading while the current one is
+    written (at most two in the loader: memory stays bounded by about three chunks).
+
+    The run's last chunk, when nothing follows it in the final arrays' order, goes straight
+    into them as its batches come (its chunk files would be deleted in a moment): only it is
+    redone if the process dies now."""
+    pending: deque = deque()
+    queue = deque(todo)
+    while queue and len(pending) < 2:  # the chunk in hand and the next one load ahead
+        c = queue.popleft()
+        pending.append((c, loader.submit(*ctx.plan.items_of(c))))
+    while pending:
+        c, handle = pending.popleft()
+        if queue:
+            c_next = queue.popleft()
+            pending.append((c_next, loader.submit(*ctx.plan.items_of(c_next))))
+        feeder = ctx.feeder
+        if feeder is not None and not ctx.keep_chunks and not pending and feeder.consolidator.next == c:
+            _stream_last_chunk(ctx, loader, handle, c)
+            feeder.drain()  # later chunks finished by an earlier run
+            continue
+        _write_computed_chunk(ctx, loader, handle, c)
+    ctx.stats.extra["loader_restarts"] = loader.restarts
+
+
+@contextmanager
+def _frozen_loader(source: Any, image_size: int, workers: int, desc: DescriptorParams,
+                   n_threads: int | None) -> Iterator[Loader]:
+    """A :class:`~csip.cache.loader.Loader`, closed on exit, with garbage collection frozen.
+
+    Everything alive now (the source's annotations above all) is left out of garbage
+    collection until the end: collections in this process and in the forked workers would walk
+    it again and again, and in the workers dirty its shared pages."""
+    gc.collect()
+    gc.freeze()
+    loader = None
+    try:
+        loader = Loader(source, image_size, workers, desc, n_threads=n_threads)
+        yield loader
+    finally:
+        gc.unfreeze()
+        if loader is not None:
+            loader.close()
+
+
+def _checked_options(source: Any, chunk: int, shard: tuple[int, int], workers: int | None,
+                     image_size: int) -> tuple[int, int, int]:
+    """``(shard_i, shard_n, workers)`` once the options are checked (``ValueError`` naming the
+    first bad one); ``workers`` defaults to :func:`default_workers`."""
+    shard_i, shard_n = int(shard[0]), int(shard[1])
+    if not (shard_n >= 1 and 0 <= shard_i < shard_n):
+        raise ValueError(f"shard {shard_i}/{shard_n}: need 0 <= i < n")
+    if chunk < 1:
+        raise ValueError("chunk must be >= 1")
+    workers = default_workers(source) if workers is None else int(workers)
+    if workers < 0:
+        raise ValueError("workers must be >= 0")
+    if image_size < 8:
+        raise ValueError("image_size must be >= 8")
+    return shard_i, shard_n, workers
+
+
+def _item_count(source: Any, spec: str, n: int | None) -> int:
+    """Items of the run: the source's, or its first ``n``; :class:`CacheError` when none."""
+    n_source = len(source)
+    n_items = n_source if n is None else min(int(n), n_source)
+    if n_items <= 0:
+        raise CacheError(f"source {spec!r} has no items (len {n_source}, --n {n})")
+    return n_items
+
+
+def _finished_manifest(out: Path, params: dict[str, Any], run_hash: str) -> dict[str, Any] | None:
+    """The manifest of the finished cache in ``out`` when it was made with ``params`` (hash
+    ``run_hash``); ``None`` when ``out`` holds none. :class:`ParamsMismatch` when it holds another."""
+    man_path = out / MANIFEST
+    if not man_path.exists():
+        return None
+    man = read_json(man_path, "manifest")
+    if man.get("run", {}).get("params_hash") == run_hash:
+        return man
+    diffs = diff_keys(man.get("run", {}).get("params", {}), params)
+    raise ParamsMismatch(
+        f"{out} already holds a finished cache made with other parameters:\n  "
+        + "\n  ".join(diffs or ["(parameters differ)"])
+        + "\nChoose another --out (or delete it)."
+    )
+
+
+def _verified_chunks(out: Path, existing: dict[int, Path], plan: ChunkPlan, run_hash: str,
+                     log: Callable[[str], None]) -> set[int]:
+    """The chunks an earlier run finished in ``out`` that are sound: of this run (parameters,
+    item range) and whole (sizes and sha256 sums, checked once, here). A damaged chunk is
+    removed (and recomputed); one of other parameters raises :class:`ParamsMismatch`."""
+    done: set[int] = set()
+    for c, path in existing.items():
+        if c >= plan.n_chunks:
+            raise CacheError(f"{out}: chunk {c} is beyond this run's {plan.n_chunks} chunks (other parameters?)")
+        try:
+            m = read_chunk_manifest(path, run_hash)
+            if (m["start"], m["stop"]) != plan.items_of(c):
+                raise ParamsMismatch(f"{path}: covers items {m['start']}..{m['stop']}, expected {plan.items_of(c)}")
+            verify_chunk_files(path, m)
+        except ParamsMismatch as exc:
+            raise ParamsMismatch(f"{exc}\nChoose another --out (or delete it).") from exc
+        except CacheError as exc:
+            log(f"warning: {exc}; recomputing it")
+            rmtree_quiet(path)
+            continue
+        done.add(c)
+    return done
+
+
+def _shard_done(ctx: _BuildContext, t_start: float, log: Callable[[str], None]) -> dict[str, Any]:
+    """Mark this shard finished (``DIR/shard-<i>-of-<n>.json``, which ``merge`` reads)."""
+    plan, stats = ctx.plan, ctx.stats
+    mine = plan.mine()
+    write_json_atomic(
+        ctx.out / f"shard-{plan.shard_i}-of-{plan.shard_n}.json",
+        {"params_hash": ctx.params_hash, "shard": [plan.shard_i, plan.shard_n], "chunks": mine,
+         "n_chunks": plan.n_chunks},
+    )
+    stats.wall_s = time.perf_counter() - t_start
+    log(
+        f"{ctx.out}: shard {plan.shard_i}/{plan.shard_n} done ({len(mine)} chunks). When every shard is done: "
+        f"csip precompute merge SHARD_DIRS... --out DIR"
+    )
+    return {"status": "shard-complete", "stats": stats.to_json()}
+
+
+def _finish(ctx: _BuildContext, t_start: float) -> dict[str, Any]:
+    """Seal the cache (headers, hashes, then ``manifest.json``) once every chunk is in."""
+    assert ctx.feeder is not None
+    consolidator, stats = ctx.feeder.consolidator, ctx.stats
+    stats.wall_s = time.perf_counter() - t_start
+    t0 = time.perf_counter()
+    try:
+        manifest = consolidator.finish(keep_chunks=ctx.keep_chunks, build=stats)
+    finally:
+        consolidator.close()
+    stats.consolidate_s = consolidator.seconds
+    stats.extra["finish_s"] = round(time.perf_counter() - t0, 4)
+    stats.wall_s = time.perf_counter() - t_start
+    return {"status": "complete", "manifest": manifest, "stats": stats.to_json()}
 
 
 def build(
@@ -293,171 +480,44 @@ def build(
     t_start = time.perf_counter()
     desc = desc or DescriptorParams.make()
     out = Path(out)
-    shard_i, shard_n = int(shard[0]), int(shard[1])
-    if not (shard_n >= 1 and 0 <= shard_i < shard_n):
-        raise ValueError(f"shard {shard_i}/{shard_n}: need 0 <= i < n")
-    if chunk < 1:
-        raise ValueError("chunk must be >= 1")
-    workers = default_workers(source) if workers is None else int(workers)
-    if workers < 0:
-        raise ValueError("workers must be >= 0")
-    if image_size < 8:
-        raise ValueError("image_size must be >= 8")
-    n_source = len(source)
-    n_items = n_source if n is None else min(int(n), n_source)
-    if n_items <= 0:
-        raise CacheError(f"source {spec!r} has no items (len {n_source}, --n {n})")
-    params = run_params(source, spec, n_items, seed, image_size, desc, chunk)
-    ph = params_hash(params)
-    n_chunks = math.ceil(n_items / chunk)
-
+    shard_i, shard_n, workers = _checked_options(source, chunk, shard, workers, image_size)
+    plan = ChunkPlan(_item_count(source, spec, n), chunk, shard_i, shard_n)
+    params = run_params(source, spec, plan.n_items, seed, image_size, desc, chunk)
+    run_hash = params_hash(params)
     out.mkdir(parents=True, exist_ok=True)
-    man_path = out / MANIFEST
-    if man_path.exists():
-        man = read_json(man_path, "manifest")
-        if man.get("run", {}).get("params_hash") == ph:
-            log(f"{out}: the cache is already complete ({man['counts']['items']} items); nothing to do")
-            return {"status": "already-complete", "manifest": man, "stats": {}}
-        diffs = diff_keys(man.get("run", {}).get("params", {}), params)
-        raise ParamsMismatch(
-            f"{out} already holds a finished cache made with other parameters:\n  "
-            + "\n  ".join(diffs or ["(parameters differ)"])
-            + "\nChoose another --out (or delete it)."
-        )
-    _check_or_write_run(out, params, n_chunks)
+    finished = _finished_manifest(out, params, run_hash)
+    if finished is not None:
+        log(f"{out}: the cache is already complete ({finished['counts']['items']} items); nothing to do")
+        return {"status": "already-complete", "manifest": finished, "stats": {}}
+    _check_or_write_run(out, params, plan.n_chunks)
     clean_stale_tmp(out)
 
-    mine = [c for c in range(n_chunks) if c % shard_n == shard_i]
-    existing = list_chunks(out)
-    done: set[int] = set()
-    for c, path in existing.items():
-        if c >= n_chunks:
-            raise CacheError(f"{out}: chunk {c} is beyond this run's {n_chunks} chunks (other parameters?)")
-        try:
-            m = read_chunk_manifest(path, ph)
-            if (m["start"], m["stop"]) != chunk_range(c, chunk, n_items):
-                raise ParamsMismatch(f"{path}: covers items {m['start']}..{m['stop']}, expected {chunk_range(c, chunk, n_items)}")
-            verify_chunk_files(path, m)  # finished chunks are checked once, here
-        except ParamsMismatch as exc:
-            raise ParamsMismatch(f"{exc}\nChoose another --out (or delete it).") from exc
-        except CacheError as exc:
-            log(f"warning: {exc}; recomputing it")
-            rmtree_quiet(path)
-            continue
-        done.add(c)
+    mine, existing = plan.mine(), list_chunks(out)
+    done = _verified_chunks(out, existing, plan, run_hash, log)
     todo = [c for c in mine if c not in done]
-    stats = BuildStats(chunks_done_before=sum(1 for c in mine if c in done))
-    n_mine = sum(chunk_range(c, chunk, n_items)[1] - chunk_range(c, chunk, n_items)[0] for c in mine)
-    n_done = n_mine - sum(chunk_range(c, chunk, n_items)[1] - chunk_range(c, chunk, n_items)[0] for c in todo)
-    shard_txt = f" (shard {shard_i}/{shard_n})" if shard_n > 1 else ""
-    if stats.chunks_done_before:
-        log(f"{out}: resuming{shard_txt}: {stats.chunks_done_before} of {len(mine)} chunks already done")
-
-    pbar = None
+    ctx = _BuildContext(out, plan, run_hash, image_size, desc, keep_chunks,
+                        BuildStats(chunks_done_before=sum(1 for c in mine if c in done)))
+    shard_txt = f" (shard {plan.shard_i}/{plan.shard_n})" if plan.sharded else ""
+    if ctx.stats.chunks_done_before:
+        log(f"{out}: resuming{shard_txt}: {ctx.stats.chunks_done_before} of {len(mine)} chunks already done")
     if progress and todo:
-        from tqdm.auto import tqdm
-
-        pbar = tqdm(total=n_mine, initial=n_done, unit="pair", desc=f"precompute{shard_txt}", smoothing=0.1)
-
-    loader = None
-    frozen = False
-    cons = None
-    if shard_n == 1:
+        ctx.pbar = tqdm(total=plan.count_items(mine), initial=plan.count_items(mine) - plan.count_items(todo),
+                        unit="pair", desc=f"precompute{shard_txt}", smoothing=0.1)
+    if not plan.sharded:
         # the final arrays grow while later chunks compute (chunks are appended in order)
-        from .assemble import Consolidator
-
-        cons = Consolidator(out, read_json(out / RUN_FILE, "run file"), trusted=frozenset(range(n_chunks)))
-        ready = {c: existing[c] for c in done}
-
-        in_memory: dict[int, dict] = {}  # arrays of chunks written by this run, not yet appended
-
-        def feed(c: int | None = None, path: Path | None = None, arrays: dict | None = None) -> None:
-            if c is not None:
-                ready[c] = path
-                if arrays is not None:
-                    in_memory[c] = arrays
-            while cons.next in ready:
-                c_next = cons.next
-                cons.add(c_next, ready.pop(c_next), in_memory.pop(c_next, None))
-
+        consolidator = Consolidator(out, read_json(out / RUN_FILE, "run file"), trusted=frozenset(range(plan.n_chunks)))
+        ctx.feeder = InOrderFeeder(consolidator, {c: existing[c] for c in done})
     try:
-        if cons is not None:
-            feed()  # chunks finished by an earlier run
+        if ctx.feeder is not None:
+            ctx.feeder.drain()  # chunks finished by an earlier run
         if todo:
-            # Everything alive now (the source's annotations above all) is left out of garbage
-            # collection until the end: collections in this process and in the forked workers
-            # would walk it again and again, and in the workers dirty its shared pages.
-            gc.collect()
-            gc.freeze()
-            frozen = True
-            loader = Loader(source, image_size, workers, desc, n_threads=n_threads)
-            pending: deque = deque()
-            queue = deque(todo)
-            while queue and len(pending) < 2:  # the chunk in hand and the next one load ahead
-                c = queue.popleft()
-                pending.append((c, loader.submit(*chunk_range(c, chunk, n_items))))
-            while pending:
-                c, handle = pending.popleft()
-                a, b = chunk_range(c, chunk, n_items)
-                if queue:
-                    c2 = queue.popleft()
-                    pending.append((c2, loader.submit(*chunk_range(c2, chunk, n_items))))
-                if cons is not None and not keep_chunks and not pending and cons.next == c:
-                    # the run's last chunk: straight into the final arrays as its batches come
-                    # (its chunk files would be deleted in a moment); only it is redone if the
-                    # process dies now
-                    _stream_last_chunk(loader, handle, cons, c, a, b, ph, image_size, desc, stats, pbar)
-                    feed()  # later chunks finished by an earlier run
-                    continue
-                t0 = time.perf_counter()
-                results = loader.collect(handle)
-                stats.wait_s += time.perf_counter() - t0
-                items, skipped = _split_results(results, stats)
-                arrays = chunk_arrays(items, [it.sfb for it in items], image_size, desc.shape)
-                t1 = time.perf_counter()
-                path = write_chunk(out, c, a, b, items, None, skipped, ph, image_size, desc.shape, arrays=arrays)
-                stats.write_s += time.perf_counter() - t1
-                if cons is not None:
-                    feed(c, path, arrays)
-                del arrays
-                stats.chunks_computed += 1
-                if pbar is not None:
-                    pbar.update(b - a)
-                    if stats.skipped:
-                        pbar.set_postfix(skipped=stats.skipped, refresh=False)
-            stats.extra["loader_restarts"] = loader.restarts
+            with _frozen_loader(source, image_size, workers, desc, n_threads) as loader:
+                _compute_chunks(ctx, loader, todo)
     except BaseException:
-        if cons is not None:
-            cons.close()
+        if ctx.feeder is not None:
+            ctx.feeder.consolidator.close()
         raise
     finally:
-        if frozen:
-            gc.unfreeze()
-        if loader is not None:
-            loader.close()
-        if pbar is not None:
-            pbar.close()
-
-    if shard_n > 1:
-        write_json_atomic(
-            out / f"shard-{shard_i}-of-{shard_n}.json",
-            {"params_hash": ph, "shard": [shard_i, shard_n], "chunks": mine, "n_chunks": n_chunks},
-        )
-        stats.wall_s = time.perf_counter() - t_start
-        log(
-            f"{out}: shard {shard_i}/{shard_n} done ({len(mine)} chunks). When every shard is done: "
-            f"csip precompute merge SHARD_DIRS... --out DIR"
-        )
-        return {"status": "shard-complete", "stats": stats.to_json()}
-
-    assert cons is not None
-    stats.wall_s = time.perf_counter() - t_start
-    t0 = time.perf_counter()
-    try:
-        manifest = cons.finish(keep_chunks=keep_chunks, build=stats)
-    finally:
-        cons.close()
-    stats.consolidate_s = cons.seconds
-    stats.extra["finish_s"] = round(time.perf_counter() - t0, 4)
-    stats.wall_s = time.perf_counter() - t_start
-    return {"status": "complete", "manifest": manifest, "stats": stats.to_json()}
+        if ctx.pbar is not None:
+            ctx.pbar.close()
+    return _shard_done(ctx, t_start, log) if plan.sharded else _finish(ctx, t_start)

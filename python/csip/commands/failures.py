@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import click
 
+from ..errors import CsipInputError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Exit code of every failure caused by the input (click's own usage errors use it too).
@@ -23,12 +25,11 @@ EXIT_BAD_INPUT = 2
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
-    """Exception types that mean "bad input", not "bug" (imported lazily: torch is slow)."""
-    from ..cache.format import CacheError
-    from ..errors import CsipInputError
+    """Exception types that mean "bad input", not "bug"."""
+    from ..cache.format import CacheError  # numpy: lazy, every command's --help imports this module
 
     types: list[type[BaseException]] = [CacheError, CsipInputError]
-    if "csip.train" in sys.modules:
+    if "csip.train" in sys.modules:  # only a command that trains can raise it; torch is slow to import
         from ..train import DataError
 
         types.append(DataError)

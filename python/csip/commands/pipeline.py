@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from ..preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
+from ..study import StudyError, run_study
 from ..study.config import TABLE1_ENCODERS, StudyConfig
 from .failures import reporting_errors
 
@@ -100,8 +101,6 @@ def run(out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, labe
 
     Runs on the built-in synthetic scenes; rerunning resumes (finished stages are skipped).
     """
-    from ..study import StudyError, run_study
-
     task_list = ("cbir", "srr", "vqa") if "all" in tasks else tuple(sorted(set(tasks), key=["cbir", "srr", "vqa"].index))
     try:
         cfg = StudyConfig(out=str(out), encoders=_parse_encoders(encoders), seeds=_parse_seeds(seeds), n=n,

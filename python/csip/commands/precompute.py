@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..preemption import signals_interrupt
+from ..checks import check_writable_dir
+from ..errors import UnwritableOutput
+from ..preemption import EXIT_INTERRUPTED, signals_interrupt
 from .failures import fail
 from .options import key_values
 
@@ -83,11 +87,6 @@ def _fail(exc: Exception) -> None:
 
 def _interrupted(out: Path, got: list[int]) -> None:
     """After SIGINT or SIGTERM stopped a build: what is kept, how to resume; exit code 75."""
-    import shlex
-    import signal
-
-    from ..preemption import EXIT_INTERRUPTED
-
     name = signal.Signals(got[0]).name if got else "SIGINT"
     chunks = out / "chunks"
     n = sum(1 for p in chunks.glob("chunk-*")) if chunks.is_dir() else 0
@@ -147,11 +146,9 @@ def run(
     source_opts: tuple[str, ...],
 ) -> None:
     """Compute (or resume) the cache of SOURCE in --out (SOURCE: synthetic by default)."""
+    # the cache library imports numpy: imported here so that `csip precompute --help` stays fast
     from ..cache.format import CacheError
-    from ..cache.writer import build, resolve_source, source_accepts
-    from ..checks import check_writable_dir
-    from ..errors import UnwritableOutput
-    from ..descriptor import DescriptorParams
+    from ..cache.writer import build
 
     shard_t = _parse_shard(shard) or _shard_from_env() or (0, 1)
     if "{rank}" in str(out) or "{shard}" in str(out):
@@ -160,6 +157,29 @@ def run(
     for key, value in (("images", images), ("sam_checkpoint", sam_checkpoint)):
         if value is not None:
             opts[key] = str(value)
+    src, n_limit, seed_used, desc = _open_source(source, opts, n, seed, n_angles, forces, normalize, out)
+    try:
+        with signals_interrupt() as got:
+            res = build(src, out, spec=source, n=n_limit, seed=seed_used, image_size=image_size, desc=desc,
+                        workers=workers, chunk=chunk, shard=shard_t, n_threads=threads, keep_chunks=keep_chunks,
+                        progress=progress)
+    except KeyboardInterrupt:
+        _interrupted(out, got)
+    except CacheError as exc:
+        _fail(exc)
+    if res["status"] == "complete":
+        _print_built(out, res["manifest"], res["stats"])
+
+
+def _open_source(source: str, opts: dict[str, Any], n: int | None, seed: int, n_angles: int, forces: str,
+                 normalize: str, out: Path) -> tuple[Any, int | None, int | None, Any]:
+    """``(source, n_limit, seed, descriptor)``: the source opened with ``opts`` (plus ``n`` and
+    ``seed`` where it takes them), the item limit left for the build (``n`` when the source does
+    not take it), the seed recorded (only where it shapes the items) and the descriptor
+    parameters; a bad value, a missing file or an unwritable ``out`` exits with code 2."""
+    from ..cache.writer import resolve_source, source_accepts  # numpy: lazy (see run)
+    from ..descriptor import DescriptorParams
+
     n_limit = n
     seed_used: int | None = None  # recorded only where it shapes the items
     try:
@@ -174,39 +194,21 @@ def run(
         check_writable_dir(out, "--out")
     except (TypeError, ValueError, FileNotFoundError, ImportError, UnwritableOutput) as exc:
         _fail(exc)
-    try:
-        with signals_interrupt() as got:
-            res = build(
-                src,
-                out,
-                spec=source,
-                n=n_limit,
-                seed=seed_used,
-                image_size=image_size,
-                desc=desc,
-                workers=workers,
-                chunk=chunk,
-                shard=shard_t,
-                n_threads=threads,
-                keep_chunks=keep_chunks,
-                progress=progress,
-            )
-    except KeyboardInterrupt:
-        _interrupted(out, got)
-    except CacheError as exc:
-        _fail(exc)
-    if res["status"] == "complete":
-        man = res["manifest"]
-        st = res["stats"]
-        c = man["counts"]
-        rate = (st["items"] + st["skipped"]) / st["wall_s"] if st.get("wall_s") else float("nan")
-        click.echo(
-            f"{out}: {c['items']} items ({c['skipped']} skipped), sFB {man['descriptor']['shape']}, "
-            f"images {man['image_size']}px; {st['wall_s']:.1f} s ({rate:.0f} pairs/s this run)",
-            err=True,
-        )
-        if man["skipped"]["reasons"]:
-            click.echo("skipped: " + ", ".join(f"{r}: {k}" for r, k in man["skipped"]["reasons"].items()), err=True)
+    return src, n_limit, seed_used, desc
+
+
+def _print_built(out: Path, man: dict[str, Any], stats: dict[str, Any]) -> None:
+    """One line on the finished cache (items, skipped, banner shape, image size, time, rate),
+    and the skip reasons when any item was skipped."""
+    counts = man["counts"]
+    rate = (stats["items"] + stats["skipped"]) / stats["wall_s"] if stats.get("wall_s") else float("nan")
+    click.echo(
+        f"{out}: {counts['items']} items ({counts['skipped']} skipped), sFB {man['descriptor']['shape']}, "
+        f"images {man['image_size']}px; {stats['wall_s']:.1f} s ({rate:.0f} pairs/s this run)",
+        err=True,
+    )
+    if man["skipped"]["reasons"]:
+        click.echo("skipped: " + ", ".join(f"{r}: {k}" for r, k in man["skipped"]["reasons"].items()), err=True)
 
 
 @precompute.command("merge")
@@ -215,7 +217,7 @@ def run(
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check of every chunk.")
 def merge_cmd(shard_dirs: tuple[Path, ...], out: Path, no_verify: bool) -> None:
     """Merge the shard directories of one run (`--shard i/n`) into one cache in --out."""
-    from ..cache.assemble import merge
+    from ..cache.assemble import merge  # numpy: lazy (see run)
     from ..cache.format import CacheError
 
     try:
@@ -231,7 +233,7 @@ def merge_cmd(shard_dirs: tuple[Path, ...], out: Path, no_verify: bool) -> None:
 @click.option("--verify", is_flag=True, help="Recompute every file's sha256.")
 def info(cache_dir: Path, verify: bool) -> None:
     """Print a summary of a cache's manifest (and check it with --verify)."""
-    from ..cache import Cache, CacheError
+    from ..cache import Cache, CacheError  # numpy: lazy (see run)
 
     try:
         c = Cache(cache_dir, verify=verify)

@@ -17,7 +17,11 @@ from pathlib import Path
 
 import click
 
+from .. import distributed as dist_utils
+from ..checkpoint import export_encoder, load_checkpoint
 from ..models import IMAGE_ENCODERS
+from ..preemption import Interrupted, exit_interrupted
+from ..train import SYNTHETIC_DEFAULTS, TrainingDiverged, train
 from ..train_config import TrainConfig
 from .failures import fail, reporting_errors
 from .resume_check import resume_conflicts
@@ -104,8 +108,6 @@ def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, 
     OUT/checkpoints/last.pt and exits with code 75; `--resume` then continues the run exactly.
     Bad input (a damaged cache, a bad option value, an unreadable checkpoint) exits with code 2.
     """
-    from .. import distributed as dist_utils
-
     try:
         with reporting_errors():
             _pretrain(ctx, **ctx.params)
@@ -117,22 +119,15 @@ def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr,
               device, compile_, amp, embed_dim, feature_dim, logit_scale, fixed_logit_scale, label_smoothing, flip,
               width, select, pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
               export_dir, progress) -> None:
-    from ..checkpoint import export_encoder, load_checkpoint
-    from ..preemption import Interrupted, exit_interrupted
-    from ..train import SYNTHETIC_DEFAULTS, TrainConfig, TrainingDiverged, train
-
+    """The command's body (its options as parameters): export only, or check a resume, train, report."""
     final = Path(out) / "checkpoints" / "final.pt"
     if export_dir is not None and final.is_file() and not resume:
         # export only: the run is finished
         export_encoder(final, export_dir)
         click.echo(f"exported {final} -> {export_dir}", err=True)
         return
-    last = Path(out) / "checkpoints" / "last.pt"
-    if resume and last.is_file():
-        conflicts = resume_conflicts(ctx, load_checkpoint(last).get("train_config", {}))
-        if conflicts:
-            fail(f"--resume: {out} holds a run made with other options:\n  " + "\n  ".join(conflicts)
-                 + "\nDrop them to continue that run as it was, or choose another --out for a new run.")
+    if resume:
+        _check_resume(ctx, Path(out))
     synthetic = cache is None
     cfg = TrainConfig(
         out=str(out),
@@ -168,11 +163,30 @@ def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr,
         synthetic_n=synthetic_n,
         synthetic_image_size=image_size,
     )
-    from .. import distributed as dist_utils
+    summary = _train(cfg, Path(out))
+    if dist_utils.is_main():
+        _report(summary, export_dir)
 
-    existed = Path(out).exists()
+
+def _check_resume(ctx, out: Path) -> None:
+    """With ``--resume`` and a ``last.pt`` in ``out``: fail (exit 2) when the options given
+    differ from those the run was made with (:func:`~csip.commands.resume_check.resume_conflicts`)."""
+    last = out / "checkpoints" / "last.pt"
+    if not last.is_file():
+        return
+    conflicts = resume_conflicts(ctx, load_checkpoint(last).get("train_config", {}))
+    if conflicts:
+        fail(f"--resume: {out} holds a run made with other options:\n  " + "\n  ".join(conflicts)
+             + "\nDrop them to continue that run as it was, or choose another --out for a new run.")
+
+
+def _train(cfg: TrainConfig, out: Path) -> dict:
+    """Run :func:`csip.train.train`; returns its summary. Interrupted: exit 75 with the command
+    that resumes; missing or existing files: exit 2; divergence: exit 1. A run that failed
+    before writing anything leaves no empty ``out``."""
+    existed = out.exists()
     try:
-        summary = train(cfg)
+        return train(cfg)
     except Interrupted as exc:
         exit_interrupted(exc, f"csip pretrain --out {out} --resume" + (" (under torchrun: the same launch "
                          "command, with --resume)" if dist_utils.world_size() > 1 else ""))
@@ -181,19 +195,22 @@ def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr,
     except TrainingDiverged as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        if not existed:  # a run that failed before writing anything leaves no empty directory
+        if not existed:
             with contextlib.suppress(OSError):
-                Path(out).rmdir()
-    if dist_utils.is_main():
-        if summary["steps_run"] == 0:
-            click.echo(f"nothing left to do: the run is complete ({summary['steps']} steps); checkpoint "
-                       f"{summary['checkpoint']}", err=True)
-        else:
-            click.echo(f"done: {summary['steps']} steps, last loss {summary['loss']:.4f}; checkpoint "
-                       f"{summary['checkpoint']}", err=True)
-        if export_dir is not None:
-            export_encoder(summary["checkpoint"], export_dir)
-            click.echo(f"exported the image encoder to {export_dir}", err=True)
+                out.rmdir()
+
+
+def _report(summary: dict, export_dir: Path | None) -> None:
+    """Print how the run ended (and export the encoder with ``--export``)."""
+    if summary["steps_run"] == 0:
+        click.echo(f"nothing left to do: the run is complete ({summary['steps']} steps); checkpoint "
+                   f"{summary['checkpoint']}", err=True)
+    else:
+        click.echo(f"done: {summary['steps']} steps, last loss {summary['loss']:.4f}; checkpoint "
+                   f"{summary['checkpoint']}", err=True)
+    if export_dir is not None:
+        export_encoder(summary["checkpoint"], export_dir)
+        click.echo(f"exported the image encoder to {export_dir}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

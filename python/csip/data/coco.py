@@ -26,7 +26,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from csip_core import rle_window
 
+from ..errors import BadFile
 from .common import BAD_ANNOTATION, MASK_TOO_SMALL, check_masks, read_json_file, read_rgb, resolve_inside, saliency_order
 from .sample import Sample, SkipItem, box_of, shift_box, union_box
 
@@ -59,7 +61,7 @@ def segmentation_rle(segmentation, height: int, width: int) -> dict | None:
     """A COCO ``segmentation`` (polygons, RLE or compressed RLE) as one compressed RLE, or
     ``None`` when it has no polygon of at least 3 points. An RLE that does not fit the image
     gives ``SkipItem("bad annotation", why)`` (:func:`check_rle`)."""
-    from pycocotools import mask as mask_utils
+    from pycocotools import mask as mask_utils  # pycocotools is optional (the ml extra)
 
     if isinstance(segmentation, dict):
         check_rle(segmentation, height, width)
@@ -78,7 +80,7 @@ def segmentation_rle(segmentation, height: int, width: int) -> dict | None:
 
 def decode_rle(rle: dict | None, height: int, width: int) -> np.ndarray:
     """Bool ``(height, width)`` mask of an RLE (all False for ``None``), Fortran-ordered, no copy."""
-    from pycocotools import mask as mask_utils
+    from pycocotools import mask as mask_utils  # pycocotools is optional (the ml extra)
 
     if rle is None:
         return np.zeros((height, width), dtype=bool)
@@ -102,8 +104,6 @@ def decode_rle_window(rle: dict | None, height: int, width: int, box: tuple[int,
     ``csip_core.rle_window``. ``counts`` may be compressed (bytes or str) or a list of run
     lengths. ``ValueError`` for a window outside the mask, a malformed string, or runs that do
     not cover ``height × width`` pixels."""
-    from csip_core import rle_window
-
     window = tuple(int(v) for v in box)
     counts = [int(height) * int(width)] if rle is None else rle["counts"]  # None: all 0s
     return rle_window(counts, int(height), int(width), window)
@@ -111,7 +111,7 @@ def decode_rle_window(rle: dict | None, height: int, width: int, box: tuple[int,
 
 def rle_area_box(rle: dict | None) -> tuple[int, tuple[float, float, float, float] | None]:
     """Pixel count and tight box ``(x0, y0, x1, y1)`` (exclusive ends) of an RLE's mask."""
-    from pycocotools import mask as mask_utils
+    from pycocotools import mask as mask_utils  # pycocotools is optional (the ml extra)
 
     if rle is None:
         return 0, None
@@ -127,8 +127,6 @@ def check_coco_structure(dataset, path: Path) -> None:
     instances document lacks what :class:`CocoSource` reads: ``images`` entries with ``id``,
     ``file_name``, ``height`` and ``width``; ``annotations`` entries with ``id`` and
     ``image_id`` (of a listed image)."""
-    from ..errors import BadFile
-
     if not isinstance(dataset, dict):
         raise BadFile(f"COCO annotations {path}: expected a JSON object with 'images' and 'annotations', "
                       f"got a {type(dataset).__name__}")
@@ -169,7 +167,7 @@ class CocoSource:
     name = "coco"
 
     def __init__(self, annotations: str | Path, images: str | Path | None = None, max_objects: int = 3, saliency: str = "area", min_pixels: int = 16):
-        from pycocotools.coco import COCO
+        from pycocotools.coco import COCO  # optional (the ml extra)
 
         self.annotations = Path(annotations).expanduser()
         if not self.annotations.is_file():

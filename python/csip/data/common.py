@@ -8,13 +8,16 @@ manifest. The reasons are the module constants below.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import stat
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps
 
+from ..errors import BadFile
 from .sample import PREDICATES, SkipItem
 
 ESCAPES_ROOT = "path escapes dataset root"
@@ -31,10 +34,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 def read_json_file(path: str | Path, what: str):
     """The JSON document in ``path``; :class:`~csip.errors.BadFile` naming ``path`` and ``what``
     (e.g. "COCO annotations") when the file is empty or not JSON."""
-    import json
-
-    from ..errors import BadFile
-
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -105,7 +104,7 @@ def _read_jpeg(path: Path, max_pixels: int | None) -> np.ndarray | None:
     simplejpeg is not installed, the file is not such a JPEG, it is larger than Pillow's
     decompression-bomb limit, or simplejpeg has any complaint: Pillow then decides whether it
     is readable."""
-    try:
+    try:  # simplejpeg is optional (Pillow decodes without it)
         import simplejpeg
     except ImportError:
         return None
@@ -142,8 +141,6 @@ def read_rgb(
     ``SkipItem("missing file")``; anything Pillow cannot fully decode (truncated, corrupt, not
     an image, decompression bomb) -> ``SkipItem("unreadable image")``.
     """
-    from PIL import Image
-
     path = Path(path)
     if not path.is_file():
         raise SkipItem(MISSING_FILE)
@@ -163,8 +160,6 @@ def read_rgb(
 
 def _read_pillow(path: Path, exif_transpose: bool) -> np.ndarray:
     """Pillow's RGB decode of any image file; ``SkipItem("unreadable image")`` when it fails."""
-    from PIL import Image, ImageOps
-
     try:
         with Image.open(path) as img:
             img.load()  # force a full decode here, so truncated files fail here

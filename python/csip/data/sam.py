@@ -30,7 +30,7 @@ def build_tiny_sam(checkpoint: str | Path | None = None, img_size: int = 64):
 
     Useless for real masks; it exercises the SAM code paths quickly in tests.
     """
-    import torch
+    import torch  # optional (the ml extra): imported only when SAM runs
     from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
     dim, patch = 32, 16
@@ -69,7 +69,7 @@ def build_tiny_sam(checkpoint: str | Path | None = None, img_size: int = 64):
 def load_sam(checkpoint: str | Path, kind: str = "vit_h", device: str | None = None):
     """The SAM model ``kind`` with the weights of the local file ``checkpoint``, on ``device``
     (default: ``cuda`` when available, else ``cpu``), in eval mode."""
-    import torch
+    import torch  # optional (the ml extra): imported only when SAM runs
 
     path = Path(checkpoint).expanduser()
     if not path.is_file():
@@ -150,7 +150,7 @@ class BoxMasker(_Lazy):
 
     @staticmethod
     def _build(sam):
-        from segment_anything import SamPredictor
+        from segment_anything import SamPredictor  # optional (the ml extra): imported only when SAM runs
 
         return SamPredictor(sam)
 
@@ -159,7 +159,7 @@ class BoxMasker(_Lazy):
         boxes_m = [box_mask(b, h, w) for b in boxes]
         if self.checkpoint is None:
             return boxes_m
-        import torch
+        import torch  # optional (the ml extra): imported only when SAM runs
 
         predictor = self._sam()
         out = []
@@ -193,12 +193,12 @@ class AutoMasker(_Lazy):
         return {"masks": "sam-auto", "sam_checkpoint": self.checkpoint, "sam_kind": self.kind, "sam_generator": self.generator_opts}
 
     def _build(self, sam):
-        from segment_anything import SamAutomaticMaskGenerator
+        from segment_anything import SamAutomaticMaskGenerator  # optional (the ml extra): imported only when SAM runs
 
         return SamAutomaticMaskGenerator(sam, output_mode="binary_mask", **self.generator_opts)
 
     def __call__(self, image: np.ndarray) -> list[np.ndarray]:
-        import torch
+        import torch  # optional (the ml extra): imported only when SAM runs
 
         with torch.inference_mode():
             records = self._sam().generate(image)

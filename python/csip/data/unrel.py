@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .common import check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
 from .sam import BoxMasker
 from .sample import Sample, box_of
@@ -38,11 +40,10 @@ def _box(b) -> tuple[float, float, float, float]:
 
 def read_unrel_mat(path: str | Path) -> list[dict]:
     """UnRel's ``annotations.mat`` as the JSON records of the module docstring (needs scipy)."""
-    try:
+    try:  # scipy is optional: only UnRel's .mat annotations need it
         import scipy.io
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("reading UnRel's annotations.mat needs scipy; or convert it to annotations.json") from exc
-    import numpy as np
 
     def text(x):
         return str(np.asarray(x).squeeze().item()) if np.asarray(x).size else ""

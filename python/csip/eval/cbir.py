@@ -84,6 +84,35 @@ def ndcg_per_query(
     ks = [int(k) for k in ks]
     if not ks or min(ks) < 1:
         raise ValueError(f"ks must be positive integers, got {ks}")
+    fq, sq, fg, sg = _unit_queries_and_gallery(features, sfb, gallery_features, gallery_sfb, dev)
+    same = gallery_features is None
+    q, g = fq.shape[0], fg.shape[0]
+    qid, gid = _identities(same, q, g, query_ids, gallery_ids, dev)
+    n_avail = g - 1 if (same or qid is not None) else g
+    if n_avail < 1:
+        raise ValueError(f"NDCG needs at least one gallery item besides the query (gallery of {g})")
+    kmax = min(max(ks), n_avail)
+    disc = _discounts(kmax, dev)
+    out = {k: np.empty(q, dtype=np.float64) for k in ks}
+    chunk = max(1, int(chunk))
+    for start in range(0, q, chunk):
+        stop = min(q, start + chunk)
+        rows = slice(start, stop)
+        self_mask = None if qid is None else qid[rows, None] == gid[None, :]
+        dcg, idcg = _dcg_and_ideal(fq[rows], sq[rows], fg, sg, self_mask, disc)
+        for k in ks:
+            kk = min(k, kmax) - 1
+            num, den = dcg[:, kk], idcg[:, kk]
+            val = torch.where(den > 0, num / den.clamp_min(1e-30), torch.zeros_like(num))
+            out[k][start:stop] = val.double().cpu().numpy()
+    return out
+
+
+def _unit_queries_and_gallery(features, sfb, gallery_features, gallery_sfb,
+                              dev: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(fq (Q, D), sq (Q, R·K), fg (G, D), sg (G, R·K))``: queries' and gallery's features and
+    banners as unit float32 rows on ``dev`` (the gallery is the queries when none is given);
+    ``ValueError`` when their counts or sizes disagree."""
     fq = _unit_rows(features, dev)
     sq = _unit_rows(sfb, dev)
     if fq.shape[0] != sq.shape[0]:
@@ -97,49 +126,43 @@ def ndcg_per_query(
         raise ValueError(f"{fg.shape[0]} gallery feature rows but {sg.shape[0]} gallery banners")
     if fq.shape[1] != fg.shape[1] or sq.shape[1] != sg.shape[1]:
         raise ValueError("queries and gallery have different feature or banner sizes")
-    q, g = fq.shape[0], fg.shape[0]
+    return fq, sq, fg, sg
+
+
+def _identities(same: bool, q: int, g: int, query_ids: np.ndarray | None, gallery_ids: np.ndarray | None,
+                dev: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``(qid (Q,), gid (G,))`` int64: the identities that exclude a query's own item from its
+    ranking (positions when the gallery is the queries), or ``(None, None)``: nothing excluded."""
     if same:
-        qid = torch.arange(q, device=dev)
-        gid = torch.arange(g, device=dev)
-    elif query_ids is not None and gallery_ids is not None:
-        qid = torch.as_tensor(np.asarray(query_ids, dtype=np.int64), device=dev)
-        gid = torch.as_tensor(np.asarray(gallery_ids, dtype=np.int64), device=dev)
+        return torch.arange(q, device=dev), torch.arange(g, device=dev)
+    if query_ids is not None and gallery_ids is not None:
+        return (torch.as_tensor(np.asarray(query_ids, dtype=np.int64), device=dev),
+                torch.as_tensor(np.asarray(gallery_ids, dtype=np.int64), device=dev))
+    return None, None
+
+
+def _dcg_and_ideal(fq: torch.Tensor, sq: torch.Tensor, fg: torch.Tensor, sg: torch.Tensor,
+                   self_mask: torch.Tensor | None, disc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(DCG, IDCG)``, each ``(c, kmax)`` cumulated over ranks 1..kmax (``kmax = len(disc)``),
+    of a chunk of ``c`` queries (unit rows ``fq``, ``sq``) against the gallery (``fg``, ``sg``).
+    ``self_mask`` ``(c, G)``: gallery items each query must not see (its own), or ``None``."""
+    kmax = disc.shape[0]
+    sim = _row_products(fq, fg)  # (c, G) ranking scores
+    rel = _row_products(sq, sg)  # (c, G) relevance
+    if self_mask is not None:
+        neg = torch.tensor(float("-inf"), device=sim.device)
+        sim = torch.where(self_mask, neg, sim)
+        rel_rank = torch.where(self_mask, neg, rel)
     else:
-        qid = gid = None
-    n_avail = g - 1 if (same or qid is not None) else g
-    if n_avail < 1:
-        raise ValueError(f"NDCG needs at least one gallery item besides the query (gallery of {g})")
-    kmax = min(max(ks), n_avail)
-    disc = _discounts(kmax, dev)
-    out = {k: np.empty(q, dtype=np.float64) for k in ks}
-    chunk = max(1, int(chunk))
-    neg = torch.tensor(float("-inf"), device=dev)
-    for s in range(0, q, chunk):
-        e = min(q, s + chunk)
-        sim = _row_products(fq[s:e], fg)  # (c, G) ranking scores
-        rel = _row_products(sq[s:e], sg)  # (c, G) relevance
-        if qid is not None:
-            self_mask = qid[s:e, None] == gid[None, :]
-            sim = torch.where(self_mask, neg, sim)
-            rel_rank = torch.where(self_mask, neg, rel)
-        else:
-            self_mask = None
-            rel_rank = rel
-        order = torch.sort(sim, dim=1, descending=True, stable=True).indices[:, :kmax]
-        got = torch.gather(rel, 1, order)  # (c, kmax) relevance in the model's ranking
-        ideal = torch.topk(rel_rank, kmax, dim=1, sorted=True).values  # (c, kmax)
-        if self_mask is not None:
-            # a query whose id matches several gallery items loses them all; pad with 0
-            ideal = torch.where(torch.isinf(ideal), torch.zeros_like(ideal), ideal)
-            got = torch.where(torch.gather(self_mask, 1, order), torch.zeros_like(got), got)
-        dcg = torch.cumsum(got * disc, dim=1)
-        idcg = torch.cumsum(ideal * disc, dim=1)
-        for k in ks:
-            kk = min(k, kmax) - 1
-            num, den = dcg[:, kk], idcg[:, kk]
-            val = torch.where(den > 0, num / den.clamp_min(1e-30), torch.zeros_like(num))
-            out[k][s:e] = val.double().cpu().numpy()
-    return out
+        rel_rank = rel
+    order = torch.sort(sim, dim=1, descending=True, stable=True).indices[:, :kmax]
+    got = torch.gather(rel, 1, order)  # (c, kmax) relevance in the model's ranking
+    ideal = torch.topk(rel_rank, kmax, dim=1, sorted=True).values  # (c, kmax)
+    if self_mask is not None:
+        # a query whose id matches several gallery items loses them all; pad with 0
+        ideal = torch.where(torch.isinf(ideal), torch.zeros_like(ideal), ideal)
+        got = torch.where(torch.gather(self_mask, 1, order), torch.zeros_like(got), got)
+    return torch.cumsum(got * disc, dim=1), torch.cumsum(ideal * disc, dim=1)
 
 
 def ndcg(

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..weights_io import safetensors_load, torch_load
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -118,8 +120,6 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
-    from ..weights_io import safetensors_load, torch_load
-
     if path.suffix == ".safetensors":
         return safetensors_load(path)
     obj = torch_load(path, "cpu", "weights file")
@@ -151,6 +151,7 @@ class ResNet18Backbone(nn.Module):
 
     def __init__(self, in_channels: int = 3, weights: str | Path | None = None, width: int = STANDARD_WIDTH):
         super().__init__()
+        # torchvision takes 1.6 s to import even after torch: only when a ResNet18 is built
         from torchvision.models.resnet import BasicBlock, conv1x1
 
         if width < 1:
