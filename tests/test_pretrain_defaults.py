@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from csip.commands.pretrain import pretrain
+from csip.commands.resume_check import OPTION_FIELDS
 from csip.train import SYNTHETIC_DEFAULTS, TrainConfig
+from csip.train_config import RUN_DEFINING_FIELDS
 
 #: Options named differently from their TrainConfig field.
 RENAMED = {"image_size": "synthetic_image_size", "compile_": "compile"}
@@ -32,3 +34,13 @@ def test_epochs_and_batch_default_to_the_config_or_the_synthetic_sizes():
     cfg = TrainConfig(out="x")
     assert (cfg.epochs, cfg.batch_size) == (20, 256)
     assert (SYNTHETIC_DEFAULTS["epochs"], SYNTHETIC_DEFAULTS["batch_size"]) == (3, 64)
+
+
+def test_resume_checks_every_run_defining_option():
+    """An option that fixes what a run computes, typed with another value on ``--resume``, is
+    refused (csip.commands.resume_check) rather than silently replaced by the stored value."""
+    renamed = dict(RENAMED, fixed_logit_scale="learn_logit_scale")
+    defining = {p.name for p in pretrain.params if renamed.get(p.name, p.name) in RUN_DEFINING_FIELDS}
+    assert defining - set(OPTION_FIELDS) == set()
+    assert {OPTION_FIELDS[n][0] for n in defining} <= set(RUN_DEFINING_FIELDS)
+    assert len(defining) >= 22

@@ -18,7 +18,8 @@ from click.core import ParameterSource
 
 _same_value: Callable[[Any], Any] = lambda v: v  # noqa: E731
 
-#: ``csip pretrain`` parameter -> (TrainConfig field, typed value -> stored value).
+#: ``csip pretrain`` parameter -> (TrainConfig field, typed value -> stored value): every option
+#: whose field is in :data:`csip.train_config.RUN_DEFINING_FIELDS` (a test holds them together).
 OPTION_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "cache": ("cache", lambda v: str(Path(v).resolve()) if v is not None else None),
     "split": ("split", lambda v: None if v == "all" else v),
@@ -34,6 +35,9 @@ OPTION_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "feature_dim": ("feature_dim", int),
     "logit_scale": ("logit_scale", float),
     "fixed_logit_scale": ("learn_logit_scale", lambda v: not v),
+    "amp": ("amp", bool),
+    "width": ("width", int),
+    "select": ("select", _same_value),
     "label_smoothing": ("label_smoothing", float),
     "flip": ("flip", bool),
     "pretrained": ("pretrained", lambda v: str(v) if v is not None else None),
