@@ -428,8 +428,7 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
     dataset, data_info, val_dataset, item_shape = _open_data(cfg, out, main, dataset, data_info, val_dataset)
     model_config, model_shape = _model_config(cfg, data_info, resume_state, item_shape)
     check_data(dataset, data_info, model_shape, cfg.supervised)
-    global_batch, steps_per_epoch, total_steps, warmup_steps = _batch_geometry(len(dataset), cfg.batch_size,
-                                                                               cfg, world, main)
+    global_batch, steps_per_epoch, total_steps, warmup_steps = _batch_geometry(len(dataset), cfg, world, main)
     model = _build_model(cfg, model_config, resume_state is not None, device)
     optimizer, scheduler = _optimizer_and_schedule(model, cfg, device, warmup_steps, total_steps)
     tracker = BestTracker(cfg.select) if cfg.select else None
@@ -521,13 +520,12 @@ def _model_config(cfg: TrainConfig, data_info: dict, resume_state: dict | None,
     return model_config, (data_info["n_levels"], data_info["n_angles"])
 
 
-def _batch_geometry(n: int, batch_size: int, cfg: TrainConfig, world: int,
-                    main: bool) -> tuple[int, int, int, int]:
+def _batch_geometry(n: int, cfg: TrainConfig, world: int, main: bool) -> tuple[int, int, int, int]:
     """``(global_batch, steps_per_epoch, total_steps, warmup_steps)`` for ``n`` training items.
 
     The global batch is lowered (to a multiple of ``world``) when the data holds fewer items.
     """
-    global_batch = batch_size
+    global_batch = cfg.batch_size
     if n < global_batch:
         global_batch = max(world, (n // world) * world)
         if main:
