@@ -129,14 +129,14 @@ def _cfg(out, **kw) -> TrainConfig:
 def test_checkpointer_claims_a_new_run_resumes_an_old_one_and_names_the_last_good(tmp_path):
     out = tmp_path / "run"
     fresh = Checkpointer(out, main=True)
-    assert fresh.resume_state(False) is None and fresh.describe_last_good() == "none was saved yet"
+    assert fresh.claim_or_resume(False) is None and fresh.describe_last_good() == "none was saved yet"
     with pytest.raises(FileNotFoundError, match=r"--resume: no checkpoint at .*last\.pt"):
-        fresh.resume_state(True)
+        fresh.claim_or_resume(True)
     train(_cfg(out), ToyPairs(16, 16, 5, 16))
     with pytest.raises(FileExistsError, match=r"already holds a run \(.*last\.pt\); use --resume or another --out"):
-        Checkpointer(out, main=True).resume_state(False)
+        Checkpointer(out, main=True).claim_or_resume(False)
     again = Checkpointer(out, main=True)
-    state = again.resume_state(True)
+    state = again.claim_or_resume(True)
     assert (state["step"], state["epoch"], state["step_in_epoch"]) == (2, 0, 2)  # final: the last step done
     assert again.describe_last_good() == f"{out / 'checkpoints' / 'last.pt'} (step 2)"
     (out / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")

@@ -422,7 +422,7 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
     if main:
         check_writable_dir(out, "--out")
     checkpointer = Checkpointer(out, main)
-    resume_state = checkpointer.resume_state(cfg.resume)
+    resume_state = checkpointer.claim_or_resume(cfg.resume)
     if resume_state is not None:
         cfg = resumed_config(cfg, resume_state.get("train_config", {}))
     dataset, data_info, val_dataset, item_shape = _open_data(cfg, out, main, dataset, data_info, val_dataset)

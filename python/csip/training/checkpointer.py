@@ -34,6 +34,7 @@ class Checkpointer:
     """
 
     def __init__(self, out: Path, main: bool):
+        self.out = out
         self.dir = out / "checkpoints"
         self.last = self.dir / "last.pt"
         self.final = self.dir / "final.pt"
@@ -41,16 +42,13 @@ class Checkpointer:
         self.main = main
         self.last_good: Path | None = None
 
-    def resume_state(self, resume: bool) -> dict[str, Any] | None:
-        """The state to resume from (``last.pt``, on the CPU) when ``resume``, else None.
-
-        Raises FileExistsError when a new run would overwrite one (no ``resume``), and
-        FileNotFoundError when there is nothing to resume.
-        """
-        if not resume and self.last.is_file():
-            out = self.dir.parent
-            raise FileExistsError(f"{out} already holds a run ({self.last}); use --resume or another --out")
+    def claim_or_resume(self, resume: bool) -> dict[str, Any] | None:
+        """A new run: None, after checking that ``out`` holds no run (FileExistsError). With
+        ``resume``: the state to resume from (``last.pt``, on the CPU; FileNotFoundError when
+        there is none)."""
         if not resume:
+            if self.last.is_file():
+                raise FileExistsError(f"{self.out} already holds a run ({self.last}); use --resume or another --out")
             return None
         if not self.last.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {self.last}")
