@@ -95,7 +95,9 @@ def validation_record(model: torch.nn.Module, dataset: Dataset, batch_size: int,
                 out = forward(model, batch, local_clip, supervised, amp)
                 scores.add(out, batch)
                 if retrieval:
-                    f = caught[-1] if not separate_features else tower.image_encoder(to_device(raw, device, tower.uses, False))
+                    f = caught[-1]  # f_v of the forward pass above
+                    if separate_features:
+                        f = tower.image_encoder(to_device(raw, device, tower.uses, False))
                     pre.append(f.float().cpu())
                     emb.append(tower.embedding_of(f).float().cpu())
                     banners.append(torch.as_tensor(raw["sfb"]).float())
