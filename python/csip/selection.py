@@ -7,7 +7,8 @@ their best, every epoch end measures the val split and the checkpoint with the b
 
 Metrics (keys of the ``"kind": "val"`` records of ``metrics.jsonl``):
 
-- ``val_loss``, ``val_acc`` (supervised) / ``val_top1`` (C-SIP): from :func:`csip.train.validate`;
+- ``val_loss``, ``val_acc`` (supervised) / ``val_top1`` (C-SIP): from :func:`csip.train.validate`
+  (the same pass over the val split gives the features ranked below);
 - ``val_ndcg10_pre``: CBIR NDCG@10 (fraction in [0, 1]) of the val split ranked by the
   pre-projection features f_v, queries = gallery = val, the query left out (``csip eval``'s
   protocol, :func:`csip.eval.cbir.ndcg`);
@@ -25,10 +26,10 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-import torch
-from torch.utils.data import DataLoader, Dataset
+import numpy as np
 
-from .models import image_tower
+from .eval.cbir import ndcg
+from .training.metrics import read_metrics
 
 #: Metrics where lower is better; every other one is maximised.
 LOWER_IS_BETTER = frozenset({"val_loss"})
@@ -37,31 +38,14 @@ LOWER_IS_BETTER = frozenset({"val_loss"})
 SELECTABLE = ("val_ndcg10_embed", "val_ndcg10_pre", "val_loss", "val_acc", "val_top1")
 
 
-@torch.no_grad()
-def retrieval_metrics(model: torch.nn.Module, dataset: Dataset, batch_size: int, device: torch.device,
-                      amp: bool = False, k: int = 10) -> dict[str, float]:
-    """``{"val_ndcg{k}_pre": ..., "val_ndcg{k}_embed": ...}`` of ``model`` (unwrapped) on
-    ``dataset`` (items with ``"sfb"`` and the encoder's inputs), in eval mode; needs ≥ 2 items."""
-    from .eval.cbir import ndcg  # a pure metric; imported here to keep ``csip.train`` light
-
-    if len(dataset) < 2:
-        return {}
-    was_training = model.training
-    model.eval()
-    tower = image_tower(model, {})
-    pre, emb, sfb = [], [], []
-    for raw in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        batch = {key: torch.as_tensor(raw[key]).to(device) for key in tower.uses}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            f = tower.image_encoder(batch)
-            e = tower.embedding_of(f)
-        pre.append(f.float().cpu())
-        emb.append(e.float().cpu())
-        sfb.append(torch.as_tensor(raw["sfb"]).float())
-    model.train(was_training)
-    banners = torch.cat(sfb).numpy()
-    out = {f"val_ndcg{k}_pre": ndcg(torch.cat(pre).numpy(), banners, ks=(k,))[k],
-           f"val_ndcg{k}_embed": ndcg(torch.cat(emb).numpy(), banners, ks=(k,))[k]}
+def retrieval_scores(features: np.ndarray, embeddings: np.ndarray, banners: np.ndarray,
+                     k: int = 10) -> dict[str, float]:
+    """``{"val_ndcg{k}_pre": ..., "val_ndcg{k}_embed": ...}``: CBIR NDCG@k of the val items
+    ranked by their features f_v ``(N, D)`` and by their shared-space embeddings ``(N, E)``,
+    with the banners ``(N, R, K)`` as relevance; N ≥ 2. The features come from the epoch's
+    validation pass (:func:`csip.training.validation.validation_record`)."""
+    out = {f"val_ndcg{k}_pre": ndcg(features, banners, ks=(k,))[k],
+           f"val_ndcg{k}_embed": ndcg(embeddings, banners, ks=(k,))[k]}
     return {key: float(v) for key, v in out.items()}
 
 
@@ -119,9 +103,7 @@ def read_best(run_dir: str | Path) -> dict | None:
 
 def val_curve(run_dir: str | Path, metric: str) -> list[tuple[int, float]]:
     """``[(epoch, value), ...]`` of one val metric from a run's ``metrics.jsonl``."""
-    from .train import read_metrics
-
     return [(int(r["epoch"]), float(r[metric])) for r in read_metrics(run_dir, "val") if metric in r]
 
 
-__all__ = ["BestTracker", "LOWER_IS_BETTER", "SELECTABLE", "read_best", "retrieval_metrics", "val_curve"]
+__all__ = ["BestTracker", "LOWER_IS_BETTER", "SELECTABLE", "read_best", "retrieval_scores", "val_curve"]

@@ -23,6 +23,14 @@ What makes it fast and exact:
 Outputs in ``cfg.out``: ``params.json``, ``metrics.jsonl`` (one JSON line per logged step:
 step, epoch, loss, logit_scale, lr, images_per_s, ...), ``checkpoints/last.pt`` (periodic,
 atomic) and ``checkpoints/final.pt``, optionally ``tensorboard/``.
+
+The run itself has the shape of open_clip's ``train_one_epoch`` and torchvision's reference
+loop: :func:`setup_run` builds a :class:`~csip.training.state.RunState`, then each epoch is
+:func:`~csip.training.loop.train_one_epoch` and :func:`~csip.training.loop.end_of_epoch`; the
+checkpoints are a :class:`~csip.training.checkpointer.Checkpointer`'s, the divergence check a
+:class:`~csip.training.loss_monitor.LossMonitor`'s (see :mod:`csip.training`). This module is
+the public entry point and re-exports what callers import from it (:func:`validate`,
+:func:`forward_loss`, :func:`read_metrics`, :class:`TrainingDiverged`, ...).
 """
 
 from __future__ import annotations
@@ -32,31 +40,38 @@ import json
 import math
 import os
 import random
-import signal
 import sys
-import time
 from collections.abc import Iterator, Mapping
-
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from . import distributed as dist_utils
-from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint, unwrap
+from .cache import Cache, CacheDataset, CacheError
+from .cache.batches import BatchReader
+from .cache import writer as cache_writer  # a module: its usable_cores is looked up at each call
+from .checkpoint import restore_rng_state
 from .checks import check_device, check_positive_finite, check_writable_dir
+from .data import PREDICATES
+from .descriptor import DescriptorParams
 from .errors import BadOption, CsipInputError
 from .fingerprint import cache_identity, describe_diff, fingerprint, settings_diff, settings_record
-from .loss import ClipLoss, clip_loss, supervised_loss
+from .loss import ClipLoss
 from .models import build_model, default_model_config
-from .preemption import Interrupted, StopFlag, loader_worker_init
-from .selection import BestTracker, retrieval_metrics
+from .preemption import StopFlag, loader_worker_init
+from .selection import BestTracker
 from .train_config import RUN_DEFINING_FIELDS, SYNTHETIC_DEFAULTS, TrainConfig, run_settings, stored_run_settings
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the run stopped without saving the corrupted state."""
+from .training.checkpointer import Checkpointer
+from .training.loop import end_of_epoch, finish, train_one_epoch
+from .training.loss_monitor import LossMonitor, TrainingDiverged
+from .training.metrics import MetricsWriter, read_metrics
+from .training.state import RunState
+from .training.step import batch_keys, forward_loss, to_device
+from .training.validation import validate
 
 
 class DataError(ValueError):
@@ -126,8 +141,6 @@ def mirror_boxes(boxes: torch.Tensor) -> torch.Tensor:
 def mirror_labels(labels: torch.Tensor) -> torch.Tensor:
     """Relation labels after a horizontal flip: "to the left of" ↔ "to the right of"; the other
     predicates (and −1, unknown) are unchanged by a mirror."""
-    from .data import PREDICATES
-
     left, right = PREDICATES.index("to the left of"), PREDICATES.index("to the right of")
     return torch.where(labels == left, torch.full_like(labels, right),
                        torch.where(labels == right, torch.full_like(labels, left), labels))
@@ -187,16 +200,13 @@ def build_synthetic_cache(out_dir: str | Path, n: int, image_size: int, seed: in
     --shard 0/1`` (default banner, one worker per core; the explicit shard keeps a torchrun
     environment from making it a shard). Rerunning resumes an interrupted build.
     """
-    from .cache.format import CacheError
-    from .cache.writer import build, resolve_source
-    from .descriptor import DescriptorParams
-
     out_dir = Path(out_dir)
     if (out_dir / "manifest.json").is_file():
         return out_dir
     try:
-        build(resolve_source("synthetic", n=n, seed=seed), out_dir, spec="synthetic", seed=seed,
-              image_size=image_size, desc=DescriptorParams.make(), shard=(0, 1))
+        source = cache_writer.resolve_source("synthetic", n=n, seed=seed)
+        cache_writer.build(source, out_dir, spec="synthetic", seed=seed, image_size=image_size,
+                           desc=DescriptorParams.make(), shard=(0, 1))
     except (CacheError, ValueError) as exc:
         raise DataError(f"precomputing the synthetic cache in {out_dir} failed: {exc}") from None
     if not (out_dir / "manifest.json").is_file():
@@ -209,8 +219,6 @@ def open_cache(path: str | Path, split: str | None) -> tuple[Dataset, dict]:
 
     Raises :class:`DataError` for an empty selection.
     """
-    from .cache import Cache, CacheDataset, CacheError
-
     try:
         cache = Cache(path)
         manifest = cache.manifest
@@ -268,7 +276,7 @@ def check_data(dataset: Dataset, info: dict, model_shape: tuple[int, int] | None
             raise DataError("--supervised needs relation labels, and no item of this data has one")
 
 
-# --------------------------------------------------------------------------- the loop
+# --------------------------------------------------------------------------- options, batches
 
 
 def check_options(cfg: TrainConfig) -> None:
@@ -295,21 +303,8 @@ def default_loader_workers(cuda: bool) -> int:
     """
     if not cuda:
         return 0
-    from .cache.writer import usable_cores
-
     local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE") or 1))
-    return max(1, min(16, usable_cores() // local - 1))
-
-
-def _to_device(batch: Mapping[str, Any], device: torch.device, keys, channels_last: bool) -> dict:
-    out = {}
-    for k in keys:
-        t = torch.as_tensor(batch[k])
-        t = t.to(device, non_blocking=True)
-        if k == "image" and channels_last:
-            t = t.contiguous(memory_format=torch.channels_last)
-        out[k] = t
-    return out
+    return max(1, min(16, cache_writer.usable_cores() // local - 1))
 
 
 def batch_feed(dataset: Dataset, global_batch: int, seed: int, rank: int, world: int, device: torch.device,
@@ -324,9 +319,6 @@ def batch_feed(dataset: Dataset, global_batch: int, seed: int, rank: int, world:
     :class:`EpochBatchSampler`, then :func:`to_device` and :func:`hflip_batch` with the rank's
     slice of :func:`flip_mask`. Both give the same batches.
     """
-    from .cache import CacheDataset
-    from .cache.batches import BatchReader
-
     cuda = device.type == "cuda"
     if type(dataset) is CacheDataset and not dataset.with_masks:
         reader = BatchReader(dataset.cache, dataset.split, global_batch, seed, rank, world, keys=keys,
@@ -343,7 +335,7 @@ def batch_feed(dataset: Dataset, global_batch: int, seed: int, rank: int, world:
     def epoch_batches(epoch: int, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
         sampler.set_epoch(epoch, start)
         for step, raw in enumerate(loader, start):
-            batch = _to_device(raw, device, keys, channels_last)
+            batch = to_device(raw, device, keys, channels_last)
             if flip:
                 batch = hflip_batch(batch, flip_mask(seed, epoch, step, global_batch)[rank * local:(rank + 1) * local])
             yield batch
@@ -351,98 +343,6 @@ def batch_feed(dataset: Dataset, global_batch: int, seed: int, rank: int, world:
     return epoch_batches
 
 
-def batch_keys(model: torch.nn.Module, supervised: bool) -> tuple[str, ...]:
-    """The item keys a training step reads: the image encoder's inputs, plus the banner
-    (C-SIP) or the label (supervised)."""
-    return tuple(unwrap(model).image_encoder.uses) + (("label",) if supervised else ("sfb",))
-
-
-def forward_loss(net: torch.nn.Module, batch: Mapping[str, torch.Tensor], clip: ClipLoss, supervised: bool,
-                 amp: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One forward pass and its loss → ``(loss, logit_scale or None)``; bf16 autocast if ``amp``
-    (on the batch's device type). The same code serves training and ``benches/bench_train.py``."""
-    device_type = next(iter(batch.values())).device.type
-    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
-        if supervised:
-            return supervised_loss(net(batch), batch["label"]), None
-        v, u, scale = net(batch)
-        return clip(v, u, scale), scale
-
-
-def to_device(batch: Mapping[str, Any], device: torch.device, keys, channels_last: bool) -> dict:
-    """Move the ``keys`` of a collated batch to ``device`` (non-blocking from pinned memory);
-    images in ``channels_last`` when asked."""
-    return _to_device(batch, device, keys, channels_last)
-
-
-@torch.no_grad()
-def validate(model: torch.nn.Module, dataset: Dataset, batch_size: int, device: torch.device, supervised: bool,
-             amp: bool, label_smoothing: float = 0.3, channels_last: bool = False) -> dict[str, float]:
-    """Held-out metrics of ``model`` (unwrapped) on ``dataset``, in eval mode, batches in order.
-
-    C-SIP: ``val_loss`` (the contrastive loss, batches of ``batch_size`` as in training, the
-    last partial batch included if it has ≥ 2 items) and ``val_top1`` (fraction of images whose
-    nearest banner in their batch is their own). Supervised: ``val_loss`` and ``val_acc`` over
-    the labelled items.
-    """
-    was_training = model.training
-    model.eval()
-    keys = batch_keys(model, supervised)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    tot_loss, tot_n, hits = 0.0, 0, 0
-    for raw in loader:
-        batch = to_device(raw, device, keys, channels_last)
-        n = next(iter(batch.values())).shape[0]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            if supervised:
-                logits = model(batch).float()
-                known = batch["label"] >= 0
-                if not bool(known.any()):
-                    continue
-                k = int(known.sum())
-                tot_loss += float(supervised_loss(logits, batch["label"])) * k
-                hits += int((logits[known].argmax(1) == batch["label"][known]).sum())
-                tot_n += k
-            else:
-                if n < 2:
-                    continue
-                v, u, scale = model(batch)
-                tot_loss += float(clip_loss(v, u, scale, label_smoothing)) * n  # local: rank 0 only
-                hits += int(((v.float() @ u.float().t()).argmax(1) == torch.arange(n, device=v.device)).sum())
-                tot_n += n
-    model.train(was_training)
-    if tot_n == 0:
-        return {}
-    return {"val_loss": tot_loss / tot_n, ("val_acc" if supervised else "val_top1"): hits / tot_n}
-
-
-class _Metrics:
-    """metrics.jsonl (+ optional TensorBoard) writer of rank 0."""
-
-    def __init__(self, out: Path, tensorboard: bool, enabled: bool):
-        self.enabled = enabled
-        self.f = open(out / "metrics.jsonl", "a") if enabled else None
-        self.tb = None
-        if enabled and tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(str(out / "tensorboard"))
-
-    def log(self, rec: dict) -> None:
-        if not self.enabled:
-            return
-        self.f.write(json.dumps(rec) + "\n")
-        self.f.flush()
-        if self.tb is not None:
-            for k, v in rec.items():
-                if k not in ("step", "epoch", "time") and isinstance(v, (int, float)):
-                    self.tb.add_scalar(k, v, rec["step"])
-
-    def close(self) -> None:
-        if self.f:
-            self.f.close()
-        if self.tb is not None:
-            self.tb.close()
 
 
 def resumed_config(cfg: TrainConfig, stored: dict) -> TrainConfig:
@@ -476,6 +376,9 @@ def check_same_run(out: Path, stored_params: dict, settings: dict, cache: str | 
         raise BadOption(f"--resume: {out} holds a run made with other settings ({diff})")
 
 
+# --------------------------------------------------------------------------- the run
+
+
 def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | None = None,
           val_dataset: Dataset | None = None, stop_flag: StopFlag | None = None) -> dict:
     """Run (or resume) one training job; returns a summary dict (steps, last loss, paths).
@@ -492,28 +395,108 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     step, write ``checkpoints/last.pt`` atomically and raise :class:`~csip.preemption.Interrupted`
     (every process of a torchrun job stops after the same step); ``resume=True`` continues the
     run exactly as if it had not stopped.
+
+    The shape of open_clip's and torchvision's reference loops: :func:`setup_run`, then
+    :func:`~csip.training.loop.train_one_epoch` and :func:`~csip.training.loop.end_of_epoch`
+    per epoch, then :func:`~csip.training.loop.finish`.
     """
+    run = setup_run(cfg, dataset, data_info, val_dataset)
+    own_flag = None
+    if stop_flag is None:
+        own_flag = stop_flag = StopFlag("finishing the current step, then saving a checkpoint").install()
+    try:
+        run.feed = batch_feed(run.dataset, run.global_batch, run.cfg.seed, run.rank, run.world, run.device,
+                              batch_keys(run.model, run.cfg.supervised), run.cfg.workers, run.cfg.flip,
+                              run.channels_last)
+        while run.epoch < run.cfg.epochs and not run.stopped:
+            train_one_epoch(run, stop_flag)
+            end_of_epoch(run)
+        finish(run)
+    finally:
+        if own_flag is not None:
+            own_flag.restore()
+        if run.bar is not None:
+            run.bar.close()
+        run.metrics.close()
+    return run.summary()
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | None = None,
+              val_dataset: Dataset | None = None) -> RunState:
+    """Everything before the first step (arguments as :func:`train`'s): options checked, the
+    run directory claimed or resumed (its config then the checkpoint's, :func:`resumed_config`),
+    data opened and checked, batch geometry, model, optimiser and schedule built (and restored
+    on resume), ``params.json`` written, the metrics writer and progress bar opened."""
     check_options(cfg)
     out = Path(cfg.out)
     rank, world, device = dist_utils.init_from_env(cfg.device)
     main = rank == 0
-    cuda = device.type == "cuda"
     if main:
         check_writable_dir(out, "--out")
-
-    resume_state = stored_params = None
-    ckpt_dir = out / "checkpoints"
-    last_path = ckpt_dir / "last.pt"
-    if not cfg.resume and last_path.is_file():
-        raise FileExistsError(f"{out} already holds a run ({last_path}); use --resume or another --out")
-    if cfg.resume:
-        if not last_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
-        resume_state = load_checkpoint(last_path, "cpu")
+    checkpointer = Checkpointer(out, main)
+    resume_state = checkpointer.claim_or_resume(cfg.resume)
+    stored_params = None
+    if resume_state is not None:
         cfg = resumed_config(cfg, resume_state.get("train_config", {}))
         stored_params = read_params(out)
+    dataset, data_info, val_dataset, item_shape = _open_data(cfg, out, main, dataset, data_info, val_dataset)
+    model_config, model_shape = _model_config(cfg, data_info, resume_state, item_shape)
+    check_data(dataset, data_info, model_shape, cfg.supervised)
+    global_batch, steps_per_epoch, total_steps, warmup_steps = _batch_geometry(len(dataset), cfg, world, main)
+    model = _build_model(cfg, model_config, resume_state is not None, device)
+    optimizer, scheduler = _optimizer_and_schedule(model, cfg, device, warmup_steps, total_steps)
+    tracker = BestTracker(cfg.select) if cfg.select else None
+    counters = (0, 0, 0)
+    if resume_state is not None:
+        counters = _restore(resume_state, model, optimizer, scheduler, tracker, world, global_batch, main)
+        resume_state = None  # the loaded tensors are not needed any more
+    net = _wrap(model, cfg, world, device)
+    settings = run_settings(cfg, data_info.get("identity"))
+    if stored_params is not None:  # resumed: the settings recorded when the run started must be these
+        check_same_run(out, stored_params, settings, cfg.cache)
+    params = {
+        "config": dataclasses.asdict(cfg),
+        "model_config": model_config,
+        "data": {**data_info, "banner_shape": list(model_shape)},
+        "world_size": world,
+        "global_batch": global_batch,
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": total_steps,
+        "warmup_steps": warmup_steps,
+        "device": str(device),
+        "torch": torch.__version__,
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        **settings_record(settings),
+    }
+    if main:  # atomically: the other ranks of a resumed run may be reading it (check_same_run)
+        tmp = out / ".params.json.tmp"
+        tmp.write_text(json.dumps(params, indent=2, default=str))
+        os.replace(tmp, out / "params.json")
+    cuda = device.type == "cuda"
+    epoch, step_in_epoch, step = counters
+    return RunState(
+        cfg=cfg, out=out, rank=rank, world=world, device=device, model=model, net=net, optimizer=optimizer,
+        scheduler=scheduler, clip=ClipLoss(cfg.label_smoothing), amp=cfg.amp and cuda,
+        channels_last=cuda and cfg.channels_last, model_config=model_config, params=params,
+        global_batch=global_batch, steps_per_epoch=steps_per_epoch, total_steps=total_steps, dataset=dataset,
+        val_dataset=val_dataset, checkpointer=checkpointer,
+        # the CPU checks each loss at once (no sync to save); CUDA at log steps and saves
+        monitor=LossMonitor(check_every_step=not cuda, last_good=checkpointer.describe_last_good),
+        metrics=MetricsWriter(out, cfg.tensorboard, main), tracker=tracker,
+        epoch=epoch, step_in_epoch=step_in_epoch, step=step, first_step=step, stopped=step >= total_steps,
+        bar=(tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr)
+             if main and cfg.progress else None),
+    )
 
-    # ---- data
+
+def _open_data(cfg: TrainConfig, out: Path, main: bool, dataset: Dataset | None, data_info: dict | None,
+               val_dataset: Dataset | None) -> tuple[Dataset, dict, Dataset | None, tuple[int, int]]:
+    """``(dataset, data_info, val_dataset, (R, K) of the items' banners)``: the given dataset,
+    else ``cfg.cache`` (its ``cfg.val_split`` as val data when there is one), else the built-in
+    synthetic scenes precomputed into ``out/cache``. ``data_info`` completed from the first item."""
     if dataset is None:
         cache = cfg.cache
         if cache is None:
@@ -539,24 +522,32 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
         data_info["n_levels"], data_info["n_angles"] = r, k
     if data_info.get("image_size") is None:
         data_info["image_size"] = s
+    return dataset, data_info, val_dataset, (r, k)
 
+
+def _model_config(cfg: TrainConfig, data_info: dict, resume_state: dict | None,
+                  item_shape: tuple[int, int]) -> tuple[dict, tuple[int, int]]:
+    """``(model_config, (R, K) the model reads)``: the checkpoint's when resuming, else a new
+    model for the data's banner shape and image size."""
     if resume_state is not None:
         model_config = resume_state["model_config"]
-        se = model_config.get("spatial_encoder")
-        model_shape = (se["n_levels"], se["n_angles"]) if se else (r, k)
-        model_shape = tuple(resume_state.get("data", {}).get("banner_shape", model_shape))
-    else:
-        model_config = default_model_config(
-            cfg.model, data_info["n_levels"], data_info["n_angles"], supervised=cfg.supervised,
-            embed_dim=cfg.embed_dim, feature_dim=cfg.feature_dim, spatial_channels=cfg.spatial_channels,
-            logit_scale=cfg.logit_scale, learn_logit_scale=cfg.learn_logit_scale,
-            image_size=data_info["image_size"], width=cfg.width,
-        )
-        model_shape = (data_info["n_levels"], data_info["n_angles"])
-    check_data(dataset, data_info, model_shape, cfg.supervised)
+        spatial = model_config.get("spatial_encoder")
+        model_shape = (spatial["n_levels"], spatial["n_angles"]) if spatial else item_shape
+        return model_config, tuple(resume_state.get("data", {}).get("banner_shape", model_shape))
+    model_config = default_model_config(
+        cfg.model, data_info["n_levels"], data_info["n_angles"], supervised=cfg.supervised,
+        embed_dim=cfg.embed_dim, feature_dim=cfg.feature_dim, spatial_channels=cfg.spatial_channels,
+        logit_scale=cfg.logit_scale, learn_logit_scale=cfg.learn_logit_scale,
+        image_size=data_info["image_size"], width=cfg.width,
+    )
+    return model_config, (data_info["n_levels"], data_info["n_angles"])
 
-    # ---- batch geometry
-    n = len(dataset)
+
+def _batch_geometry(n: int, cfg: TrainConfig, world: int, main: bool) -> tuple[int, int, int, int]:
+    """``(global_batch, steps_per_epoch, total_steps, warmup_steps)`` for ``n`` training items.
+
+    The global batch is lowered (to a multiple of ``world``) when the data holds fewer items.
+    """
     global_batch = cfg.batch_size
     if n < global_batch:
         global_batch = max(world, (n // world) * world)
@@ -569,244 +560,66 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
     warmup_steps = int(cfg.warmup) if cfg.warmup >= 1 else int(round(cfg.warmup * total_steps))
+    return global_batch, steps_per_epoch, total_steps, warmup_steps
 
-    # ---- model, optimiser, schedule
+
+def _build_model(cfg: TrainConfig, model_config: dict, resuming: bool, device: torch.device) -> torch.nn.Module:
+    """The model on ``device`` (channels-last on CUDA when asked), initialised under ``cfg.seed``
+    (python, numpy and torch seeded first); ``cfg.pretrained`` weights unless ``resuming``."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     try:
-        model = build_model(model_config, weights=None if resume_state else cfg.pretrained)
+        model = build_model(model_config, weights=None if resuming else cfg.pretrained)
     except ValueError as exc:
-        if isinstance(exc, CsipInputError) or not cfg.pretrained or resume_state:
+        if isinstance(exc, CsipInputError) or not cfg.pretrained or resuming:
             raise
         # e.g. ImageNet weights for a model without an image backbone
         raise BadOption(f"--pretrained {cfg.pretrained}: {exc}") from None
     model.to(device)
-    use_cl = cuda and cfg.channels_last
-    if use_cl:
+    if device.type == "cuda" and cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6,
-                            **({"fused": True} if cuda else {"foreach": True}))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(warmup_steps, total_steps, cfg.min_lr_ratio))
-    epoch, step_in_epoch, step = 0, 0, 0
-    tracker = BestTracker(cfg.select) if cfg.select else None
-    if resume_state is not None:
-        if tracker is not None:
-            tracker.load(resume_state.get("best"))
-        model.load_state_dict(resume_state["model"])
-        opt.load_state_dict(resume_state["optimizer"])
-        sched.load_state_dict(resume_state["scheduler"])
-        epoch, step_in_epoch, step = resume_state["epoch"], resume_state["step_in_epoch"], resume_state["step"]
-        restore_rng_state(resume_state["rng"])
-        if resume_state.get("world_size", 1) != world or resume_state.get("global_batch") != global_batch:
-            if main:
-                print("csip pretrain: resuming with another world size or batch: the data order "
-                      "differs from the original run's", file=sys.stderr)
-        del resume_state
+    return model
 
+
+def _optimizer_and_schedule(model: torch.nn.Module, cfg: TrainConfig, device: torch.device, warmup_steps: int,
+                            total_steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW (betas 0.9/0.98, eps 1e-6; fused on CUDA) and its warm-up + cosine schedule (per step)."""
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6,
+                                  **({"fused": True} if device.type == "cuda" else {"foreach": True}))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup_steps, total_steps,
+                                                                           cfg.min_lr_ratio))
+    return optimizer, scheduler
+
+
+def _restore(state: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             scheduler: torch.optim.lr_scheduler.LRScheduler, tracker: BestTracker | None, world: int,
+             global_batch: int, main: bool) -> tuple[int, int, int]:
+    """Load a checkpoint's state into the run's parts (RNG states included); → its
+    ``(epoch, step_in_epoch, step)``. Warns when the world size or batch changed (the data
+    order then differs from the original run's)."""
+    if tracker is not None:
+        tracker.load(state.get("best"))
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    counters = state["epoch"], state["step_in_epoch"], state["step"]
+    restore_rng_state(state["rng"])
+    if state.get("world_size", 1) != world or state.get("global_batch") != global_batch:
+        if main:
+            print("csip pretrain: resuming with another world size or batch: the data order "
+                  "differs from the original run's", file=sys.stderr)
+    return counters
+
+
+def _wrap(model: torch.nn.Module, cfg: TrainConfig, world: int, device: torch.device) -> torch.nn.Module:
+    """What the steps call: ``model`` under DDP when there are several processes, compiled when asked."""
     net: torch.nn.Module = model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if cuda else None)
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     if cfg.compile:
         net = torch.compile(net)
-    clip = ClipLoss(cfg.label_smoothing)
-    keys_needed = batch_keys(model, cfg.supervised)
-    amp = cfg.amp and cuda
-
-    settings = run_settings(cfg, data_info.get("identity"))
-    if stored_params is not None:  # resumed: the settings recorded when the run started must be these
-        check_same_run(out, stored_params, settings, cfg.cache)
-    params = {
-        "config": dataclasses.asdict(cfg),
-        "model_config": model_config,
-        "data": {**data_info, "banner_shape": list(model_shape)},
-        "world_size": world,
-        "global_batch": global_batch,
-        "steps_per_epoch": steps_per_epoch,
-        "total_steps": total_steps,
-        "warmup_steps": warmup_steps,
-        "device": str(device),
-        "torch": torch.__version__,
-        "n_parameters": sum(p.numel() for p in model.parameters()),
-        **settings_record(settings),
-    }
-    if main:  # atomically: the other ranks of a resumed run may be reading it (check_same_run)
-        tmp = out / ".params.json.tmp"
-        tmp.write_text(json.dumps(params, indent=2, default=str))
-        os.replace(tmp, out / "params.json")
-    metrics = _Metrics(out, cfg.tensorboard, main)
-
-    def make_state(ep: int, sie: int) -> dict:
-        return {
-            "format": "csip-checkpoint",
-            "version": 1,
-            "model_config": model_config,
-            "train_config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str)),
-            "data": json.loads(json.dumps(params["data"], default=str)),
-            "model": unwrap(model).state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "scaler": None,
-            "epoch": ep,
-            "step_in_epoch": sie,
-            "step": step,
-            "world_size": world,
-            "global_batch": global_batch,
-            "rng": capture_rng_state(),
-            "best": tracker.state() if tracker is not None else None,
-        }
-
-    last_good: Path | None = last_path if last_path.is_file() else None
-
-    def save(ep: int, sie: int, final: bool = False) -> None:
-        nonlocal last_good
-        if main:
-            state = make_state(ep, sie)
-            save_checkpoint(last_path, state)
-            if final:
-                save_checkpoint(ckpt_dir / "final.pt", state)
-            last_good = last_path
-        dist_utils.barrier()
-
-    pending: list[tuple[int, int, torch.Tensor]] = []  # (step, epoch, loss) not yet checked
-
-    def flush_losses() -> list[tuple[int, int, float]]:
-        """Check the pending losses for NaN/inf (one device sync) and return them as floats."""
-        if not pending:
-            return []
-        vals = torch.stack([p[2] for p in pending]).float().cpu().tolist()
-        done = [(p[0], p[1], v) for p, v in zip(pending, vals)]
-        pending.clear()
-        for st, ep, v in done:
-            check_loss(st, ep, v)
-        return done
-
-    def check_loss(st: int, ep: int, v: float) -> None:
-        if not math.isfinite(v):
-            where = f"{last_good} (step {_ckpt_step(last_good)})" if last_good else "none was saved yet"
-            raise TrainingDiverged(
-                f"loss became {v} at step {st} (epoch {ep}); training stopped. Last good checkpoint: "
-                f"{where}. Lower --lr, or check the data for non-finite banners."
-            )
-
-    bar = None
-    if main and cfg.progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr)
-
-    t_last, img_last, first_step = time.perf_counter(), 0, step
-    last_loss = float("nan")
-    stop = step >= total_steps
-    own_flag = None
-    if stop_flag is None:
-        own_flag = stop_flag = StopFlag("finishing the current step, then saving a checkpoint").install()
-    try:
-        feed = batch_feed(dataset, global_batch, cfg.seed, rank, world, device, keys_needed, cfg.workers,
-                          cfg.flip, use_cl)
-        while epoch < cfg.epochs and not stop:
-            net.train()
-            for batch in feed(epoch, step_in_epoch):
-                loss, scale = forward_loss(net, batch, clip, cfg.supervised, amp)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                step += 1
-                step_in_epoch += 1
-                img_last += global_batch
-                pending.append((step, epoch, dist_utils.all_reduce_mean(loss)))
-                # losses are checked for NaN/inf without a device sync per step: at every log
-                # step and before every checkpoint (so no corrupted state is ever saved); on
-                # the CPU a per-step check is free, so there the run stops at once
-                if not cuda:
-                    check_loss(step, epoch, float(pending[-1][2]))
-                if bar is not None:
-                    bar.update(1)
-                is_last = step >= total_steps
-                if step % cfg.log_every == 0 or is_last:
-                    done = flush_losses()
-                    now = time.perf_counter()
-                    ips = img_last / max(now - t_last, 1e-9)
-                    last_loss = done[-1][2]
-                    rec = {"kind": "train", "step": step, "epoch": epoch, "loss": last_loss, "lr": sched.get_last_lr()[0],
-                           "images_per_s": ips, "time": time.time()}
-                    if scale is not None:
-                        rec["logit_scale"] = float(scale.detach())
-                    metrics.log(rec)
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{last_loss:.4f}", ips=f"{ips:.0f}")
-                    t_last, img_last = now, 0
-                if cfg.save_every and step % cfg.save_every == 0 and not is_last:
-                    flush_losses()
-                    save(epoch, step_in_epoch)
-                if is_last:
-                    stop = True
-                    break
-                if stop_flag.poll(device):  # SIGTERM / SIGINT: save this step, then stop
-                    flush_losses()
-                    if not (cfg.save_every and step % cfg.save_every == 0):
-                        save(epoch, step_in_epoch)
-                    raise Interrupted(stop_flag.signum or int(signal.SIGTERM),
-                                      f"stopped after step {step} of {total_steps}; checkpoint {last_path}",
-                                      checkpoint=str(last_path), step=step)
-            if not stop or step_in_epoch == steps_per_epoch:
-                flush_losses()
-                if main and val_dataset is not None and len(val_dataset) >= 2:
-                    vb = max(2, min(global_batch, len(val_dataset)))
-                    rec = validate(model, val_dataset, vb, device, cfg.supervised, amp, cfg.label_smoothing, use_cl)
-                    if tracker is not None:
-                        rec.update(retrieval_metrics(model, val_dataset, vb, device, amp))
-                    if rec:
-                        rec = {"kind": "val", "step": step, "epoch": epoch, **rec}
-                        metrics.log(rec)
-                        if tracker is not None and tracker.update(rec):
-                            save_checkpoint(ckpt_dir / "best.pt", make_state(epoch + 1, 0))
-                            tracker.write(ckpt_dir / "best.json")
-                dist_utils.barrier()
-            if not stop:
-                epoch, step_in_epoch = epoch + 1, 0
-                if epoch < cfg.epochs:
-                    save(epoch, 0)
-        flush_losses()
-        final_epoch, final_sie = (epoch, step_in_epoch) if step_in_epoch else (epoch, 0)
-        save(final_epoch, final_sie, final=True)
-    finally:
-        if own_flag is not None:
-            own_flag.restore()
-        if bar is not None:
-            bar.close()
-        metrics.close()
-    return {
-        "steps": step,
-        "steps_run": step - first_step,
-        "epochs": epoch,
-        "loss": last_loss,
-        "out": str(out),
-        "checkpoint": str(ckpt_dir / "final.pt"),
-        "global_batch": global_batch,
-    }
-
-
-def _ckpt_step(path: Path | None) -> int | str:
-    try:
-        return int(load_checkpoint(path)["step"])
-    except Exception:
-        return "?"
-
-
-def read_metrics(run_dir: str | Path, kind: str = "train") -> list[dict]:
-    """The records of ``run_dir/metrics.jsonl`` of one ``kind`` ("train" or "val"); for a step
-    logged twice (a run resumed from an earlier checkpoint), the later record wins. Sorted by step."""
-    recs: dict[int, dict] = {}
-    p = Path(run_dir) / "metrics.jsonl"
-    if p.is_file():
-        for line in p.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                if r.get("kind", "train") == kind:
-                    recs[r["step"]] = r
-    return [recs[k] for k in sorted(recs)]
+    return net
 
 
 __all__ = [
@@ -828,6 +641,7 @@ __all__ = [
     "mirror_sfb",
     "open_cache",
     "read_metrics",
+    "setup_run",
     "to_device",
     "train",
     "validate",

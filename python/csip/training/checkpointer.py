@@ -1,0 +1,105 @@
+"""A run's checkpoint files: what a checkpoint holds, when each file is written, resume.
+
+In ``out/checkpoints``:
+
+- ``last.pt``: written at every epoch end, every ``save_every`` steps and when the run is
+  stopped by a signal; ``--resume`` continues from it;
+- ``final.pt``: the finished run (and ``last.pt`` again, the same state);
+- ``best.pt`` and ``best.json``: the epoch end with the best selection metric
+  (:class:`csip.selection.BestTracker`), saved as the start of the next epoch.
+
+Every file is written atomically (:func:`csip.checkpoint.save_checkpoint`) by the main process
+only; the format is described in :mod:`csip.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import distributed as dist_utils
+from ..checkpoint import capture_rng_state, load_checkpoint, save_checkpoint, unwrap
+
+if TYPE_CHECKING:  # annotations only: the run state imports this module
+    from .state import RunState
+
+
+class Checkpointer:
+    """The checkpoint files of the run in ``out``; ``main``: whether this process writes them.
+
+    ``last_good``: the newest checkpoint known to hold a finite state (``last.pt`` once one was
+    written or resumed from), named when the loss diverges.
+    """
+
+    def __init__(self, out: Path, main: bool):
+        self.out = out
+        self.dir = out / "checkpoints"
+        self.last = self.dir / "last.pt"
+        self.final = self.dir / "final.pt"
+        self.best = self.dir / "best.pt"
+        self.main = main
+        self.last_good: Path | None = None
+
+    def claim_or_resume(self, resume: bool) -> dict[str, Any] | None:
+        """A new run: None, after checking that ``out`` holds no run (FileExistsError). With
+        ``resume``: the state to resume from (``last.pt``, on the CPU; FileNotFoundError when
+        there is none)."""
+        if not resume:
+            if self.last.is_file():
+                raise FileExistsError(f"{self.out} already holds a run ({self.last}); use --resume or another --out")
+            return None
+        if not self.last.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {self.last}")
+        self.last_good = self.last
+        return load_checkpoint(self.last, "cpu")
+
+    def state(self, run: RunState, epoch: int, step_in_epoch: int) -> dict[str, Any]:
+        """Everything a resume needs, as the run will continue at batch ``step_in_epoch`` of ``epoch``."""
+        return {
+            "format": "csip-checkpoint",
+            "version": 1,
+            "model_config": run.model_config,
+            "train_config": json.loads(json.dumps(dataclasses.asdict(run.cfg), default=str)),
+            "data": json.loads(json.dumps(run.params["data"], default=str)),
+            "model": unwrap(run.model).state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "scaler": None,
+            "epoch": epoch,
+            "step_in_epoch": step_in_epoch,
+            "step": run.step,
+            "world_size": run.world,
+            "global_batch": run.global_batch,
+            "rng": capture_rng_state(),
+            "best": run.tracker.state() if run.tracker is not None else None,
+        }
+
+    def save(self, run: RunState, epoch: int, step_in_epoch: int, final: bool = False) -> None:
+        """``last.pt`` (and ``final.pt`` when ``final``); every process waits for it."""
+        if self.main:
+            state = self.state(run, epoch, step_in_epoch)
+            save_checkpoint(self.last, state)
+            if final:
+                save_checkpoint(self.final, state)
+            self.last_good = self.last
+        dist_utils.barrier()
+
+    def save_best(self, run: RunState) -> None:
+        """``best.pt`` (the state at the start of the next epoch) and ``best.json``; main process only."""
+        save_checkpoint(self.best, self.state(run, run.epoch + 1, 0))
+        run.tracker.write(self.dir / "best.json")
+
+    def describe_last_good(self) -> str:
+        """``"PATH (step N)"`` of :attr:`last_good`, or that none was saved yet."""
+        if self.last_good is None:
+            return "none was saved yet"
+        try:
+            step: int | str = int(load_checkpoint(self.last_good)["step"])
+        except Exception:  # noqa: BLE001 - only a message: an unreadable file says "?"
+            step = "?"
+        return f"{self.last_good} (step {step})"
+
+
+__all__ = ["Checkpointer"]

@@ -1,0 +1,60 @@
+"""A run's ``metrics.jsonl``: written during training (:class:`MetricsWriter`), read back
+(:func:`read_metrics`).
+
+One JSON object per line: ``"kind": "train"`` records (step, epoch, loss, lr, images_per_s,
+time, logit_scale) at each log step, ``"kind": "val"`` records at each epoch end.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+class MetricsWriter:
+    """Appends records to ``out/metrics.jsonl`` (flushed per line) and, with ``tensorboard``, to
+    ``out/tensorboard``. Only the main process writes (``enabled``); elsewhere ``log`` is a no-op."""
+
+    def __init__(self, out: Path, tensorboard: bool, enabled: bool):
+        self.enabled = enabled
+        self.f = open(out / "metrics.jsonl", "a") if enabled else None
+        self.tb = None
+        if enabled and tensorboard:
+            # lazy: tensorboard is an optional dependency, and slow to import
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out / "tensorboard"))
+
+    def log(self, rec: dict) -> None:
+        """Write one record (a JSON line; its numbers as TensorBoard scalars at ``rec["step"]``)."""
+        if not self.enabled:
+            return
+        self.f.write(json.dumps(rec) + "\n")
+        self.f.flush()
+        if self.tb is not None:
+            for k, v in rec.items():
+                if k not in ("step", "epoch", "time") and isinstance(v, (int, float)):
+                    self.tb.add_scalar(k, v, rec["step"])
+
+    def close(self) -> None:  # noqa: D102
+        if self.f:
+            self.f.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def read_metrics(run_dir: str | Path, kind: str = "train") -> list[dict]:
+    """The records of ``run_dir/metrics.jsonl`` of one ``kind`` ("train" or "val"); for a step
+    logged twice (a run resumed from an earlier checkpoint), the later record wins. Sorted by step."""
+    recs: dict[int, dict] = {}
+    p = Path(run_dir) / "metrics.jsonl"
+    if p.is_file():
+        for line in p.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                if r.get("kind", "train") == kind:
+                    recs[r["step"]] = r
+    return [recs[k] for k in sorted(recs)]
+
+
+__all__ = ["MetricsWriter", "read_metrics"]
