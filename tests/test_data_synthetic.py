@@ -1,4 +1,6 @@
-"""The built-in synthetic scenes: determinism, label/geometry consistency, balanced questions."""
+"""The built-in synthetic scenes: determinism, label/geometry consistency, balanced questions, and
+the properties version 2 of the generator adds (mask-decided contact, boxes inside boxes that are
+not "in", concave shapes, occluders)."""
 
 from __future__ import annotations
 
@@ -10,14 +12,21 @@ import numpy as np
 import pytest
 
 from csip.data import PREDICATES, box_of
-from csip.data.synthetic import SHAPES, SyntheticSource, _dilate, generate, make_scene
+from csip.data.synthetic import SHAPES, SyntheticSource, compose_scene, generate, make_scene
+from csip.data.synthetic.masks import dilate as _dilate
+from csip.data.synthetic.shapes import new_shape, render
 
 N = 240  # scenes checked by the statistical tests (about 1.5 s)
 
 
 @pytest.fixture(scope="module")
-def scenes():
-    return [make_scene(0, i) for i in range(N)]
+def composed():
+    return [compose_scene(0, i) for i in range(N)]
+
+
+@pytest.fixture(scope="module")
+def scenes(composed):
+    return [c.sample for c in composed]
 
 
 def _centroid(m):
@@ -65,34 +74,115 @@ def test_variety(scenes):
     assert len(SHAPES) >= 6
 
 
-def test_label_matches_geometry(scenes):
-    for s in scenes:
+def _apart(m1, m2, px=3):
+    """The masks are more than ``px`` px apart (Chebyshev)."""
+    return not (_dilate(m1, px) & m2).any()
+
+
+def test_label_matches_geometry(composed):
+    for c in composed:
+        s, lay = c.sample, c.layout
         if s.label is None:
             continue
         p = PREDICATES[s.label]
         (xa, ya), (xb, yb) = _centroid(s.mask_a), _centroid(s.mask_b)
-        ax0, ay0, ax1, ay1 = s.box_a
-        bx0, by0, bx1, by1 = s.box_b
         touching = (_dilate(s.mask_a, 1) & s.mask_b).any()
+        no_overlap = not (lay.a.full & lay.b.full).any()
         if p == "to the left of":
-            assert xa < xb and ax1 <= bx0, s.id
+            assert xa < xb and no_overlap and _apart(s.mask_a, s.mask_b), s.id
         elif p == "to the right of":
-            assert xa > xb and ax0 >= bx1, s.id
+            assert xa > xb and no_overlap and _apart(s.mask_a, s.mask_b), s.id
         elif p == "above":
-            assert ya < yb and ay1 <= by0 and not touching, s.id
+            assert ya < yb and no_overlap and _apart(s.mask_a, s.mask_b), s.id
         elif p == "under":
-            assert ya > yb and ay0 >= by1 - 3, s.id
+            assert ya > yb and no_overlap and (touching or _apart(s.mask_a, s.mask_b)), s.id
         elif p == "on":
-            assert ya < yb and touching, s.id
+            assert ya < yb and touching and no_overlap, s.id
         elif p == "next to":
-            assert (_dilate(s.mask_a, 3) & s.mask_b).any() and abs(xa - xb) > abs(ya - yb), s.id
+            assert not _apart(s.mask_a, s.mask_b) and abs(xa - xb) > abs(ya - yb) and no_overlap, s.id
         elif p == "in":
-            assert bx0 <= ax0 and by0 <= ay0 and ax1 <= bx1 and ay1 <= by1, s.id
-            assert s.mask_a.sum() < s.mask_b.sum() * 2, s.id
+            inside = (lay.a.full & lay.b.filled).sum()
+            assert inside >= 0.95 * lay.a.full.sum() and lay.a_in_front, s.id
+            assert lay.a.full.sum() <= 0.5 * lay.b.filled.sum(), s.id
         elif p in ("in front of", "behind"):
+            assert lay.a_in_front == (p == "in front of"), s.id
+            overlap = (lay.a.full & lay.b.full).sum()
+            assert overlap >= 0.08 * min(lay.a.full.sum(), lay.b.full.sum()), s.id
             # the object behind has a hidden part right next to the front one
             front, back = (s.mask_a, s.mask_b) if p == "in front of" else (s.mask_b, s.mask_a)
             assert (_dilate(front, 1) & back).any(), s.id
+
+
+def test_contact_is_read_from_masks_not_boxes(composed):
+    """Version 2, change 1: separated objects ("to the left of", "above", ...) whose boxes touch or
+    overlap, i.e. a box gap that contact scenes also have."""
+    def box_gap(s):
+        (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = s.box_a, s.box_b
+        return max(bx0 - ax1, ax0 - bx1, by0 - ay1, ay0 - by1)
+
+    sep = [c.sample for c in composed if c.sample.label is not None
+           and PREDICATES[c.sample.label] in ("to the left of", "to the right of", "above", "under")]
+    sep = [s for s in sep if _apart(s.mask_a, s.mask_b)]
+    close = [s for s in sep if box_gap(s) <= 2]
+    assert len(close) >= 0.1 * len(sep) and close, (len(close), len(sep))
+
+
+def test_boxes_inside_boxes_that_are_not_in(composed):
+    """Version 2, change 2: A's box inside B's box while the label is "in front of" / "behind"."""
+    def inside(s):
+        (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = s.box_a, s.box_b
+        return bx0 <= ax0 and by0 <= ay0 and ax1 <= bx1 and ay1 <= by1
+
+    depth = [c.sample for c in composed if c.sample.label is not None
+             and PREDICATES[c.sample.label] in ("in front of", "behind")]
+    assert sum(inside(s) for s in depth) >= 5, len(depth)
+
+
+def test_occluders_hide_part_of_one_object_and_keep_the_contact_zone(composed):
+    occluded = [c for c in composed if c.occluder is not None]
+    assert 0.15 * N <= len(occluded) <= 0.5 * N, len(occluded)
+    for c in occluded:
+        lay, occ = c.layout, c.occluder
+        x, y = (lay.a, lay.b) if occ.hides_a else (lay.b, lay.a)
+        x_in_front = lay.a_in_front == occ.hides_a
+        before = x.full if x_in_front else x.full & ~y.full  # x's visible mask before the occluder
+        assert np.array_equal(x.visible, before & ~occ.mask), c.sample.id
+        hidden = (before & occ.mask).sum()
+        assert 0.1 * before.sum() <= hidden <= 0.45 * before.sum(), c.sample.id
+        assert _apart(occ.mask, y.visible, 2), c.sample.id  # never near the other object
+    assert all(c.occluder is None for c in (compose_scene(0, i, p_occluder=0.0) for i in range(40)))
+
+
+def test_every_shape_lies_within_its_extent():
+    rng = np.random.default_rng(0)
+    size = 96
+    for kind in SHAPES:
+        for _ in range(20):
+            s = new_shape(rng, kind, rng.uniform(8, 30))
+            s.cx = s.cy = size / 2
+            m, f = render(s, size)
+            assert m.any() and not (m & ~f).any(), kind
+            ys, xs = np.nonzero(f)
+            dist = np.hypot(xs + 0.5 - s.cx, ys + 0.5 - s.cy)
+            assert dist.max() <= s.extent, (kind, dist.max(), s.extent)
+
+
+def test_concave_shapes_leave_part_of_their_box_empty():
+    rng = np.random.default_rng(1)
+    for kind in ("crescent", "L-shape"):
+        s = new_shape(rng, kind, 20.0)
+        s.cx = s.cy = 32.0
+        m, f = render(s, 64)
+        x0, y0, x1, y1 = box_of(m)
+        assert m.sum() < 0.75 * (x1 - x0) * (y1 - y0), kind
+        assert np.array_equal(m, f), kind  # a bite or a corner is not a hole: "in" does not count it
+
+
+def test_options_record_the_generator_and_reject_bad_probabilities():
+    opts = SyntheticSource(n=3).options()
+    assert opts["generator"] == 2 and opts["p_occluder"] == 0.5
+    with pytest.raises(ValueError, match="p_free and p_occluder are probabilities"):
+        SyntheticSource(n=3, p_occluder=1.5)
 
 
 _Q = re.compile(r"^Is the (.+?) (" + "|".join(sorted(map(re.escape, PREDICATES), key=len, reverse=True)) + r") the (.+?)( in the image| here)?\?$")
