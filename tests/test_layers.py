@@ -60,3 +60,15 @@ def test_the_import_scan_resolves_lazy_relative_imports():
     names = _imported_modules(src, _package_of(PACKAGE / "study" / "stages.py"))
     assert names == ["json", "csip.study", "csip.study.table", "csip.commands.evaluate", "csip.commands.evaluate.evaluate"]
     assert _package_of(PACKAGE / "eval" / "__init__.py") == "csip.eval"
+
+
+def test_the_cache_and_data_layers_never_import_training_or_evaluation():
+    """``csip.cache`` and ``csip.data`` sit below training and evaluation (the batched loader's data
+    order lives in ``csip.cache.order``, which ``csip.train`` re-exports), even lazily."""
+    lower = [p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] in ("cache", "data")]
+    assert PACKAGE / "cache" / "batches.py" in lower
+    upper = ("csip.train", "csip.training", "csip.eval", "csip.study", "csip.selection")
+    offenders = {str(p.relative_to(PACKAGE)): m for p in lower
+                 for m in _imported_modules(p.read_text(encoding="utf-8"), _package_of(p))
+                 if m.startswith(upper)}
+    assert offenders == {}

@@ -6,7 +6,7 @@ slowing the command line's start-up; :mod:`csip.train` re-exports it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,6 @@ class TrainConfig:
     select: str | None = None  # val metric that picks checkpoints/best.pt (csip.selection.SELECTABLE)
     synthetic_n: int = SYNTHETIC_DEFAULTS["n"]  # (~800 train items: 3 epochs of 12 steps at batch 64)
     synthetic_image_size: int = SYNTHETIC_DEFAULTS["image_size"]
-    extra: dict = field(default_factory=dict)
 
 
 #: Options that fix what a run computes: ``--resume`` takes them from the checkpoint, not from

@@ -9,10 +9,10 @@ and the flips are applied on the device. Background threads (not processes) read
 batches while the current one trains.
 
 The batches are those of the training loop over a ``DataLoader``: the same order
-(:class:`csip.train.EpochBatchSampler`: epoch permutation fixed by (seed, epoch), rank ``r`` of
+(:class:`csip.cache.order.EpochBatchSampler`: epoch permutation fixed by (seed, epoch), rank ``r`` of
 ``world`` reading its ``r``-th part of each global batch, the incomplete last batch dropped),
-the same contents and the same flips (:func:`csip.train.flip_mask` of (seed, epoch, step), the
-rank's slice, applied by :func:`csip.train.hflip_batch`). Each batch is a dict of tensors on
+the same contents and the same flips (:func:`csip.cache.order.flip_mask` of (seed, epoch, step), the
+rank's slice, applied by :func:`csip.cache.order.hflip_batch`). Each batch is a dict of tensors on
 ``device``, keys in the order asked::
 
     {"image": uint8 (b, 3, S, S), "sfb": float32 (b, R, K), "boxes": float32 (b, 2, 4),
@@ -139,7 +139,7 @@ class BatchReader:
             else:  # rows come from cache.indices, all in range: "clip" never clips, and avoids
                 np.take(arrays[k], rows, axis=0, out=dst, mode="clip")  # "raise"'s buffered copy
         if self.flip:
-            from ..train import flip_mask  # csip.train imports csip.cache: a cycle
+            from .order import flip_mask  # imports torch, optional (the ml extra)
 
             lo = self.rank * self.local
             out["flip"].copy_(flip_mask(self.seed, epoch, step, self.batch_size)[lo:lo + self.local])
@@ -166,7 +166,7 @@ class BatchReader:
         if self.channels_last and "image" in dev:
             dev["image"] = dev["image"].contiguous(memory_format=torch.channels_last)
         if mask is not None:
-            from ..train import hflip_batch  # csip.train imports csip.cache: a cycle
+            from .order import hflip_batch  # imports torch, optional (the ml extra)
 
             dev = hflip_batch(dev, mask)
         return dev
@@ -178,7 +178,7 @@ class BatchReader:
         ones); see the module docstring for their contents."""
         import torch  # optional (the ml extra): csip.cache imports without torch
 
-        from ..train import EpochBatchSampler  # csip.train imports csip.cache: a cycle
+        from .order import EpochBatchSampler  # imports torch, optional (the ml extra)
 
         sampler = EpochBatchSampler(self.n, self.batch_size, self.seed, epoch, self.rank, self.world, start)
         jobs = [(start + i, self.indices[np.asarray(pos, dtype=np.int64)]) for i, pos in enumerate(sampler)]
@@ -230,7 +230,7 @@ def batches(path: str | os.PathLike | Cache, split: str | None = "train", batch_
     Equal, batch for batch, to what training over a ``DataLoader`` of
     ``CacheDataset(path, split)`` with ``EpochBatchSampler(n, batch_size, seed, epoch, rank,
     world, start)`` feeds the model after :func:`csip.train.to_device` and, with ``flip``,
-    :func:`csip.train.hflip_batch` with the rank's slice of ``flip_mask(seed, epoch, step,
+    :func:`csip.cache.order.hflip_batch` with the rank's slice of ``flip_mask(seed, epoch, step,
     batch_size)``. For several epochs, keep one :class:`BatchReader` (its pinned ring and
     side stream are reused).
     """
