@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import atomic_write
 from .eval.cbir import ndcg
 from .training.metrics import read_metrics
 
@@ -90,9 +91,7 @@ class BestTracker:
     def write(self, path: Path) -> None:
         """``best.json``: the selected epoch, step and its whole val record."""
         if self.best is not None:
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(self.best, indent=2))
-            tmp.replace(path)
+            atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(self.best, indent=2)))
 
 
 def read_best(run_dir: str | Path) -> dict | None:

@@ -57,7 +57,7 @@ from .cache.order import (  # re-exported: the data order is part of csip.train'
     EpochBatchSampler, epoch_permutation, flip_mask, hflip_batch, mirror_boxes, mirror_labels, mirror_sfb,
 )
 from .cache import writer as cache_writer  # a module: its usable_cores is looked up at each call
-from .checkpoint import restore_rng_state
+from .checkpoint import atomic_write, restore_rng_state
 from .checks import check_device, check_positive_finite, check_writable_dir
 from .descriptor import DescriptorParams
 from .errors import BadOption, CsipInputError
@@ -389,9 +389,7 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
         **settings_record(settings),
     }
     if main:  # atomically: the other ranks of a resumed run may be reading it (check_same_run)
-        tmp = out / ".params.json.tmp"
-        tmp.write_text(json.dumps(params, indent=2, default=str))
-        os.replace(tmp, out / "params.json")
+        atomic_write(out / "params.json", lambda tmp: Path(tmp).write_text(json.dumps(params, indent=2, default=str)))
     cuda = device.type == "cuda"
     epoch, step_in_epoch, step = counters
     return RunState(

@@ -36,6 +36,12 @@ class Layout:
     label: int | None
 
 
+def _min_visible(size: int) -> int:
+    """Fewest pixels of A or B that must stay visible (after overlap and occluder): 0.3 % of the
+    image, at least 16."""
+    return max(16, int(0.003 * size * size))
+
+
 def _pair_shapes(rng: np.random.Generator, target: str | None, kinds: tuple[str, str], size: int,
                  variant: bool) -> tuple[Shape, Shape]:
     """Shapes of A and B, with radii (px) for ``target``: A small inside a large B for "in" (and
@@ -79,7 +85,7 @@ def _layout(rng: np.random.Generator, target: str | None, kinds: tuple[str, str]
             retries: int) -> Layout | None:
     """The first of ``retries`` tries whose label is ``target`` (any label for a free layout),
     else the last that could be made, else None."""
-    min_visible = max(16, int(0.003 * size * size))
+    min_visible = _min_visible(size)
     best = None
     for _ in range(retries):
         lay = _attempt(rng, target, kinds, size, variant, min_visible)
@@ -108,7 +114,7 @@ def _occlude(rng: np.random.Generator, lay: Layout, size: int, p_occluder: float
     name = _other_name(rng, taken)
     if name is None:
         return None
-    occ = find_occluder(rng, name[1], lay.a, lay.b, size, max(16, int(0.003 * size * size)))
+    occ = find_occluder(rng, name[1], lay.a, lay.b, size, _min_visible(size))
     if occ is None:
         return None
     x = lay.a if occ.hides_a else lay.b
