@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..checkpoint import atomic_write
 from .baselines import GROUPS, model_display
 
 if TYPE_CHECKING:  # results.py imports this module (json_ready); the types only annotate here
@@ -58,12 +58,8 @@ def json_ready(data: dict) -> dict:
 
 def write_json(path: str | Path, data: dict) -> Path:
     """Write ``data`` as indented strict JSON, atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n"
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _sorted_rows(rows: Sequence[CbirResult | SrrResult]) -> list:
