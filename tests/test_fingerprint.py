@@ -231,3 +231,24 @@ def test_the_study_reuses_an_evaluation_by_fingerprint_and_an_old_one_by_argumen
     shutil.copy(tmp_path / "run2" / "checkpoints" / "final.pt", ckpt)
     res, reused = run_eval(ec, {"c": ckpt})
     assert not reused and res.fingerprint != first.fingerprint
+
+
+def test_eval_settings_count_pretrained_weights_by_content_and_only_when_given(tmp_path):
+    """New weights at the same path are a new evaluation; an evaluation without weights keeps
+    the fingerprint it had before weights were part of the settings."""
+    ec = EvalConfig(cache=tmp_path / "cache", out=tmp_path / "out", tasks=("cbir",), seed=3)
+    assert "weights" not in eval_settings(ec, "h")
+    w = tmp_path / "r18.pth"
+    w.write_bytes(b"imagenet v1")
+    text = tmp_path / "minilm"
+    text.mkdir()
+    (text / "model.safetensors").write_bytes(b"text v1")
+    with_w = dataclasses.replace(ec, imagenet_resnet18=w, text_encoder=text)
+    s = eval_settings(with_w, "h")
+    assert s["weights"] == {"--imagenet-resnet18": hashlib.sha256(b"imagenet v1").hexdigest(),
+                            "--text-encoder": path_identity(text)}
+    w.write_bytes(b"imagenet v2")
+    assert fingerprint(eval_settings(with_w, "h")) != fingerprint(s)
+    w.write_bytes(b"imagenet v1")
+    (text / "model.safetensors").write_bytes(b"text v2")
+    assert fingerprint(eval_settings(with_w, "h")) != fingerprint(s)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -53,10 +53,12 @@ def run(cfg: EvalConfig, command: list[str] | None = None, log: Callable[[str], 
     return evaluate(cfg, command, log).to_json()
 
 
-def evaluate(cfg: EvalConfig, command: list[str] | None = None, log: Callable[[str], None] = _stderr) -> EvalResults:
+def evaluate(cfg: EvalConfig, command: list[str] | None = None, log: Callable[[str], None] = _stderr,
+             command_args: Sequence[str] | None = None) -> EvalResults:
     """Evaluate as ``cfg`` says; returns the typed results (also written to ``cfg.out``).
     ``command`` is recorded as the results' ``"command"`` (the command line that ran it, or
-    None); ``log`` gets progress lines and warnings."""
+    None); ``log`` gets progress lines and warnings; ``command_args`` (``csip run``'s
+    evaluations: the ``csip eval`` arguments it printed) is recorded as ``"command_args"``."""
     t_start = time.perf_counter()
     plan = make_plan(cfg, log)
     out = check_writable_dir(cfg.out, "--out")
@@ -66,7 +68,8 @@ def evaluate(cfg: EvalConfig, command: list[str] | None = None, log: Callable[[s
     tasks = run_tasks(cfg, plan, tables, timings)
     for task, table in tasks.items():
         (out / f"{task}.md").write_text(table.markdown + "\n", encoding="utf-8")
-    results = EvalResults(header, **tasks, **identity)
+    results = EvalResults(header, **tasks, **identity,
+                          command_args=None if command_args is None else tuple(command_args))
     if cfg.figures:
         write_figures(cfg, plan, tables, results)
     timings["total"] = round(time.perf_counter() - t_start, 3)

@@ -62,7 +62,9 @@ OPTION: dict[str, str] = {
     "grid_encoder": "--grid-encoder", "grid_k": "--grid-k", "features": "--features", "quiet": "--quiet",
 }
 _SWITCHES = ("random_init", "figures")
-_PATHS = ("cache", "out", "imagenet_resnet18", "imagenet_resnet50", "imagenet_vit_b16", "clip", "text_encoder")
+#: Fields naming pre-trained weights or a text encoder: files whose content fixes the results.
+WEIGHT_FIELDS = ("imagenet_resnet18", "imagenet_resnet50", "imagenet_vit_b16", "clip", "text_encoder")
+_PATHS = ("cache", "out", *WEIGHT_FIELDS)
 _TUPLES = ("tasks", "runs", "random_init_models", "ks", "vqa_images")
 
 
@@ -148,15 +150,22 @@ def eval_settings(cfg: EvalConfig, cache_content_hash: str | None) -> dict:
         {"args": the csip eval arguments but --out and --quiet (where the results go, whether
                  the tables are printed),
          "checkpoints": {row: sha256 of the file (or directory) it names, None if missing},
-         "runs": {directory: sha256 of what it holds}, "cache": the cache's content hash}
+         "runs": {directory: sha256 of what it holds}, "cache": the cache's content hash,
+         "weights": {option: sha256 of the file or directory}}   (only when a weights path is set)
 
-    Reads every checkpoint once (sha256 runs at ~1 GB/s)."""
+    The pre-trained weights and the text encoder count by content, not by path, so that new
+    weights at the same path are a new evaluation. Reads every checkpoint and weights file once
+    (sha256 runs at ~1 GB/s)."""
     args = dataclasses.replace(cfg, quiet=False).to_args()
     del args[2:4]  # ["--cache", CACHE, "--out", OUT, ...]: where the results go does not change them
-    return {"args": args,
-            "checkpoints": {name: _identity(p) for name, p in cfg.checkpoints},
-            "runs": {str(p): _identity(p) for p in cfg.runs},
-            "cache": cache_content_hash}
+    settings = {"args": args,
+                "checkpoints": {name: _identity(p) for name, p in cfg.checkpoints},
+                "runs": {str(p): _identity(p) for p in cfg.runs},
+                "cache": cache_content_hash}
+    weights = {OPTION[f]: _identity(getattr(cfg, f)) for f in WEIGHT_FIELDS if getattr(cfg, f) is not None}
+    if weights:  # absent otherwise, so that the fingerprints of evaluations without weights stay as they were
+        settings["weights"] = weights
+    return settings
 
 
 def _identity(path: Path) -> str | None:

@@ -22,7 +22,6 @@ from ..eval.api import evaluate
 from ..eval.cbir import ndcg
 from ..eval.config import EvalConfig, eval_settings
 from ..eval.features import extract
-from ..eval.report import write_json
 from ..eval.results import EvalResults
 from ..fingerprint import cache_identity_at, describe_diff, fingerprint, settings_diff
 from ..train import DataError, TrainConfig, TrainingDiverged, read_params, train
@@ -111,12 +110,9 @@ def run_eval(ec: EvalConfig, checkpoints: dict[str, Path]) -> tuple[EvalResults,
     if old is not None and _same_evaluation(old, ec, checkpoints, res_path):
         return old, True
     try:
-        res = evaluate(ec)
+        return evaluate(ec, command_args=args), False
     except CsipInputError as exc:
         raise StudyError(f"eval into {ec.out}: {exc}") from None
-    res = dataclasses.replace(res, command_args=tuple(args))
-    write_json(res_path, res.to_json())  # atomically, as the evaluation wrote it
-    return res, False
 
 
 def _read_results(path: Path) -> EvalResults | None:
