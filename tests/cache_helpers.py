@@ -31,6 +31,22 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
+#: ``"PATH:K"``: items ``>= K`` wait while the file PATH exists. A test that must signal a run
+#: mid-way sets it, so that the run cannot end before the signal however loaded the machine is;
+#: it is read from the environment, not the source options, so the items and the cache's
+#: parameters are those of a run without it.
+HOLD_ENV = "CSIP_TEST_HOLD"
+
+
+def _wait_on_hold(i: int) -> None:
+    hold = os.environ.get(HOLD_ENV)
+    if not hold:
+        return
+    path, _, first = hold.rpartition(":")
+    while i >= int(first) and os.path.exists(path):
+        time.sleep(0.01)
+
+
 class RandomSource:
     """``n`` random scenes of ``size``×``size`` px with two rectangles or ellipses.
 
@@ -64,6 +80,7 @@ class RandomSource:
             raise IndexError(i)
         if self.delay:
             time.sleep(self.delay)
+        _wait_on_hold(i)
         if i == self.crash_at:
             os._exit(3)
         if self.skip_all or (self.skip_every and i % self.skip_every == self.skip_every - 1):

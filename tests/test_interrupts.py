@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cache_helpers import subprocess_env
+from cache_helpers import HOLD_ENV, subprocess_env
 from click.testing import CliRunner
 
 pytest.importorskip("csip_core._csip_core", reason="the Rust extension is not built")
@@ -72,8 +72,11 @@ def kill_session(sid: int) -> None:
 # --------------------------------------------------------------------------- precompute
 
 
+CHUNK = 6
+
+
 def _precompute_cmd(out: Path) -> list[str]:
-    return [sys.executable, "-m", "csip.cli", "precompute", SRC, "--out", str(out), "--n", "120", "--chunk", "6",
+    return [sys.executable, "-m", "csip.cli", "precompute", SRC, "--out", str(out), "--n", "120", "--chunk", str(CHUNK),
             "--workers", "2", "-O", "delay=0.02", "-O", "size=32", "--image-size", "32", "--n-angles", "24",
             "--no-progress"]
 
@@ -91,11 +94,15 @@ def clean_cache(tmp_path_factory) -> Path:
 def test_precompute_killed_leaves_no_worker_and_resumes_exactly(tmp_path, clean_cache, sig, group):
     """The main process alone gets the signal (as from `kill PID`), or its whole process group
     (as from a cluster's scheduler): its loader workers must not survive it, whatever the signal;
-    SIGTERM and SIGINT stop it cleanly with the resume command."""
+    SIGTERM and SIGINT stop it cleanly with the resume command. Items from the 5th chunk on
+    are held until the signal is sent, so that the run is mid-way when it lands (under load it
+    could otherwise finish first, and meet the signal at interpreter exit)."""
     env = subprocess_env()
     out = tmp_path / "cut"
-    proc = subprocess.Popen(_precompute_cmd(out), env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    hold = tmp_path / "hold"
+    hold.touch()
+    proc = subprocess.Popen(_precompute_cmd(out), env={**env, HOLD_ENV: f"{hold}:{4 * CHUNK}"},
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 60
         while time.time() < deadline and proc.poll() is None:
@@ -110,6 +117,7 @@ def test_precompute_killed_leaves_no_worker_and_resumes_exactly(tmp_path, clean_
         left = wait_gone(proc.pid, 5.0)
         assert left == [], f"processes left behind after {sig.name}: {left}"
     finally:
+        hold.unlink()
         kill_session(proc.pid)
     if sig == signal.SIGKILL:
         assert rc == -signal.SIGKILL
