@@ -137,15 +137,25 @@ def test_precompute_killed_leaves_no_worker_and_resumes_exactly(tmp_path, clean_
 
 # --------------------------------------------------------------------------- pretrain
 
-#: The pretrain command with each item read 10 ms slower (so that a signal lands mid-run),
-#: torch on one thread (the same reduction order as the runs of this process).
-_SLOW_PRETRAIN = textwrap.dedent(
+#: The pretrain command, torch on one thread (the same reduction order as the runs of this
+#: process), held before the forward pass of step K while the file PATH exists
+#: (``CSIP_TEST_HOLD=PATH:K``; it touches ``PATH.reached`` when it gets there), so that a test
+#: can signal it at a known step however loaded the machine is.
+_HELD_PRETRAIN = textwrap.dedent(
     """
-    import sys, time, torch
+    import os, sys, time, torch
     torch.set_num_threads(1)
-    import csip.cache.dataset as d
-    _get = d.CacheDataset.__getitem__
-    d.CacheDataset.__getitem__ = lambda self, i: (time.sleep(0.01), _get(self, i))[1]
+    import csip.training.loop as loop
+    hold, _, at = os.environ["CSIP_TEST_HOLD"].rpartition(":")
+    forward_loss, calls = loop.forward_loss, [0]
+    def held_forward_loss(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == int(at):
+            open(hold + ".reached", "w").close()
+            while os.path.exists(hold):
+                time.sleep(0.01)
+        return forward_loss(*args, **kwargs)
+    loop.forward_loss = held_forward_loss
     from csip.cli import main
     main(sys.argv[1:], prog_name="csip")
     """
@@ -194,28 +204,26 @@ def test_pretrain_signal_saves_and_resumes_exactly(tmp_path, clean_cache, refere
     way no DataLoader worker survives, and --resume ends exactly as the uninterrupted run."""
     out = tmp_path / "cut"
     args = _pretrain_args(clean_cache, out, "--workers", workers)
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_PRETRAIN, *args], env=subprocess_env(),
+    first_epoch = json.loads((reference_run / "params.json").read_text())["steps_per_epoch"]
+    held = first_epoch + 2 if sig == signal.SIGKILL else 3  # SIGKILL after the epoch-end checkpoint
+    hold, reached = tmp_path / "hold", tmp_path / "hold.reached"
+    hold.touch()
+    proc = subprocess.Popen([sys.executable, "-c", _HELD_PRETRAIN, *args],
+                            env={**subprocess_env(), HOLD_ENV: f"{hold}:{held}"},
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    first_epoch = None
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            recs = read_metrics(out) if (out / "metrics.jsonl").exists() else []
-            if first_epoch is None and (out / "params.json").exists():
-                try:
-                    first_epoch = json.loads((out / "params.json").read_text())["steps_per_epoch"]
-                except ValueError:  # being written
-                    pass
-            # SIGKILL after the epoch-end checkpoint; the others mid-epoch
-            if recs and first_epoch and recs[-1]["step"] >= (first_epoch + 2 if sig == signal.SIGKILL else 3):
-                break
+        while time.time() < deadline and proc.poll() is None and not reached.exists():
             time.sleep(0.01)
-        assert proc.poll() is None, "the run ended before the signal: " + proc.stderr.read()
+        assert proc.poll() is None, f"the run ended before step {held}: " + proc.stderr.read()
+        assert reached.exists(), f"the run did not reach step {held} in 120 s"
         (os.killpg if group else os.kill)(proc.pid, sig)
+        hold.unlink()  # step `held` goes on only now: the signal lands during it
         rc = proc.wait(timeout=60)
         err = proc.stderr.read()
         assert wait_gone(proc.pid, 5.0) == []
     finally:
+        hold.unlink(missing_ok=True)
         kill_session(proc.pid)
     state = load_checkpoint(out / "checkpoints" / "last.pt")
     assert not (out / "checkpoints" / "final.pt").exists()
@@ -224,7 +232,7 @@ def test_pretrain_signal_saves_and_resumes_exactly(tmp_path, clean_cache, refere
     else:
         assert rc == EXIT_INTERRUPTED, err
         logged = read_metrics(out)[-1]["step"]
-        assert state["step"] == logged and 0 < state["step_in_epoch"] < first_epoch  # saved at the stop
+        assert state["step"] == logged == held and state["step_in_epoch"] == held < first_epoch  # saved at the stop
         assert f"interrupted by {sig.name}" in err and f"resume with: csip pretrain --out {out} --resume" in err, err
         assert "Traceback" not in err and "Aborted" not in err, err
     res = _in_process(["pretrain", "--out", str(out), "--resume", "--no-progress", "--log-every", "1",
