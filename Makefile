@@ -13,8 +13,8 @@ OUT ?= csip-out
 
 install: $(VENV)/.built
 
-# pip's cache is off throughout: it would keep a second copy of the ~3 GB of CUDA wheels that the
-# PyPI torch pulls in. scripts/install_deps.py installs them one at a time (disk peak ~6.3 GB).
+# The PyPI torch pulls in ~3 GB of CUDA wheels: scripts/install_deps.py installs them one at a time
+# (disk peak 5.9 GiB instead of 8.7 GiB), and pip's cache is off so that it keeps no second copy.
 export PIP_NO_CACHE_DIR := 1
 
 $(VENV)/.deps: pyproject.toml scripts/install_deps.py
