@@ -20,8 +20,8 @@ from pathlib import Path
 
 import click
 
+from ..eval.config import CHOICES, TASKS
 from ..preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
-from ..study import StudyError, run_study
 from ..study.config import TABLE1_ENCODERS, StudyConfig
 from .failures import reporting_errors
 
@@ -79,9 +79,9 @@ def _echo(msg: str) -> None:
 @click.option("--data-seed", type=int, default=_D.data_seed, show_default=True, help="Seed of the synthetic scenes.")
 @click.option("--eval-split", type=click.Choice(["test", "val"]), default=_D.eval_split, show_default=True,
               help="Split of the evaluations (choose settings on val, report test).")
-@click.option("--task", "tasks", multiple=True, type=click.Choice(["cbir", "srr", "vqa", "all"]), default=("all",),
+@click.option("--task", "tasks", multiple=True, type=click.Choice(CHOICES["tasks"]), default=("all",),
               show_default=True, help="Evaluation task(s); CBIR always runs.")
-@click.option("--features", type=click.Choice(["embed", "pre"]), default=_D.features, show_default=True,
+@click.option("--features", type=click.Choice(CHOICES["features"]), default=_D.features, show_default=True,
               help="C-SIP rows: 'embed' ranks in the shared image-banner space g_v∘f_v, 'pre' by f_v.")
 @click.option("--vqa-epochs", type=click.IntRange(min=1), default=_D.vqa_epochs, show_default=True,
               help="Epochs of the VQA fusion heads (the best val epoch is kept).")
@@ -101,7 +101,9 @@ def run(out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, labe
 
     Runs on the built-in synthetic scenes; rerunning resumes (finished stages are skipped).
     """
-    task_list = ("cbir", "srr", "vqa") if "all" in tasks else tuple(sorted(set(tasks), key=["cbir", "srr", "vqa"].index))
+    from ..study import StudyError, run_study  # here, not at the top: keeps `csip --help` fast (torch)
+
+    task_list = TASKS if "all" in tasks else tuple(sorted(set(tasks), key=TASKS.index))
     try:
         cfg = StudyConfig(out=str(out), encoders=_parse_encoders(encoders), seeds=_parse_seeds(seeds), n=n,
                           image_size=image_size, width=width, epochs=epochs, batch_size=batch_size, lr=lr,

@@ -26,7 +26,7 @@ TASKS = ("cbir", "srr", "vqa")
 SPLITS = ("train", "val", "test", "all")
 
 #: Table 1 encoders (names of :func:`csip.models.build_image_encoder`) with display names, in
-#: the paper's order (the study's ``TABLE1_ENCODERS``; a test checks that they agree).
+#: the paper's order (also the study's ``TABLE1_ENCODERS``; a test checks them against the models).
 TABLE1_MODELS: dict[str, str] = {
     "resnet18": "ResNet18+MLP",
     "2d": "2D",

@@ -6,11 +6,32 @@ synthetic scenes, for each Table 1 image encoder × {random init, supervised, C-
 >>> doc["verdicts"]["resnet18"]["vs supervised"]["margin"]  # doctest: +SKIP
 
 ``csip run`` is a thin command over :func:`run_study`; :class:`StudyConfig` holds its defaults.
+Submodules are imported on use, as in :mod:`csip.eval`: ``csip run --help`` (and ``csip
+--help``, which lists it) reads :mod:`.config` only, without torch.
 """
 
-from .config import DEFAULT_EPOCHS, DEMO_ENCODERS, FULL_TABLE, TABLE1_ENCODERS, TRAININGS, StudyConfig
-from .run import run_study
-from .stages import StudyError
+from __future__ import annotations
 
-__all__ = ["DEFAULT_EPOCHS", "DEMO_ENCODERS", "FULL_TABLE", "StudyConfig", "StudyError", "TABLE1_ENCODERS",
-           "TRAININGS", "run_study"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DEFAULT_EPOCHS": "config",
+    "DEMO_ENCODERS": "config",
+    "FULL_TABLE": "config",
+    "StudyConfig": "config",
+    "TABLE1_ENCODERS": "config",
+    "TRAININGS": "config",
+    "run_study": "run",
+    "StudyError": "stages",
+}
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{mod}", __name__), name)
+
+
+__all__ = sorted(_EXPORTS)

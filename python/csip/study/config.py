@@ -33,8 +33,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-#: The four image encoders of the paper's Table 1, in its order.
-TABLE1_ENCODERS = ("resnet18", "2d", "drnet", "resnet18+2d")
+from ..eval.config import RANDOM_INIT_MODELS
+
+#: The four image encoders of the paper's Table 1, in its order (those of ``csip eval``'s
+#: random-init rows, :data:`csip.eval.config.TABLE1_MODELS`).
+TABLE1_ENCODERS = RANDOM_INIT_MODELS
 
 #: ``make demo``'s encoders: the image encoder the paper's claim is about, and the box encoder.
 DEMO_ENCODERS = ("resnet18", "2d")
