@@ -30,7 +30,6 @@ import numpy as np
 
 from .checkpoint import atomic_write
 from .eval.cbir import ndcg
-from .training.metrics import read_metrics
 
 #: Metrics where lower is better; every other one is maximised.
 LOWER_IS_BETTER = frozenset({"val_loss"})
@@ -100,9 +99,4 @@ def read_best(run_dir: str | Path) -> dict | None:
     return json.loads(p.read_text()) if p.is_file() else None
 
 
-def val_curve(run_dir: str | Path, metric: str) -> list[tuple[int, float]]:
-    """``[(epoch, value), ...]`` of one val metric from a run's ``metrics.jsonl``."""
-    return [(int(r["epoch"]), float(r[metric])) for r in read_metrics(run_dir, "val") if metric in r]
-
-
-__all__ = ["BestTracker", "LOWER_IS_BETTER", "SELECTABLE", "read_best", "retrieval_scores", "val_curve"]
+__all__ = ["BestTracker", "LOWER_IS_BETTER", "SELECTABLE", "read_best", "retrieval_scores"]

@@ -19,7 +19,7 @@ import numpy as np
 
 # The settings fingerprint lives in csip.fingerprint (shared with training runs and evaluations);
 # re-exported here under the cache's names, so params_hash values, and the caches, stay the same.
-from ..fingerprint import canonical_json, sha256_file  # noqa: F401  (re-exported)
+from ..fingerprint import sha256_file  # noqa: F401  (re-exported)
 from ..fingerprint import fingerprint as params_hash  # noqa: F401  (re-exported)
 
 FORMAT_NAME = "csip-cache"

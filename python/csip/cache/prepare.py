@@ -224,22 +224,21 @@ def add_banners(
 _WORKER: dict[str, Any] = {}
 
 
-def worker_init(source: Any, image_size: int, desc: Any, parent_pid: int | None = None) -> None:
+def worker_init(source: Any, image_size: int, desc: Any, parent_pid: int) -> None:
     """Pool initializer: keep the source and parameters once per worker process (tasks carry
     only indices).
 
     Workers ignore SIGINT: on Ctrl-C the main process stops them itself, without a traceback
     from each worker. SIGTERM (how the main process stops them) ends them at once, whatever
-    handler the main process had when it forked them. With ``parent_pid``, the worker exits when
-    that process dies, whatever killed it (:func:`csip.orphans.die_with_parent`).
+    handler the main process had when it forked them. The worker exits when ``parent_pid`` (the
+    process that made the pool) dies, whatever killed it (:func:`csip.orphans.die_with_parent`).
     """
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except ValueError:  # pragma: no cover - not the main thread
         pass
-    if parent_pid is not None:
-        die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     _WORKER["source"] = source
     _WORKER["image_size"] = int(image_size)
     _WORKER["desc"] = desc

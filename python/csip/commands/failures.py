@@ -9,16 +9,12 @@ exits with code 2, never a traceback. Anything else is a bug and keeps its trace
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
 
 import click
 
 from ..errors import CsipInputError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: Exit code of every failure caused by the input (click's own usage errors use it too).
 EXIT_BAD_INPUT = 2
@@ -51,14 +47,3 @@ def reporting_errors() -> Iterator[None]:
         if isinstance(exc, user_error_types()):
             fail(str(exc))
         raise
-
-
-def reports_errors(fn: F) -> F:
-    """Decorator form of :func:`reporting_errors` for a click command's callback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with reporting_errors():
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]

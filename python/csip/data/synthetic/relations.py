@@ -93,8 +93,8 @@ def _measure(a: ObjectMasks, b: ObjectMasks, a_in_front: bool, size: int) -> _Ge
     )
 
 
-def _truths(g: _Geometry, a_in_front: bool) -> tuple[dict[str, bool | None], bool, bool]:
-    """Truth of each predicate, and whether A is on B / B on A."""
+def _truths(g: _Geometry, a_in_front: bool) -> tuple[dict[str, bool | None], bool]:
+    """Truth of each predicate, and whether B is on A."""
     (xa, ya), (xb, yb) = g.ca, g.cb
     ax0, ay0, ax1, ay1 = g.box_a
     bx0, by0, bx1, by1 = g.box_b
@@ -130,7 +130,7 @@ def _truths(g: _Geometry, a_in_front: bool) -> tuple[dict[str, bool | None], boo
         T["next to"] = True
     elif max(bx0 - ax1, ax0 - bx1) > 12 * g.t or max(by0 - ay1, ay0 - by1) > 12 * g.t:
         T["next to"] = False  # boxes that far apart: so are the masks
-    return T, on_ab, on_ba
+    return T, on_ba
 
 
 def _label(T: dict[str, bool | None], g: _Geometry, on_ba: bool) -> str | None:
@@ -160,6 +160,6 @@ def relations(a: ObjectMasks, b: ObjectMasks, a_in_front: bool, size: int) -> tu
     describes the scene (module docstring), or ``None``.
     """
     g = _measure(a, b, a_in_front, size)
-    T, _, on_ba = _truths(g, a_in_front)
+    T, on_ba = _truths(g, a_in_front)
     label = _label(T, g, on_ba)
     return T, (None if label is None else _P[label])
