@@ -29,7 +29,7 @@ import click
 
 from ..checks import check_writable_dir
 from ..errors import UnwritableOutput
-from ..preemption import EXIT_INTERRUPTED, signals_interrupt
+from ..preemption import Interrupted, exit_interrupted, signals_interrupt
 from .failures import fail
 from .options import key_values
 
@@ -87,15 +87,13 @@ def _fail(exc: Exception) -> None:
 
 def _interrupted(out: Path, got: list[int]) -> None:
     """After SIGINT or SIGTERM stopped a build: what is kept, how to resume; exit code 75."""
-    name = signal.Signals(got[0]).name if got else "SIGINT"
-    chunks = out / "chunks"
-    n = sum(1 for p in chunks.glob("chunk-*")) if chunks.is_dir() else 0
+    from ..cache.chunks import list_chunks  # numpy: lazy (see run); the build loaded it already
+
     argv = sys.argv[1:]
     again = ("csip " + " ".join(shlex.quote(a) for a in argv)) if argv[:1] == ["precompute"] else \
         f"the same `csip precompute ... --out {out}` command"
-    click.echo(f"csip: interrupted by {name}: stopped; {n} finished chunk(s) are kept in {out}", err=True)
-    click.echo(f"csip: resume with: {again}", err=True)
-    sys.exit(EXIT_INTERRUPTED)
+    kept = f"stopped; {len(list_chunks(out))} finished chunk(s) are kept in {out}"
+    exit_interrupted(Interrupted(got[0] if got else signal.SIGINT, kept), again)
 
 
 @click.group(cls=_DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -21,6 +21,7 @@ from .. import distributed as dist_utils
 from ..checkpoint import export_encoder, load_checkpoint
 from ..models import IMAGE_ENCODERS
 from ..preemption import Interrupted, exit_interrupted
+from ..selection import SELECTABLE
 from ..train import SYNTHETIC_DEFAULTS, TrainingDiverged, train
 from ..train_config import TrainConfig
 from .failures import fail, reporting_errors
@@ -77,7 +78,7 @@ _T = TrainConfig(out="")  # the one source of the options' defaults
 @click.option("--width", type=click.IntRange(min=1), default=_T.width, show_default=True,
               help="ResNet18 stem channels, doubled at each stage (64: torchvision's ResNet18; 32: a quarter "
                    "of the compute).")
-@click.option("--select", type=click.Choice(["val_ndcg10_embed", "val_ndcg10_pre", "val_loss", "val_acc", "val_top1"]),
+@click.option("--select", type=click.Choice(SELECTABLE),
               default=None, help="Keep the checkpoint with the best value of this val metric as "
                                  "OUT/checkpoints/best.pt (evaluations of OUT then use it); default: none.")
 @click.option("--pretrained", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -24,6 +24,8 @@ from .image import (
     ImageNormalize,
     ResNet18MLP,
     ResNet18Plus2D,
+    STANDARD_WIDTH,
+    _width_config,
     box_features,
     box_masks,
     load_state_file,
@@ -69,13 +71,11 @@ def default_model_config(
     learn_logit_scale: bool = True,
     n_classes: int = 9,
     image_size: int | None = None,
-    width: int = 64,
+    width: int = STANDARD_WIDTH,
 ) -> dict:
     """A plain-JSON config for :func:`build_model` (what checkpoints and exports record).
     ``width``: channels of the ResNet18 stem (encoders with a ResNet; 64 is torchvision's)."""
-    enc = {"name": model, "out_dim": feature_dim}
-    if model != "2d" and int(width) != 64:
-        enc["width"] = int(width)
+    enc = {"name": model, "out_dim": feature_dim, **({} if model == "2d" else _width_config(width))}
     return {
         "kind": "supervised" if supervised else "csip",
         "image_encoder": enc,

@@ -23,6 +23,7 @@ import torch
 
 from ..demo import sfb_demo
 from ..eval import vqa
+from ..eval.features import default_device
 from ..eval.results import EvalResults
 from ..selection import read_best
 from ..train import read_metrics
@@ -123,7 +124,7 @@ class _Study:
                     "best_val_acc": _best_val_acc(run_dirs[v]) if v == "supervised" else None} for v in VARIANTS}
         alt = _other(cfg.features)
         nd = stages.cbir_ndcg(self.cache_dir, ckpts[f"c-sip-seed{seed}"], cfg.eval_split, alt,
-                              cfg.device or stages._device())
+                              cfg.device or default_device())
         info["c-sip"]["alt"] = {"features": alt, "ndcg@10": nd[10], "ndcg@25": nd[25]}
         return res, table.table2_rows(enc, seed, res, info), stages.eval_command(ec)
 

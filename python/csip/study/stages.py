@@ -10,7 +10,6 @@ import shlex
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..cache import Cache
 from ..cache.format import CacheError
@@ -21,7 +20,7 @@ from ..errors import CsipInputError
 from ..eval.api import evaluate
 from ..eval.cbir import ndcg
 from ..eval.config import EvalConfig, eval_settings
-from ..eval.features import extract
+from ..eval.features import default_device, extract
 from ..eval.results import EvalResults
 from ..fingerprint import cache_identity_at, describe_diff, fingerprint, settings_diff
 from ..train import DataError, TrainConfig, TrainingDiverged, read_params, train
@@ -51,7 +50,7 @@ def train_config(cfg: StudyConfig, run_dir: Path, cache_dir: Path, encoder: str,
     """The :class:`TrainConfig` of one run of the study."""
     return TrainConfig(out=str(run_dir), cache=str(cache_dir), split="train", model=encoder, supervised=supervised,
                        epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed,
-                       label_smoothing=cfg.label_smoothing, progress=cfg.progress, device=cfg.device or _device(),
+                       label_smoothing=cfg.label_smoothing, progress=cfg.progress, device=cfg.device or default_device(),
                        select=cfg.select, width=cfg.width, **cfg.extra_train)
 
 
@@ -91,7 +90,7 @@ def eval_config(cfg: StudyConfig, cache_dir: Path, eval_dir: Path, encoder: str,
                       random_init_models=(encoder,), random_init_width=cfg.width, seed=seed, split=cfg.eval_split,
                       features=cfg.features, figures=cfg.figures, text_encoder=cfg.text_encoder,
                       vqa_epochs=cfg.vqa_epochs if "vqa" in cfg.tasks else EvalConfig.vqa_epochs,
-                      device=cfg.device or (None if _cuda() else "cpu"), quiet=True)
+                      device=cfg.device or (None if default_device() == "cuda" else "cpu"), quiet=True)
 
 
 def eval_command(ec: EvalConfig) -> str:
@@ -143,14 +142,6 @@ def cbir_ndcg(cache_dir: Path, checkpoint: Path, split: str, features: str, devi
     q = cache.indices(split)
     table = extract(load_encoder(checkpoint, map_location="cpu"), cache, q, device=device, features=features)
     return {k: float(v) for k, v in ndcg(table.rows(q), np.asarray(cache.sfb[q]), ks=ks).items()}
-
-
-def _cuda() -> bool:
-    return torch.cuda.is_available()
-
-
-def _device() -> str:
-    return "cuda" if _cuda() else "cpu"
 
 
 __all__ = ["StudyError", "build_cache", "cbir_ndcg", "eval_command", "eval_config", "run_eval",

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import distributed as dist_utils
-from ..checkpoint import capture_rng_state, load_checkpoint, save_checkpoint, unwrap
+from ..checkpoint import FORMAT, VERSION, capture_rng_state, load_checkpoint, save_checkpoint, unwrap
 
 if TYPE_CHECKING:  # annotations only: the run state imports this module
     from .state import RunState
@@ -58,8 +58,8 @@ class Checkpointer:
     def state(self, run: RunState, epoch: int, step_in_epoch: int) -> dict[str, Any]:
         """Everything a resume needs, as the run will continue at batch ``step_in_epoch`` of ``epoch``."""
         return {
-            "format": "csip-checkpoint",
-            "version": 1,
+            "format": FORMAT,
+            "version": VERSION,
             "model_config": run.model_config,
             "train_config": json.loads(json.dumps(dataclasses.asdict(run.cfg), default=str)),
             "data": json.loads(json.dumps(run.params["data"], default=str)),
