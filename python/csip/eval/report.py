@@ -62,7 +62,7 @@ def write_json(path: str | Path, data: dict) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def _sorted_rows(rows: Sequence[CbirResult | SrrResult]) -> list:
+def sorted_rows(rows: Sequence[CbirResult | SrrResult]) -> list:
     """By group (:data:`GROUPS`' order); rows of one group keep their order."""
     order = {g: i for i, g in enumerate(GROUPS)}
     return sorted(rows, key=lambda r: order.get(r.group, len(order)))
@@ -94,7 +94,7 @@ def _bold_best(rows: list, values: list[list[float | None]]) -> list[set[int]]:
 
 def _metric_table(rows: Sequence[CbirResult | SrrResult], key: str, cols: Sequence[int], label: str,
                   digits: int) -> str:
-    rows = _sorted_rows(rows)
+    rows = sorted_rows(rows)
     vals = [[(getattr(r, key) or {}).get(c) if r.status == "ok" else None for c in cols] for r in rows]
     best = _bold_best(rows, vals)
     body = []

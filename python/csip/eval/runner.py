@@ -17,7 +17,7 @@ import numpy as np
 from ..data import PREDICATES
 from ..viz import acc_at_n_plot, retrieval_grid, sfb_figure
 from . import report
-from .baselines import GROUPS, EncoderSpec, model_display
+from .baselines import EncoderSpec, model_display
 from .cbir import DEFAULT_KS, ndcg, top_k
 from .features import FeatureTable
 from .results import CbirResult, CbirTable, HeadFit, ProbeFit, SrrResult, SrrTable, VqaResult, VqaTable
@@ -32,12 +32,6 @@ def _ids(spec: EncoderSpec) -> tuple[str, str, str, str, str]:
 
 def _features(spec: EncoderSpec) -> str | None:
     return spec.info.get("features") or None  # "pre" (f_v) or "embed" (g_v∘f_v); set when features ran
-
-
-def _report_order(rows: list[tuple[int, CbirResult | SrrResult]]) -> tuple:
-    """Rows sorted by group (:data:`GROUPS`' order), then by their encoder's position."""
-    order = {g: i for i, g in enumerate(GROUPS)}
-    return tuple(r for _, r in sorted(rows, key=lambda p: (order.get(p[1].group, len(order)), p[0])))
 
 
 def split_indices(cache, split: str | None) -> np.ndarray:
@@ -74,7 +68,7 @@ def cbir_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpe
         extra = {} if g_idx is None else {"gallery_features": table_g}
         return ndcg(table_q, q_sfb, **kw, **extra)
 
-    rows: list[tuple[int, CbirResult]] = []
+    rows: list[CbirResult] = []
     rng = np.random.default_rng(seed)
     rq = rng.standard_normal((len(q_idx), 64)).astype(np.float32)
     rg = None if g_idx is None else rng.standard_normal((len(g_idx), 64)).astype(np.float32)
@@ -83,19 +77,18 @@ def cbir_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpe
         for i, p in enumerate(q_idx):
             if int(p) in pos:
                 rq[i] = rg[pos[int(p)]]
-    rows.append((-1, CbirResult("random ranking", "reference", "", "ok", f"random features, seed {seed}",
-                                score(rq, rg))))
-    for i, spec in enumerate(specs):
+    rows.append(CbirResult("random ranking", "reference", "", "ok", f"random features, seed {seed}", score(rq, rg)))
+    for spec in specs:
         if spec.status != "ok" or spec.name not in tables:
-            rows.append((i, CbirResult(*_ids(spec), None, _features(spec))))
+            rows.append(CbirResult(*_ids(spec), None, _features(spec)))
             continue
         t = tables[spec.name]
         nd = score(t.rows(q_idx), None if g_idx is None else t.rows(g_idx))
-        rows.append((i, CbirResult(*_ids(spec), nd, _features(spec))))
+        rows.append(CbirResult(*_ids(spec), nd, _features(spec)))
     info = {"split": split, "gallery": gallery, "ks": tuple(ks), "n_queries": int(len(q_idx)),
             "n_gallery": int(len(g_idx) if g_idx is not None else len(q_idx)),
             "relevance": "cos(sFB(q), sFB(p)), banners flattened, as stored (normalize=%s)" % cache.normalize}
-    ordered = _report_order(rows)
+    ordered = tuple(report.sorted_rows(rows))  # rows were appended in encoder order
     md = report.task_heading("cbir", info) + "\n\n" + report.cbir_table(ordered, ks)
     return CbirTable(**info, rows=ordered, markdown=md)
 
@@ -120,23 +113,21 @@ def srr_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpec
     y = {s: labels[i] for s, i in idx.items()}
     if len(idx["train"]) == 0 or len(idx["test"]) == 0:
         raise ValueError(f"SRR needs labelled train and test items (train {len(idx['train'])}, test {len(idx['test'])})")
-    rows: list[tuple[int, SrrResult]] = [(-1, SrrResult("class prior", "reference", "", "ok",
-                                                         "classes ranked by train frequency",
-                                                         class_prior_accuracy(y["train"], y["test"], n_classes, ns)))]
-    for i, spec in enumerate(specs):
+    rows: list[SrrResult] = [SrrResult("class prior", "reference", "", "ok", "classes ranked by train frequency",
+                                       class_prior_accuracy(y["train"], y["test"], n_classes, ns))]
+    for spec in specs:
         if spec.status != "ok" or spec.name not in tables:
-            rows.append((i, SrrResult(*_ids(spec), None, None, _features(spec))))
+            rows.append(SrrResult(*_ids(spec), None, None, _features(spec)))
             continue
         t = tables[spec.name]
         res = evaluate_probe(t.rows(idx["train"]), y["train"], t.rows(idx["test"]), y["test"], n_classes, probe,
                              t.rows(idx["val"]) if len(idx["val"]) else None,
                              y["val"] if len(idx["val"]) else None, ns)
-        rows.append((i, SrrResult(*_ids(spec), res["acc"], ProbeFit(res["best_epoch"], res["val_acc"]),
-                                  _features(spec))))
+        rows.append(SrrResult(*_ids(spec), res["acc"], ProbeFit(res["best_epoch"], res["val_acc"]), _features(spec)))
     info = {"probe": probe.to_json(), "ns": tuple(ns), "n_classes": n_classes, "classes": tuple(PREDICATES),
             "n_train": int(len(idx["train"])), "n_val": int(len(idx["val"])), "n_test": int(len(idx["test"])),
             "test_class_counts": tuple(np.bincount(y["test"], minlength=n_classes).tolist())}
-    ordered = _report_order(rows)
+    ordered = tuple(report.sorted_rows(rows))  # rows were appended in encoder order
     md = report.task_heading("srr", info) + "\n\n" + report.srr_table(ordered, ns)
     return SrrTable(**info, rows=ordered, markdown=md)
 
