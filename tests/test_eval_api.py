@@ -188,3 +188,21 @@ def test_study_runs_the_config_its_printed_command_gives():
         cmd = eval_command(ec)
         assert cmd.startswith("csip eval --cache out/cache --out out/eval/2d/seed1 ") and "--quiet" not in cmd
         assert _parsed([*shlex.split(cmd)[2:], "--quiet"]) == ec
+
+
+def test_evaluations_given_one_text_encoder_dict_share_the_encoder_per_path_and_device(monkeypatch):
+    """csip run passes one dict to all its evaluations: the VQA text encoder (and the question
+    embeddings it keeps) is built once per (path, device), not once per evaluation."""
+    from types import SimpleNamespace
+
+    from csip.eval import api, vqa
+
+    built = []
+    monkeypatch.setattr(vqa, "TextEncoder", lambda path, device: built.append((path, device)) or object())
+    made: dict = {}
+    first = api._text_encoder(SimpleNamespace(text_encoder=None, device="cpu"), made)
+    assert api._text_encoder(SimpleNamespace(text_encoder=None, device="cpu"), made) is first
+    assert api._text_encoder(SimpleNamespace(text_encoder=None, device="cuda"), made) is not first
+    assert api._text_encoder(SimpleNamespace(text_encoder=Path("/te"), device="cpu"), made) is not first
+    assert built == [(None, "cpu"), (None, "cuda"), (Path("/te"), "cpu")]
+    assert api._text_encoder(SimpleNamespace(text_encoder=None, device="cpu"), {}) is not first  # a fresh dict: a new one

@@ -13,7 +13,6 @@ Rerunning skips every finished stage; a stage made with other settings is refuse
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -22,7 +21,6 @@ from pathlib import Path
 import torch
 
 from ..demo import sfb_demo
-from ..eval import vqa
 from ..eval.features import default_device
 from ..eval.results import EvalResults
 from ..selection import read_best
@@ -32,27 +30,6 @@ from .config import StudyConfig
 from .report import summary_markdown
 
 VARIANTS = ("supervised", "c-sip")
-
-
-@contextlib.contextmanager
-def shared_text_encoder():
-    """While active, every evaluation in this process gets the same :class:`TextEncoder`
-    (per path and device), so the VQA questions are embedded once for all evaluations instead
-    of once each (MiniLM embeds ~170 questions/s on two cores)."""
-    original = vqa.TextEncoder
-    made: dict[tuple, object] = {}
-
-    def factory(path=None, device="cpu", **kwargs):
-        key = (str(path), str(device), tuple(sorted(kwargs.items())))
-        if key not in made:
-            made[key] = original(path, device, **kwargs)
-        return made[key]
-
-    vqa.TextEncoder = factory
-    try:
-        yield
-    finally:
-        vqa.TextEncoder = original
 
 
 def _best_val_acc(run_dir: Path) -> float | None:
@@ -68,6 +45,7 @@ class _Study:
         self.out = Path(cfg.out)
         self.cache_dir, self.runs_root, self.eval_root = self.out / "cache", self.out / "runs", self.out / "eval"
         self.timings: dict[str, float] = {}
+        self.text_encoders: dict = {}  # one VQA text encoder for all evaluations (csip.eval.api.evaluate)
 
     def precompute(self) -> None:
         """The synthetic cache, and the sFB demo figure."""
@@ -117,7 +95,7 @@ class _Study:
         ckpts = {f"{v}-seed{seed}": stages.selected_checkpoint(run_dirs[v]) for v in VARIANTS}
         ec = stages.eval_config(cfg, self.cache_dir, ed, enc, seed, ckpts)
         t1 = time.perf_counter()
-        res, reused = stages.run_eval(ec, ckpts)
+        res, reused = stages.run_eval(ec, ckpts, self.text_encoders)
         self.log(f"eval {enc} seed {seed}: {'skipped (complete)' if reused else 'done'} "
                  f"({time.perf_counter() - t1:.1f} s)")
         info = {v: {"checkpoint": str(ckpts[f"{v}-seed{seed}"]), "best": read_best(run_dirs[v]),
@@ -166,12 +144,11 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, echo: Callab
     budget = study.budget_check(runs)
     t0 = time.perf_counter()
     results, rows, commands = {}, [], []
-    with shared_text_encoder():
-        for enc in cfg.encoders:
-            for s in cfg.seeds:
-                results[(enc, s)], r, c = study.evaluate(enc, s, runs[(enc, s)])
-                rows += r
-                commands.append(c)
+    for enc in cfg.encoders:
+        for s in cfg.seeds:
+            results[(enc, s)], r, c = study.evaluate(enc, s, runs[(enc, s)])
+            rows += r
+            commands.append(c)
     study.timings["eval"] = time.perf_counter() - t0
     study.timings["total"] = time.perf_counter() - t_all
     doc = study.summary(results, rows, commands, budget)
@@ -190,4 +167,4 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, echo: Callab
     return doc
 
 
-__all__ = ["run_study", "shared_text_encoder"]
+__all__ = ["run_study"]

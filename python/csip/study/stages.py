@@ -98,18 +98,20 @@ def eval_command(ec: EvalConfig) -> str:
     return "csip eval " + " ".join(shlex.quote(a) for a in dataclasses.replace(ec, quiet=False).to_args())
 
 
-def run_eval(ec: EvalConfig, checkpoints: dict[str, Path]) -> tuple[EvalResults, bool]:
+def run_eval(ec: EvalConfig, checkpoints: dict[str, Path],
+             text_encoders: dict | None = None) -> tuple[EvalResults, bool]:
     """``(results, reused)``: the evaluation ``ec`` (the one :func:`eval_command` prints), or
     the results in ``ec.out/results.json`` when they were made with the same settings (their
     fingerprint, :func:`csip.eval.config.eval_settings`: arguments, checkpoints' sha256, cache).
-    The results keep the arguments as ``"command_args"``."""
+    The results keep the arguments as ``"command_args"``; ``text_encoders``: see
+    :func:`csip.eval.api.evaluate`."""
     args = ec.to_args()
     res_path = ec.out / "results.json"
     old = _read_results(res_path)
     if old is not None and _same_evaluation(old, ec, checkpoints, res_path):
         return old, True
     try:
-        return evaluate(ec, command_args=args), False
+        return evaluate(ec, command_args=args, text_encoders=text_encoders), False
     except CsipInputError as exc:
         raise StudyError(f"eval into {ec.out}: {exc}") from None
 
