@@ -199,3 +199,24 @@ def test_shapes_are_checked_against_the_manifest_too(copy):
     (copy / "manifest.json").write_text(json.dumps(man))
     with pytest.raises(CacheError, match=r"boxes\.npy: float32 \(40, 2, 4\), the manifest lists float32 \(41, 2, 4\)"):
         Cache(copy)
+
+
+def test_a_value_check_that_fails_at_consolidation_leaves_no_manifest(tmp_path, monkeypatch):
+    """The writer checks the values before the manifest makes the directory a cache: a failure
+    leaves no cache that a rerun would call complete, and the rerun consolidates again."""
+    from csip.cache import assemble
+
+    def bad_values(path, manifest):
+        raise CacheError(f"{path / 'sfb.npy'}: item 0 holds NaN or infinite values")
+
+    out = tmp_path / "cache"
+    args = ["precompute", "synthetic", "--n", "20", "--image-size", "32", "--out", str(out), "--workers", "0",
+            "--no-progress"]
+    monkeypatch.setattr(assemble, "check_values", bad_values)
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and "item 0 holds NaN or infinite values" in res.output, res.output
+    assert not (out / "manifest.json").exists()
+    monkeypatch.undo()
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0 and "already complete" not in res.output, res.output
+    assert Cache(out).content_hash

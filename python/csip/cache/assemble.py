@@ -40,7 +40,7 @@ from .format import (
     utc_now,
     write_json_atomic,
 )
-from .validate import stamp_fresh
+from .validate import check_values, stamp_fresh
 
 
 #: How the stored images and masks were made (recorded in every manifest as ``image``).
@@ -242,9 +242,11 @@ class Consolidator:
             b = build.to_json() if hasattr(build, "to_json") else dict(build)
             b["consolidate_s"] = round(self.seconds, 4)
             manifest["build"] = b
+        # the sums above are of the bytes just written: check the values before the manifest
+        # makes the directory a cache, then stamp it, so that its first reader need not hash it
+        # again (csip.cache.validate)
+        check_values(self.out, manifest)
         write_json_atomic(self.out / MANIFEST, manifest)
-        # the sums above are of the bytes just written: check the values and stamp the cache,
-        # so that its first reader need not hash it again (csip.cache.validate)
         stamp_fresh(self.out, manifest)
         if not keep_chunks:
             self._remove_own_chunks()

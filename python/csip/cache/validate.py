@@ -175,8 +175,7 @@ def validate(path: str | os.PathLike, manifest: dict[str, Any], force: bool = Fa
 
 
 def stamp_fresh(path: str | os.PathLike, manifest: dict[str, Any]) -> None:
-    """After writing a cache whose sums were computed from the bytes written: check the values
-    and stamp it, so that its first reader need not hash it again."""
+    """After writing a cache whose sums were computed from the bytes written, and whose values
+    passed :func:`check_values`: stamp it, so that its first reader need not hash it again."""
     path = Path(path)
-    check_values(path, manifest)
     write_stamp(path, stamp_key(path, list(manifest["files"])))
