@@ -78,7 +78,7 @@ def test_coco_area_rule_on_rles_equals_decoding_every_mask(tmp_path):
     checked = 0
     for i in range(len(src)):
         img_id, _, hh, ww, objs = src._items[i]
-        masks = [decode_segmentation(seg, hh, ww) for seg, _ in objs]
+        masks = [decode_segmentation(seg, hh, ww) for seg, *_ in objs]
         order = saliency_order(masks, "area")
         try:
             s = src.load(i)

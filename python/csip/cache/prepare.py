@@ -166,9 +166,9 @@ def load_item(source: Any, index: int, image_size: int) -> PreparedItem | Skippe
         t1 = time.perf_counter()
         item = prepare_sample(sample, index, image_size)
     except SkipItem as exc:
-        if len(exc.args) == 2:  # SkipItem(reason, message): a fixed reason, and details
-            return Skipped(int(index), str(exc.args[0]) or "skipped", str(exc.args[1])[:500])
-        return Skipped(int(index), str(exc) or "skipped")
+        if exc.details is not None:
+            return Skipped(int(index), exc.reason or "skipped", exc.details[:500])
+        return Skipped(int(index), exc.reason or "skipped")
     except Exception as exc:  # noqa: BLE001 - every bad item is counted, never fatal
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename}:{tb[-1].lineno}" if tb else ""

@@ -183,8 +183,8 @@ class CocoSource:
             coco.createIndex()
         cats = {c["id"]: c.get("name", str(c["id"])) for c in coco.dataset.get("categories", [])}
         # Keep only what load() needs: a compact, cheaply pickled list.
-        self._items: list[tuple[int, str, int, int, list[tuple[object, str]]]] = []
-        self._ann_ids: list[list[object]] = []  # annotation ids of each item's objects (for messages)
+        # objects: (segmentation, category name, annotation id: for messages)
+        self._items: list[tuple[int, str, int, int, list[tuple[object, str, object]]]] = []
         for img_id in sorted(coco.getImgIds()):
             info = coco.imgs[img_id]
             anns = [
@@ -194,8 +194,7 @@ class CocoSource:
             ]
             if 2 <= len(anns) <= self.max_objects:
                 ordered = sorted(anns, key=lambda a: a["id"])
-                objs = [(a["segmentation"], cats.get(a.get("category_id"), "")) for a in ordered]
-                self._ann_ids.append([a["id"] for a in ordered])
+                objs = [(a["segmentation"], cats.get(a.get("category_id"), ""), a["id"]) for a in ordered]
                 self._items.append((img_id, info["file_name"], int(info["height"]), int(info["width"]), objs))
 
     def __len__(self) -> int:
@@ -213,12 +212,12 @@ class CocoSource:
         img_id, file_name, h, w, objs = self._items[i]
         path = resolve_inside(self.images, file_name)
         rles = []
-        for (seg, _), ann_id in zip(objs, self._ann_ids[i]):
+        for seg, _, ann_id in objs:
             try:
                 rles.append(segmentation_rle(seg, h, w))
             except SkipItem as exc:
-                if len(exc.args) == 2:
-                    raise SkipItem(exc.args[0], f"annotation {ann_id}: {exc.args[1]}") from None
+                if exc.details is not None:
+                    raise SkipItem(exc.reason, f"annotation {ann_id}: {exc.details}") from None
                 raise
         if self.saliency == "area":
             sized = [rle_area_box(r) for r in rles]

@@ -53,6 +53,16 @@ class SkipItem(Exception):
     (e.g. ``"unreadable image"``, ``"mask too small"``). ``SkipItem(reason, message)`` adds
     details for this item (recorded beside the reason, not counted separately)."""
 
+    @property
+    def reason(self) -> str:
+        """The reason counted: the first argument of ``SkipItem(reason, message)``, else the message."""
+        return str(self.args[0]) if len(self.args) == 2 else str(self)
+
+    @property
+    def details(self) -> str | None:
+        """The message of ``SkipItem(reason, message)``; None for ``SkipItem(reason)``."""
+        return str(self.args[1]) if len(self.args) == 2 else None
+
 
 @dataclass
 class Sample:
