@@ -32,6 +32,7 @@ from pathlib import Path
 import click
 
 from ..eval.config import CHOICES, MINIMUM, RANDOM_INIT_MODELS, SPLITS, TASKS, EvalConfig
+from .command_line import typed_command
 from .failures import reporting_errors
 
 #: The one source of the defaults: :class:`csip.eval.EvalConfig`'s fields.
@@ -99,18 +100,13 @@ def evaluate(**options) -> None:
 
     with reporting_errors():
         cfg = EvalConfig(**options)
-        results = run_evaluation(cfg, command=_command_line(), log=lambda msg: click.echo(msg, err=True))
+        results = run_evaluation(cfg, command=typed_command("eval"), log=lambda msg: click.echo(msg, err=True))
     if not cfg.quiet:
         click.echo(markdown_report(results))
         for n in results.notes.values():
             click.echo(n)
     click.echo(f"wrote {cfg.out / 'results.json'}, {cfg.out / 'report.md'}" + (", figures" if cfg.figures else ""),
                err=True)
-
-
-def _command_line() -> list[str] | None:
-    """This process's ``csip eval`` command line (None when it is not one, e.g. ``csip run``)."""
-    return ["csip", "eval", *sys.argv[2:]] if len(sys.argv) > 1 and sys.argv[1] == "eval" else None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,7 @@ import click
 from ..eval.config import CHOICES, TASKS
 from ..preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
 from ..study.config import TABLE1_ENCODERS, StudyConfig
+from .command_line import typed_command
 from .failures import reporting_errors
 
 _D = StudyConfig()  # the one source of defaults
@@ -114,8 +115,8 @@ def run(out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, labe
                           device=device, figures=figures, progress=progress, quiet=quiet)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    resume = "csip run " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["run"] else \
-        f"csip run --out {shlex.quote(str(out))} (with the same options)"
+    typed = typed_command("run")
+    resume = shlex.join(typed) if typed else f"csip run --out {shlex.quote(str(out))} (with the same options)"
     try:
         with reporting_errors(), signals_interrupt():
             run_study(cfg, log=_echo, echo=click.echo)

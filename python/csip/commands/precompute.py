@@ -21,7 +21,6 @@ import json
 import os
 import shlex
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import click
 from ..checks import check_writable_dir
 from ..errors import UnwritableOutput
 from ..preemption import Interrupted, exit_interrupted, signals_interrupt
+from .command_line import typed_command
 from .failures import fail
 from .options import key_values
 
@@ -89,9 +89,8 @@ def _interrupted(out: Path, got: list[int]) -> None:
     """After SIGINT or SIGTERM stopped a build: what is kept, how to resume; exit code 75."""
     from ..cache.chunks import list_chunks  # numpy: lazy (see run); the build loaded it already
 
-    argv = sys.argv[1:]
-    again = ("csip " + " ".join(shlex.quote(a) for a in argv)) if argv[:1] == ["precompute"] else \
-        f"the same `csip precompute ... --out {out}` command"
+    typed = typed_command("precompute")
+    again = shlex.join(typed) if typed else f"the same `csip precompute ... --out {out}` command"
     kept = f"stopped; {len(list_chunks(out))} finished chunk(s) are kept in {out}"
     exit_interrupted(Interrupted(got[0] if got else signal.SIGINT, kept), again)
 
