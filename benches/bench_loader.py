@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,7 +39,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from csip.cache import BatchReader, Cache, CacheDataset  # noqa: E402
-from csip.train import EpochBatchSampler, build_synthetic_cache, flip_mask, hflip_batch, to_device  # noqa: E402
+from csip.train import EpochBatchSampler, flip_mask, hflip_batch, to_device  # noqa: E402
+
+from bench_cache import cache_or_synthetic, warm_page_cache  # noqa: E402
 
 ALL_KEYS = ("image", "sfb", "boxes", "label", "index")
 
@@ -123,23 +124,12 @@ def main() -> None:
     torch.set_num_threads(a.torch_threads)
     dev = torch.device(a.device)
     keys = tuple(k for k in a.keys.split(",") if k)
-    tmp = None
-    if a.cache:
-        path = Path(a.cache)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="csip-bench-loader-")
-        t0 = time.perf_counter()
-        path = build_synthetic_cache(Path(tmp.name) / "cache", a.n, a.image_size)
-        print(f"synthetic cache: {a.n} items of {a.image_size} px precomputed in {time.perf_counter() - t0:.1f} s",
-              file=sys.stderr)
+    path, tmp = cache_or_synthetic(a.cache, a.n, a.image_size, "csip-bench-loader-")
     c = Cache(path)
     n = len(c.indices(a.split))
     if n < a.batch_size:
         raise SystemExit(f"split {a.split!r} has {n} items, fewer than one batch of {a.batch_size}")
-    for name in ("images.npy", "sfb.npy", "boxes.npy", "labels.npy"):  # warm the page cache
-        with open(path / name, "rb") as f:
-            while f.read(64 << 20):
-                pass
+    warm_page_cache(path)
 
     rates: dict[str, list[float]] = {}
     for _ in range(a.repeat):

@@ -34,7 +34,6 @@ import gc
 import itertools
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -48,7 +47,6 @@ from csip.models import build_model, default_model_config  # noqa: E402
 from csip.train import (  # noqa: E402
     batch_feed,
     batch_keys,
-    build_synthetic_cache,
     default_loader_workers,
     flip_mask,
     forward_loss,
@@ -57,6 +55,8 @@ from csip.train import (  # noqa: E402
     param_groups,
     to_device,
 )
+
+from bench_cache import cache_or_synthetic, warm_page_cache  # noqa: E402
 
 
 def endless(feed) -> "itertools.chain":
@@ -105,24 +105,12 @@ def main() -> None:
         torch.backends.cudnn.allow_tf32 = True
 
     reader_threads = a.reader_threads if a.reader_threads is not None else default_reader_threads(cuda)
-    tmp = None
-    if a.cache:
-        cache = Path(a.cache)
-    else:
-        n = a.n or (3000 if cuda else 600)
-        tmp = tempfile.TemporaryDirectory(prefix="csip-bench-")
-        t0 = time.perf_counter()
-        cache = build_synthetic_cache(Path(tmp.name) / "cache", n, size)
-        print(f"synthetic cache: {n} scenes of {size} px precomputed in {time.perf_counter() - t0:.1f} s",
-              file=sys.stderr)
+    cache, tmp = cache_or_synthetic(a.cache, a.n or (3000 if cuda else 600), size, "csip-bench-")
     ds, info = open_cache(cache, None)
     size, r, k = info["image_size"], info["n_levels"], info["n_angles"]
     if len(ds) < bs:
         raise SystemExit(f"need at least one batch of {bs} items, the cache has {len(ds)}")
-    for name in ("images.npy", "sfb.npy", "boxes.npy", "labels.npy"):  # a warm page cache for both pipelines
-        with open(Path(cache) / name, "rb") as f:
-            while f.read(64 << 20):
-                pass
+    warm_page_cache(cache)  # for both pipelines
 
     torch.manual_seed(0)
     config = default_model_config(a.model, r, k, supervised=a.supervised, image_size=size)
