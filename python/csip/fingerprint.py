@@ -54,7 +54,7 @@ def settings_diff(stored: dict[str, Any], asked: dict[str, Any], prefix: str = "
         a, b = stored.get(k, ABSENT), asked.get(k, ABSENT)
         if isinstance(a, dict) and isinstance(b, dict):
             out.update(settings_diff(a, b, f"{prefix}{k}."))
-        elif canonical_json(a) != canonical_json(b):  # 1 == 1.0 and (1,) == [1], as in the fingerprint
+        elif canonical_json(a) != canonical_json(b):  # as the fingerprint sees them: (1,) == [1], 1 != 1.0
             out[f"{prefix}{k}"] = (a, b)
     return out
 
