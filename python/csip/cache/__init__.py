@@ -91,27 +91,15 @@ flips on the device), batch for batch what a ``DataLoader`` over ``CacheDataset`
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..lazy import lazy_exports
 from .batches import BatchReader, batches  # (imports torch only when used)
 from .format import FORMAT_NAME, FORMAT_VERSION, SPLIT_NAMES, SPLITS, CacheError, ParamsMismatch
 from .reader import Cache
 
 
-def __getattr__(name: str) -> Any:  # lazy: torch and the writer stay unimported until used
-    if name == "CacheDataset":
-        from .dataset import CacheDataset
-
-        return CacheDataset
-    if name in ("build", "resolve_source"):
-        from . import writer
-
-        return getattr(writer, name)
-    if name in ("merge", "consolidate"):
-        from . import assemble as _merge
-
-        return getattr(_merge, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# imported on use: torch and the writer stay unimported until needed
+__getattr__ = lazy_exports(__name__, {"CacheDataset": "dataset", "build": "writer", "resolve_source": "writer",
+                                      "merge": "assemble", "consolidate": "assemble"})
 
 
 __all__ = [

@@ -12,8 +12,7 @@ Submodules are imported on use, as in :mod:`csip.eval`: ``csip run --help`` (and
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_EPOCHS": "config",
@@ -26,12 +25,7 @@ _EXPORTS = {
     "StudyError": "stages",
 }
 
-
-def __getattr__(name: str) -> Any:
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{mod}", __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = sorted(_EXPORTS)
