@@ -56,6 +56,15 @@ def test_load_checkpoint_rejects_other_files(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_a_memory_mapped_checkpoint_holds_the_same_records_and_tensors(tmp_path):
+    state = {"format": "csip-checkpoint", "version": 1, "train_config": {"model": "2d", "lr": 1e-3},
+             "model": {"w": torch.randn(3, 5), "b": torch.arange(4)}}
+    save_checkpoint(tmp_path / "c.pt", state)
+    mapped, read = load_checkpoint(tmp_path / "c.pt", mmap=True), load_checkpoint(tmp_path / "c.pt")
+    assert mapped["train_config"] == read["train_config"] == state["train_config"]
+    assert all(torch.equal(mapped["model"][k], state["model"][k]) for k in state["model"])
+
+
 @pytest.mark.parametrize(("model", "supervised"), [("resnet18+2d", False), ("2d", True)])
 def test_export_and_load_encoder(tmp_path, model, supervised):
     out = tmp_path / "run"

@@ -15,3 +15,20 @@ def test_the_typed_command_is_this_process_command_line_only_for_that_command(mo
     assert typed_command("eval") is None  # csip run calling the evaluation records no csip eval command
     monkeypatch.setattr(sys, "argv", ["/venv/bin/csip"])
     assert typed_command("run") is None
+
+
+def test_help_lists_every_command_without_importing_torch():
+    """``csip --help`` imports each command's module to list it; none of them may import torch
+    (over a second to import), numpy or the engine at module level."""
+    import subprocess
+
+    from csip.cli import COMMANDS
+
+    probe = ("import sys\nfrom csip.cli import main\n"
+             "for args in (['--help'], ['pretrain', '--help'], ['eval', '--help'], ['run', '--help']):\n"
+             "    try:\n        main(args)\n    except SystemExit as exc:\n        assert exc.code == 0, (args, exc.code)\n"
+             "print('IMPORTED', [m for m in ('torch', 'numpy', 'csip_core') if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.rstrip().endswith("IMPORTED []"), out[-500:]
+    listing = out.split("Commands:")[1]
+    assert all(name in listing for name in COMMANDS), listing

@@ -87,13 +87,16 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(weights_only=True)`` and check its format."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """Read a checkpoint with ``torch.load(weights_only=True)`` and check its format.
+
+    ``mmap``: map the tensors' storage from the file instead of reading it (for a caller that
+    needs only the checkpoint's plain records, such as its ``train_config``)."""
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    state = torch_load(path, map_location, "checkpoint")
+    state = torch_load(path, map_location, "checkpoint", mmap=mmap)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise BadFile(f"{path} is not a csip checkpoint (no format {FORMAT!r})")
     if state.get("version") != VERSION:

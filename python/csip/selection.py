@@ -30,12 +30,10 @@ import numpy as np
 
 from .checkpoint import atomic_write
 from .eval.cbir import ndcg
+from .train_config import SELECTABLE
 
 #: Metrics where lower is better; every other one is maximised.
 LOWER_IS_BETTER = frozenset({"val_loss"})
-
-#: Metrics ``TrainConfig.select`` accepts.
-SELECTABLE = ("val_ndcg10_embed", "val_ndcg10_pre", "val_loss", "val_acc", "val_top1")
 
 
 def retrieval_scores(features: np.ndarray, embeddings: np.ndarray, banners: np.ndarray,

@@ -14,6 +14,9 @@ from typing import Any
 #: on two CPU cores (precompute + training) while still learning something.
 SYNTHETIC_DEFAULTS = {"n": 1000, "image_size": 64, "epochs": 3, "batch_size": 64}
 
+#: Val metrics ``TrainConfig.select`` accepts (their meaning: :mod:`csip.selection`).
+SELECTABLE = ("val_ndcg10_embed", "val_ndcg10_pre", "val_loss", "val_acc", "val_top1")
+
 
 @dataclass
 class TrainConfig:
@@ -52,7 +55,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many global steps (tests, benchmarks)
     progress: bool = True
     val_split: str | None = "val"  # evaluated at each epoch end when the cache has it (None: never)
-    select: str | None = None  # val metric that picks checkpoints/best.pt (csip.selection.SELECTABLE)
+    select: str | None = None  # val metric that picks checkpoints/best.pt (SELECTABLE)
     synthetic_n: int = SYNTHETIC_DEFAULTS["n"]  # (~800 train items: 3 epochs of 12 steps at batch 64)
     synthetic_image_size: int = SYNTHETIC_DEFAULTS["image_size"]
 
@@ -90,4 +93,4 @@ def stored_run_settings(params: dict[str, Any], asked_cache: str | None,
     return {"config": {k: stored.get(k) for k in RUN_DEFINING_FIELDS}, "cache": asked_identity if same else {"path": old}}
 
 
-__all__ = ["RUN_DEFINING_FIELDS", "SYNTHETIC_DEFAULTS", "TrainConfig", "run_settings", "stored_run_settings"]
+__all__ = ["RUN_DEFINING_FIELDS", "SELECTABLE", "SYNTHETIC_DEFAULTS", "TrainConfig", "run_settings", "stored_run_settings"]

@@ -30,13 +30,13 @@ def _check_size(path: Path, what: str) -> None:
         raise BadFile(f"{path}: the {what} is empty (0 bytes; a write that never finished?)")
 
 
-def torch_load(path: str | Path, map_location: Any = "cpu", what: str = "checkpoint") -> Any:
-    """``torch.load(path, weights_only=True)``; :class:`BadFile` naming ``path`` when the file is
-    empty, truncated, not a torch file or holds objects weights-only loading refuses."""
+def torch_load(path: str | Path, map_location: Any = "cpu", what: str = "checkpoint", mmap: bool = False) -> Any:
+    """``torch.load(path, weights_only=True, mmap=mmap)``; :class:`BadFile` naming ``path`` when
+    the file is empty, truncated, not a torch file or holds objects weights-only loading refuses."""
     path = Path(path)
     _check_size(path, what)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except (RuntimeError, ValueError, EOFError, OSError, KeyError, AttributeError, TypeError) as exc:
         raise BadFile(f"{path}: cannot read the {what} ({path.stat().st_size} bytes): it is truncated, "
                       f"damaged or not a torch file [{_why(exc)}]") from None

@@ -17,17 +17,17 @@ from pathlib import Path
 
 import click
 
-from .. import distributed as dist_utils
-from ..checkpoint import export_encoder, load_checkpoint
-from ..models import IMAGE_ENCODERS
+from ..eval.config import TABLE1_MODELS
 from ..preemption import Interrupted, exit_interrupted
-from ..selection import SELECTABLE
-from ..train import SYNTHETIC_DEFAULTS, TrainingDiverged, train
-from ..train_config import TrainConfig
+from ..train_config import SELECTABLE, SYNTHETIC_DEFAULTS, TrainConfig
 from .failures import fail, reporting_errors
 from .resume_check import resume_conflicts
 
-_MODELS = sorted(IMAGE_ENCODERS)
+# Only torch-free modules above: `csip --help` imports this module to list the commands, and
+# torch takes over a second to import. The training modules are imported where they are used.
+
+#: The names of :data:`csip.models.IMAGE_ENCODERS`, from a torch-free module (a test checks they agree).
+_MODELS = sorted(TABLE1_MODELS)
 _T = TrainConfig(out="")  # the one source of the options' defaults
 
 
@@ -113,7 +113,9 @@ def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, 
         with reporting_errors():
             _pretrain(ctx, **ctx.params)
     finally:
-        dist_utils.cleanup()
+        from .. import distributed
+
+        distributed.cleanup()
 
 
 def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed, workers,
@@ -121,6 +123,9 @@ def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr,
               width, select, pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
               export_dir, progress) -> None:
     """The command's body (its options as parameters): export only, or check a resume, train, report."""
+    from .. import distributed
+    from ..checkpoint import export_encoder
+
     final = Path(out) / "checkpoints" / "final.pt"
     if export_dir is not None and final.is_file() and not resume:
         # export only: the run is finished
@@ -165,17 +170,20 @@ def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr,
         synthetic_image_size=image_size,
     )
     summary = _train(cfg, Path(out))
-    if dist_utils.is_main():
+    if distributed.is_main():
         _report(summary, export_dir)
 
 
 def _check_resume(ctx, out: Path) -> None:
     """With ``--resume`` and a ``last.pt`` in ``out``: fail (exit 2) when the options given
     differ from those the run was made with (:func:`~csip.commands.resume_check.resume_conflicts`)."""
+    from ..checkpoint import load_checkpoint
+
     last = out / "checkpoints" / "last.pt"
     if not last.is_file():
         return
-    conflicts = resume_conflicts(ctx, load_checkpoint(last).get("train_config", {}))
+    # memory-mapped: only the record is read here; training reads the tensors when it resumes
+    conflicts = resume_conflicts(ctx, load_checkpoint(last, mmap=True).get("train_config", {}))
     if conflicts:
         fail(f"--resume: {out} holds a run made with other options:\n  " + "\n  ".join(conflicts)
              + "\nDrop them to continue that run as it was, or choose another --out for a new run.")
@@ -185,12 +193,15 @@ def _train(cfg: TrainConfig, out: Path) -> dict:
     """Run :func:`csip.train.train`; returns its summary. Interrupted: exit 75 with the command
     that resumes; missing or existing files: exit 2; divergence: exit 1. A run that failed
     before writing anything leaves no empty ``out``."""
+    from .. import distributed
+    from ..train import TrainingDiverged, train
+
     existed = out.exists()
     try:
         return train(cfg)
     except Interrupted as exc:
         exit_interrupted(exc, f"csip pretrain --out {out} --resume" + (" (under torchrun: the same launch "
-                         "command, with --resume)" if dist_utils.world_size() > 1 else ""))
+                         "command, with --resume)" if distributed.world_size() > 1 else ""))
     except (FileExistsError, FileNotFoundError) as exc:
         fail(str(exc))
     except TrainingDiverged as exc:
@@ -203,6 +214,8 @@ def _train(cfg: TrainConfig, out: Path) -> dict:
 
 def _report(summary: dict, export_dir: Path | None) -> None:
     """Print how the run ended (and export the encoder with ``--export``)."""
+    from ..checkpoint import export_encoder
+
     if summary["steps_run"] == 0:
         click.echo(f"nothing left to do: the run is complete ({summary['steps']} steps); checkpoint "
                    f"{summary['checkpoint']}", err=True)
