@@ -58,6 +58,15 @@ def test_settings_diff_names_each_differing_key_readably():
     assert settings_diff(stored, json.loads(json.dumps(stored))) == {}
 
 
+def test_the_cache_mismatch_message_names_every_key_that_changes_the_params_hash():
+    stored = {"min_area": 1, "descriptor": {"n_angles": 180, "levels": [0.0, 1.0]}, "seed": 0}
+    asked = {"min_area": 1.0, "descriptor": {"n_angles": 180, "levels": (0.0, 1.0)}, "extra": "x" * 80}
+    assert cache_format.params_hash(stored) != cache_format.params_hash(asked)
+    assert cache_format.diff_keys(stored, asked) == [  # 1 != 1.0 to the hash, a tuple is its list
+        "extra: <absent> != '" + "x" * 66 + "...",  # a long value cut to 70 characters
+        "min_area: 1 != 1.0", "seed: 0 != <absent>"]
+
+
 def test_path_identity_is_the_content_of_a_file_or_a_directory(tmp_path):
     (tmp_path / "d" / "sub").mkdir(parents=True)
     (tmp_path / "d" / "a.bin").write_bytes(b"abc")

@@ -61,10 +61,10 @@ def settings_diff(stored: dict[str, Any], asked: dict[str, Any], prefix: str = "
 
 def describe_diff(diff: dict[str, tuple[Any, Any]], there: str = "there", here: str = "asked") -> str:
     """``"epochs: 2 there, 3 asked; lr: ..."``: a :func:`settings_diff` in one line."""
-    return "; ".join(f"{k}: {_short(a)} {there}, {_short(b)} {here}" for k, (a, b) in diff.items())
+    return "; ".join(f"{k}: {short_repr(a)} {there}, {short_repr(b)} {here}" for k, (a, b) in diff.items())
 
 
-def _short(v: Any) -> str:
+def short_repr(v: Any) -> str:
     s = v if v == ABSENT else repr(v)
     return s if len(s) <= 70 else s[:67] + "..."
 
@@ -118,4 +118,4 @@ def cache_identity_at(cache_dir: str | os.PathLike) -> dict[str, str] | None:
 
 
 __all__ = ["ABSENT", "cache_identity", "cache_identity_at", "canonical_json", "describe_diff", "fingerprint",
-           "path_identity", "settings_diff", "settings_record", "sha256_file"]
+           "path_identity", "settings_diff", "settings_record", "sha256_file", "short_repr"]

@@ -19,6 +19,7 @@ import numpy as np
 
 # The settings fingerprint lives in csip.fingerprint (shared with training runs and evaluations);
 # re-exported here under the cache's names, so params_hash values, and the caches, stay the same.
+from ..fingerprint import settings_diff, short_repr
 from ..fingerprint import sha256_file  # noqa: F401  (re-exported)
 from ..fingerprint import fingerprint as params_hash  # noqa: F401  (re-exported)
 
@@ -262,18 +263,8 @@ def rmtree_quiet(path: str | os.PathLike) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def diff_keys(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
-    """Human-readable list of the keys whose values differ between two (nested) dicts."""
-    out = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k, "<absent>"), b.get(k, "<absent>")
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out.extend(diff_keys(va, vb, prefix + k + "."))
-        elif va != vb:
-            sa, sb = repr(va), repr(vb)
-            if len(sa) > 60:
-                sa = sa[:57] + "..."
-            if len(sb) > 60:
-                sb = sb[:57] + "..."
-            out.append(f"{prefix}{k}: {sa} != {sb}")
-    return out
+def diff_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """``["dotted.key: A != B", ...]``: the keys whose values differ between two (nested) dicts,
+    compared as :func:`params_hash` sees them (:func:`csip.fingerprint.settings_diff`), so that
+    a hash mismatch always names its keys."""
+    return [f"{k}: {short_repr(va)} != {short_repr(vb)}" for k, (va, vb) in settings_diff(a, b).items()]
