@@ -53,8 +53,9 @@ def main() -> None:
     """C-SIP: spatially aware image representations from symmetric Force Banners.
 
     Typical flow: ``csip precompute`` (dataset -> cache of images and sFBs), ``csip pretrain``
-    (contrastive pretraining), ``csip eval --task cbir|srr|vqa``. Every command runs on the
-    built-in synthetic scenes when no dataset is given.
+    (contrastive pretraining), ``csip eval --task cbir|srr|vqa``. ``precompute``,
+    ``pretrain``, ``run`` and ``demo`` run on the built-in synthetic scenes when no dataset is
+    given; ``eval`` and ``search`` read a cache.
     """
 
 

@@ -9,7 +9,7 @@ import click
 
 @click.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("csip-out"),
-              show_default=True, help="Directory for sfb_demo.png and sfb_demo.npz.")
+              show_default=True, help="Directory for sfb_demo.png, sfb_demo.npz and sfb_demo.json.")
 @click.option("--n", "n_scenes", type=click.IntRange(1, 12), default=4, show_default=True,
               help="Number of synthetic scenes to show.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic scenes.")

@@ -1,6 +1,7 @@
-"""The one place where commands turn typed library errors into a message and exit code 2.
+"""How commands turn typed library errors into a message and exit code 2.
 
-A command's body runs inside :func:`reporting_errors`: an error of :func:`user_error_types`
+The bodies of ``csip pretrain``, ``eval`` and ``run`` run inside :func:`reporting_errors` (``csip
+precompute`` calls :func:`fail` itself; ``csip search`` raises click usage errors): an error of :func:`user_error_types`
 (a damaged cache, unusable data, a bad checkpoint, a bad option value, an unwritable output
 directory) prints ``error: <message>`` on stderr, one line naming the file or option, and
 exits with code 2, never a traceback. Anything else is a bug and keeps its traceback.

@@ -18,7 +18,7 @@
 - :mod:`csip.eval.api`: :func:`evaluate` ties them together (``evaluate(EvalConfig(...)) ->
   EvalResults``; :func:`run` returns the same as results.json's document).
 
-``csip eval`` (:mod:`csip.commands.evaluate`) is a thin command over :func:`run`; ``csip search``
+``csip eval`` (:mod:`csip.commands.evaluate`) is a thin command over :func:`evaluate`; ``csip search``
 (:mod:`csip.commands.search`) is the interactive face of the retrieval.
 
 Submodules are imported on use (``from csip.eval.cbir import ndcg``); this package imports

@@ -7,7 +7,7 @@ config. Two presets:
   encoder ResNet18 (from pixels) and the box encoder 2D, 3 seeds each;
 - :data:`FULL_TABLE` (``csip run --encoders all``): the four Table 1 encoders.
 
-Why these sizes (measured on two CPU cores; see the README's study section for the figures):
+Why these sizes (measured on two CPU cores; the README's "Sizes, and why" paragraph gives the figures):
 
 - **5,000 scenes at 32 px.** ResNet18 trains at ~500 images/s (supervised) and ~330 images/s
   (C-SIP: the banner encoder and both heads add ~50 %) at 32 px on two cores, 4× slower at
