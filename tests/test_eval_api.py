@@ -116,6 +116,9 @@ def test_checkpoints_take_pairs_mappings_and_name_equals_path_alike():
     (dict(checkpoints=["mine="]), "--checkpoint: expected NAME=PATH, got 'mine='"),
     (dict(checkpoints={"a=b": "x.pt"}), "--checkpoint: expected NAME=PATH"),
     (dict(checkpoints=["a=x.pt", "a=y.pt"]), "--checkpoint: the name 'a' is given twice"),
+    (dict(probe_lr=float("nan")), "--probe-lr nan: must be a finite number > 0"),
+    (dict(probe_lr=0.0), "--probe-lr 0.0: must be a finite number > 0"),
+    (dict(probe_lr=float("inf")), "--probe-lr inf: must be a finite number > 0"),
 ])
 def test_config_refuses_what_the_command_refuses(bad, message):
     with pytest.raises(BadOption) as err:

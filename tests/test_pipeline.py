@@ -98,8 +98,8 @@ def test_run_refuses_other_settings_in_the_same_out(tiny_run):
     assert res.exit_code == 0, res.output
     other = [a if a != "2" else "3" for a in TINY]  # --epochs 3
     bad = _run(["--out", out, *other])
-    assert bad.exit_code != 0
-    assert "other settings" in bad.output and "epochs" in bad.output
+    assert bad.exit_code == 2, bad.output  # bad input, as pretrain's refusal of an --out holding another run
+    assert "other settings" in bad.output and "epochs" in bad.output and "Traceback" not in bad.output
 
 
 @pytest.mark.parametrize("args, message", [
@@ -107,10 +107,18 @@ def test_run_refuses_other_settings_in_the_same_out(tiny_run):
     (["--encoders", "2d,2d"], "--encoders"),
     (["--seeds", "0,0"], "--seeds"),
     (["--seeds", "a"], "--seeds"),
+    # refused by the later stages' own checks, before the precompute
+    (["--lr", "nan"], "--lr nan: must be a finite number > 0"),
+    (["--label-smoothing", "2"], "--label-smoothing 2.0: must be a finite number in [0.0, 1.0)"),
+    (["--device", "tpu:3"], "--device 'tpu:3'"),
+    (["--forces", "3:1:0.5"], "forces '3:1:0.5': need STEP > 0 and STOP >= START"),
+    (["--text-encoder", "no-such-dir"], "--text-encoder"),
 ])
 def test_run_bad_options(tmp_path, args, message):
     res = _run(["--out", tmp_path / "o", *args])
-    assert res.exit_code == 2 and message in res.output
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "o").exists()  # refused before any work
 
 
 def test_study_config_validates():

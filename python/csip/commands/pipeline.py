@@ -102,7 +102,8 @@ def run(out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, labe
 
     Runs on the built-in synthetic scenes; rerunning resumes (finished stages are skipped).
     """
-    from ..study import StudyError, run_study  # here, not at the top: keeps `csip --help` fast (torch)
+    from ..study import run_study  # here, not at the top: keeps `csip --help` fast (torch)
+    from ..train import TrainingDiverged
 
     task_list = TASKS if "all" in tasks else tuple(sorted(set(tasks), key=TASKS.index))
     try:
@@ -120,7 +121,7 @@ def run(out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, labe
     try:
         with reporting_errors(), signals_interrupt():
             run_study(cfg, log=_echo, echo=click.echo)
-    except StudyError as exc:
+    except TrainingDiverged as exc:
         raise click.ClickException(str(exc)) from None
     except Interrupted as exc:  # a training stopped cleanly at a step end, its checkpoint saved
         exit_interrupted(exc, resume)

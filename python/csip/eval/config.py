@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..checks import check_positive_finite
 from ..errors import BadOption
 from ..fingerprint import path_identity
 
@@ -200,7 +201,8 @@ def parse_named_paths(items: Iterable[str | tuple[str, str | Path]] | Mapping[st
 
 
 def _check(cfg: EvalConfig) -> None:
-    """:class:`BadOption` for a value outside an option's choices or below its minimum."""
+    """:class:`BadOption` for a value outside an option's choices or below its minimum, or a
+    probe learning rate that is not a finite number > 0."""
     for name, allowed in CHOICES.items():
         v = getattr(cfg, name)
         for x in (v if isinstance(v, tuple) else (v,)):
@@ -215,6 +217,8 @@ def _check(cfg: EvalConfig) -> None:
         raise BadOption(f"{OPTION['tasks']}: no task given")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
         raise BadOption(f"--seed {cfg.seed!r}: expected an integer")
+    if cfg.probe_lr is not None:
+        cfg.probe_lr = check_positive_finite(cfg.probe_lr, OPTION["probe_lr"])
 
 
 __all__ = ["CHOICES", "MINIMUM", "OPTION", "RANDOM_INIT_MODELS", "SPLITS", "TABLE1_MODELS", "TASKS", "EvalConfig",

@@ -133,7 +133,9 @@ def _other(features: str) -> str:
 
 def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, echo: Callable[[str], None] = print) -> dict:
     """Run (or resume) the whole study; returns the ``summary.json`` document (also written,
-    with ``summary.md``, in ``cfg.out``)."""
+    with ``summary.md``, in ``cfg.out``). Bad settings raise :class:`~csip.errors.BadOption`
+    before any work; a stage that cannot run raises :class:`~csip.study.stages.StudyError`."""
+    stages.check_settings(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     study = _Study(cfg, log)

@@ -16,20 +16,39 @@ from ..cache.format import CacheError
 from ..cache.writer import build, resolve_source
 from ..checkpoint import load_encoder
 from ..descriptor import DescriptorParams
-from ..errors import CsipInputError
+from ..errors import BadOption, CsipInputError
 from ..eval.api import evaluate
 from ..eval.cbir import ndcg
 from ..eval.config import EvalConfig, eval_settings
+from ..eval.plan import text_encoder_path
 from ..eval.features import default_device, extract
 from ..eval.results import EvalResults
 from ..fingerprint import cache_identity_at, describe_diff, fingerprint, settings_diff
-from ..train import DataError, TrainConfig, TrainingDiverged, read_params, train
+from ..train import DataError, TrainConfig, TrainingDiverged, check_options, read_params, train
 from ..train_config import run_settings, stored_run_settings
 from .config import StudyConfig
 
 
-class StudyError(RuntimeError):
-    """A stage cannot run or cannot be reused (the message names the directory and why)."""
+class StudyError(CsipInputError, RuntimeError):
+    """A stage cannot run on its input, or its directory holds work made with other settings
+    (the message names the directory and why): bad input, exit code 2 on the command line. A
+    training whose loss diverged raises :class:`~csip.train.TrainingDiverged` instead."""
+
+
+def check_settings(cfg: StudyConfig) -> None:
+    """:class:`~csip.errors.BadOption` for a setting that a later stage would refuse (the
+    forces, the trainings' options and device, VQA's text encoder), before any work: a bad
+    ``--lr`` must not surface after the precompute, nor a bad ``--text-encoder`` after every
+    training."""
+    try:
+        DescriptorParams.make(cfg.forces, cfg.n_angles, "max")
+    except ValueError as exc:
+        raise BadOption(str(exc)) from None
+    out = Path(cfg.out)
+    for encoder in cfg.encoders:
+        check_options(train_config(cfg, out, out / "cache", encoder, False, cfg.seeds[0], cfg.epochs))
+    if "vqa" in cfg.tasks:
+        text_encoder_path(eval_config(cfg, out / "cache", out / "eval", cfg.encoders[0], cfg.seeds[0], {}))
 
 
 def build_cache(cfg: StudyConfig, cache_dir: Path, log) -> str:
@@ -71,8 +90,10 @@ def train_run(tc: TrainConfig) -> str:
         tc.resume = True
     try:
         train(tc)
-    except (CsipInputError, DataError, TrainingDiverged, FileExistsError, FileNotFoundError) as exc:
+    except (CsipInputError, DataError, FileExistsError, FileNotFoundError) as exc:
         raise StudyError(f"{run_dir}: {exc}") from None
+    except TrainingDiverged as exc:
+        raise TrainingDiverged(f"{run_dir}: {exc}") from None
     return "resumed" if tc.resume else "trained"
 
 
