@@ -85,6 +85,14 @@ def _not_a_dir(tmp: Path) -> Path:
     return f / "out"
 
 
+def _one_item_cache(tmp: Path) -> Path:
+    cache = tmp / "one"
+    r = CliRunner().invoke(main, ["precompute", "synthetic", "--n", "1", "--image-size", "32", "--out", str(cache),
+                                  "--workers", "0", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    return cache
+
+
 def _run_copy(world, tmp: Path, damage: Callable[[Path], None]) -> Path:
     import shutil
 
@@ -199,6 +207,14 @@ CASES = [
          ["--lr nan", "finite number > 0"], lambda t: [t / "r"]),
     Case("pretrain negative --lr", lambda w, t: _pretrain(w["cache"], t / "r", "--lr", "-0.001"),
          ["--lr -0.001", "finite number > 0"], lambda t: [t / "r"]),
+    # ---- what a run could never measure or learn from
+    Case("pretrain --select a supervised metric for C-SIP", lambda w, t: _pretrain(w["cache"], t / "r", "--select", "val_acc"),
+         ["--select val_acc", "only a --supervised run measures it"], lambda t: [t / "r"]),
+    Case("pretrain --select with --split all", lambda w, t: _pretrain(w["cache"], t / "r", "--select", "val_loss",
+                                                                      "--split", "all"),
+         ["--select val_loss", "no held-out split"], lambda t: [t / "r"]),
+    Case("pretrain on one training item", lambda w, t: _pretrain(_one_item_cache(t), t / "r"),
+         ["only 1 training item:", "a batch needs at least 2"], lambda t: [t / "r"]),
     # ---- weight files
     Case("--pretrained for a model without an image backbone",
          lambda w, t: _pretrain(w["cache"], t / "r", "--pretrained", str(_file(t, "r18.pth", b"x"))),

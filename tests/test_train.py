@@ -281,3 +281,30 @@ def test_default_loader_workers_share_the_node_cores(monkeypatch):
     monkeypatch.setattr(writer, "usable_cores", lambda: 2)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
     assert default_loader_workers(True) == 1  # at least one
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(epochs=0), "--epochs 0: expected an integer >= 1"),
+    (dict(batch_size=1), "--batch-size 1: expected an integer >= 2"),
+    (dict(max_steps=0), "--max-steps 0: expected an integer >= 1"),
+    (dict(select="val_top1", supervised=True), "--select val_top1: only a C-SIP run measures it"),
+    (dict(select="val_acc"), "--select val_acc: only a --supervised run measures it"),
+    (dict(select="val_loss", split=None), "--select val_loss: the run has no held-out split"),
+    (dict(select="val_ndcg10"), "--select val_ndcg10: expected one of"),
+])
+def test_the_library_refuses_what_the_command_refuses_before_writing(tmp_path, bad, message):
+    """The command line's ranges and a --select the run could never measure (which would end
+    without a best.pt) are refused by ``train`` itself, before the run directory exists."""
+    from csip.errors import BadOption
+
+    with pytest.raises(BadOption, match=message.replace("[", r"\[")):
+        train(_cfg(tmp_path / "r", **bad), dataset=ToyPairs(16))
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_batch_of_one_item_is_refused_not_trained_with_loss_zero(tmp_path):
+    with pytest.raises(DataError, match="only 1 training item: a batch needs at least 2"):
+        train(_cfg(tmp_path / "r", batch_size=8), dataset=ToyPairs(1))
+    cfg = _cfg(tmp_path / "s", select="val_loss")
+    with pytest.raises(DataError, match="--select val_loss: the data has no 'val' split"):
+        train(cfg, dataset=ToyPairs(16))  # no val_dataset given, none in a cache

@@ -66,7 +66,8 @@ from .loss import ClipLoss
 from .models import build_model, default_model_config
 from .preemption import StopFlag, loader_worker_init
 from .selection import BestTracker
-from .train_config import RUN_DEFINING_FIELDS, SYNTHETIC_DEFAULTS, TrainConfig, run_settings, stored_run_settings
+from .train_config import (RUN_DEFINING_FIELDS, SELECTABLE, SYNTHETIC_DEFAULTS, TrainConfig, run_settings,
+                           stored_run_settings)
 from .training.checkpointer import Checkpointer
 from .training.loop import end_of_epoch, finish, train_one_epoch
 from .training.loss_monitor import LossMonitor, TrainingDiverged
@@ -201,12 +202,34 @@ def check_options(cfg: TrainConfig) -> None:
     written (so a bad ``--lr`` leaves no run directory behind)."""
     check_positive_finite(cfg.lr, "--lr")
     check_positive_finite(cfg.logit_scale, "--logit-scale")
+    for value, option, lo in ((cfg.epochs, "--epochs", 1), (cfg.batch_size, "--batch-size", 2),
+                              (cfg.max_steps, "--max-steps", 1), (cfg.save_every, "--save-every", 0),
+                              (cfg.log_every, "--log-every", 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lo):
+            raise BadOption(f"{option} {value!r}: expected an integer >= {lo}")
     for value, option, lo, hi in ((cfg.weight_decay, "--weight-decay", 0.0, math.inf),
                                   (cfg.warmup, "--warmup", 0.0, math.inf),
                                   (cfg.label_smoothing, "--label-smoothing", 0.0, 1.0)):
         if not (math.isfinite(value) and lo <= value and (value < hi or hi == math.inf)):
             raise BadOption(f"{option} {value!r}: must be a finite number in [{lo}, {hi})")
     check_device(cfg.device)
+    if cfg.select is not None:
+        _check_select(cfg)
+
+
+def _check_select(cfg: TrainConfig) -> None:
+    """:class:`~csip.errors.BadOption` for a ``--select`` metric the run would never measure,
+    which would end the run without a ``best.pt`` and without saying why."""
+    option = f"--select {cfg.select}"
+    if cfg.select not in SELECTABLE:
+        raise BadOption(f"{option}: expected one of {', '.join(SELECTABLE)}")
+    if cfg.select == "val_acc" and not cfg.supervised:
+        raise BadOption(f"{option}: only a --supervised run measures it (a C-SIP run has val_top1)")
+    if cfg.select == "val_top1" and cfg.supervised:
+        raise BadOption(f"{option}: only a C-SIP run measures it (a --supervised run has val_acc)")
+    if not cfg.val_split or cfg.split is None or cfg.split == cfg.val_split:
+        raise BadOption(f"{option}: the run has no held-out split to measure it on (--split "
+                        f"{cfg.split or 'all'} trains on the {cfg.val_split or 'val'} items)")
 
 
 def default_loader_workers(cuda: bool) -> int:
@@ -360,6 +383,8 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
         cfg = resumed_config(cfg, resume_state.get("train_config", {}))
         stored_params = read_params(out)
     dataset, data_info, val_dataset, item_shape = _open_data(cfg, out, main, dataset, data_info, val_dataset)
+    if cfg.select is not None and val_dataset is None:
+        raise DataError(f"--select {cfg.select}: the data has no {cfg.val_split!r} split to measure it on")
     model_config, model_shape = _model_config(cfg, data_info, resume_state, item_shape)
     check_data(dataset, data_info, model_shape, cfg.supervised)
     global_batch, steps_per_epoch, total_steps, warmup_steps = _batch_geometry(len(dataset), cfg, world, main)
@@ -465,7 +490,10 @@ def _batch_geometry(n: int, cfg: TrainConfig, world: int, main: bool) -> tuple[i
     """
     global_batch = cfg.batch_size
     if n < global_batch:
-        global_batch = max(world, (n // world) * world)
+        global_batch = (n // world) * world
+        if global_batch < 2:  # a contrastive batch of one item has loss 0 and teaches nothing
+            raise DataError(f"only {n} training item{'s' if n != 1 else ''}: a batch needs at least 2 (and one per process, "
+                            f"{world} here)")
         if main:
             print(f"csip pretrain: only {n} items; batch size lowered to {global_batch}", file=sys.stderr)
     if global_batch % world:
