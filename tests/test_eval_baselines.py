@@ -63,6 +63,20 @@ def test_find_runs_only_takes_csip_runs(tmp_path):
     assert list(B.find_runs(tmp_path)) == ["a"]
 
 
+def test_an_unfinished_run_is_a_row_whose_note_says_so(tmp_path):
+    from csip.train import TrainConfig, train
+    from toydata import ToyPairs
+
+    run = tmp_path / "runs" / "r"
+    train(TrainConfig(out=str(run), model="2d", epochs=1, batch_size=8, workers=0, progress=False, feature_dim=16,
+                      embed_dim=8, spatial_channels=4), dataset=ToyPairs(24))
+    assert B.checkpoint_spec("r", run).note == ""  # finished: final.pt
+    (run / "checkpoints" / "final.pt").unlink()  # as a run stopped by a signal leaves it
+    assert list(B.find_runs(tmp_path / "runs")) == ["r"]
+    spec = B.checkpoint_spec("r", run)
+    assert spec.note == "unfinished run (no final.pt): last.pt, step 3" and spec.status == "ok"
+
+
 def test_tables_bold_the_best_and_dash_skipped_rows():
     rows = [
         CbirResult("random ranking", "reference", "", "ok", "", {10: 0.9}),

@@ -176,6 +176,16 @@ def _tower_state(model_config: dict, model_state: dict[str, torch.Tensor]) -> di
     return out
 
 
+def run_checkpoint(run_dir: str | Path) -> Path | None:
+    """The checkpoint that stands for run directory ``run_dir``: ``checkpoints/best.pt`` (chosen
+    on val with ``--select``), else ``checkpoints/final.pt``, else ``checkpoints/last.pt`` (an
+    unfinished run); ``None`` when it holds none of them."""
+    for name in ("best.pt", "final.pt", "last.pt"):
+        if (Path(run_dir) / "checkpoints" / name).is_file():
+            return Path(run_dir) / "checkpoints" / name
+    return None
+
+
 def load_encoder(path: str | Path, map_location: str | torch.device = "cpu"):
     """The trained image tower, ready for evaluation (``eval()`` mode, on ``map_location``).
 
@@ -200,12 +210,10 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu"):
             tower = ImageTower(enc, head, mc)
             tower.load_state_dict(safetensors_load(path / EXPORT_WEIGHTS, "exported encoder weights"))
             return tower.to(map_location).eval()
-        for name in ("checkpoints/best.pt", "checkpoints/final.pt", "checkpoints/last.pt"):
-            if (path / name).is_file():
-                path = path / name
-                break
-        else:
+        picked = run_checkpoint(path)
+        if picked is None:
             raise FileNotFoundError(f"{path}: neither an exported encoder ({EXPORT_WEIGHTS}) nor a run directory")
+        path = picked
     state = load_checkpoint(path, "cpu")
     return _tower_from(state["model_config"], state["model"], map_location)
 
@@ -272,6 +280,7 @@ __all__ = [
     "load_checkpoint",
     "load_encoder",
     "restore_rng_state",
+    "run_checkpoint",
     "save_checkpoint",
     "unwrap",
 ]

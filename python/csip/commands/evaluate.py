@@ -47,7 +47,8 @@ _D = {f.name: f.default for f in dataclasses.fields(EvalConfig) if f.default is 
 @click.option("--checkpoint", "checkpoints", multiple=True, default=_D["checkpoints"], metavar="NAME=PATH",
               help="A trained encoder: checkpoint file, run directory or exported encoder (repeatable).")
 @click.option("--runs", "runs", multiple=True, type=click.Path(path_type=Path), default=_D["runs"],
-              help="A directory of run directories: each one with checkpoints/final.pt becomes a row named after it.")
+              help="A directory of run directories: each one with a checkpoint (best.pt, else final.pt, else an "
+                   "unfinished run's last.pt, noted as such) or an exported encoder becomes a row named after it.")
 @click.option("--imagenet-resnet18", type=click.Path(path_type=Path), default=_D["imagenet_resnet18"], help="Local torchvision ResNet18 ImageNet weights (.pth/.safetensors).")
 @click.option("--imagenet-resnet50", type=click.Path(path_type=Path), default=_D["imagenet_resnet50"], help="Local torchvision ResNet50 ImageNet weights.")
 @click.option("--imagenet-vit-b16", type=click.Path(path_type=Path), default=_D["imagenet_vit_b16"], help="Local torchvision ViT-B/16 ImageNet weights.")

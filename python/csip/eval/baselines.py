@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import EXPORT_CONFIG, EXPORT_WEIGHTS, load_encoder
+from ..checkpoint import EXPORT_CONFIG, EXPORT_WEIGHTS, load_checkpoint, load_encoder, run_checkpoint
 from ..models import ImageTower, build_image_encoder
 from ..models.image import load_state_file
 from .config import TABLE1_MODELS  # Table 1 encoders with display names (defined torch-free)
@@ -231,12 +231,24 @@ def checkpoint_spec(name: str, path: str | Path) -> EncoderSpec:
     group = "C-SIP" if kind == "csip" else "supervised"
     info = {"out_dim": int(tower.out_dim), "uses": list(tower.uses), "train_image_size": tower.image_size,
             "width": int((cfg.get("image_encoder") or {}).get("width", 64))}
-    return EncoderSpec(name, group, model, str(path), lambda: tower, info=info)
+    return EncoderSpec(name, group, model, str(path), lambda: tower, note=_unfinished_note(Path(path)), info=info)
+
+
+def _unfinished_note(path: Path) -> str:
+    """``"unfinished run (no final.pt): last.pt, step 19"`` for a run directory whose training
+    did not end (its rows are still computed, from the checkpoint :func:`run_checkpoint` picks),
+    else ``""``."""
+    if not path.is_dir() or (path / EXPORT_WEIGHTS).is_file() or (path / "checkpoints" / "final.pt").is_file():
+        return ""
+    picked = run_checkpoint(path)
+    step = load_checkpoint(picked, mmap=True).get("step")
+    return f"unfinished run (no final.pt): {picked.name}, step {step}"
 
 
 def find_runs(runs_dir: str | Path) -> dict[str, Path]:
-    """``{name: path}`` of the trained encoders under ``runs_dir``: every sub-directory holding
-    ``checkpoints/final.pt`` (or ``checkpoints/last.pt``) or an encoder exported by
+    """``{name: path}`` of the trained encoders under ``runs_dir``: every sub-directory holding a
+    checkpoint (:func:`~csip.checkpoint.run_checkpoint`; an unfinished run's row says so in its
+    note) or an encoder exported by
     ``csip pretrain --export`` (``model.safetensors`` + a ``config.json`` of format ``csip-encoder``);
     the name is the sub-directory's name. ``runs_dir`` itself counts when it is a run."""
     root = Path(runs_dir)
@@ -250,7 +262,7 @@ def find_runs(runs_dir: str | Path) -> dict[str, Path]:
             return False
 
     def is_run(p: Path) -> bool:
-        return (p / "checkpoints" / "final.pt").is_file() or (p / "checkpoints" / "last.pt").is_file() or is_export(p)
+        return run_checkpoint(p) is not None or is_export(p)
 
     if is_run(root):
         return {root.name: root}
