@@ -217,6 +217,7 @@ def test_pretrain_cli_on_the_builtin_synthetic_scenes(tmp_path):
             "--batch-size", "8", "--model", "2d", "--no-progress", "--log-every", "1"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
+    assert "%|" not in res.output, res.output  # --no-progress: no bar, the precompute's included
     params = json.loads((out / "params.json").read_text())
     assert params["data"]["n_levels"] == 57 and params["data"]["n_angles"] == 180
     assert params["data"]["image_size"] == 32 and (out / "cache" / "manifest.json").is_file()

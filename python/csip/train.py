@@ -111,12 +111,13 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 # --------------------------------------------------------------------------- data
 
 
-def build_synthetic_cache(out_dir: str | Path, n: int, image_size: int, seed: int = 0) -> Path:
+def build_synthetic_cache(out_dir: str | Path, n: int, image_size: int, seed: int = 0, progress: bool = True) -> Path:
     """Precompute ``n`` built-in synthetic scenes into a cache at ``out_dir`` (if not there).
 
     The same cache as ``csip precompute run synthetic --out DIR --n N --image-size S --seed SEED
     --shard 0/1`` (default banner, one worker per core; the explicit shard keeps a torchrun
-    environment from making it a shard). Rerunning resumes an interrupted build.
+    environment from making it a shard). Rerunning resumes an interrupted build. ``progress``:
+    the precompute's progress bar.
     """
     out_dir = Path(out_dir)
     if (out_dir / "manifest.json").is_file():
@@ -124,7 +125,7 @@ def build_synthetic_cache(out_dir: str | Path, n: int, image_size: int, seed: in
     try:
         source = cache_writer.resolve_source("synthetic", n=n, seed=seed)
         cache_writer.build(source, out_dir, spec="synthetic", seed=seed, image_size=image_size,
-                           desc=DescriptorParams.make(), shard=(0, 1))
+                           desc=DescriptorParams.make(), shard=(0, 1), progress=progress)
     except (CacheError, ValueError) as exc:
         raise DataError(f"precomputing the synthetic cache in {out_dir} failed: {exc}") from None
     if not (out_dir / "manifest.json").is_file():
@@ -442,7 +443,7 @@ def _open_data(cfg: TrainConfig, out: Path, main: bool, dataset: Dataset | None,
         if cache is None:
             cache = str(out / "cache")
             if main:
-                build_synthetic_cache(cache, cfg.synthetic_n, cfg.synthetic_image_size, cfg.seed)
+                build_synthetic_cache(cache, cfg.synthetic_n, cfg.synthetic_image_size, cfg.seed, cfg.progress)
             dist_utils.barrier()
         dataset, data_info = open_cache(cache, cfg.split)
         if val_dataset is None and cfg.val_split and cfg.val_split != cfg.split and cfg.split is not None:
