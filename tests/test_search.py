@@ -80,10 +80,13 @@ def test_whole_image_pads_to_a_centred_square():
     assert (out[:, :4] == 0).all() and (out[:, 12:] == 0).all() and (out[:, 4:12] == 200).all()
 
 
-@pytest.mark.parametrize("case", ["checkpoint", "index", "file", "cache", "opt"])
+@pytest.mark.parametrize("case", ["checkpoint", "index", "file", "cache", "opt", "unreadable"])
 def test_search_refuses_bad_input(base, cache, tmp_path, case):
     run = trained_run(base, cache, "2d")
+    (tmp_path / "fake.png").write_text("hello")
     args = {
+        "unreadable": ["--cache", cache, "--checkpoint", trained_run(base, cache, "resnet18", supervised=True),
+                       "--query", tmp_path / "fake.png"],
         "checkpoint": ["--cache", cache, "--checkpoint", tmp_path / "nope.pt", "--query", "0"],
         "index": ["--cache", cache, "--checkpoint", run, "--query", "100000"],
         "file": ["--cache", cache, "--checkpoint", run, "--query", tmp_path / "nope.png"],
@@ -93,4 +96,4 @@ def test_search_refuses_bad_input(base, cache, tmp_path, case):
     res = _search(*args)
     assert res.exit_code == 2, res.output
     assert {"checkpoint": "nope.pt", "index": "out of range", "file": "nope.png", "cache": "nocache",
-            "opt": "colour"}[case] in res.output
+            "opt": "colour", "unreadable": "query image"}[case] in res.output

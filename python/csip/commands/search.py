@@ -89,7 +89,7 @@ def image_query(path: Path, cache, uses: tuple[str, ...], sam_checkpoint: Path |
     try:
         rgb = read_rgb(path, exif_transpose=True)
     except SkipItem as exc:
-        raise click.ClickException(f"query image {path}: {exc}") from None
+        raise click.BadParameter(f"query image {path}: {exc}", param_hint="--query") from None
     s = cache.image_size
     if sam_checkpoint is None:
         return {"image": whole_image(rgb, s), "boxes": None, "masks": None, "sfb": None, "mode": "whole image"}
@@ -101,8 +101,8 @@ def image_query(path: Path, cache, uses: tuple[str, ...], sam_checkpoint: Path |
                         box_a=box_of(masks[a]), box_b=box_of(masks[b]))
         item = prepare_sample(sample, 0, s)
     except SkipItem as exc:
-        raise click.ClickException(f"query image {path}: SAM found no usable pair of objects ({exc}); "
-                                   f"{len(masks)} masks before filtering") from None
+        raise click.BadParameter(f"query image {path}: SAM found no usable pair of objects ({exc}); "
+                                 f"{len(masks)} masks before filtering", param_hint="--query") from None
     params = DescriptorParams.from_json(cache.descriptor)
     banner = sfb(sample.mask_a, sample.mask_b, params)
     m = np.unpackbits(item.masks, axis=-1, count=s).astype(bool)
