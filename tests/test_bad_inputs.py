@@ -256,3 +256,12 @@ def test_bad_input(case: Case, world, tmp_path):
     for p in case.absent(tmp_path):
         assert not p.exists(), f"{p} was left behind"
     assert len([ln for ln in out.splitlines() if ln.lower().startswith(("error", "usage"))]) >= 1
+
+
+def test_cbir_on_too_few_items_suggests_split_all_only_where_it_was_not_given(tmp_path):
+    cache = _one_item_cache(tmp_path)
+    for split, hint in (("test", True), ("all", False)):
+        res = CliRunner().invoke(main, ["eval", "--task", "cbir", "--cache", str(cache), "--random-init-model", "2d",
+                                        "--out", str(tmp_path / split), "--split", split])
+        assert res.exit_code == 2 and "CBIR needs at least 2 items" in res.output, res.output
+        assert ("(try --split all)" in res.output) == hint, res.output

@@ -80,8 +80,8 @@ def possible_tasks(cfg: EvalConfig, cache) -> tuple[set[str], dict[str, str]]:
     if "cbir" in want:
         nq = len(cache.indices(None if cfg.split == "all" else cfg.split))
         if nq < (2 if cfg.gallery is None else 1):
-            raise EvalError(f"CBIR needs at least 2 items in the {cfg.split!r} split of {cache.path}, found {nq} "
-                            "(try --split all)")
+            hint = "" if cfg.split == "all" else " (try --split all)"
+            raise EvalError(f"CBIR needs at least 2 items in the {cfg.split!r} split of {cache.path}, found {nq}{hint}")
     if not want:
         raise EvalError("nothing to evaluate: " + "; ".join(notes.values()))
     return want, notes
