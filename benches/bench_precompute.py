@@ -44,7 +44,6 @@ except ImportError:  # a source tree that was never installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from csip.cache.chunks import list_chunks, write_chunk
-from csip.cache.format import params_hash
 from csip.cache.prepare import PreparedItem, add_banners, prepare_sample
 from csip.cache.writer import build, resolve_source
 from csip.descriptor import DescriptorParams

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from csip.data import PREDICATES, box_of
-from csip.data.synthetic import SHAPES, SyntheticSource, compose_scene, generate, make_scene
+from csip.data.synthetic import SHAPES, SyntheticSource, compose_scene, generate
 from csip.data.synthetic.masks import dilate as _dilate
 from csip.data.synthetic.shapes import new_shape, render
 

@@ -7,7 +7,6 @@ import ast
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
