@@ -72,6 +72,37 @@ def test_gallery_mode_excludes_the_query_by_id():
         ndcg(f[:1], s[:1], ks=(5,))  # no other item
 
 
+def _ndcg_visible_reference(fq, sq, fg, sg, q_ids, g_ids, k):
+    """Slow NDCG@k per query against the gallery items without its id, k clipped per query."""
+    def cos(a, b):
+        return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+    out = []
+    for i in range(len(fq)):
+        seen = [j for j in range(len(fg)) if g_ids[j] != q_ids[i]]
+        sims = [cos(fq[i], fg[j]) for j in seen]
+        rels = [cos(sq[i], sg[j]) for j in seen]
+        ranked = sorted(range(len(seen)), key=lambda t: -sims[t])
+        kk = min(k, len(seen))
+        dcg = sum(rels[ranked[r]] / math.log2(r + 2) for r in range(kk))
+        idcg = sum(v / math.log2(r + 2) for r, v in enumerate(sorted(rels, reverse=True)[:kk]))
+        out.append(dcg / idcg)
+    return np.array(out)
+
+
+def test_a_query_outside_the_gallery_sees_every_gallery_item():
+    """Queries 0-2 are gallery items (each sees 11 of 12), queries 3-4 are not (they see all 12):
+    at k >= 12 the latter's last rank counts."""
+    f = random_features(17, 6, seed=5)
+    s = np.abs(random_features(17, 12, seed=6))
+    g_ids, q_ids = np.arange(12), np.array([0, 1, 2, 12, 13])
+    for k in (5, 11, 12, 50):
+        got = ndcg_per_query(f[q_ids], s[q_ids], ks=(k,), gallery_features=f[:12], gallery_sfb=s[:12],
+                             query_ids=q_ids, gallery_ids=g_ids)[k]
+        ref = _ndcg_visible_reference(f[q_ids], s[q_ids], f[:12], s[:12], q_ids, g_ids, k)
+        assert np.allclose(got, ref, atol=1e-6), (k, got, ref)
+
+
 def test_ties_are_broken_by_gallery_order_deterministically():
     f = np.ones((10, 3), dtype=np.float32)  # every cosine ties
     s = np.abs(random_features(10, 4, seed=5))

@@ -44,6 +44,20 @@ def test_clip_loss_matches_hand_computation(eps, scale):
         want, rel=1e-5, abs=1e-5)
 
 
+def test_clip_loss_is_float32_under_bf16_autocast():
+    """Training runs the loss inside autocast (bf16 on CUDA); its logits must stay float32
+    (bf16 cosines would move the logits by ~0.2 at scale 100). CPU autocast casts matmuls alike."""
+    torch.manual_seed(0)
+    v = torch.nn.functional.normalize(torch.randn(64, 32), dim=1)
+    u = torch.nn.functional.normalize(torch.randn(64, 32), dim=1)
+    want = clip_loss(v, u, 100.0, 0.3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = clip_loss(v.bfloat16(), u.bfloat16(), torch.tensor(100.0), 0.3)
+    assert got.dtype == torch.float32
+    assert float(got) == pytest.approx(float(clip_loss(v.bfloat16(), u.bfloat16(), 100.0, 0.3)), abs=1e-6)
+    assert abs(float(got) - float(want)) < 0.05  # only the inputs' bf16 rounding remains
+
+
 def test_clip_loss_sharded_rows_average_to_the_whole():
     """The per-process form (local rows vs all columns, with offset) averages to the global loss."""
     torch.manual_seed(0)

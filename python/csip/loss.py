@@ -46,20 +46,23 @@ def clip_loss(
 
     ``v``, ``u``: local L2-normalised embeddings ``(n, E)``; ``v_all``, ``u_all``: the global
     batch ``(N, E)`` (defaults: the local ones, N = n); ``offset``: index of ``v[0]`` in the
-    global batch. Computed in float32 whatever the embeddings' dtype. Returns a 0-dim tensor.
+    global batch. Computed in float32 whatever the embeddings' dtype, autocast or not. Returns a
+    0-dim tensor.
     """
-    v, u = v.float(), u.float()
-    v_all = v if v_all is None else v_all.float()
-    u_all = u if u_all is None else u_all.float()
-    s = logit_scale if isinstance(logit_scale, torch.Tensor) else torch.tensor(float(logit_scale))
-    s = s.float()
-    logits_vu = s * (v @ u_all.t())  # (n, N)
-    logits_uv = s * (u @ v_all.t())  # (n, N)
-    labels = torch.arange(v.shape[0], device=v.device) + offset
-    return 0.5 * (
-        F.cross_entropy(logits_vu, labels, label_smoothing=label_smoothing)
-        + F.cross_entropy(logits_uv, labels, label_smoothing=label_smoothing)
-    )
+    # autocast would run the products in bf16 (cosines to ~2^-9, logits off by ~0.2 at scale 100)
+    with torch.autocast(device_type=v.device.type, enabled=False):
+        v, u = v.float(), u.float()
+        v_all = v if v_all is None else v_all.float()
+        u_all = u if u_all is None else u_all.float()
+        s = logit_scale if isinstance(logit_scale, torch.Tensor) else torch.tensor(float(logit_scale))
+        s = s.float()
+        logits_vu = s * (v @ u_all.t())  # (n, N)
+        logits_uv = s * (u @ v_all.t())  # (n, N)
+        labels = torch.arange(v.shape[0], device=v.device) + offset
+        return 0.5 * (
+            F.cross_entropy(logits_vu, labels, label_smoothing=label_smoothing)
+            + F.cross_entropy(logits_uv, labels, label_smoothing=label_smoothing)
+        )
 
 
 class ClipLoss(torch.nn.Module):

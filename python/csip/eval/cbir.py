@@ -78,7 +78,8 @@ def ndcg_per_query(
     - ``query_ids`` ``(Q,)`` / ``gallery_ids`` ``(G,)``: item identities (e.g. cache
       positions); a gallery item with the query's id is excluded. Without a gallery, query
       ``i`` excludes gallery item ``i``. With a gallery and no ids, nothing is excluded.
-    - ``k`` larger than the gallery (less the query) is clipped to it.
+    - ``k`` larger than the gallery items a query sees (the gallery less the items with its id)
+      is clipped to them, query by query.
     """
     dev = torch.device(device) if device is not None else torch.device("cpu")
     ks = [int(k) for k in ks]
@@ -88,10 +89,11 @@ def ndcg_per_query(
     same = gallery_features is None
     q, g = fq.shape[0], fg.shape[0]
     qid, gid = _identities(same, q, g, query_ids, gallery_ids, dev)
-    n_avail = g - 1 if (same or qid is not None) else g
-    if n_avail < 1:
+    if (g - 1 if (same or qid is not None) else g) < 1:
         raise ValueError(f"NDCG needs at least one gallery item besides the query (gallery of {g})")
-    kmax = min(max(ks), n_avail)
+    # ranks past a query's visible items add 0 to its DCG and ideal DCG alike (its own items are
+    # masked), so one kmax serves queries in the gallery and queries outside it
+    kmax = min(max(ks), g - 1 if same else g)
     disc = _discounts(kmax, dev)
     out = {k: np.empty(q, dtype=np.float64) for k in ks}
     chunk = max(1, int(chunk))
