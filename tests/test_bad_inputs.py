@@ -64,6 +64,16 @@ def _rle_ann(i: int, counts, size=(4, 4), image_id: int | None = 1) -> dict:
     return ann
 
 
+def _poly_ann(i: int, polygon: list) -> dict:
+    return {"id": i, "image_id": 1, "category_id": 1, "iscrowd": 0, "segmentation": [polygon]}
+
+
+def _json(tmp: Path, doc: dict, name: str = "instances.json") -> Path:
+    p = tmp / name
+    p.write_text(json.dumps(doc))
+    return p
+
+
 GOOD_ANNS = [_rle_ann(1, [0, 4, 12]), _rle_ann(2, [12, 4])]  # two 4-pixel columns of a 4×4 image
 
 
@@ -169,7 +179,33 @@ CASES = [
     Case("spatialsense non-JSON", lambda w, t: ["precompute", f"spatialsense:{_file(t, 'ss.json', b'{oops')}",
                                                 "--out", str(t / "out"), "--no-progress"],
          ["SpatialSense annotations", "ss.json", "not valid JSON"]),
-    # ---- RLEs that do not fit their image (every item skipped: the reasons are printed)
+    Case("coco category without an id",
+         lambda w, t: ["precompute", f"coco:{_json(t, {'images': [_img()], 'annotations': GOOD_ANNS, 'categories': [{'name': 'x'}]})}",
+                       "--out", str(t / "out"), "--no-progress"],
+         ["instances.json", "categories[0] is not an object with an 'id'"], lambda t: [t / "out"]),
+    Case("coco annotation ids repeated", lambda w, t: _precompute_coco(t, [_img()], [_rle_ann(1, [0, 4, 12]),
+                                                                                     _rle_ann(1, [12, 4])]),
+         ["instances.json", "annotations[1] (id 1) repeats the id of an earlier annotation"]),
+    Case("coco category_id a list",
+         lambda w, t: _precompute_coco(t, [_img()], [{**GOOD_ANNS[0], "category_id": [1]}, GOOD_ANNS[1]]),
+         ["instances.json", "annotations[0] (id 1) has category_id [1], expected an integer or a string"]),
+    Case("coco height a boolean", lambda w, t: _precompute_coco(t, [_img(height=True)], GOOD_ANNS),
+         ["instances.json", "images[0] (id 1) has height True, expected a positive integer"]),
+    Case("coco file_name a number", lambda w, t: _precompute_coco(t, [_img(file_name=5)], GOOD_ANNS),
+         ["instances.json", "images[0] (id 1) has file_name 5, expected a file's relative path"]),
+    # ---- polygons and RLEs that do not fit their image (every item skipped: the reasons are printed)
+    Case("polygon with a NaN coordinate (pycocotools would exhaust the memory)",
+         lambda w, t: _precompute_coco(t, [_img()], [_poly_ann(1, [0, 0, 3, float("nan"), 3, 3]), GOOD_ANNS[1]]),
+         ["item 0: bad annotation: annotation 1: a polygon coordinate is nan, outside [-4, 8] for a 4 x 4 image"]),
+    Case("polygon with a huge coordinate",
+         lambda w, t: _precompute_coco(t, [_img()], [_poly_ann(1, [0, 0, 1e12, 0, 3, 3]), GOOD_ANNS[1]]),
+         ["item 0: bad annotation: annotation 1: a polygon coordinate is 1000000000000.0, outside [-4, 8]"]),
+    Case("polygon of strings", lambda w, t: _precompute_coco(t, [_img()], [_poly_ann(1, ["0"] * 6), GOOD_ANNS[1]]),
+         ["item 0: bad annotation: annotation 1: a polygon coordinate is '0', not a number"]),
+    Case("segmentation a string",
+         lambda w, t: _precompute_coco(t, [_img()], [{**GOOD_ANNS[0], "segmentation": "abc"}, GOOD_ANNS[1]]),
+         ["item 0: bad annotation: annotation 1: the segmentation is a str, expected polygons"]),
+
     Case("RLE counts not summing to h*w",
          lambda w, t: _precompute_coco(t, [_img()], [_rle_ann(1, [3, 5]), _rle_ann(2, [12, 4])]),
          ["no usable item", "item 0: bad annotation: annotation 1: RLE counts sum to 8, not height × width = 4 × 4 = 16"],

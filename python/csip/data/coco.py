@@ -47,14 +47,40 @@ def check_rle(segmentation: dict, height: int, width: int) -> None:
                                        f"[{height}, {width}]")
     counts = segmentation.get("counts")
     if isinstance(counts, list):
+        if not all(_is_int(c) for c in counts):
+            raise SkipItem(BAD_ANNOTATION, "RLE counts hold a value that is not an integer")
         if any(int(c) < 0 for c in counts):
             raise SkipItem(BAD_ANNOTATION, "RLE counts hold a negative run length")
         total = sum(int(c) for c in counts)
         if total != int(height) * int(width):
             raise SkipItem(BAD_ANNOTATION, f"RLE counts sum to {total}, not height × width = {height} × {width} "
                                            f"= {int(height) * int(width)}")
+    elif isinstance(counts, str) and not counts.isascii():
+        raise SkipItem(BAD_ANNOTATION, "RLE counts string holds non-ASCII characters")
     elif not isinstance(counts, (str, bytes)):
         raise SkipItem(BAD_ANNOTATION, f"RLE counts are {type(counts).__name__}, expected a list or a string")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_polygon(polygon, height: int, width: int) -> None:
+    """``SkipItem("bad annotation", why)`` for a polygon that is not a flat list of an even
+    number of finite coordinates within reach of the image (each in ``[-S, 2S]``, ``S`` its
+    larger side: pycocotools clips what lies outside, but rasterises every edge first, so a
+    coordinate of 1e12 or NaN would exhaust the memory)."""
+    if not isinstance(polygon, list):
+        raise SkipItem(BAD_ANNOTATION, f"a polygon is a {type(polygon).__name__}, expected a list of coordinates")
+    if len(polygon) % 2:
+        raise SkipItem(BAD_ANNOTATION, f"a polygon has an odd number ({len(polygon)}) of coordinates")
+    reach = max(int(height), int(width))
+    for v in polygon:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise SkipItem(BAD_ANNOTATION, f"a polygon coordinate is {v!r}, not a number")
+        if not -reach <= v <= 2 * reach:  # False for NaN too
+            raise SkipItem(BAD_ANNOTATION, f"a polygon coordinate is {v!r}, outside [-{reach}, {2 * reach}] "
+                                           f"for a {height} x {width} image")
 
 
 def segmentation_rle(segmentation, height: int, width: int) -> dict | None:
@@ -65,6 +91,12 @@ def segmentation_rle(segmentation, height: int, width: int) -> dict | None:
 
     if isinstance(segmentation, dict):
         check_rle(segmentation, height, width)
+    elif isinstance(segmentation, list):
+        for polygon in segmentation:
+            check_polygon(polygon, height, width)
+    else:
+        raise SkipItem(BAD_ANNOTATION, f"the segmentation is a {type(segmentation).__name__}, expected "
+                                       "polygons (a list) or an RLE (an object)")
     if isinstance(segmentation, list):
         polys = [p for p in segmentation if len(p) >= 6]
         if not polys:
@@ -126,34 +158,62 @@ def check_coco_structure(dataset, path: Path) -> None:
     """:class:`~csip.errors.BadFile` naming ``path`` and the first faulty entry when a COCO
     instances document lacks what :class:`CocoSource` reads: ``images`` entries with ``id``,
     ``file_name``, ``height`` and ``width``; ``annotations`` entries with ``id`` and
-    ``image_id`` (of a listed image)."""
+    ``image_id`` (of a listed image). Ids are integers or strings, annotation ids unique,
+    ``category_id`` (when given) an id of ``categories`` entries that have one, ``iscrowd`` 0 or 1."""
     if not isinstance(dataset, dict):
         raise BadFile(f"COCO annotations {path}: expected a JSON object with 'images' and 'annotations', "
                       f"got a {type(dataset).__name__}")
     for key in ("images", "annotations"):
         if not isinstance(dataset.get(key), list):
             raise BadFile(f"COCO annotations {path}: no {key!r} list")
+    def bad(where: str, why: str) -> BadFile:
+        return BadFile(f"COCO annotations {path}: {where} {why}")
+
+    def check_id(entry: dict, field: str, where: str) -> None:
+        if not _is_int(entry[field]) and not isinstance(entry[field], str):
+            raise bad(where, f"has {field} {entry[field]!r}, expected an integer or a string")
+
+    categories = dataset.get("categories", [])
+    if not isinstance(categories, list):
+        raise bad("'categories'", f"is a {type(categories).__name__}, expected a list")
+    for k, cat in enumerate(categories):
+        if not isinstance(cat, dict) or "id" not in cat:
+            raise bad(f"categories[{k}]", "is not an object with an 'id'")
+        check_id(cat, "id", f"categories[{k}]")
     ids = set()
     for k, img in enumerate(dataset["images"]):
         if not isinstance(img, dict):
-            raise BadFile(f"COCO annotations {path}: images[{k}] is not an object")
+            raise bad(f"images[{k}]", "is not an object")
         for field in ("id", "file_name", "height", "width"):
             if field not in img:
-                raise BadFile(f"COCO annotations {path}: images[{k}] (id {img.get('id', '?')}) has no {field!r}")
+                raise bad(f"images[{k}] (id {img.get('id', '?')})", f"has no {field!r}")
+        check_id(img, "id", f"images[{k}]")
+        where = f"images[{k}] (id {img['id']})"
         for field in ("height", "width"):
-            if not isinstance(img[field], int) or img[field] <= 0:
-                raise BadFile(f"COCO annotations {path}: images[{k}] (id {img['id']}) has {field} "
-                              f"{img[field]!r}, expected a positive integer")
+            if not _is_int(img[field]) or img[field] <= 0:
+                raise bad(where, f"has {field} {img[field]!r}, expected a positive integer")
+        if not isinstance(img["file_name"], str) or not img["file_name"] or "\0" in img["file_name"]:
+            raise bad(where, f"has file_name {img['file_name']!r}, expected a file's relative path")
         ids.add(img["id"])
+    ann_ids = set()
     for k, ann in enumerate(dataset["annotations"]):
         if not isinstance(ann, dict):
-            raise BadFile(f"COCO annotations {path}: annotations[{k}] is not an object")
+            raise bad(f"annotations[{k}]", "is not an object")
         for field in ("id", "image_id"):
             if field not in ann:
-                raise BadFile(f"COCO annotations {path}: annotations[{k}] (id {ann.get('id', '?')}) has no {field!r}")
+                raise bad(f"annotations[{k}] (id {ann.get('id', '?')})", f"has no {field!r}")
+        check_id(ann, "id", f"annotations[{k}]")
+        where = f"annotations[{k}] (id {ann['id']})"
+        if ann["id"] in ann_ids:
+            raise bad(where, "repeats the id of an earlier annotation")
+        ann_ids.add(ann["id"])
+        check_id(ann, "image_id", where)
         if ann["image_id"] not in ids:
-            raise BadFile(f"COCO annotations {path}: annotations[{k}] (id {ann['id']}) refers to image_id "
-                          f"{ann['image_id']!r}, which no entry of 'images' has")
+            raise bad(where, f"refers to image_id {ann['image_id']!r}, which no entry of 'images' has")
+        if "category_id" in ann:
+            check_id(ann, "category_id", where)
+        if ann.get("iscrowd", 0) not in (0, 1):  # True/False compare equal to 1/0
+            raise bad(where, f"has iscrowd {ann['iscrowd']!r}, expected 0 or 1")
 
 
 class CocoSource:
