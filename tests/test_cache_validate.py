@@ -17,7 +17,7 @@ pytest.importorskip("csip_core._csip_core", reason="the Rust extension is not bu
 
 from csip.cache import Cache, CacheError  # noqa: E402
 from csip.cache import validate as V  # noqa: E402
-from csip.cache.format import content_hash, sha256_file  # noqa: E402
+from csip.cache.format import MANIFEST_HASH, content_hash, manifest_hash, sha256_file  # noqa: E402
 from csip.cli import main  # noqa: E402
 
 
@@ -51,6 +51,13 @@ def rewrite_consistently(cache: Path, name: str, arr: np.ndarray) -> None:
     man["files"][name]["sha256"] = sha256_file(cache / name)
     man["files"][name]["bytes"] = (cache / name).stat().st_size
     man["content_hash"] = content_hash({k: v["sha256"] for k, v in man["files"].items()})
+    write_manifest_consistently(cache, man)
+
+
+def write_manifest_consistently(cache: Path, man: dict) -> None:
+    """Write an edited manifest with its manifest_hash recomputed: only the checks of the
+    fields' meaning can see the edit."""
+    man[MANIFEST_HASH] = manifest_hash(man)
     (cache / "manifest.json").write_text(json.dumps(man))
 
 
@@ -126,7 +133,7 @@ def test_values_out_of_range_with_matching_sums(copy, name, change, message):
 def test_unnormalised_banners_may_exceed_one(copy):
     man = json.loads((copy / "manifest.json").read_text())
     man["descriptor"]["normalize"] = "none"
-    (copy / "manifest.json").write_text(json.dumps(man))
+    write_manifest_consistently(copy, man)
     a = np.load(copy / "sfb.npy")
     rewrite_consistently(copy, "sfb.npy", a * 1000)
     Cache(copy)  # raw banners: any finite value >= 0
@@ -196,7 +203,7 @@ def test_info_verify_ignores_the_stamp(copy):
 def test_shapes_are_checked_against_the_manifest_too(copy):
     man = json.loads((copy / "manifest.json").read_text())
     man["files"]["boxes.npy"]["shape"] = [41, 2, 4]
-    (copy / "manifest.json").write_text(json.dumps(man))
+    write_manifest_consistently(copy, man)
     with pytest.raises(CacheError, match=r"boxes\.npy: float32 \(40, 2, 4\), the manifest lists float32 \(41, 2, 4\)"):
         Cache(copy)
 
@@ -220,3 +227,41 @@ def test_a_value_check_that_fails_at_consolidation_leaves_no_manifest(tmp_path, 
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0 and "already complete" not in res.output, res.output
     assert Cache(out).content_hash
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m["counts"]["splits"].update(train=5), "the manifest was edited"),
+    (lambda m: m["descriptor"].update(normalize="none"), "the manifest was edited"),
+    (lambda m: m["counts"].update(labelled=-3), r"field 'counts.labelled' is -3, expected an integer >= 0"),
+    (lambda m: m.update(files=None), r"field 'files' is None, expected an object"),
+    (lambda m: m.update(counts=None), r"field 'counts' is None, expected an object"),
+    (lambda m: m["descriptor"].update(n_angles="abc"), r"field 'descriptor.n_angles' is 'abc'"),
+])
+def test_an_edited_manifest_is_refused_naming_the_field(copy, edit, message):
+    man = json.loads((copy / "manifest.json").read_text())
+    edit(man)
+    (copy / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(CacheError, match=message):
+        Cache(copy)
+    res = CliRunner().invoke(main, ["precompute", "info", str(copy), "--verify"])
+    assert res.exit_code == 2 and "manifest.json" in res.output and "Traceback" not in res.output, res.output
+
+
+def test_counts_that_disagree_with_the_arrays_are_refused_with_or_without_a_manifest_hash(copy):
+    """A consistent forgery (manifest_hash recomputed), or a cache made before manifests had
+    one: the counts are still checked against split.npy and labels.npy."""
+    man = json.loads((copy / "manifest.json").read_text())
+    assert man[MANIFEST_HASH] == manifest_hash(man)  # every new cache records it
+    man["counts"]["splits"]["train"] += 1
+    write_manifest_consistently(copy, man)
+    with pytest.raises(CacheError, match=r"counts.splits says \{'train': \d+"):
+        Cache(copy, verify=True)
+    del man[MANIFEST_HASH]
+    man["counts"]["splits"]["train"] -= 1
+    man["counts"]["labelled"] += 1
+    (copy / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(CacheError, match="counts.labelled says"):
+        Cache(copy, verify=True)
+    man["counts"]["labelled"] -= 1
+    (copy / "manifest.json").write_text(json.dumps(man))
+    assert Cache(copy, verify=True).counts == man["counts"]  # no manifest_hash: still readable

@@ -20,6 +20,7 @@ from .format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST,
+    MANIFEST_HASH,
     RUN_FILE,
     SKIP_LIST_CAP,
     SPLIT_NAMES,
@@ -32,6 +33,7 @@ from .format import (
     expected_shapes,
     fsync_dir,
     load_npy,
+    manifest_hash,
     npy_header_bytes,
     pad_npy_header,
     read_json,
@@ -246,6 +248,7 @@ class Consolidator:
         # makes the directory a cache, then stamp it, so that its first reader need not hash it
         # again (csip.cache.validate)
         check_values(self.out, manifest)
+        manifest[MANIFEST_HASH] = manifest_hash(manifest)
         write_json_atomic(self.out / MANIFEST, manifest)
         stamp_fresh(self.out, manifest)
         if not keep_chunks:

@@ -95,6 +95,17 @@ def split_code(value: Any) -> int | None:
     raise ValueError(f"unknown split {value!r}: expected train/val/test")
 
 
+#: The manifest field that fingerprints every other field of the manifest (caches made before
+#: csip recorded it have none), so that an edited count or descriptor field is caught on opening.
+MANIFEST_HASH = "manifest_hash"
+
+
+def manifest_hash(manifest: dict[str, Any]) -> str:
+    """:func:`params_hash` (the settings fingerprint) of ``manifest`` without its own
+    :data:`MANIFEST_HASH` field."""
+    return params_hash({k: v for k, v in manifest.items() if k != MANIFEST_HASH})
+
+
 def content_hash(file_hashes: dict[str, str]) -> str:
     """One hash for a whole cache: sha256 over ``"name:sha256\\n"`` of each file, sorted by name."""
     h = hashlib.sha256()

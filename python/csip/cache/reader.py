@@ -15,11 +15,13 @@ from .format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST,
+    MANIFEST_HASH,
     RUN_FILE,
     SPLITS,
     CacheError,
     expected_shapes,
     load_npy,
+    manifest_hash,
     npy_header,
     read_json,
 )
@@ -52,6 +54,52 @@ def _diagnose_missing_manifest(path: Path) -> str:
     return f"no cache at {path}: {MANIFEST} is missing"
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+#: The manifest fields every reader uses: (path of keys, test, what is expected).
+_FIELDS: tuple[tuple[tuple[str, ...], Any, str], ...] = (
+    (("image_size",), lambda v: _is_int(v) and v > 0, "a positive integer"),
+    (("counts",), lambda v: isinstance(v, dict), "an object"),
+    (("counts", "items"), lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    (("counts", "splits"), lambda v: isinstance(v, dict) and all(_is_int(x) for x in v.values()),
+     "an object of integers"),
+    (("counts", "labelled"), lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    (("descriptor",), lambda v: isinstance(v, dict), "an object"),
+    (("descriptor", "shape"), lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(x) and x > 0 for x in v),
+     "[levels, angles]"),
+    (("descriptor", "n_angles"), lambda v: _is_int(v) and v > 0, "a positive integer"),
+    (("descriptor", "normalize"), lambda v: isinstance(v, str), "a string"),
+    (("descriptor", "forces"), lambda v: isinstance(v, list) and all(isinstance(x, (int, float)) for x in v),
+     "a list of numbers"),
+    (("source",), lambda v: isinstance(v, dict), "an object"),
+    (("has_labels",), lambda v: isinstance(v, bool), "true or false"),
+    (("has_questions",), lambda v: isinstance(v, bool), "true or false"),
+    (("content_hash",), lambda v: isinstance(v, str), "a string"),
+    (("files",), lambda v: isinstance(v, dict) and all(
+        isinstance(f, dict) and _is_int(f.get("bytes")) and isinstance(f.get("sha256"), str) for f in v.values()),
+     "an object of {bytes, sha256} per file"),
+)
+
+
+def check_manifest(man: dict[str, Any], mpath: Path) -> None:
+    """:class:`CacheError` naming the field when a manifest field that readers use is missing
+    or of the wrong type, or when the manifest no longer matches its :data:`MANIFEST_HASH`
+    (an edited count or descriptor field would otherwise be printed and used)."""
+    for keys, ok, expected in _FIELDS:
+        v: Any = man
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        if not ok(v):
+            raise CacheError(f"{mpath}: field {'.'.join(keys)!r} is {v!r}, expected {expected} (a damaged "
+                             "manifest); recompute the cache with `csip precompute`")
+    stored = man.get(MANIFEST_HASH)
+    if stored is not None and stored != manifest_hash(man):
+        raise CacheError(f"{mpath}: the manifest was edited (its fields no longer match its {MANIFEST_HASH}); "
+                         "recompute the cache with `csip precompute`")
+
+
 class Cache:
     """A finished cache directory (see :mod:`csip.cache` for the format).
 
@@ -78,13 +126,11 @@ class Cache:
                 f"{man.get('csip_version')}), this csip reads version {FORMAT_VERSION}; "
                 "recompute it with this csip's `csip precompute`"
             )
+        check_manifest(man, mpath)
         self.manifest: dict[str, Any] = man
-        try:
-            n = int(man["counts"]["items"])
-            shapes = expected_shapes(n, int(man["image_size"]), tuple(man["descriptor"]["shape"]))
-            files = man["files"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CacheError(f"{mpath} is missing field {exc}") from exc
+        n = man["counts"]["items"]
+        shapes = expected_shapes(n, man["image_size"], tuple(man["descriptor"]["shape"]))
+        files = man["files"]
         for name, info in files.items():
             p = self.path / name
             if not p.is_file():

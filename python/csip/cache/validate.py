@@ -8,7 +8,8 @@ adds the checks that read the data, so that no number is ever computed from a da
 - the banners: finite, ≥ 0, and ≤ 1 when they are max-normalised (each force level divided
   by its maximum over θ);
 - the boxes: finite, in [0, 1], with x0 ≤ x1 and y0 ≤ y1;
-- the labels in [−1, len(PREDICATES)) and the split codes in {0, 1, 2}.
+- the labels in [−1, len(PREDICATES)) and the split codes in {0, 1, 2}, and the manifest's
+  counts of items per split and of labelled items equal to those the arrays hold.
 
 Reading every byte of a large cache takes a while (sha256 runs at about 1–2 GB/s per core),
 so a cache that passed is remembered by a **stamp**: a small JSON file keyed on
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..data.sample import PREDICATES
-from .format import MANIFEST, CacheError, content_hash, load_npy, sha256_file
+from .format import MANIFEST, SPLIT_NAMES, CacheError, content_hash, load_npy, sha256_file
 
 STAMP_NAME = ".csip-verified.json"
 STAMP_VERSION = 1
@@ -158,6 +159,13 @@ def check_values(path: Path, manifest: dict[str, Any]) -> None:
         i = int(np.flatnonzero(bad)[0])
         raise CacheError(f"{path / 'split.npy'}: item {i} has split code {int(split[i])}, not 0, 1 or 2 "
                          "(corrupt cache)")
+    counts = manifest["counts"]
+    held = {"splits": {name: int(np.count_nonzero(split == k)) for k, name in enumerate(SPLIT_NAMES)},
+            "labelled": int(np.count_nonzero(labels >= 0))}
+    for key, value in held.items():
+        if counts.get(key) != value:
+            raise CacheError(f"{path / MANIFEST}: counts.{key} says {counts.get(key)!r}, the arrays hold {value!r} "
+                             "(the manifest was edited); recompute the cache with `csip precompute`")
 
 
 def validate(path: str | os.PathLike, manifest: dict[str, Any], force: bool = False) -> bool:
