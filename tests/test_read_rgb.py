@@ -92,3 +92,20 @@ def test_pillow_decides_what_simplejpeg_refuses(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_simplejpeg)
     assert _read_jpeg(big, None) is None
     np.testing.assert_array_equal(read_rgb(big, crop=(5, 6, 70, 50)), with_it)
+
+
+def test_16_bit_grey_is_scaled_to_8_bits_not_clipped(tmp_path):
+    """A 16-bit grey PNG (Pillow mode I;16) keeps its picture: value v becomes round(v·255/65535)
+    on all three channels, where Pillow's convert("RGB") would clip every value above 255."""
+    grey8 = _photo(20, 30)[..., 0]
+    p16, p32 = tmp_path / "g16.png", tmp_path / "g32.tif"
+    Image.fromarray(grey8.astype(np.uint16) * 257).save(p16)  # exact: 255·257 = 65535
+    assert Image.open(p16).mode == "I;16"
+    np.testing.assert_array_equal(read_rgb(p16), np.repeat(grey8[..., None], 3, axis=2))
+    Image.fromarray(grey8.astype(np.int32) * 257).save(p32)  # 32-bit integer grey: mode I
+    np.testing.assert_array_equal(read_rgb(p32), np.repeat(grey8[..., None], 3, axis=2))
+    Image.fromarray(grey8.astype(np.int32)).save(p32)  # mode I holding 8-bit values: as they are
+    np.testing.assert_array_equal(read_rgb(p32), np.repeat(grey8[..., None], 3, axis=2))
+    Image.fromarray(np.full((4, 4), 70000, np.int32)).save(p32)
+    with pytest.raises(SkipItem, match="unreadable image"):
+        read_rgb(p32)

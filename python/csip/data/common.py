@@ -132,7 +132,7 @@ def read_rgb(
     """Decode an image file to RGB ``uint8`` of shape ``(H, W, 3)``.
 
     Pillow decodes it, except common JPEGs, which :func:`_read_jpeg` decodes to the same pixels
-    faster. Grey, palette, CMYK and alpha images are converted to RGB. ``exif_transpose``
+    faster. Grey (8- or 16-bit), palette, CMYK and alpha images are converted to RGB. ``exif_transpose``
     applies the EXIF orientation tag; keep it off for annotated datasets, whose coordinates
     refer to the stored pixel grid. ``size=(H, W)``: the size the annotations give, checked
     (``SkipItem("image size differs from annotation")`` otherwise). ``crop=(x0, y0, x1, y1)``:
@@ -158,6 +158,22 @@ def read_rgb(
     return arr
 
 
+def _high_depth_grey(img: Image.Image) -> np.ndarray | None:
+    """RGB ``uint8`` of a 16-bit grey image (Pillow modes ``I;16*``, and ``I`` holding values
+    above 255), scaled from ``[0, 65535]`` to ``[0, 255]``: Pillow's ``convert("RGB")`` clips
+    them at 255 instead, which turns most of such an image white. ``None`` for an ``I`` image
+    whose values fit 8 bits (converted as usual); ``SkipItem("unreadable image")`` for values
+    outside ``[0, 65535]``."""
+    a = np.asarray(img)
+    hi, lo = (int(a.max()), int(a.min())) if a.size else (0, 0)
+    if img.mode == "I" and hi <= 255:
+        return None
+    if lo < 0 or hi > 65535:
+        raise SkipItem(UNREADABLE_IMAGE, f"grey values in [{lo}, {hi}], beyond 16 bits")
+    grey = ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
 def _read_pillow(path: Path, exif_transpose: bool) -> np.ndarray:
     """Pillow's RGB decode of any image file; ``SkipItem("unreadable image")`` when it fails."""
     try:
@@ -165,7 +181,11 @@ def _read_pillow(path: Path, exif_transpose: bool) -> np.ndarray:
             img.load()  # force a full decode here, so truncated files fail here
             if exif_transpose:
                 img = ImageOps.exif_transpose(img)
-            arr = np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
+            arr = _high_depth_grey(img) if img.mode.startswith("I") else None
+            if arr is None:
+                arr = np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
+    except SkipItem:
+        raise
     except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError...
         raise SkipItem(UNREADABLE_IMAGE) from exc
     if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
