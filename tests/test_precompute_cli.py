@@ -65,6 +65,17 @@ def test_shards_from_environment_then_merge(tmp_path):
     assert Cache(tmp_path / "m").content_hash == Cache(tmp_path / "one").content_hash
 
 
+@pytest.mark.parametrize("rank, world", [("3", "2"), ("x", "2"), ("0", "-1")])
+def test_a_malformed_rank_in_the_environment_is_refused_not_ignored(tmp_path, rank, world):
+    """Ignored, it made every process of a launch build the whole cache."""
+    env = {"RANK": rank, "WORLD_SIZE": world}
+    r = _invoke([SRC, "--out", str(tmp_path / "o"), "--n", "4", "--workers", "0", *BASE], env=env)
+    assert r.exit_code == 2 and f"RANK={rank!r} WORLD_SIZE={world!r}" in r.output, r.output
+    assert not (tmp_path / "o").exists()
+    r = _invoke([SRC, "--out", str(tmp_path / "o"), "--n", "4", "--workers", "0", "--shard", "0/1", *BASE], env=env)
+    assert r.exit_code == 0, r.output  # an explicit --shard takes precedence
+
+
 def _cmd(out):
     return [
         sys.executable, "-m", "csip.cli", "precompute", SRC, "--out", str(out), "--n", "120", "--chunk", "6",

@@ -63,7 +63,9 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
 
 
 def _shard_from_env() -> tuple[int, int] | None:
-    """``(RANK, WORLD_SIZE)`` when launched by torchrun (or any launcher that sets them)."""
+    """``(RANK, WORLD_SIZE)`` when launched by torchrun (or any launcher that sets them; a
+    world of 1 is no sharding). A malformed pair is a usage error: every process would
+    otherwise build the whole cache."""
     ws = os.environ.get("WORLD_SIZE")
     rk = os.environ.get("RANK")
     if ws is None or rk is None:
@@ -71,10 +73,11 @@ def _shard_from_env() -> tuple[int, int] | None:
     try:
         i, n = int(rk), int(ws)
     except ValueError:
-        return None
-    if n <= 1 or not 0 <= i < n:
-        return None
-    return i, n
+        i, n = -1, 0
+    if n < 1 or not 0 <= i < n:
+        raise click.UsageError(f"RANK={rk!r} WORLD_SIZE={ws!r} in the environment: need integers with "
+                               "0 <= RANK < WORLD_SIZE (or give --shard i/n, which takes precedence)")
+    return (i, n) if n > 1 else None
 
 
 def _parse_opt(items: tuple[str, ...]) -> dict[str, Any]:
