@@ -40,6 +40,8 @@ Layout of a finished cache (``N`` items, image size ``S``, banner ``R × K``)::
     content_hash sha256 over "name:sha256\\n" of every file, sorted by name
     run          {params_hash, params (everything that fixes the content), n_chunks, chunk}
     build        seconds per stage (load, prepare, wait, sfb, write, consolidate, wall)
+    manifest_hash  csip.fingerprint of every field above (caches made before it have none):
+                   an edited manifest field is refused on opening
 
 Items keep the source's order; skipped items (``SkipItem(reason)`` from the source, or any
 other exception, counted as ``"error: <ExceptionType>"`` with its message) leave no gap.
