@@ -181,8 +181,15 @@ def test_concave_shapes_leave_part_of_their_box_empty():
 def test_options_record_the_generator_and_reject_bad_probabilities():
     opts = SyntheticSource(n=3).options()
     assert opts["generator"] == 2 and opts["p_occluder"] == 0.5
-    with pytest.raises(ValueError, match="p_free and p_occluder are probabilities"):
-        SyntheticSource(n=3, p_occluder=1.5)
+    for bad, message in ((dict(p_occluder=1.5), r"option p_occluder=1.5: must lie in \[0.0, 1.0\]"),
+                         (dict(distractors=10**8), r"option distractors=100000000: must lie in \[0, 64\]"),
+                         (dict(distractors=-5), r"option distractors=-5: must lie in \[0, 64\]"),
+                         (dict(size=200000), r"option size=200000: must lie in \[32, 4096\]"),
+                         (dict(size=float("inf")), r"option size=inf: expected an integer"),
+                         (dict(size=64.9), r"option size=64.9: expected an integer")):
+        with pytest.raises(ValueError, match=message):  # before any scene: 10^8 distractors never ended
+            SyntheticSource(n=3, **bad)
+    assert SyntheticSource(n=3, size=64.0).size == 64
 
 
 _Q = re.compile(r"^Is the (.+?) (" + "|".join(sorted(map(re.escape, PREDICATES), key=len, reverse=True)) + r") the (.+?)( in the image| here)?\?$")

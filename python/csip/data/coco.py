@@ -30,6 +30,7 @@ from csip_core import rle_window
 
 from ..errors import BadFile
 from .common import BAD_ANNOTATION, MASK_TOO_SMALL, check_masks, read_json_file, read_rgb, resolve_inside, saliency_order
+from .option_values import option_int
 from .sample import Sample, SkipItem, box_of, shift_box, union_box
 
 
@@ -233,7 +234,8 @@ class CocoSource:
         if not self.annotations.is_file():
             raise FileNotFoundError(f"COCO annotations not found: {self.annotations}")
         self.images = Path(images).expanduser() if images is not None else self.annotations.parent
-        self.max_objects, self.saliency, self.min_pixels = int(max_objects), saliency, int(min_pixels)
+        self.max_objects, self.saliency = option_int(max_objects, "max_objects", lo=2), saliency
+        self.min_pixels = option_int(min_pixels, "min_pixels", lo=0)
         saliency_order([], saliency)  # validates the rule
         dataset = read_json_file(self.annotations, "COCO annotations")
         check_coco_structure(dataset, self.annotations)

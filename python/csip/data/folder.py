@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import IMAGE_SUFFIXES, read_rgb, resolve_inside, saliency_order
+from .option_values import option_bool, option_float, option_int
 from .sam import AutoMasker
 from .sample import Sample, SkipItem, box_of
 
@@ -75,8 +76,10 @@ class FolderSource:
         if sam_checkpoint is None:
             raise ValueError("folder source: masks come from SAM; pass sam_checkpoint=FILE (a local SAM checkpoint)")
         saliency_order([], saliency)  # validates the rule
-        self.recursive, self.saliency = bool(recursive), saliency
-        self.max_area_frac, self.max_overlap, self.min_pixels = float(max_area_frac), float(max_overlap), int(min_pixels)
+        self.recursive, self.saliency = option_bool(recursive, "recursive"), saliency
+        self.max_area_frac = option_float(max_area_frac, "max_area_frac", 0.0, 1.0)
+        self.max_overlap = option_float(max_overlap, "max_overlap", 0.0, 1.0)
+        self.min_pixels = option_int(min_pixels, "min_pixels", lo=0)
         pattern = "**/*" if self.recursive else "*"
         self._files = sorted(
             p.relative_to(self.root).as_posix() for p in self.root.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
@@ -86,10 +89,10 @@ class FolderSource:
             sam_kind,
             sam_device,
             {
-                "points_per_side": int(points_per_side),
-                "pred_iou_thresh": float(pred_iou_thresh),
-                "stability_score_thresh": float(stability_score_thresh),
-                "box_nms_thresh": float(box_nms_thresh),
+                "points_per_side": option_int(points_per_side, "points_per_side", 1, 256),
+                "pred_iou_thresh": option_float(pred_iou_thresh, "pred_iou_thresh", 0.0, 1.0),
+                "stability_score_thresh": option_float(stability_score_thresh, "stability_score_thresh", 0.0, 1.0),
+                "box_nms_thresh": option_float(box_nms_thresh, "box_nms_thresh", 0.0, 1.0),
             },
         )
         self.max_workers = self.masker.max_workers  # one SAM per loader process

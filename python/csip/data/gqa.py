@@ -21,6 +21,9 @@ Questions about the same ordered pair in the same image form one item, all attac
 :class:`~csip.data.sample.Question` records; ``label`` is the predicate of a "yes" question
 when it is one of the nine SpatialSense predicates (aliases accepted), else ``None``.
 
+A question or scene-graph record whose fields have other types than these (``"x": "20"``, a
+``null`` object, a span ``"a:b"``) is a :class:`~csip.errors.BadFile` naming it.
+
 Masks: SAM prompted by the scene-graph boxes with ``sam_checkpoint``, else the boxes (warning;
 ``options()["masks"] == "boxes"``). Default paths: scene graphs ``<split>_sceneGraphs.json``
 next to the questions file (``split`` = the file name up to its first ``_``), images in
@@ -33,8 +36,46 @@ import re
 from pathlib import Path
 
 from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
+from .option_values import option_int
+from .records import Records
 from .sam import BoxMasker
 from .sample import Question, Sample, SkipItem, box_of
+
+_SPAN = re.compile(r"^\d+(:\d+)?$")
+
+
+def check_question(rec: Records, q, where: str) -> dict:
+    """``q`` when the fields that :func:`is_verify_rel` and :func:`verify_rel_pair` read have
+    their released types (``imageId``, ``question``, ``answer``; optional ``types``,
+    ``semantic`` steps with ``argument`` and integer ``dependencies``, ``annotations.question``
+    spans ``"i"`` or ``"i:j"``); else :class:`~csip.errors.BadFile` naming the question."""
+    rec.obj(q, where)
+    rec.ident(q, "imageId", where)
+    rec.text(q, "question", where)
+    rec.text(q, "answer", where)
+    if q.get("types") is not None:
+        rec.obj(q["types"], f"{where}.types")
+    for k, step in enumerate(rec.seq(q.get("semantic") or [], f"{where}.semantic")):
+        at = f"{where}.semantic[{k}]"
+        rec.obj(step, at)
+        rec.text(step, "argument", at, default="")
+        deps = rec.seq(step.get("dependencies") or [], f"{at}.dependencies")
+        if not all(isinstance(d, int) and not isinstance(d, bool) for d in deps):
+            raise rec.error(at, f"has dependencies {deps!r}, expected a list of integers")
+    spans = rec.obj((q.get("annotations") or {}), f"{where}.annotations").get("question") or {}
+    for span, obj_id in rec.obj(spans, f"{where}.annotations.question").items():
+        if not _SPAN.match(span) or isinstance(obj_id, bool) or not isinstance(obj_id, (int, str)):
+            raise rec.error(f"{where}.annotations.question", f"has {span!r}: {obj_id!r}, expected "
+                                                             "'start' or 'start:end' -> an object id")
+    return q
+
+
+def _box(rec: Records, graph_objects: dict, obj_id: str, where: str) -> tuple[str, tuple[float, float, float, float]]:
+    """``(name, (x0, y0, x1, y1))`` of a scene-graph object (its ``x, y, w, h`` in pixels)."""
+    at = f"{where}.objects[{obj_id!r}]"
+    o = rec.obj(graph_objects[obj_id], at)
+    x, y, w, h = (rec.number(o, k, at) for k in ("x", "y", "w", "h"))
+    return rec.text(o, "name", at, default=""), (x, y, x + w, y + h)
 
 _ID = re.compile(r"\(([^()]*)\)\s*$")
 
@@ -118,26 +159,29 @@ class GqaSource:
         if not self.scene_graphs.is_file():
             raise FileNotFoundError(f"GQA scene graphs not found: {self.scene_graphs} (pass scene_graphs=FILE)")
         self.images = Path(images).expanduser() if images is not None else self.questions.parent / "images"
-        self.min_pixels = int(min_pixels)
-        qs = read_json_file(self.questions, "GQA questions")
-        graphs = read_json_file(self.scene_graphs, "GQA scene graphs")
+        self.min_pixels = option_int(min_pixels, "min_pixels", lo=0)
+        qrec, grec = Records(self.questions, "GQA questions"), Records(self.scene_graphs, "GQA scene graphs")
+        qs = qrec.obj(read_json_file(self.questions, "GQA questions"), "")
+        graphs = grec.obj(read_json_file(self.scene_graphs, "GQA scene graphs"), "")
         groups: dict[tuple[str, str, str], dict] = {}
         self.dropped = 0  # verify-rel questions whose objects could not be found
         for qid in sorted(qs):
-            q = qs[qid]
+            q = check_question(qrec, qs[qid], f"[{qid!r}]")
             if not is_verify_rel(q):
                 continue
             img_id = str(q["imageId"])
             pair = verify_rel_pair(q)
             graph = graphs.get(img_id)
-            objs = (graph or {}).get("objects", {})
+            gw = f"[{img_id!r}]"
+            objs = grec.obj(grec.obj(graph, gw).get("objects", {}), f"{gw}.objects") if graph is not None else {}
             if pair is None or pair[0] not in objs or pair[1] not in objs or pair[0] == pair[1]:
                 self.dropped += 1
                 continue
             sid, oid, pred = pair
             g = groups.setdefault(
                 (img_id, sid, oid),
-                {"size": (int(graph["height"]), int(graph["width"])), "a": objs[sid], "b": objs[oid], "qs": [], "label": None},
+                {"size": (grec.integer(graph, "height", gw, 1), grec.integer(graph, "width", gw, 1)),
+                 "a": _box(grec, objs, sid, gw), "b": _box(grec, objs, oid, gw), "qs": [], "label": None},
             )
             yes = str(q["answer"]).lower() == "yes"
             g["qs"].append((q["question"], yes))
@@ -145,18 +189,8 @@ class GqaSource:
                 g["label"] = predicate_index(pred)
         self._items = []
         for (img_id, sid, oid), g in groups.items():
-            a, b = g["a"], g["b"]
-            self._items.append(
-                (
-                    f"gqa-{img_id}-{sid}-{oid}",
-                    f"{img_id}.jpg",
-                    g["size"],
-                    (a.get("name", ""), (a["x"], a["y"], a["x"] + a["w"], a["y"] + a["h"])),
-                    (b.get("name", ""), (b["x"], b["y"], b["x"] + b["w"], b["y"] + b["h"])),
-                    tuple(g["qs"]),
-                    g["label"],
-                )
-            )
+            self._items.append((f"gqa-{img_id}-{sid}-{oid}", f"{img_id}.jpg", g["size"], g["a"], g["b"],
+                                tuple(g["qs"]), g["label"]))
         self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name)
         self.max_workers = self.masker.max_workers  # one SAM per loader process
 

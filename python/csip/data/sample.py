@@ -78,6 +78,7 @@ class Sample:
     questions: list[Question] = field(default_factory=list)
     source: str = ""
     names: tuple[str, str] = ("", "")
+    split: str | None = None  # the source's own split ("train", "val", "test" or an alias); None: hashed from id
 
     def __post_init__(self) -> None:
         if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:

@@ -17,7 +17,11 @@ otherwise, ``images`` defaulting to the ``images`` folder next to the JSON.
   With ``positives_only=False`` negative relations are kept too, with ``label=None``.
 - Every item carries the relation as a question, "Is the cup on the table?", answered by the
   annotation's ``label`` (so negatives are not lost).
-- ``split``: ``"train"``, ``"valid"``, ``"test"``, or ``None`` for all.
+- ``split``: ``"train"``, ``"valid"``, ``"test"``, or ``None`` for all. Each item keeps its
+  image's split in the cache (``"valid"`` is the cache's val), not the hash of its id.
+- A record that lacks a field the adapter reads, or holds one of another type (a ``label``
+  that is not ``true``/``false``, a box that is not four finite numbers), is a
+  :class:`~csip.errors.BadFile` naming its place in the file.
 - Boxes are ``[y0, y1, x0, x1]`` in pixels (treated as ``x0, y0, x1, y1`` with exclusive ends).
   Masks come from SAM prompted by the boxes when ``sam_checkpoint`` is given, otherwise they
   are the boxes (warning; ``options()["masks"] == "boxes"``).
@@ -28,6 +32,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
+from .option_values import option_bool, option_int
+from .records import Records
 from .sam import BoxMasker
 from .sample import Question, Sample, SkipItem, box_of
 
@@ -44,6 +50,12 @@ def ss_box(bbox) -> tuple[float, float, float, float]:
     """SpatialSense ``[y0, y1, x0, x1]`` -> ``(x0, y0, x1, y1)``."""
     y0, y1, x0, x1 = (float(v) for v in bbox)
     return (x0, y0, x1, y1)
+
+
+def _object(rec: Records, ann: dict, key: str, where: str) -> tuple[str, tuple[float, float, float, float]]:
+    """``(name, (x0, y0, x1, y1))`` of an annotation's ``subject`` or ``object``."""
+    obj = rec.record(ann, key, where)
+    return rec.text(obj, "name", f"{where}.{key}"), ss_box(rec.box(obj, "bbox", f"{where}.{key}"))
 
 
 class SpatialSenseSource:
@@ -68,32 +80,32 @@ class SpatialSenseSource:
         if split is not None and split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
         self.images = Path(images).expanduser() if images is not None else self.annotations.parent / "images"
-        self.split, self.positives_only, self.min_pixels = split, bool(positives_only), int(min_pixels)
-        data = read_json_file(self.annotations, "SpatialSense annotations")
-        # (id, relative image path, h, w, subj name, subj box, pred, obj name, obj box, truth)
+        self.split, self.positives_only = split, option_bool(positives_only, "positives_only")
+        self.min_pixels = option_int(min_pixels, "min_pixels", lo=0)
+        rec = Records(self.annotations, "SpatialSense annotations")
+        data = rec.seq(read_json_file(self.annotations, "SpatialSense annotations"), "")
+        # (id, relative image path, h, w, subj name, subj box, pred, obj name, obj box, truth, split)
         self._items: list[tuple] = []
-        for img in data:
-            if split is not None and img.get("split") != split:
+        for i, img in enumerate(data):
+            where = f"[{i}]"
+            rec.obj(img, where)
+            img_split = rec.text(img, "split", where, default=None)
+            if img_split is not None and img_split not in SPLITS:
+                raise rec.error(where, f"has split {img_split!r}, expected one of {', '.join(SPLITS)}")
+            if split is not None and img_split != split:
                 continue
-            rel_path = spatialsense_image_path(img["url"])
-            for k, ann in enumerate(img.get("annotations", [])):
-                truth = bool(ann.get("label", True))
+            rel_path = spatialsense_image_path(rec.text(img, "url", where))
+            h, w = rec.integer(img, "height", where, 1), rec.integer(img, "width", where, 1)
+            for k, ann in enumerate(rec.seq(img.get("annotations", []), f"{where}.annotations")):
+                at = f"{where}.annotations[{k}]"
+                rec.obj(ann, at)
+                truth = rec.flag(ann, "label", at, True)
                 if self.positives_only and not truth:
                     continue
-                self._items.append(
-                    (
-                        f"spatialsense-{ann.get('_id', rel_path + '#' + str(k))}",
-                        rel_path,
-                        int(img["height"]),
-                        int(img["width"]),
-                        ann["subject"]["name"],
-                        ss_box(ann["subject"]["bbox"]),
-                        ann["predicate"],
-                        ann["object"]["name"],
-                        ss_box(ann["object"]["bbox"]),
-                        truth,
-                    )
-                )
+                (sname, sbox), (oname, obox) = _object(rec, ann, "subject", at), _object(rec, ann, "object", at)
+                ann_id = rec.ident(ann, "_id", at, default=None) or f"{rel_path}#{k}"
+                self._items.append((f"spatialsense-{ann_id}", rel_path, h, w, sname, sbox,
+                                    rec.text(ann, "predicate", at), oname, obox, truth, img_split))
         self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name)
         self.max_workers = self.masker.max_workers  # one SAM per loader process
 
@@ -101,7 +113,7 @@ class SpatialSenseSource:
         return len(self._items)
 
     def load(self, i: int) -> Sample:
-        sid, rel_path, h, w, sname, sbox, pred, oname, obox, truth = self._items[i]
+        sid, rel_path, h, w, sname, sbox, pred, oname, obox, truth, split = self._items[i]
         image = read_rgb(resolve_inside(self.images, rel_path))
         if image.shape[:2] != (h, w):
             raise SkipItem(SIZE_MISMATCH)
@@ -120,6 +132,7 @@ class SpatialSenseSource:
             questions=[Question(f"Is the {sname} {pred} the {oname}?", truth)],
             source=self.name,
             names=(sname, oname),
+            split=split,
         )
 
     def options(self) -> dict:

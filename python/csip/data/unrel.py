@@ -29,13 +29,22 @@ from pathlib import Path
 import numpy as np
 
 from .common import check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
+from .option_values import option_int
+from .records import Records
 from .sam import BoxMasker
 from .sample import Sample, box_of
 
 
-def _box(b) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = (float(v) for v in b)
-    return (x0, y0, x1, y1)
+def _relationship(rec: Records, r: dict, where: str) -> tuple[str, tuple, str, tuple, int | None]:
+    """``(subject, its box, object, its box, label)`` of one relationship record."""
+    rec.obj(r, where)
+    rels = r.get("rels", [])
+    rels = [rels] if isinstance(rels, str) else rec.seq(rels, f"{where}.rels")
+    if not all(isinstance(p, str) for p in rels):
+        raise rec.error(where, f"has rels {rels!r}, expected a list of predicate strings")
+    label = next((predicate_index(p) for p in rels if predicate_index(p) is not None), None)
+    return (rec.text(r, "sub", where), rec.box(r, "sub_box", where), rec.text(r, "obj", where),
+            rec.box(r, "obj_box", where), label)
 
 
 def read_unrel_mat(path: str | Path) -> list[dict]:
@@ -89,22 +98,20 @@ class UnRelSource:
         else:
             raise FileNotFoundError(f"UnRel annotations not found: {path}")
         self.images = Path(images).expanduser() if images is not None else self.annotations.parent / "images"
-        self.min_pixels = int(min_pixels)
+        self.min_pixels = option_int(min_pixels, "min_pixels", lo=0)
         if self.annotations.suffix.lower() == ".mat":
             records = read_unrel_mat(self.annotations)
         else:
             records = read_json_file(self.annotations, "UnRel annotations")
+        rec = Records(self.annotations, "UnRel annotations")
         self._items: list[tuple] = []
-        for img in records:
-            fname = str(img["filename"])
-            for k, r in enumerate(img.get("relationships", [])):
-                rels = r.get("rels", [])
-                if isinstance(rels, str):
-                    rels = [rels]
-                label = next((predicate_index(p) for p in rels if predicate_index(p) is not None), None)
-                self._items.append(
-                    (f"unrel-{img.get('im_id', fname)}-{k}", fname, str(r["sub"]), _box(r["sub_box"]), str(r["obj"]), _box(r["obj_box"]), label)
-                )
+        for i, img in enumerate(rec.seq(records, "")):
+            where = f"[{i}]"
+            rec.obj(img, where)
+            fname = rec.text(img, "filename", where)
+            im_id = rec.ident(img, "im_id", where, default=fname)
+            for k, r in enumerate(rec.seq(img.get("relationships", []), f"{where}.relationships")):
+                self._items.append((f"unrel-{im_id}-{k}", fname, *_relationship(rec, r, f"{where}.relationships[{k}]")))
         self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name)
         self.max_workers = self.masker.max_workers  # one SAM per loader process
 

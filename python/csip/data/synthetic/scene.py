@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..option_values import option_float, option_int
 from ..sample import PREDICATES, Sample, box_of
 from .appearance import COLOUR_NAMES, appearance, background, paint
 from .layout import Occluder, close_in, find_occluder, place_pair
@@ -202,6 +203,12 @@ def make_scene(seed: int, index: int, size: int = 128, distractors: int = 2, p_f
     return compose_scene(seed, index, size, distractors, p_free, retries, p_occluder).sample
 
 
+#: Bounds of the scene options: the generator's shapes need 32 px; 4096 px scenes are already
+#: 1,000 times the default's pixels; past a few dozen distractors a scene is mostly clutter
+#: (and placing 10^8 of them never ends).
+MIN_SIZE, MAX_SIZE, MAX_DISTRACTORS = 32, 4096, 64
+
+
 class SyntheticSource:
     """The built-in synthetic scenes as a :class:`~csip.data.source.Source`.
 
@@ -215,12 +222,10 @@ class SyntheticSource:
 
     def __init__(self, n: int = 10000, seed: int = 0, size: int = 128, distractors: int = 2, p_free: float = 0.1,
                  p_occluder: float = 0.5):
-        if n < 0 or size < 32:
-            raise ValueError("synthetic: need n >= 0 and size >= 32")
-        if not 0.0 <= p_occluder <= 1.0 or not 0.0 <= p_free <= 1.0:
-            raise ValueError("synthetic: p_free and p_occluder are probabilities, in [0, 1]")
-        self.n, self.seed, self.size = int(n), int(seed), int(size)
-        self.distractors, self.p_free, self.p_occluder = int(distractors), float(p_free), float(p_occluder)
+        self.n, self.seed = option_int(n, "n", lo=0), option_int(seed, "seed")
+        self.size = option_int(size, "size", MIN_SIZE, MAX_SIZE)
+        self.distractors = option_int(distractors, "distractors", 0, MAX_DISTRACTORS)
+        self.p_free, self.p_occluder = option_float(p_free, "p_free", 0.0, 1.0), option_float(p_occluder, "p_occluder", 0.0, 1.0)
 
     def __len__(self) -> int:
         return self.n

@@ -1,0 +1,112 @@
+"""Typed reads from the records of an annotation file, with errors that say where.
+
+A dataset's JSON is read into plain dicts and lists; an adapter that indexes them directly
+fails on a missing key or a value of the wrong type with a bare ``KeyError: 'url'``, or worse,
+goes on with a wrong value: ``"20" + "180"`` is ``"20180"``, ``bool("false")`` is ``True``.
+:class:`Records` reads each value with the type the adapter needs and raises
+:class:`~csip.errors.BadFile` naming the file, the record's place in it (``[3].annotations[0]
+.subject``) and the key, which ``csip precompute`` prints as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadFile
+
+_REQUIRED = object()
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} {value!r}"[:80]
+
+
+def is_number(value: Any) -> bool:
+    """An ``int`` or ``float`` (not a ``bool``, whose JSON is ``true``/``false``), finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class Records:
+    """The typed readers of one annotation file ``path`` (``what``: e.g. "SpatialSense annotations")."""
+
+    def __init__(self, path: str | Path, what: str):
+        self.path, self.what = Path(path), what
+
+    def error(self, where: str, why: str) -> BadFile:
+        """The :class:`BadFile` for the record at ``where`` (``""``: the whole document)."""
+        return BadFile(f"{self.what} {self.path}: {where or 'the document'} {why}")
+
+    def obj(self, value: Any, where: str) -> dict:
+        """``value`` when it is a JSON object."""
+        if not isinstance(value, dict):
+            raise self.error(where, f"is {_kind(value)}, expected an object")
+        return value
+
+    def seq(self, value: Any, where: str) -> list:
+        """``value`` when it is a JSON list."""
+        if not isinstance(value, list):
+            raise self.error(where, f"is {_kind(value)}, expected a list")
+        return value
+
+    def record(self, rec: dict, key: str, where: str) -> dict:
+        """A required field that is a JSON object."""
+        return self.obj(self._get(rec, key, where, _REQUIRED), f"{where}.{key}")
+
+    def _get(self, rec: dict, key: str, where: str, default: Any) -> Any:
+        if key in rec:
+            return rec[key]
+        if default is _REQUIRED:
+            raise self.error(where, f"has no {key!r}")
+        return default
+
+    def text(self, rec: dict, key: str, where: str, default: Any = _REQUIRED) -> str:
+        """A string field (a missing optional one gives ``default``)."""
+        v = self._get(rec, key, where, default)
+        if v is default and default is not _REQUIRED:
+            return v
+        if not isinstance(v, str):
+            raise self.error(where, f"has {key} {_kind(v)}, expected a string")
+        return v
+
+    def ident(self, rec: dict, key: str, where: str, default: Any = _REQUIRED) -> str:
+        """An identifier: a string or an integer, as a string."""
+        v = self._get(rec, key, where, default)
+        if v is default and default is not _REQUIRED:
+            return v
+        if isinstance(v, bool) or not isinstance(v, (int, str)):
+            raise self.error(where, f"has {key} {_kind(v)}, expected an integer or a string")
+        return str(v)
+
+    def integer(self, rec: dict, key: str, where: str, minimum: int | None = None) -> int:
+        """An integer field, at least ``minimum``."""
+        v = self._get(rec, key, where, _REQUIRED)
+        if isinstance(v, bool) or not isinstance(v, int) or (minimum is not None and v < minimum):
+            floor = "" if minimum is None else f" >= {minimum}"
+            raise self.error(where, f"has {key} {_kind(v)}, expected an integer{floor}")
+        return v
+
+    def number(self, rec: dict, key: str, where: str) -> float:
+        """A finite number field."""
+        v = self._get(rec, key, where, _REQUIRED)
+        if not is_number(v):
+            raise self.error(where, f"has {key} {_kind(v)}, expected a finite number")
+        return float(v)
+
+    def flag(self, rec: dict, key: str, where: str, default: bool) -> bool:
+        """A JSON ``true``/``false`` field (``default`` when missing)."""
+        v = self._get(rec, key, where, default)
+        if not isinstance(v, bool):
+            raise self.error(where, f"has {key} {_kind(v)}, expected true or false")
+        return v
+
+    def box(self, rec: dict, key: str, where: str) -> tuple[float, float, float, float]:
+        """A list of four finite numbers, as floats in the file's order."""
+        v = self._get(rec, key, where, _REQUIRED)
+        if not isinstance(v, list) or len(v) != 4 or not all(is_number(x) for x in v):
+            raise self.error(where, f"has {key} {_kind(v)}, expected a list of 4 finite numbers")
+        return tuple(float(x) for x in v)  # type: ignore[return-value]
+
+
+__all__ = ["Records", "is_number"]
