@@ -257,3 +257,85 @@ def test_resume_refuses_contradicting_options(tmp_path, clean_cache):
                        "--cache", str(clean_cache), "--no-progress", "--log-every", "5", "--workers", "0"])
     assert res.exit_code == 0, res.output
     assert "nothing left to do" in res.output
+
+
+_HELD_SYNTHETIC = textwrap.dedent(
+    """
+    import faulthandler, os, signal, sys, time
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a hang in the test: its stacks
+    import csip.data.synthetic.scene as scene
+    hold, _, at = os.environ["CSIP_TEST_HOLD"].rpartition(":")
+    load = scene.SyntheticSource.load
+    def held_load(self, i):
+        if i == int(at):
+            open(hold + ".reached", "w").close()
+            while os.path.exists(hold):
+                time.sleep(0.01)
+        return load(self, i)
+    scene.SyntheticSource.load = held_load  # loader processes are forked: they hold too
+    from csip.cli import main
+    main(sys.argv[1:], prog_name="csip")
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_pretrain_stopped_in_its_builtin_precompute_exits_75_and_the_rerun_finishes(tmp_path, sig):
+    """The signal lands before training (the synthetic cache is being built): exit 75 with the
+    command to rerun, no traceback, no process or temporary folder left; the rerun finishes."""
+    out = tmp_path / "run"
+    args = ["pretrain", "--out", str(out), "--synthetic-n", "60", "--image-size", "32", "--model", "2d",
+            "--epochs", "1", "--batch-size", "16", "--no-progress", "--device", "cpu"]
+    hold = tmp_path / "hold"
+    hold.touch()
+    proc = subprocess.Popen([sys.executable, "-c", _HELD_SYNTHETIC, *args],
+                            env={**subprocess_env(), HOLD_ENV: f"{hold}:40"},
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None and not (tmp_path / "hold.reached").exists():
+            time.sleep(0.01)
+        assert proc.poll() is None and (tmp_path / "hold.reached").exists(), proc.stderr.read()
+        os.kill(proc.pid, sig)
+        try:
+            rc = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            for pid in session_members(proc.pid):
+                os.kill(pid, signal.SIGUSR1)
+            time.sleep(2)
+            kill_session(proc.pid)
+            pytest.fail("no exit 60 s after the signal; stacks:\n" + proc.stderr.read()[-6000:])
+        err = proc.stderr.read()
+        hold.unlink()
+        assert wait_gone(proc.pid, 5.0) == []
+    finally:
+        hold.unlink(missing_ok=True)
+        kill_session(proc.pid)
+    assert rc == EXIT_INTERRUPTED, err
+    assert "interrupted outside the training steps" in err and "Rerun: csip pretrain --out" in err, err
+    assert "Traceback" not in err and "Aborted" not in err, err
+    assert not [p for p in (out / "cache").iterdir() if "tmp" in p.name], list((out / "cache").iterdir())
+    res = _in_process(args)  # the same command
+    assert res.exit_code == 0, res.output
+    assert (out / "checkpoints" / "final.pt").is_file()
+
+
+def test_a_bare_resume_keeps_the_options_that_do_not_define_the_run(tmp_path, clean_cache):
+    out = tmp_path / "run"
+    res = _in_process(_pretrain_args(clean_cache, out, "--max-steps", "3", "--log-every", "1", "--save-every", "1"))
+    assert res.exit_code == 0, res.output
+    ckpts = out / "checkpoints"
+    (ckpts / "final.pt").unlink()
+    (ckpts / ".last.pt.abc123.tmp").write_bytes(b"x" * 100)  # a write cut short by SIGKILL
+    with (out / "metrics.jsonl").open("a") as f:  # step 4 was logged, then the process was killed
+        f.write(json.dumps({"kind": "train", "step": 4, "epoch": 0, "loss": 1.0}) + "\n" + '{"kind": "tr')
+    state = load_checkpoint(ckpts / "last.pt")
+    state["step"] = 2  # as if killed between logging step 3 and saving its checkpoint
+    torch.save(state, ckpts / "last.pt")
+    res = _in_process(["pretrain", "--out", str(out), "--resume"])  # as the interrupted run prints it
+    assert res.exit_code == 0, res.output
+    steps = [r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "train"]
+    assert steps == [1, 2, 3]  # step 3 logged once (by the resumed run), 4 and the torn line gone
+    assert not list(ckpts.glob(".*.tmp"))
+    stored = load_checkpoint(ckpts / "final.pt")["train_config"]
+    assert (stored["log_every"], stored["save_every"], stored["progress"]) == (1, 1, False)  # kept, not the defaults

@@ -124,10 +124,12 @@ class StopFlag:
         return bool(got)
 
 
-def exit_interrupted(exc: Interrupted, resume_hint: str) -> None:
-    """Print what was kept and how to resume, then exit with :data:`EXIT_INTERRUPTED`."""
-    print(f"csip: interrupted by {exc.signal_name}: {exc}", file=sys.stderr)
-    print(f"csip: resume with: {resume_hint}", file=sys.stderr)
+def exit_interrupted(exc: Interrupted, resume_hint: str, echo: bool = True) -> None:
+    """Print what was kept and how to resume (unless ``echo`` is false: the other ranks of a
+    torchrun launch, so that the lines appear once), then exit with :data:`EXIT_INTERRUPTED`."""
+    if echo:
+        print(f"csip: interrupted by {exc.signal_name}: {exc}", file=sys.stderr)
+        print(f"csip: resume with: {resume_hint}", file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
 
 

@@ -392,8 +392,8 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
     model = _build_model(cfg, model_config, resume_state is not None, device)
     optimizer, scheduler = _optimizer_and_schedule(model, cfg, device, warmup_steps, total_steps)
     tracker = BestTracker(cfg.select) if cfg.select else None
-    counters = (0, 0, 0)
-    if resume_state is not None:
+    counters, resumed = (0, 0, 0), resume_state is not None
+    if resumed:
         counters = _restore(resume_state, model, optimizer, scheduler, tracker, world, global_batch, main)
         resume_state = None  # the loaded tensors are not needed any more
     net = _wrap(model, cfg, world, device)
@@ -426,7 +426,7 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
         val_dataset=val_dataset, checkpointer=checkpointer,
         # the CPU checks each loss at once (no sync to save); CUDA at log steps and saves
         monitor=LossMonitor(check_every_step=not cuda, last_good=checkpointer.describe_last_good),
-        metrics=MetricsWriter(out, cfg.tensorboard, main), tracker=tracker,
+        metrics=MetricsWriter(out, cfg.tensorboard, main, step if resumed else None), tracker=tracker,
         epoch=epoch, step_in_epoch=step_in_epoch, step=step, first_step=step, stopped=step >= total_steps,
         bar=(tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr)
              if main and cfg.progress else None),

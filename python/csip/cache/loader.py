@@ -12,6 +12,7 @@ the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 from collections.abc import Iterator
@@ -120,6 +121,7 @@ class Loader:
     def close(self) -> None:
         if self._ex is not None:
             procs = list((getattr(self._ex, "_processes", None) or {}).values())
+            results = getattr(self._ex, "_result_queue", None)  # shutdown(wait=False) forgets it
             self._ex.shutdown(wait=False, cancel_futures=True)
             # do not wait for loads that will not be used (an error, Ctrl-C): stop the workers now
             for p in procs:
@@ -127,4 +129,20 @@ class Loader:
                     p.terminate()
             for p in procs:
                 p.join(timeout=5)
+            if results is not None and not any(p.is_alive() for p in procs):
+                _end_result_pipe(results)
             self._ex = None
+
+
+def _end_result_pipe(results: Any) -> None:
+    """Close this process's write end of a pool's result pipe, once its workers are dead.
+
+    A worker terminated while it wrote a result leaves half a message in the pipe, and the
+    pool's manager thread then waits for the rest for ever; the interpreter joins that thread
+    at exit, so the process would never end (seen: a precompute stopped by SIGTERM while a
+    worker was busy). This process holds the last write end: closing it turns that wait into
+    an end of file, on which the manager thread gives up and ends."""
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        with contextlib.suppress(OSError):
+            writer.close()

@@ -12,16 +12,18 @@ Examples::
 from __future__ import annotations
 
 import contextlib
+import shlex
 import sys
 from pathlib import Path
 
 import click
 
 from ..eval.config import TABLE1_MODELS
-from ..preemption import Interrupted, exit_interrupted
+from ..preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
 from ..train_config import SELECTABLE, SYNTHETIC_DEFAULTS, TrainConfig
 from .failures import fail, reporting_errors
-from .resume_check import resume_conflicts
+from .command_line import typed_command
+from .resume_check import kept_options, resume_conflicts
 
 # Only torch-free modules above: `csip --help` imports this module to list the commands, and
 # torch takes over a second to import. The training modules are imported where they are used.
@@ -106,16 +108,31 @@ def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, 
     """Train an image encoder with C-SIP (or, with --supervised, on relation labels).
 
     SIGTERM or SIGINT (preemption, Ctrl-C) finishes the current step, saves
-    OUT/checkpoints/last.pt and exits with code 75; `--resume` then continues the run exactly.
-    Bad input (a damaged cache, a bad option value, an unreadable checkpoint) exits with code 2.
+    OUT/checkpoints/last.pt and exits with code 75; `--resume` then continues the run exactly,
+    with the options it was started with (those given again must agree). Before training starts
+    (the built-in cache's precompute included) a signal stops at once, keeping finished cache
+    chunks, also with code 75. Bad input (a damaged cache, a bad option value, an unreadable
+    checkpoint) exits with code 2.
     """
+    out_dir = Path(out)
     try:
-        with reporting_errors():
-            _pretrain(ctx, **ctx.params)
+        with reporting_errors(), signals_interrupt():
+            params = dict(ctx.params)
+            if resume:
+                params.update(_resumed_options(ctx, out_dir))
+            _pretrain(ctx, **params)
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:  # a signal outside the training steps (start-up, precompute, export)
+        resume_line = _resume_line(out_dir) if (out_dir / "checkpoints" / "last.pt").is_file() else (
+            shlex.join(typed_command("pretrain") or ["csip", "pretrain", "--out", str(out_dir)]) + " (the same options)")
+        click.echo(f"csip pretrain: interrupted outside the training steps; finished cache chunks and checkpoints "
+                   f"are kept. Rerun: {resume_line}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     finally:
-        from .. import distributed
-
-        distributed.cleanup()
+        distributed = sys.modules.get("csip.distributed")  # never imported (a signal during start-up): nothing to free
+        if distributed is not None:
+            distributed.cleanup()
 
 
 def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed, workers,
@@ -132,8 +149,6 @@ def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr,
         export_encoder(final, export_dir)
         click.echo(f"exported {final} -> {export_dir}", err=True)
         return
-    if resume:
-        _check_resume(ctx, Path(out))
     synthetic = cache is None
     cfg = TrainConfig(
         out=str(out),
@@ -174,19 +189,27 @@ def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr,
         _report(summary, export_dir)
 
 
-def _check_resume(ctx, out: Path) -> None:
+def _resumed_options(ctx, out: Path) -> dict:
     """With ``--resume`` and a ``last.pt`` in ``out``: fail (exit 2) when the options given
-    differ from those the run was made with (:func:`~csip.commands.resume_check.resume_conflicts`)."""
+    differ from those the run was made with (:func:`~csip.commands.resume_check.resume_conflicts`);
+    else the run's own values of the options not given that do not define it (device, workers,
+    logging, checkpoint frequency: :func:`~csip.commands.resume_check.kept_options`)."""
     from ..checkpoint import load_checkpoint
 
     last = out / "checkpoints" / "last.pt"
     if not last.is_file():
-        return
+        return {}  # training says that there is nothing to resume
     # memory-mapped: only the record is read here; training reads the tensors when it resumes
-    conflicts = resume_conflicts(ctx, load_checkpoint(last, mmap=True).get("train_config", {}))
+    stored = load_checkpoint(last, mmap=True).get("train_config", {})
+    conflicts = resume_conflicts(ctx, stored)
     if conflicts:
         fail(f"--resume: {out} holds a run made with other options:\n  " + "\n  ".join(conflicts)
              + "\nDrop them to continue that run as it was, or choose another --out for a new run.")
+    return kept_options(ctx, stored)
+
+
+def _resume_line(out: Path) -> str:
+    return f"csip pretrain --out {shlex.quote(str(out))} --resume"
 
 
 def _train(cfg: TrainConfig, out: Path) -> dict:
@@ -200,8 +223,9 @@ def _train(cfg: TrainConfig, out: Path) -> dict:
     try:
         return train(cfg)
     except Interrupted as exc:
-        exit_interrupted(exc, f"csip pretrain --out {out} --resume" + (" (under torchrun: the same launch "
-                         "command, with --resume)" if distributed.world_size() > 1 else ""))
+        exit_interrupted(exc, _resume_line(out) + (" (under torchrun: the same launch command, with --resume)"
+                                                   if distributed.world_size() > 1 else ""),
+                         echo=distributed.is_main())
     except (FileExistsError, FileNotFoundError) as exc:
         fail(str(exc))
     except TrainingDiverged as exc:

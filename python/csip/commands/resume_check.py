@@ -4,7 +4,8 @@
 An option typed on the command line (not a default) that defines the run (the model, the
 epochs, the learning rate, ...) and differs from the stored value would silently be ignored;
 instead the resume is refused with the list of differences. Options that do not change what
-is computed (device, workers, logging, checkpoint frequency) may differ freely.
+is computed (device, workers, logging, checkpoint frequency) may differ freely; those not given
+keep the run's values (:func:`kept_options`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,22 @@ OPTION_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "synthetic_n": ("synthetic_n", int),
     "image_size": ("synthetic_image_size", int),
 }
+
+
+#: ``csip pretrain`` parameter -> TrainConfig field of the options that do not define the run:
+#: a resume keeps the run's value unless the option is given again (a run made with
+#: ``--device cpu --save-every 1`` resumed by ``csip pretrain --out OUT --resume`` stays so).
+KEPT_ON_RESUME: dict[str, str] = {
+    "device": "device", "workers": "workers", "compile_": "compile", "save_every": "save_every",
+    "log_every": "log_every", "tensorboard": "tensorboard", "progress": "progress",
+}
+
+
+def kept_options(ctx: click.Context, stored: dict[str, Any]) -> dict[str, Any]:
+    """``{parameter: the run's value}`` of the :data:`KEPT_ON_RESUME` options not given on this
+    command line, from the checkpoint's ``train_config`` ``stored``."""
+    return {name: stored[field] for name, field in KEPT_ON_RESUME.items()
+            if field in stored and not _typed(ctx, name)}
 
 
 def _typed(ctx: click.Context, name: str) -> bool:

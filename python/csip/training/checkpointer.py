@@ -52,8 +52,17 @@ class Checkpointer:
             return None
         if not self.last.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {self.last}")
+        if self.main:
+            self._remove_torn_writes()
         self.last_good = self.last
         return load_checkpoint(self.last, "cpu")
+
+    def _remove_torn_writes(self) -> None:
+        """Delete the temporary files of checkpoint writes that a SIGKILL cut short
+        (``.NAME.pt.XXXX.tmp``, :func:`csip.checkpoint.atomic_write`): the run that wrote them
+        is gone, and each may be as large as a checkpoint."""
+        for tmp in self.dir.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
 
     def state(self, run: RunState, epoch: int, step_in_epoch: int) -> dict[str, Any]:
         """Everything a resume needs, as the run will continue at batch ``step_in_epoch`` of ``epoch``."""

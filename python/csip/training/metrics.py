@@ -8,15 +8,23 @@ time, logit_scale) at each log step, ``"kind": "val"`` records at each epoch end
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 
 class MetricsWriter:
     """Appends records to ``out/metrics.jsonl`` (flushed per line) and, with ``tensorboard``, to
-    ``out/tensorboard``. Only the main process writes (``enabled``); elsewhere ``log`` is a no-op."""
+    ``out/tensorboard``. Only the main process writes (``enabled``); elsewhere ``log`` is a no-op.
 
-    def __init__(self, out: Path, tensorboard: bool, enabled: bool):
+    ``resumed_at``: the step of the checkpoint a resumed run starts from. Records of later steps
+    were written by the run that was stopped (killed between logging a step and saving its
+    checkpoint) and are logged again by the resumed run: they are dropped first, so that the
+    file holds each step once."""
+
+    def __init__(self, out: Path, tensorboard: bool, enabled: bool, resumed_at: int | None = None):
         self.enabled = enabled
+        if enabled and resumed_at is not None:
+            _drop_records_after(out / "metrics.jsonl", resumed_at)
         self.f = open(out / "metrics.jsonl", "a") if enabled else None
         self.tb = None
         if enabled and tensorboard:
@@ -41,6 +49,26 @@ class MetricsWriter:
             self.f.close()
         if self.tb is not None:
             self.tb.close()
+
+
+def _drop_records_after(path: Path, step: int) -> None:
+    """Rewrite ``path`` (atomically) without its records of steps after ``step``; a torn last
+    line (the process killed while writing it) goes too."""
+    if not path.is_file():
+        return
+    kept, dropped = [], False
+    for line in path.read_text().splitlines():
+        try:
+            keep = int(json.loads(line)["step"]) <= step
+        except (ValueError, KeyError, TypeError):
+            keep = False
+        if keep:
+            kept.append(line)
+        dropped |= not keep
+    if dropped:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(f"{line}\n" for line in kept))
+        os.replace(tmp, path)
 
 
 def read_metrics(run_dir: str | Path, kind: str = "train") -> list[dict]:
