@@ -195,6 +195,23 @@ def _same_run(a: Path, b: Path) -> None:
         assert torch.equal(ra["model"][k], rb["model"][k]), k
 
 
+def _start_held(script: str, args: list[str], hold: Path, at: int) -> subprocess.Popen:
+    """Start ``python -c script *args`` in a new session, held at unit ``at`` (a step, an item)
+    while the file ``hold`` exists; return once it is held there (it wrote ``hold.reached``)."""
+    reached = hold.with_name(hold.name + ".reached")
+    hold.touch()
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], env={**subprocess_env(), HOLD_ENV: f"{hold}:{at}"},
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not reached.exists():
+        time.sleep(0.01)
+    if proc.poll() is not None or not reached.exists():
+        hold.unlink(missing_ok=True)
+        kill_session(proc.pid)
+        pytest.fail(f"the run did not reach unit {at} (in 120 s, or it ended): " + proc.stderr.read())
+    return proc
+
+
 @pytest.mark.parametrize("sig, workers, group", [(signal.SIGTERM, "0", False), (signal.SIGINT, "2", False),
                                                  (signal.SIGTERM, "2", True), (signal.SIGKILL, "2", False)])
 def test_pretrain_signal_saves_and_resumes_exactly(tmp_path, clean_cache, reference_run, sig, workers, group):
@@ -206,17 +223,9 @@ def test_pretrain_signal_saves_and_resumes_exactly(tmp_path, clean_cache, refere
     args = _pretrain_args(clean_cache, out, "--workers", workers)
     first_epoch = json.loads((reference_run / "params.json").read_text())["steps_per_epoch"]
     held = first_epoch + 2 if sig == signal.SIGKILL else 3  # SIGKILL after the epoch-end checkpoint
-    hold, reached = tmp_path / "hold", tmp_path / "hold.reached"
-    hold.touch()
-    proc = subprocess.Popen([sys.executable, "-c", _HELD_PRETRAIN, *args],
-                            env={**subprocess_env(), HOLD_ENV: f"{hold}:{held}"},
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    hold = tmp_path / "hold"
+    proc = _start_held(_HELD_PRETRAIN, args, hold, held)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None and not reached.exists():
-            time.sleep(0.01)
-        assert proc.poll() is None, f"the run ended before step {held}: " + proc.stderr.read()
-        assert reached.exists(), f"the run did not reach step {held} in 120 s"
         (os.killpg if group else os.kill)(proc.pid, sig)
         hold.unlink()  # step `held` goes on only now: the signal lands during it
         rc = proc.wait(timeout=60)
@@ -287,15 +296,8 @@ def test_pretrain_stopped_in_its_builtin_precompute_exits_75_and_the_rerun_finis
     args = ["pretrain", "--out", str(out), "--synthetic-n", "60", "--image-size", "32", "--model", "2d",
             "--epochs", "1", "--batch-size", "16", "--no-progress", "--device", "cpu"]
     hold = tmp_path / "hold"
-    hold.touch()
-    proc = subprocess.Popen([sys.executable, "-c", _HELD_SYNTHETIC, *args],
-                            env={**subprocess_env(), HOLD_ENV: f"{hold}:40"},
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = _start_held(_HELD_SYNTHETIC, args, hold, 40)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None and not (tmp_path / "hold.reached").exists():
-            time.sleep(0.01)
-        assert proc.poll() is None and (tmp_path / "hold.reached").exists(), proc.stderr.read()
         os.kill(proc.pid, sig)
         try:
             rc = proc.wait(timeout=60)
