@@ -309,3 +309,15 @@ def test_a_batch_of_one_item_is_refused_not_trained_with_loss_zero(tmp_path):
     cfg = _cfg(tmp_path / "s", select="val_loss")
     with pytest.raises(DataError, match="--select val_loss: the data has no 'val' split"):
         train(cfg, dataset=ToyPairs(16))  # no val_dataset given, none in a cache
+
+
+def test_a_resumed_supervised_run_takes_its_select_again(tmp_path):
+    """--select is checked against the run's own options on a resume (the command line's
+    --supervised default is not the run's)."""
+    from toydata import ToyPairs
+
+    data, val = ToyPairs(16), ToyPairs(8, seed=1)
+    cfg = _cfg(tmp_path / "r", supervised=True, select="val_acc", max_steps=2, epochs=1)
+    train(cfg, dataset=data, val_dataset=val)
+    again = TrainConfig(out=str(tmp_path / "r"), resume=True, select="val_acc", progress=False, workers=0)
+    assert train(again, dataset=data, val_dataset=val)["steps_run"] == 0  # complete: nothing to do, no refusal

@@ -214,7 +214,7 @@ def check_options(cfg: TrainConfig) -> None:
         if not (math.isfinite(value) and lo <= value and (value < hi or hi == math.inf)):
             raise BadOption(f"{option} {value!r}: must be a finite number in [{lo}, {hi})")
     check_device(cfg.device)
-    if cfg.select is not None:
+    if cfg.select is not None and not cfg.resume:  # a resume is checked with the run's own options
         _check_select(cfg)
 
 
@@ -383,6 +383,8 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
     if resume_state is not None:
         cfg = resumed_config(cfg, resume_state.get("train_config", {}))
         stored_params = read_params(out)
+        if cfg.select is not None:
+            _check_select(cfg)
     dataset, data_info, val_dataset, item_shape = _open_data(cfg, out, main, dataset, data_info, val_dataset)
     if cfg.select is not None and val_dataset is None:
         raise DataError(f"--select {cfg.select}: the data has no {cfg.val_split!r} split to measure it on")
