@@ -69,8 +69,8 @@ def test_spatialsense_items_keep_their_image_split_in_the_cache(tmp_path):
     (lambda d: d[0]["annotations"][0].update(label="false"), r"\[0\].annotations\[0\] has label str 'false', expected true or false"),
     (lambda d: d[0].pop("url"), r"\[0\] has no 'url'"),
     (lambda d: d[1]["annotations"][0].pop("subject"), r"\[1\].annotations\[0\] has no 'subject'"),
-    (lambda d: d[0]["annotations"][0]["subject"].update(bbox=[8, math.nan, 6, 22]),
-     r"\[0\].annotations\[0\].subject has bbox .*, expected a list of 4 finite numbers"),
+    (lambda d: d[0]["annotations"][0]["subject"].update(bbox=[8, "24", 6, 22]),
+     r"\[0\].annotations\[0\].subject has bbox .*, expected a list of 4 numbers"),
     (lambda d: d[1].update(height="48"), r"\[1\] has height str '48', expected an integer >= 1"),
     (lambda d: d[0].update(split="dev"), r"\[0\] has split 'dev', expected one of train, valid, test"),
     (lambda d: d[0].update(annotations=None), r"\[0\].annotations is null, expected a list"),
@@ -80,6 +80,19 @@ def test_spatialsense_records_are_checked(tmp_path, change, message):
     _edit(path, change)
     with pytest.raises(BadFile, match="SpatialSense annotations .*annotations.json: " + message):
         _open(f"spatialsense:{path}")
+
+
+def test_a_box_that_is_not_finite_skips_its_item_only(tmp_path):
+    """As a COCO polygon with a NaN: the geometry of one annotation skips that item."""
+    from csip.data import SkipItem
+
+    path = write_spatialsense(tmp_path)
+    _edit(path, lambda d: d[0]["annotations"][0]["subject"].update(bbox=[8, math.nan, 6, 22]))
+    src = _open(f"spatialsense:{path}")
+    with pytest.raises(SkipItem, match="box .* holds a value that is not finite") as err:
+        src.load(0)
+    assert err.value.reason == "bad annotation"
+    assert src.load(1).label is not None  # the other item is fine
 
 
 def test_a_spatialsense_document_that_is_not_a_list_is_named(tmp_path):
@@ -118,7 +131,7 @@ def test_gqa_boxes_are_numbers_not_concatenated_strings(tmp_path):
     src = _gqa(tmp_path)
     assert src._items[0][3] == ("book", (6.0, 8.0, 22.0, 24.0))  # x, y, x + w, y + h
     with pytest.raises(BadFile, match=r"GQA scene graphs .*: \['2354786'\].objects\['100'\] has x str '6', "
-                                      "expected a finite number"):
+                                      "expected a number"):
         _gqa(tmp_path, graphs=lambda g: g["2354786"]["objects"]["100"].update(x="6"))
 
 
@@ -131,6 +144,11 @@ def test_gqa_boxes_are_numbers_not_concatenated_strings(tmp_path):
 def test_gqa_questions_are_checked(tmp_path, change, message):
     with pytest.raises(BadFile, match="GQA questions .*: " + message):
         _gqa(tmp_path, questions=change)
+
+
+def test_gqa_questions_without_answers_are_no_error(tmp_path):
+    """GQA's test and challenge question files have no answers: such questions are not kept."""
+    assert len(_gqa(tmp_path, questions=lambda q: q["q4"].pop("answer"))) == len(_gqa(tmp_path))
 
 
 def test_gqa_scene_graph_objects_are_checked(tmp_path):

@@ -25,6 +25,7 @@ from .format import (
     npy_header,
     read_json,
 )
+from ..data.records import is_integer
 from .validate import validate
 
 
@@ -54,22 +55,18 @@ def _diagnose_missing_manifest(path: Path) -> str:
     return f"no cache at {path}: {MANIFEST} is missing"
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 #: The manifest fields every reader uses: (path of keys, test, what is expected).
 _FIELDS: tuple[tuple[tuple[str, ...], Any, str], ...] = (
-    (("image_size",), lambda v: _is_int(v) and v > 0, "a positive integer"),
+    (("image_size",), lambda v: is_integer(v) and v > 0, "a positive integer"),
     (("counts",), lambda v: isinstance(v, dict), "an object"),
-    (("counts", "items"), lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    (("counts", "splits"), lambda v: isinstance(v, dict) and all(_is_int(x) for x in v.values()),
+    (("counts", "items"), lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
+    (("counts", "splits"), lambda v: isinstance(v, dict) and all(is_integer(x) for x in v.values()),
      "an object of integers"),
-    (("counts", "labelled"), lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    (("counts", "labelled"), lambda v: is_integer(v) and v >= 0, "an integer >= 0"),
     (("descriptor",), lambda v: isinstance(v, dict), "an object"),
-    (("descriptor", "shape"), lambda v: isinstance(v, list) and len(v) == 2 and all(_is_int(x) and x > 0 for x in v),
+    (("descriptor", "shape"), lambda v: isinstance(v, list) and len(v) == 2 and all(is_integer(x) and x > 0 for x in v),
      "[levels, angles]"),
-    (("descriptor", "n_angles"), lambda v: _is_int(v) and v > 0, "a positive integer"),
+    (("descriptor", "n_angles"), lambda v: is_integer(v) and v > 0, "a positive integer"),
     (("descriptor", "normalize"), lambda v: isinstance(v, str), "a string"),
     (("descriptor", "forces"), lambda v: isinstance(v, list) and all(isinstance(x, (int, float)) for x in v),
      "a list of numbers"),
@@ -78,7 +75,7 @@ _FIELDS: tuple[tuple[tuple[str, ...], Any, str], ...] = (
     (("has_questions",), lambda v: isinstance(v, bool), "true or false"),
     (("content_hash",), lambda v: isinstance(v, str), "a string"),
     (("files",), lambda v: isinstance(v, dict) and all(
-        isinstance(f, dict) and _is_int(f.get("bytes")) and isinstance(f.get("sha256"), str) for f in v.values()),
+        isinstance(f, dict) and is_integer(f.get("bytes")) and isinstance(f.get("sha256"), str) for f in v.values()),
      "an object of {bytes, sha256} per file"),
 )
 

@@ -12,6 +12,7 @@ Examples::
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -126,8 +127,9 @@ def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, 
     except KeyboardInterrupt:  # a signal outside the training steps (start-up, precompute, export)
         resume_line = _resume_line(out_dir) if (out_dir / "checkpoints" / "last.pt").is_file() else (
             shlex.join(typed_command("pretrain") or ["csip", "pretrain", "--out", str(out_dir)]) + " (the same options)")
-        click.echo(f"csip pretrain: interrupted outside the training steps; finished cache chunks and checkpoints "
-                   f"are kept. Rerun: {resume_line}", err=True)
+        if os.environ.get("RANK", "0") == "0":  # once under torchrun (csip.distributed may not be loaded)
+            click.echo(f"csip pretrain: interrupted outside the training steps; finished cache chunks and "
+                       f"checkpoints are kept. Rerun: {resume_line}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:
         distributed = sys.modules.get("csip.distributed")  # never imported (a signal during start-up): nothing to free

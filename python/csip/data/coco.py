@@ -31,6 +31,7 @@ from csip_core import rle_window
 from ..errors import BadFile
 from .common import BAD_ANNOTATION, MASK_TOO_SMALL, check_masks, read_json_file, read_rgb, resolve_inside, saliency_order
 from .option_values import option_int
+from .records import Records, is_integer
 from .sample import Sample, SkipItem, box_of, shift_box, union_box
 
 
@@ -48,7 +49,7 @@ def check_rle(segmentation: dict, height: int, width: int) -> None:
                                        f"[{height}, {width}]")
     counts = segmentation.get("counts")
     if isinstance(counts, list):
-        if not all(_is_int(c) for c in counts):
+        if not all(is_integer(c) for c in counts):
             raise SkipItem(BAD_ANNOTATION, "RLE counts hold a value that is not an integer")
         if any(int(c) < 0 for c in counts):
             raise SkipItem(BAD_ANNOTATION, "RLE counts hold a negative run length")
@@ -60,10 +61,6 @@ def check_rle(segmentation: dict, height: int, width: int) -> None:
         raise SkipItem(BAD_ANNOTATION, "RLE counts string holds non-ASCII characters")
     elif not isinstance(counts, (str, bytes)):
         raise SkipItem(BAD_ANNOTATION, f"RLE counts are {type(counts).__name__}, expected a list or a string")
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def check_polygon(polygon, height: int, width: int) -> None:
@@ -159,62 +156,40 @@ def check_coco_structure(dataset, path: Path) -> None:
     """:class:`~csip.errors.BadFile` naming ``path`` and the first faulty entry when a COCO
     instances document lacks what :class:`CocoSource` reads: ``images`` entries with ``id``,
     ``file_name``, ``height`` and ``width``; ``annotations`` entries with ``id`` and
-    ``image_id`` (of a listed image). Ids are integers or strings, annotation ids unique,
-    ``category_id`` (when given) an id of ``categories`` entries that have one, ``iscrowd`` 0 or 1."""
+    ``image_id`` (of a listed image). Ids are integers or strings (``categories`` entries have
+    one), annotation ids unique, ``category_id`` (when given) an integer or a string (one that no
+    category has gives the name ""), ``iscrowd`` 0 or 1."""
     if not isinstance(dataset, dict):
         raise BadFile(f"COCO annotations {path}: expected a JSON object with 'images' and 'annotations', "
                       f"got a {type(dataset).__name__}")
     for key in ("images", "annotations"):
         if not isinstance(dataset.get(key), list):
             raise BadFile(f"COCO annotations {path}: no {key!r} list")
-    def bad(where: str, why: str) -> BadFile:
-        return BadFile(f"COCO annotations {path}: {where} {why}")
-
-    def check_id(entry: dict, field: str, where: str) -> None:
-        if not _is_int(entry[field]) and not isinstance(entry[field], str):
-            raise bad(where, f"has {field} {entry[field]!r}, expected an integer or a string")
-
-    categories = dataset.get("categories", [])
-    if not isinstance(categories, list):
-        raise bad("'categories'", f"is a {type(categories).__name__}, expected a list")
-    for k, cat in enumerate(categories):
-        if not isinstance(cat, dict) or "id" not in cat:
-            raise bad(f"categories[{k}]", "is not an object with an 'id'")
-        check_id(cat, "id", f"categories[{k}]")
+    rec = Records(path, "COCO annotations")
+    for k, cat in enumerate(rec.seq(dataset.get("categories", []), "'categories'")):
+        rec.ident(rec.obj(cat, f"categories[{k}]"), "id", f"categories[{k}]")
     ids = set()
     for k, img in enumerate(dataset["images"]):
-        if not isinstance(img, dict):
-            raise bad(f"images[{k}]", "is not an object")
-        for field in ("id", "file_name", "height", "width"):
-            if field not in img:
-                raise bad(f"images[{k}] (id {img.get('id', '?')})", f"has no {field!r}")
-        check_id(img, "id", f"images[{k}]")
-        where = f"images[{k}] (id {img['id']})"
-        for field in ("height", "width"):
-            if not _is_int(img[field]) or img[field] <= 0:
-                raise bad(where, f"has {field} {img[field]!r}, expected a positive integer")
-        if not isinstance(img["file_name"], str) or not img["file_name"] or "\0" in img["file_name"]:
-            raise bad(where, f"has file_name {img['file_name']!r}, expected a file's relative path")
+        rec.obj(img, f"images[{k}]")
+        where = f"images[{k}] (id {img.get('id', '?')})"
+        rec.ident(img, "id", where)
         ids.add(img["id"])
+        if not rec.text(img, "file_name", where) or "\0" in img["file_name"]:
+            raise rec.error(where, f"has file_name {img['file_name']!r}, expected a file's relative path")
+        rec.integer(img, "height", where, 1), rec.integer(img, "width", where, 1)
     ann_ids = set()
     for k, ann in enumerate(dataset["annotations"]):
-        if not isinstance(ann, dict):
-            raise bad(f"annotations[{k}]", "is not an object")
-        for field in ("id", "image_id"):
-            if field not in ann:
-                raise bad(f"annotations[{k}] (id {ann.get('id', '?')})", f"has no {field!r}")
-        check_id(ann, "id", f"annotations[{k}]")
-        where = f"annotations[{k}] (id {ann['id']})"
+        rec.obj(ann, f"annotations[{k}]")
+        where = f"annotations[{k}] (id {ann.get('id', '?')})"
+        rec.ident(ann, "id", where), rec.ident(ann, "image_id", where)
         if ann["id"] in ann_ids:
-            raise bad(where, "repeats the id of an earlier annotation")
+            raise rec.error(where, "repeats the id of an earlier annotation")
         ann_ids.add(ann["id"])
-        check_id(ann, "image_id", where)
-        if ann["image_id"] not in ids:
-            raise bad(where, f"refers to image_id {ann['image_id']!r}, which no entry of 'images' has")
-        if "category_id" in ann:
-            check_id(ann, "category_id", where)
+        if ann["image_id"] not in ids:  # as COCO indexes them: 1 and "1" are two ids
+            raise rec.error(where, f"refers to image_id {ann['image_id']!r}, which no entry of 'images' has")
+        rec.ident(ann, "category_id", where, default=None)
         if ann.get("iscrowd", 0) not in (0, 1):  # True/False compare equal to 1/0
-            raise bad(where, f"has iscrowd {ann['iscrowd']!r}, expected 0 or 1")
+            raise rec.error(where, f"has iscrowd {ann['iscrowd']!r}, expected 0 or 1")
 
 
 class CocoSource:

@@ -251,8 +251,11 @@ def predicate_index(predicate: str | None) -> int | None:
 
 
 def clip_box(box, height: int, width: int) -> tuple[float, float, float, float]:
-    """Clip ``(x0, y0, x1, y1)`` to the image; floats."""
+    """Clip ``(x0, y0, x1, y1)`` to the image; floats. ``SkipItem("bad annotation")`` for a box
+    with a value that is not finite (NaN, an infinity)."""
     x0, y0, x1, y1 = (float(v) for v in box)
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise SkipItem(BAD_ANNOTATION, f"box {tuple(box)} holds a value that is not finite")
     return (min(max(x0, 0.0), width), min(max(y0, 0.0), height), min(max(x1, 0.0), width), min(max(y1, 0.0), height))
 
 

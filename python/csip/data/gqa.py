@@ -37,7 +37,7 @@ from pathlib import Path
 
 from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
 from .option_values import option_int
-from .records import Records
+from .records import Records, is_integer
 from .sam import BoxMasker
 from .sample import Question, Sample, SkipItem, box_of
 
@@ -52,7 +52,7 @@ def check_question(rec: Records, q, where: str) -> dict:
     rec.obj(q, where)
     rec.ident(q, "imageId", where)
     rec.text(q, "question", where)
-    rec.text(q, "answer", where)
+    rec.text(q, "answer", where, default="")  # test and challenge files have none
     if q.get("types") is not None:
         rec.obj(q["types"], f"{where}.types")
     for k, step in enumerate(rec.seq(q.get("semantic") or [], f"{where}.semantic")):
@@ -60,11 +60,11 @@ def check_question(rec: Records, q, where: str) -> dict:
         rec.obj(step, at)
         rec.text(step, "argument", at, default="")
         deps = rec.seq(step.get("dependencies") or [], f"{at}.dependencies")
-        if not all(isinstance(d, int) and not isinstance(d, bool) for d in deps):
+        if not all(is_integer(d) for d in deps):
             raise rec.error(at, f"has dependencies {deps!r}, expected a list of integers")
     spans = rec.obj((q.get("annotations") or {}), f"{where}.annotations").get("question") or {}
     for span, obj_id in rec.obj(spans, f"{where}.annotations.question").items():
-        if not _SPAN.match(span) or isinstance(obj_id, bool) or not isinstance(obj_id, (int, str)):
+        if not _SPAN.match(span) or not (is_integer(obj_id) or isinstance(obj_id, str)):
             raise rec.error(f"{where}.annotations.question", f"has {span!r}: {obj_id!r}, expected "
                                                              "'start' or 'start:end' -> an object id")
     return q

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .records import is_integer
+
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -37,7 +39,7 @@ def option_int(value: Any, name: str, lo: int | None = None, hi: int | None = No
             v = None
     if isinstance(v, float) and math.isfinite(v) and v.is_integer():
         v = int(v)
-    if isinstance(v, bool) or not isinstance(v, int):
+    if not is_integer(v):
         raise ValueError(f"option {name}={value!r}: expected an integer")
     _check_range(v, value, name, lo, hi)
     return v

@@ -10,7 +10,6 @@ goes on with a wrong value: ``"20" + "180"`` is ``"20180"``, ``bool("false")`` i
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,16 @@ def _kind(value: Any) -> str:
     return "null" if value is None else f"{type(value).__name__} {value!r}"[:80]
 
 
+def is_integer(value: Any) -> bool:
+    """An ``int``, not a ``bool``."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def is_number(value: Any) -> bool:
-    """An ``int`` or ``float`` (not a ``bool``, whose JSON is ``true``/``false``), finite."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """An ``int`` or ``float``, not a ``bool`` (whose JSON is ``true``/``false``). NaN and the
+    infinities are numbers here: a geometry value that is not finite skips only its item, where
+    the adapter uses it (:func:`csip.data.common.clip_box`), as COCO's polygons do."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class Records:
@@ -75,23 +81,23 @@ class Records:
         v = self._get(rec, key, where, default)
         if v is default and default is not _REQUIRED:
             return v
-        if isinstance(v, bool) or not isinstance(v, (int, str)):
+        if not is_integer(v) and not isinstance(v, str):
             raise self.error(where, f"has {key} {_kind(v)}, expected an integer or a string")
         return str(v)
 
     def integer(self, rec: dict, key: str, where: str, minimum: int | None = None) -> int:
         """An integer field, at least ``minimum``."""
         v = self._get(rec, key, where, _REQUIRED)
-        if isinstance(v, bool) or not isinstance(v, int) or (minimum is not None and v < minimum):
+        if not is_integer(v) or (minimum is not None and v < minimum):
             floor = "" if minimum is None else f" >= {minimum}"
             raise self.error(where, f"has {key} {_kind(v)}, expected an integer{floor}")
         return v
 
     def number(self, rec: dict, key: str, where: str) -> float:
-        """A finite number field."""
+        """A number field (:func:`is_number`)."""
         v = self._get(rec, key, where, _REQUIRED)
         if not is_number(v):
-            raise self.error(where, f"has {key} {_kind(v)}, expected a finite number")
+            raise self.error(where, f"has {key} {_kind(v)}, expected a number")
         return float(v)
 
     def flag(self, rec: dict, key: str, where: str, default: bool) -> bool:
@@ -102,11 +108,11 @@ class Records:
         return v
 
     def box(self, rec: dict, key: str, where: str) -> tuple[float, float, float, float]:
-        """A list of four finite numbers, as floats in the file's order."""
+        """A list of four numbers (:func:`is_number`), as floats in the file's order."""
         v = self._get(rec, key, where, _REQUIRED)
         if not isinstance(v, list) or len(v) != 4 or not all(is_number(x) for x in v):
-            raise self.error(where, f"has {key} {_kind(v)}, expected a list of 4 finite numbers")
+            raise self.error(where, f"has {key} {_kind(v)}, expected a list of 4 numbers")
         return tuple(float(x) for x in v)  # type: ignore[return-value]
 
 
-__all__ = ["Records", "is_number"]
+__all__ = ["Records", "is_integer", "is_number"]
