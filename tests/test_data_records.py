@@ -63,6 +63,7 @@ def test_spatialsense_items_keep_their_image_split_in_the_cache(tmp_path):
     assert [src.load(i).split for i in range(len(src))] == ["train", "train", "test"]
     build(src, tmp_path / "c", image_size=16, workers=0, progress=False)
     assert Cache(tmp_path / "c").split.tolist() == [0, 0, 2]  # the file's splits, not a hash of the ids
+    assert src.options()["item_splits"] == "image"  # in the build's parameters: a run begun hashing them is not resumed
 
 
 @pytest.mark.parametrize("change, message", [

@@ -140,6 +140,9 @@ class SpatialSenseSource:
             "annotations": str(self.annotations),
             "images": str(self.images),
             "split": self.split,
+            # items take their image's split (before, a hash of their id): recorded, so that a
+            # precompute begun by a csip that hashed them is not resumed with this one's chunks
+            "item_splits": "image",
             "positives_only": self.positives_only,
             "min_pixels": self.min_pixels,
             **self.masker.options(),
