@@ -68,10 +68,21 @@ def test_eval_is_deterministic_and_runs_directory(base, cache, tmp_path):
     assert list(rows["run-2d-csip"]["ndcg"]) == ["5"]
 
 
-@pytest.mark.parametrize("case", ["checkpoint", "cache", "labels", "questions", "text", "weights", "syntax"])
+@pytest.mark.parametrize("case", ["checkpoint", "cache", "labels", "questions", "text", "weights", "syntax",
+                                  "text-not-loadable", "reference-name", "out-in-cache", "not-csip-export"])
 def test_eval_refuses_bad_input_before_any_work(base, cache, tmp_path, case):
     out = tmp_path / "out"
+    (tmp_path / "empty-config").mkdir()
+    (tmp_path / "empty-config" / "config.json").write_text("{}")  # a directory transformers cannot load
+    (tmp_path / "other-model").mkdir()  # another library's model directory
+    (tmp_path / "other-model" / "config.json").write_text('{"model_type": "clip"}')
+    (tmp_path / "other-model" / "model.safetensors").write_bytes(b"x")
+    run = trained_run(base, cache, "2d")
     args = {
+        "text-not-loadable": ["--task", "vqa", "--cache", cache, "--text-encoder", tmp_path / "empty-config"],
+        "reference-name": ["--task", "cbir", "--cache", cache, "--checkpoint", f"random ranking={run}"],
+        "out-in-cache": ["--task", "cbir", "--cache", cache],
+        "not-csip-export": ["--task", "cbir", "--cache", cache, "--checkpoint", f"m={tmp_path / 'other-model'}"],
         "checkpoint": ["--task", "cbir", "--cache", cache, "--checkpoint", f"mine={tmp_path / 'missing.pt'}"],
         "cache": ["--task", "cbir", "--cache", tmp_path / "no-cache"],
         "labels": ["--task", "srr", "--cache", bare_cache(base)],
@@ -80,12 +91,29 @@ def test_eval_refuses_bad_input_before_any_work(base, cache, tmp_path, case):
         "weights": ["--task", "cbir", "--cache", cache, "--imagenet-resnet50", tmp_path / "r50.pth"],
         "syntax": ["--task", "cbir", "--cache", cache, "--checkpoint", "name="],
     }[case]
+    if case == "out-in-cache":
+        out = cache / "eval"
     res = CliRunner().invoke(main, ["eval", *map(str, args), "--out", str(out)])
     assert res.exit_code == 2, res.output
     expect = {"checkpoint": "missing.pt", "cache": "no-cache", "labels": "relation labels", "questions": "questions",
-              "text": "no-bert", "weights": "r50.pth", "syntax": "NAME=PATH"}[case]
+              "text": "no-bert", "weights": "r50.pth", "syntax": "NAME=PATH",
+              "text-not-loadable": "cannot load a transformers tokenizer and text model",
+              "reference-name": "the row name 'random ranking' is a reference row's",
+              "out-in-cache": "is inside the cache", "not-csip-export": "is not an encoder exported by csip"}[case]
     assert expect in res.output
+    assert "features " not in res.output and "Traceback" not in res.output  # refused before any feature
     assert not (out / "results.json").exists()
+    assert not (cache / "eval").exists()  # nothing created inside the cache
+
+
+def test_an_evaluation_into_a_used_out_leaves_no_table_or_figure_of_the_earlier_one(base, cache, tmp_path):
+    out = tmp_path / "out"
+    common = ["--cache", cache, "--out", out, "--random-init-model", "2d", "--device", "cpu", "--quiet"]
+    res = _run(["--task", "cbir", "--task", "srr", "--probe-epochs", "2", *common])
+    assert res.exit_code == 0 and (out / "srr.md").is_file() and (out / "fig_srr_acc.png").is_file(), res.output
+    res = _run(["--task", "cbir", "--no-figures", *common])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["cbir.md", "report.md", "results.json"]
 
 
 def test_eval_all_skips_what_the_cache_cannot_do(base, tmp_path):

@@ -54,6 +54,7 @@ FORMAT = "csip-checkpoint"
 VERSION = 1
 EXPORT_WEIGHTS = "model.safetensors"
 EXPORT_CONFIG = "config.json"
+EXPORT_FORMAT = "csip-encoder"
 
 
 # --------------------------------------------------------------------------- atomic I/O
@@ -176,6 +177,18 @@ def _tower_state(model_config: dict, model_state: dict[str, torch.Tensor]) -> di
     return out
 
 
+def _export_config(path: Path) -> dict[str, Any]:
+    """The ``config.json`` of an exported encoder in ``path``; :class:`BadFile` when it is not
+    one (another library's model directory also holds a ``model.safetensors``)."""
+    try:
+        config = json.loads((path / EXPORT_CONFIG).read_text())
+    except (OSError, ValueError) as exc:
+        raise BadFile(f"{path}: no readable {EXPORT_CONFIG} beside {EXPORT_WEIGHTS} [{exc}]") from None
+    if not isinstance(config, dict) or config.get("format") != EXPORT_FORMAT or "model_config" not in config:
+        raise BadFile(f"{path} is not an encoder exported by csip ({EXPORT_CONFIG} has no format {EXPORT_FORMAT!r})")
+    return config
+
+
 def run_checkpoint(run_dir: str | Path) -> Path | None:
     """The checkpoint that stands for run directory ``run_dir``: ``checkpoints/best.pt`` (chosen
     on val with ``--select``), else ``checkpoints/final.pt``, else ``checkpoints/last.pt`` (an
@@ -201,8 +214,7 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu"):
     path = Path(path)
     if path.is_dir():
         if (path / EXPORT_WEIGHTS).is_file():
-
-            config = json.loads((path / EXPORT_CONFIG).read_text())
+            config = _export_config(path)
             mc = config["model_config"]
             ie = dict(mc["image_encoder"])
             enc = build_image_encoder(ie.pop("name"), **ie)
@@ -229,7 +241,7 @@ def export_encoder(ckpt: str | Path, out_dir: str | Path) -> Path:
     tensors = _tower_state(state["model_config"], state["model"])
     atomic_write(out_dir / EXPORT_WEIGHTS, lambda tmp: save_file(tensors, tmp))
     config = {
-        "format": "csip-encoder",
+        "format": EXPORT_FORMAT,
         "version": VERSION,
         "model_config": state["model_config"],
         "data": state.get("data", {}),

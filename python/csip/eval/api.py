@@ -25,15 +25,17 @@ import datetime as _dt
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .. import __version__
 from ..checks import check_writable_dir
+from ..errors import BadOption
 from ..fingerprint import settings_record
 from . import runner
-from .config import EvalConfig, eval_settings
+from .config import TASKS, EvalConfig, eval_settings
 from .features import extract, uses_embedding
 from .plan import Plan, make_plan
 from .report import markdown_report, write_json
@@ -64,8 +66,15 @@ def evaluate(cfg: EvalConfig, command: list[str] | None = None, log: Callable[[s
     of once each (MiniLM embeds ~170 questions/s on two cores)."""
     t_start = time.perf_counter()
     plan = make_plan(cfg, log)
+    cache_dir, asked = plan.cache.path.resolve(), Path(cfg.out).resolve()
+    if asked == cache_dir or cache_dir in asked.parents:
+        raise BadOption(f"--out {cfg.out} is inside the cache {plan.cache.path}: choose a directory outside it")
     out = check_writable_dir(cfg.out, "--out")
     identity = settings_record(eval_settings(cfg, plan.cache.content_hash))
+    text_encoders = {} if text_encoders is None else text_encoders
+    if "vqa" in plan.tasks:
+        _text_encoder(plan, text_encoders)  # loaded before any feature: a directory it cannot load is bad input
+    _remove_earlier_outputs(out)
     tables, timings = features_by_row(cfg, plan, log)
     header = results_header(cfg, plan, command, timings)
     tasks = run_tasks(cfg, plan, tables, timings, text_encoders)
@@ -78,6 +87,18 @@ def evaluate(cfg: EvalConfig, command: list[str] | None = None, log: Callable[[s
     timings["total"] = round(time.perf_counter() - t_start, 3)
     write_outputs(cfg, results)
     return results
+
+
+#: Every file an evaluation writes into its ``--out``.
+OUTPUT_FILES = ("results.json", "report.md", *(f"{task}.md" for task in TASKS), "fig_sfb.png",
+                "fig_retrieval.png", "fig_srr_acc.png")
+
+
+def _remove_earlier_outputs(out: Path) -> None:
+    """Delete what an earlier evaluation wrote into ``out`` (:data:`OUTPUT_FILES`), so that the
+    directory never holds two evaluations' tables and figures side by side."""
+    for name in OUTPUT_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 def features_by_row(cfg: EvalConfig, plan: Plan, log: Callable[[str], None]) -> tuple[dict, dict[str, float]]:

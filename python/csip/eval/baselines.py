@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import EXPORT_CONFIG, EXPORT_WEIGHTS, load_checkpoint, load_encoder, run_checkpoint
+from ..checkpoint import EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_WEIGHTS, load_checkpoint, load_encoder, run_checkpoint
 from ..models import ImageTower, build_image_encoder
 from ..models.image import load_state_file
 from .config import TABLE1_MODELS  # Table 1 encoders with display names (defined torch-free)
@@ -257,7 +257,7 @@ def find_runs(runs_dir: str | Path) -> dict[str, Path]:
         if not (p / EXPORT_WEIGHTS).is_file() or not (p / EXPORT_CONFIG).is_file():
             return False
         try:
-            return json.loads((p / EXPORT_CONFIG).read_text()).get("format") == "csip-encoder"
+            return json.loads((p / EXPORT_CONFIG).read_text()).get("format") == EXPORT_FORMAT
         except (OSError, ValueError, AttributeError):
             return False
 

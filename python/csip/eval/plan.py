@@ -24,7 +24,7 @@ from ..errors import BadFile, BadOption, EvalError
 from . import baselines as B
 from .config import TASKS, EvalConfig
 from .features import default_device
-from .runner import srr_indices, vqa_questions
+from .runner import REFERENCE_ROWS, srr_indices, vqa_questions
 from .vqa import check_text_encoder_path
 
 
@@ -197,6 +197,9 @@ def encoder_rows(cfg: EvalConfig, cache, named: list[tuple[str, Path]], pre_path
     specs.extend(ckpt_specs)
     if len({s.name for s in specs}) != len(specs):
         raise EvalError("two encoders share a name; give --checkpoint NAME=PATH with distinct names")
+    taken = sorted({s.name for s in specs} & set(REFERENCE_ROWS))
+    if taken:
+        raise EvalError(f"the row name {taken[0]!r} is a reference row's; give --checkpoint NAME=PATH with another name")
     return specs, loaded
 
 

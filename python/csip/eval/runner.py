@@ -24,6 +24,10 @@ from .results import CbirResult, CbirTable, HeadFit, ProbeFit, SrrResult, SrrTab
 from .srr import DEFAULT_NS, ProbeConfig, class_prior_accuracy, evaluate_probe
 from .vqa import TextEncoder, VQAConfig, train_eval_vqa
 
+#: The reference rows the tasks add beside the encoders (no encoder row may take their names).
+RANDOM_RANKING, CLASS_PRIOR, TEXT_ONLY = "random ranking", "class prior", "text only"
+REFERENCE_ROWS = (RANDOM_RANKING, CLASS_PRIOR, TEXT_ONLY)
+
 
 def _ids(spec: EncoderSpec) -> tuple[str, str, str, str, str]:
     """(name, group, model, status, note): how every row names its encoder."""
@@ -77,7 +81,7 @@ def cbir_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpe
         for i, p in enumerate(q_idx):
             if int(p) in pos:
                 rq[i] = rg[pos[int(p)]]
-    rows.append(CbirResult("random ranking", "reference", "", "ok", f"random features, seed {seed}", score(rq, rg)))
+    rows.append(CbirResult(RANDOM_RANKING, "reference", "", "ok", f"random features, seed {seed}", score(rq, rg)))
     for spec in specs:
         if spec.status != "ok" or spec.name not in tables:
             rows.append(CbirResult(*_ids(spec), None, _features(spec)))
@@ -113,7 +117,7 @@ def srr_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpec
     y = {s: labels[i] for s, i in idx.items()}
     if len(idx["train"]) == 0 or len(idx["test"]) == 0:
         raise ValueError(f"SRR needs labelled train and test items (train {len(idx['train'])}, test {len(idx['test'])})")
-    rows: list[SrrResult] = [SrrResult("class prior", "reference", "", "ok", "classes ranked by train frequency",
+    rows: list[SrrResult] = [SrrResult(CLASS_PRIOR, "reference", "", "ok", "classes ranked by train frequency",
                                        class_prior_accuracy(y["train"], y["test"], n_classes, ns))]
     for spec in specs:
         if spec.status != "ok" or spec.name not in tables:
@@ -170,7 +174,7 @@ def vqa_task(cache, tables: dict[str, FeatureTable], specs: Sequence[EncoderSpec
         rows.append(VqaResult(name, ("text", *inputs), "ok", note, res["accuracy"],
                               tuple(by_name[n].group for n in inputs), head))
 
-    run("text only", [])
+    run(TEXT_ONLY, [])
     for s in specs:
         if encoder_names is not None and s.name not in encoder_names:
             continue

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import BadFile
 from .srr import Standardize
 from .threads import single_threaded
 
@@ -91,6 +92,10 @@ class TextEncoder:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
             self.model = AutoModel.from_pretrained(str(self.path), local_files_only=True).to(self.device).eval()
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise BadFile(f"--text-encoder {self.path}: cannot load a transformers tokenizer and text model "
+                          f"from it [{first}]") from None
         finally:
             if old is None:
                 os.environ.pop("HF_HUB_OFFLINE", None)
