@@ -15,6 +15,7 @@
 //! `sfb(a, b)` and `sfb(b, a)` are computed from identical integer counts and are bitwise equal.
 
 use crate::error::{Error, Result};
+use crate::limits::try_filled;
 use crate::mask::MaskPair;
 use crate::pair_counts::Workspace;
 use crate::plan::{never, Stop};
@@ -76,7 +77,7 @@ pub fn sfb_until(
     stop: Stop<'_>,
 ) -> Result<Vec<f32>> {
     let plan = shared_plan(PlanKind::Symmetric, forces, n_angles, pair.max_extent())?;
-    let mut out = vec![0.0; plan.banner_len()];
+    let mut out = try_filled(plan.banner_len(), 0.0, "banner")?;
     plan.symmetric_into(pair, &mut Workspace::default(), &mut out, stop)?;
     normalize_rows(&mut out, n_angles, mode);
     Ok(out.into_iter().map(|v| v as f32).collect())
@@ -95,7 +96,7 @@ pub fn force_banner_until(
     stop: Stop<'_>,
 ) -> Result<Vec<f64>> {
     let plan = shared_plan(PlanKind::Directional, forces, n_dirs, pair.max_extent())?;
-    let mut out = vec![0.0; plan.banner_len()];
+    let mut out = try_filled(plan.banner_len(), 0.0, "force banner")?;
     plan.directional_into(pair, &mut Workspace::default(), &mut out, stop)?;
     Ok(out)
 }

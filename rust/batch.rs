@@ -19,10 +19,13 @@ use crate::pair_counts::Workspace;
 use crate::plan::{never, Stop};
 use crate::plan_cache::{shared_plan, PlanKind};
 
-/// A rayon pool of `n_threads` workers, built once per size and reused (building a pool costs
-/// about as much as a few banners).
+/// A rayon pool of `n_threads` workers, built once per size and process and reused (building a
+/// pool costs about as much as a few banners). Pools are keyed by process id too: a process
+/// forked from one whose pool was running inherits the pool but none of its threads, and a
+/// batch sent to it would wait for ever; the child builds its own (the inherited one is never
+/// used, nor dropped: dropping it would wait for those threads).
 pub fn thread_pool(n_threads: usize) -> Result<Arc<ThreadPool>> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+    static POOLS: OnceLock<Mutex<HashMap<(u32, usize), Arc<ThreadPool>>>> = OnceLock::new();
     if n_threads == 0 || n_threads > 1024 {
         return Err(Error::value(format!(
             "n_threads must be between 1 and 1024, got {n_threads}"
@@ -30,7 +33,8 @@ pub fn thread_pool(n_threads: usize) -> Result<Arc<ThreadPool>> {
     }
     let pools = POOLS.get_or_init(Default::default);
     let mut pools = pools.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(pool) = pools.get(&n_threads) {
+    let key = (std::process::id(), n_threads);
+    if let Some(pool) = pools.get(&key) {
         return Ok(pool.clone());
     }
     let pool = rayon::ThreadPoolBuilder::new()
@@ -39,7 +43,7 @@ pub fn thread_pool(n_threads: usize) -> Result<Arc<ThreadPool>> {
         .build()
         .map_err(|e| Error::value(format!("could not start {n_threads} threads: {e}")))?;
     let pool = Arc::new(pool);
-    pools.insert(n_threads, pool.clone());
+    pools.insert(key, pool.clone());
     Ok(pool)
 }
 

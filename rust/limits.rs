@@ -47,6 +47,14 @@ pub fn try_with_capacity<T>(n: usize, what: &str) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// [`Error::Memory`] naming `what` unless `bytes` bytes can be allocated now (they are released
+/// at once): for code that allocates its buffers deeper down without a check.
+pub fn reserve_probe(bytes: usize, what: &str) -> Result<()> {
+    let probe = try_with_capacity::<u8>(bytes, what)?;
+    std::hint::black_box(&probe); // an allocation never used may otherwise be optimised away
+    Ok(())
+}
+
 /// `n` copies of `value`, or [`Error::Memory`] naming `what`.
 pub fn try_filled<T: Clone>(n: usize, value: T, what: &str) -> Result<Vec<T>> {
     let mut v = try_with_capacity(n, what)?;
@@ -71,6 +79,16 @@ mod tests {
         let e = check_output_size("resized mask", 1_000_000, 1_000_000).unwrap_err();
         assert!(e.to_string().contains("limit of 2147483648 pixels"), "{e}");
         assert!(check_output_size("m", 1 << 15, 1 << 16).is_ok());
+    }
+
+    #[test]
+    fn a_reservation_the_allocator_refuses_is_an_error_naming_it() {
+        assert!(reserve_probe(1 << 20, "small").is_ok());
+        let e = reserve_probe(usize::MAX / 2, "huge buffer").unwrap_err();
+        assert!(
+            e.to_string().starts_with("could not allocate huge buffer"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::directions::Direction;
 use crate::dot::dot;
 use crate::error::{Error, Result};
 use crate::kernel::{KernelTable, MAX_ABS_FORCE};
-use crate::limits::check_table_size;
+use crate::limits::{check_table_size, try_with_capacity};
 use crate::mask::MaskPair;
 use crate::pair_counts::Workspace;
 
@@ -63,10 +63,13 @@ impl Plan {
         let r_count = forces.len();
         check_table_size("banner", r_count, directions.len())?;
         check_table_size("kernel table", r_count, max_extent.saturating_add(1))?;
-        let correction = directions
-            .iter()
-            .flat_map(|d| forces.iter().map(move |&r| d.correction(r)))
-            .collect();
+        let mut correction =
+            try_with_capacity(r_count * directions.len(), "direction corrections")?;
+        correction.extend(
+            directions
+                .iter()
+                .flat_map(|d| forces.iter().map(move |&r| d.correction(r))),
+        );
         Ok(Self {
             directions,
             correction,

@@ -15,7 +15,7 @@
 use ndarray::{Array3, ArrayView3};
 
 use crate::error::{Error, Result};
-use crate::limits::check_output_size;
+use crate::limits::{check_output_size, reserve_probe};
 
 /// Fractional bits of the fixed-point weights (as Pillow: 32 − 8 − 2).
 const PRECISION_BITS: u32 = 22;
@@ -112,6 +112,12 @@ pub fn resize_rgb(image: ArrayView3<'_, u8>, out_h: usize, out_w: usize) -> Resu
     // the output and either pass's intermediate image
     check_output_size("resized image", out_h, out_w)?;
     check_output_size("resized image's intermediate", h.max(out_h), w.max(out_w))?;
+    // the passes below allocate without a check: up to three images of the larger sizes live
+    // at once; a request the memory cannot hold is an error here, not an abort there
+    reserve_probe(
+        3 * 3 * h.max(out_h) * w.max(out_w),
+        "resized image and its intermediates",
+    )?;
     // The input as rows of contiguous bytes, `stride` bytes apart: read in place when the
     // view's rows already are (a crop of a larger image), copied once otherwise.
     let copy;

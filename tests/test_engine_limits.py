@@ -144,3 +144,57 @@ def test_sigint_interrupts_a_long_call(call):
     assert proc.returncode == 3, (proc.returncode, out, err)
     assert "interrupted" in out
     assert waited < 1.5, f"KeyboardInterrupt arrived {waited:.2f} s after SIGINT"
+
+
+def _run_script(script: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_a_forked_child_computes_a_batch_on_the_thread_count_its_parent_used():
+    """The child inherits the parent's pool but none of its threads: it must build its own, not
+    wait for ever (it did, with the default n_threads, in any fork-based worker)."""
+    r = _run_script("""
+        import os, time, numpy as np, csip_core
+        rng = np.random.default_rng(0)
+        a, b = rng.random((8, 48, 48)) < 0.3, rng.random((8, 48, 48)) < 0.3
+        ref = csip_core.sfb_batch(a, b, n_threads=2)
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if np.array_equal(csip_core.sfb_batch(a, b, n_threads=2), ref) else 3)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                print("child", os.waitstatus_to_exitcode(status))
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            print("child hung")
+    """)
+    assert r.stdout.strip() == "child 0", r.stdout + r.stderr
+
+
+def test_a_request_the_memory_cannot_hold_is_a_memory_error_not_an_abort():
+    """Under a 3 GB address-space limit (as in a container), sizes below the value limits
+    that still need more memory than there is raise MemoryError instead of aborting."""
+    r = _run_script("""
+        import resource, numpy as np
+        resource.setrlimit(resource.RLIMIT_AS, (3_000_000_000, 3_000_000_000))
+        import csip_core
+        a = np.zeros((64, 64), bool); a[5:10, 5:10] = True
+        b = np.zeros((64, 64), bool); b[40:50, 40:50] = True
+        calls = [lambda: csip_core.resize_rgb(np.zeros((8, 8, 3), np.uint8), 46000, 46000),
+                 lambda: csip_core.sfb(a, b, forces=np.zeros(5000), n_angles=50000),
+                 lambda: csip_core.force_banner(a, b, forces=np.zeros(300000), n_dirs=800)]
+        for call in calls:
+            try:
+                call()
+                print("no error")
+            except MemoryError as exc:
+                print("MemoryError:", exc)
+    """)
+    assert r.returncode == 0, r.stderr[-2000:]  # 134 (abort) before
+    lines = r.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("MemoryError: could not allocate") for line in lines), r.stdout
