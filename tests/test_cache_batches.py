@@ -137,18 +137,26 @@ def test_a_split_smaller_than_the_batch_gives_no_batch(cache_dir):
 @pytest.mark.parametrize("kw,match", [
     (dict(keys=("image", "masks")), "keys must be distinct names among"),
     (dict(keys=("image", "image")), "keys must be distinct names among"),
-    (dict(batch_size=6, world=4), "global batch 6 is not a positive multiple of 4 processes"),
-    (dict(batch_size=0), "global batch 0 is not a positive multiple"),
+    (dict(batch_size=6, world=4), "batch_size 6 is not a multiple of world = 4 processes"),
+    (dict(batch_size=0), r"batch_size=0: expected an integer >= 1"),
     (dict(rank=2, world=2), "rank 2 of world 2"),
     (dict(split="training"), "split must be one of"),
-    (dict(threads=-1), "threads must be >= 0"),
-    (dict(prefetch=0), "prefetch must be >= 1"),
+    (dict(threads=-1), r"threads=-1: expected an integer >= 0"),
+    (dict(prefetch=0), r"prefetch=0: expected an integer >= 1"),
+    (dict(seed=-1), r"seed=-1: expected an integer >= 0"),  # numpy's "expected non-negative integer" before
+    (dict(epoch=-1), r"epoch=-1: expected an integer >= 0"),
+    (dict(batch_size=32.7), r"batch_size=32.7: expected an integer"),  # quietly 32 before
+    (dict(batch_size=True), r"batch_size=True: expected an integer"),  # 1 item per batch before
+    (dict(rank=0.5, world=2), r"rank=0.5: expected an integer"),
 ])
 def test_bad_arguments_are_refused_at_the_call(cache_dir, kw, match):
+    from csip.errors import BadOption
+
     args = dict(split="train", batch_size=8)
     args.update(kw)
-    with pytest.raises(ValueError, match=match):
-        batches(cache_dir, **args)
+    with pytest.raises(ValueError, match=match) as err:
+        list(batches(cache_dir, **args))
+    assert isinstance(err.value, BadOption) or "keys" in match or "split" in match
 
 
 def test_not_a_cache_is_a_clear_error(tmp_path):

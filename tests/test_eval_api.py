@@ -112,6 +112,7 @@ def test_checkpoints_take_pairs_mappings_and_name_equals_path_alike():
     (dict(workers=-1), "--workers -1: expected an integer >= 0"),
     (dict(batch_size=2.5), "--batch-size 2.5"),
     (dict(seed="0"), "--seed '0': expected an integer"),
+    (dict(seed=-1), "--seed -1: expected an integer >= 0"),
     (dict(tasks=()), "--task: no task given"),
     (dict(checkpoints=["mine="]), "--checkpoint: expected NAME=PATH, got 'mine='"),
     (dict(checkpoints={"a=b": "x.pt"}), "--checkpoint: expected NAME=PATH"),

@@ -107,6 +107,8 @@ def test_run_refuses_other_settings_in_the_same_out(tiny_run):
     (["--encoders", "2d,2d"], "--encoders"),
     (["--seeds", "0,0"], "--seeds"),
     (["--seeds", "a"], "--seeds"),
+    (["--seeds", "0,-1"], "expected distinct seeds >= 0"),
+    (["--data-seed", "-1"], "--data-seed"),
     # refused by the later stages' own checks, before the precompute
     (["--lr", "nan"], "--lr nan: must be a finite number > 0"),
     (["--label-smoothing", "2"], "--label-smoothing 2.0: must be a finite number in [0.0, 1.0)"),
@@ -126,6 +128,10 @@ def test_study_config_validates():
         StudyConfig(encoders=("vit",))
     with pytest.raises(ValueError, match="features"):
         StudyConfig(features="post")
+    with pytest.raises(ValueError, match="seeds and data_seed must be >= 0"):
+        StudyConfig(seeds=(-1,))
+    with pytest.raises(ValueError, match="need width >= 1 and threads >= 1"):
+        StudyConfig(width=0)
     assert StudyConfig(tasks=("srr",)).tasks == ("cbir", "srr")  # Table 2 always
     assert StudyConfig(features="pre").select == "val_ndcg10_pre"
 
@@ -222,3 +228,22 @@ def test_sigterm_stops_csip_run_cleanly_and_the_rerun_finishes_the_same_study(tm
     rows = [json.loads((d / "summary.json").read_text())["rows"] for d in (cut, tmp_path / "whole")]
     strip = [[{k: v for k, v in r.items() if k != "checkpoint"} for r in rs] for rs in rows]
     assert strip[0] == strip[1]
+
+
+def test_table3_counts_the_text_only_row_once_per_seed():
+    """Text only depends on the seed alone: every encoder's evaluation of a seed repeats it, and
+    counting the copies would shrink its spread."""
+    from types import SimpleNamespace as NS
+
+    from csip.study.table import table3
+
+    def res(text, image):
+        return NS(vqa=NS(rows=[NS(status="ok", accuracy=text, groups=()),
+                               NS(status="ok", accuracy=image, groups=("C-SIP",))]))
+
+    out = table3({("resnet18", 0): res(0.50, 0.60), ("2d", 0): res(0.50, 0.70),
+                  ("resnet18", 1): res(0.56, 0.62), ("2d", 1): res(0.56, 0.72)})
+    text = next(r for r in out if r["inputs"] == "text only")
+    assert text["values"] == pytest.approx([50.0, 56.0]) and text["std"] == pytest.approx(4.242640687)
+    assert [r["values"] for r in out if r["inputs"] == "C-SIP + text"] == [pytest.approx([60.0, 62.0]),
+                                                                          pytest.approx([70.0, 72.0])]

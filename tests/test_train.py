@@ -286,6 +286,7 @@ def test_default_loader_workers_share_the_node_cores(monkeypatch):
 
 @pytest.mark.parametrize("bad, message", [
     (dict(epochs=0), "--epochs 0: expected an integer >= 1"),
+    (dict(seed=-1), "--seed -1: expected an integer >= 0"),  # a numpy traceback after the precompute before
     (dict(batch_size=1), "--batch-size 1: expected an integer >= 2"),
     (dict(max_steps=0), "--max-steps 0: expected an integer >= 1"),
     (dict(select="val_top1", supervised=True), "--select val_top1: only a C-SIP run measures it"),

@@ -203,7 +203,7 @@ def check_options(cfg: TrainConfig) -> None:
     written (so a bad ``--lr`` leaves no run directory behind)."""
     check_positive_finite(cfg.lr, "--lr")
     check_positive_finite(cfg.logit_scale, "--logit-scale")
-    for value, option, lo in ((cfg.epochs, "--epochs", 1), (cfg.batch_size, "--batch-size", 2),
+    for value, option, lo in ((cfg.epochs, "--epochs", 1), (cfg.batch_size, "--batch-size", 2), (cfg.seed, "--seed", 0),
                               (cfg.max_steps, "--max-steps", 1), (cfg.save_every, "--save-every", 0),
                               (cfg.log_every, "--log-every", 1)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lo):

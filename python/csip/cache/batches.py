@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.records import is_integer
+from ..errors import BadOption
 from .reader import Cache
 
 if TYPE_CHECKING:
@@ -84,12 +86,13 @@ class BatchReader:
         unknown = [k for k in self.keys if k not in KEYS]
         if unknown or not self.keys or len(set(self.keys)) != len(self.keys):
             raise ValueError(f"keys must be distinct names among {list(KEYS)}, got {list(self.keys)}")
-        if int(world) < 1 or not 0 <= int(rank) < int(world):
-            raise ValueError(f"rank {rank} of world {world}: need 0 <= rank < world")
-        if int(batch_size) < 1 or int(batch_size) % int(world):
-            raise ValueError(f"global batch {batch_size} is not a positive multiple of {world} processes")
-        if int(prefetch) < 1:
-            raise ValueError(f"prefetch must be >= 1, got {prefetch}")
+        for name, value, lo in (("batch_size", batch_size, 1), ("seed", seed, 0), ("rank", rank, 0),
+                                ("world", world, 1), ("prefetch", prefetch, 1), ("threads", threads, 0)):
+            _check_int(name, value, lo)
+        if not rank < world:
+            raise BadOption(f"rank {rank} of world {world}: need 0 <= rank < world")
+        if batch_size % world:
+            raise BadOption(f"batch_size {batch_size} is not a multiple of world = {world} processes")
         self.split = split
         self.indices = self.cache.indices(split)  # dataset position -> cache row
         self.n = int(self.indices.shape[0])
@@ -180,6 +183,7 @@ class BatchReader:
 
         from .order import EpochBatchSampler  # imports torch, optional (the ml extra)
 
+        _check_int("epoch", epoch, 0), _check_int("start", start, 0)
         sampler = EpochBatchSampler(self.n, self.batch_size, self.seed, epoch, self.rank, self.world, start)
         jobs = [(start + i, self.indices[np.asarray(pos, dtype=np.int64)]) for i, pos in enumerate(sampler)]
         if not jobs:
@@ -219,6 +223,13 @@ class BatchReader:
         finally:
             if pool is not None:  # an abandoned epoch: let the reads in flight end before the ring is reused
                 pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _check_int(name: str, value: Any, lo: int) -> None:
+    """:class:`~csip.errors.BadOption` naming ``name`` unless ``value`` is an integer >= ``lo``
+    (``None`` passes: a default); ``32.7`` or ``True`` is not quietly made an integer."""
+    if value is not None and not (is_integer(value) and value >= lo):
+        raise BadOption(f"{name}={value!r}: expected an integer >= {lo}")
 
 
 def batches(path: str | os.PathLike | Cache, split: str | None = "train", batch_size: int = 256, seed: int = 0,

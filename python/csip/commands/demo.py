@@ -12,7 +12,7 @@ import click
               show_default=True, help="Directory for sfb_demo.png, sfb_demo.npz and sfb_demo.json.")
 @click.option("--n", "n_scenes", type=click.IntRange(1, 12), default=4, show_default=True,
               help="Number of synthetic scenes to show.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic scenes.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the synthetic scenes.")
 @click.option("--n-angles", type=click.IntRange(1, 3600), default=180, show_default=True)
 def demo(out_dir: Path, n_scenes: int, seed: int, n_angles: int) -> None:
     """Compute the sFB of built-in synthetic scenes and save them beside their masks."""

@@ -78,7 +78,7 @@ _D = {f.name: f.default for f in dataclasses.fields(EvalConfig) if f.default is 
                    "else the random-init resnet18).")
 @click.option("--vqa-epochs", type=click.IntRange(min=MINIMUM["vqa_epochs"]), default=_D["vqa_epochs"], show_default=True, help="VQA head epochs.")
 @click.option("--vqa-hidden", type=click.IntRange(min=MINIMUM["vqa_hidden"]), default=_D["vqa_hidden"], show_default=True, help="VQA common width.")
-@click.option("--seed", type=int, default=_D["seed"], show_default=True, help="Seed of random init, probes, VQA heads, figures.")
+@click.option("--seed", type=click.IntRange(min=0), default=_D["seed"], show_default=True, help="Seed of random init, probes, VQA heads, figures.")
 @click.option("--device", default=_D["device"], help="cpu, cuda or cuda:N for feature extraction (default: cuda when available). Probes and heads train on CPU (deterministic).")
 @click.option("--batch-size", type=click.IntRange(min=MINIMUM["batch_size"]), default=_D["batch_size"], show_default=True, help="Feature extraction batch size.")
 @click.option("--threads", type=click.IntRange(min=MINIMUM["threads"]), default=_D["threads"], help="CPU threads of torch (default: torch's choice).")

@@ -34,8 +34,8 @@ def _parse_seeds(value: str) -> tuple[int, ...]:
         seeds = tuple(int(s) for s in str(value).replace(" ", "").split(",") if s != "")
     except ValueError:
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint="--seeds") from None
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise click.BadParameter(f"expected distinct seeds, got {value!r}", param_hint="--seeds")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise click.BadParameter(f"expected distinct seeds >= 0, got {value!r}", param_hint="--seeds")
     return seeds
 
 
@@ -77,7 +77,7 @@ def _echo(msg: str) -> None:
               help="Directions of the banner over [0, π).")
 @click.option("--forces", default=_D.forces, show_default=True,
               help="Force levels r: 'default' (57 levels, step 0.08), 'START:STOP:STEP' or 'r1,r2,...'.")
-@click.option("--data-seed", type=int, default=_D.data_seed, show_default=True, help="Seed of the synthetic scenes.")
+@click.option("--data-seed", type=click.IntRange(min=0), default=_D.data_seed, show_default=True, help="Seed of the synthetic scenes.")
 @click.option("--eval-split", type=click.Choice(["test", "val"]), default=_D.eval_split, show_default=True,
               help="Split of the evaluations (choose settings on val, report test).")
 @click.option("--task", "tasks", multiple=True, type=click.Choice(CHOICES["tasks"]), default=("all",),

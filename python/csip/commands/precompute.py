@@ -112,7 +112,7 @@ def precompute() -> None:
 @click.argument("source", required=False, default="synthetic")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Cache directory ('{rank}' in it becomes the shard index i).")
 @click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Number of items (synthetic: how many scenes to make; other sources: the first N). Default: the source's own (all items).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic scenes (for sources that take one).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the synthetic scenes (for sources that take one).")
 @click.option("--image-size", type=click.IntRange(min=8), default=224, show_default=True, help="Side S of the stored square crops.")
 @click.option("--n-angles", type=click.IntRange(min=1), default=180, show_default=True, help="Directions θ in [0, π) of the banner.")
 @click.option("--forces", default="default", show_default=True, help="Force levels r: 'default' (57 levels, -2.24..2.24 step 0.08), 'START:STOP:STEP' or 'r1,r2,...'.")

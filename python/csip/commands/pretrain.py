@@ -57,7 +57,7 @@ _T = TrainConfig(out="")  # the one source of the options' defaults
               help="AdamW weight decay (not applied to biases, norms and the logit scale).")
 @click.option("--warmup", type=float, default=_T.warmup, show_default=True,
               help="Linear warm-up: a fraction of all steps (< 1) or a number of steps (>= 1); then cosine decay.")
-@click.option("--seed", type=int, default=_T.seed, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=_T.seed, show_default=True,
               help="Seed of the initialisation, the data order and the flips.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Loader helpers per process. A cache is read a whole batch at a time by this many "

@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import BadFile
 
 _REQUIRED = object()
@@ -23,8 +25,8 @@ def _kind(value: Any) -> str:
 
 
 def is_integer(value: Any) -> bool:
-    """An ``int``, not a ``bool``."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An ``int`` (or a numpy integer), not a ``bool``."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def is_number(value: Any) -> bool:

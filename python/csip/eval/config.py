@@ -215,8 +215,8 @@ def _check(cfg: EvalConfig) -> None:
                 raise BadOption(f"{OPTION[name]} {x!r}: expected an integer >= {lo}")
     if not cfg.tasks:
         raise BadOption(f"{OPTION['tasks']}: no task given")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int):
-        raise BadOption(f"--seed {cfg.seed!r}: expected an integer")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise BadOption(f"--seed {cfg.seed!r}: expected an integer >= 0")
     if cfg.probe_lr is not None:
         cfg.probe_lr = check_positive_finite(cfg.probe_lr, OPTION["probe_lr"])
 

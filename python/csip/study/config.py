@@ -96,6 +96,10 @@ class StudyConfig:
             self.tasks = ("cbir", *self.tasks)  # Table 2 is about CBIR
         if self.epochs < 1 or self.n < 20 or self.batch_size < 2:
             raise ValueError("need epochs >= 1, n >= 20 and batch_size >= 2")
+        if min(self.seeds) < 0 or self.data_seed < 0:
+            raise ValueError(f"seeds and data_seed must be >= 0; got {self.seeds} and {self.data_seed}")
+        if self.width < 1 or (self.threads is not None and self.threads < 1):
+            raise ValueError(f"need width >= 1 and threads >= 1 (or None); got {self.width} and {self.threads}")
 
     @property
     def select(self) -> str:

@@ -47,8 +47,9 @@ def check_settings(cfg: StudyConfig) -> None:
     out = Path(cfg.out)
     for encoder in cfg.encoders:
         check_options(train_config(cfg, out, out / "cache", encoder, False, cfg.seeds[0], cfg.epochs))
+    evaluation = eval_config(cfg, out / "cache", out / "eval", cfg.encoders[0], cfg.seeds[0], {})  # checks its options
     if "vqa" in cfg.tasks:
-        text_encoder_path(eval_config(cfg, out / "cache", out / "eval", cfg.encoders[0], cfg.seeds[0], {}))
+        text_encoder_path(evaluation)
 
 
 def build_cache(cfg: StudyConfig, cache_dir: Path, log) -> str:

@@ -148,15 +148,18 @@ def references(results_by_eval: dict[tuple[str, int], EvalResults]) -> dict:
 
 def table3(results_by_eval: dict[tuple[str, int], EvalResults]) -> list[dict]:
     """VQA rows averaged over seeds: one per (encoder, inputs' trainings), plus text only."""
+    text_only: dict[int, float] = {}  # one value per seed: every encoder's evaluation of a seed has the same
     acc: dict[tuple[str, str], list[float]] = {}
-    for (enc, _seed), res in results_by_eval.items():
+    for (enc, seed), res in results_by_eval.items():
         for r in res.vqa.rows if res.vqa else ():
             if r.status != "ok" or r.accuracy is None:
                 continue
-            groups = r.groups or ()
-            key = ("", "text only") if not groups else (enc, " + ".join(groups) + " + text")
-            acc.setdefault(key, []).append(100 * r.accuracy)
-    return [{"encoder": e, "inputs": name, **spread_stats(v)} for (e, name), v in acc.items()]
+            if not r.groups:
+                text_only.setdefault(seed, 100 * r.accuracy)
+            else:
+                acc.setdefault((enc, " + ".join(r.groups) + " + text"), []).append(100 * r.accuracy)
+    rows = [{"encoder": "", "inputs": "text only", **spread_stats(list(text_only.values()))}] if text_only else []
+    return rows + [{"encoder": e, "inputs": name, **spread_stats(v)} for (e, name), v in acc.items()]
 
 
 def fig4(rows: list[dict], path: Path, prior: dict[int, float] | None = None) -> Path:

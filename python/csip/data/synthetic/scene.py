@@ -222,7 +222,7 @@ class SyntheticSource:
 
     def __init__(self, n: int = 10000, seed: int = 0, size: int = 128, distractors: int = 2, p_free: float = 0.1,
                  p_occluder: float = 0.5):
-        self.n, self.seed = option_int(n, "n", lo=0), option_int(seed, "seed")
+        self.n, self.seed = option_int(n, "n", lo=0), option_int(seed, "seed", lo=0)
         self.size = option_int(size, "size", MIN_SIZE, MAX_SIZE)
         self.distractors = option_int(distractors, "distractors", 0, MAX_DISTRACTORS)
         self.p_free, self.p_occluder = option_float(p_free, "p_free", 0.0, 1.0), option_float(p_occluder, "p_occluder", 0.0, 1.0)
