@@ -31,7 +31,7 @@ from csip_core import rle_window
 from ..errors import BadFile
 from .common import BAD_ANNOTATION, MASK_TOO_SMALL, check_masks, read_json_file, read_rgb, resolve_inside, saliency_order
 from .option_values import option_int
-from .records import Records, is_integer
+from .records import Records, is_integer, is_number
 from .sample import Sample, SkipItem, box_of, shift_box, union_box
 
 
@@ -74,7 +74,7 @@ def check_polygon(polygon, height: int, width: int) -> None:
         raise SkipItem(BAD_ANNOTATION, f"a polygon has an odd number ({len(polygon)}) of coordinates")
     reach = max(int(height), int(width))
     for v in polygon:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if not is_number(v):
             raise SkipItem(BAD_ANNOTATION, f"a polygon coordinate is {v!r}, not a number")
         if not -reach <= v <= 2 * reach:  # False for NaN too
             raise SkipItem(BAD_ANNOTATION, f"a polygon coordinate is {v!r}, outside [-{reach}, {2 * reach}] "
@@ -87,19 +87,17 @@ def segmentation_rle(segmentation, height: int, width: int) -> dict | None:
     gives ``SkipItem("bad annotation", why)`` (:func:`check_rle`)."""
     from pycocotools import mask as mask_utils  # pycocotools is optional (the ml extra)
 
-    if isinstance(segmentation, dict):
-        check_rle(segmentation, height, width)
-    elif isinstance(segmentation, list):
+    if isinstance(segmentation, list):
         for polygon in segmentation:
             check_polygon(polygon, height, width)
-    else:
-        raise SkipItem(BAD_ANNOTATION, f"the segmentation is a {type(segmentation).__name__}, expected "
-                                       "polygons (a list) or an RLE (an object)")
-    if isinstance(segmentation, list):
         polys = [p for p in segmentation if len(p) >= 6]
         if not polys:
             return None
         return mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
+    if not isinstance(segmentation, dict):
+        raise SkipItem(BAD_ANNOTATION, f"the segmentation is a {type(segmentation).__name__}, expected "
+                                       "polygons (a list) or an RLE (an object)")
+    check_rle(segmentation, height, width)
     if isinstance(segmentation.get("counts"), list):
         return mask_utils.frPyObjects(segmentation, height, width)
     rle = dict(segmentation)
