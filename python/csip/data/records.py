@@ -60,61 +60,49 @@ class Records:
 
     def record(self, rec: dict, key: str, where: str) -> dict:
         """A required field that is a JSON object."""
-        return self.obj(self._get(rec, key, where, _REQUIRED), f"{where}.{key}")
+        return self.obj(self._field(rec, key, where, lambda v: True, ""), f"{where}.{key}")
 
-    def _get(self, rec: dict, key: str, where: str, default: Any) -> Any:
-        if key in rec:
-            return rec[key]
-        if default is _REQUIRED:
-            raise self.error(where, f"has no {key!r}")
-        return default
+    def _field(self, rec: dict, key: str, where: str, ok: Any, expected: str, default: Any = _REQUIRED) -> Any:
+        """``rec[key]`` when ``ok(rec[key])``; ``default`` when the key is missing (or holds the
+        ``default`` object itself, e.g. ``null`` for a default of ``None``); else the error naming
+        the key, its value and ``expected``."""
+        if key not in rec:
+            if default is _REQUIRED:
+                raise self.error(where, f"has no {key!r}")
+            return default
+        v = rec[key]
+        if not (default is not _REQUIRED and v is default) and not ok(v):
+            raise self.error(where, f"has {key} {_kind(v)}, expected {expected}")
+        return v
 
     def text(self, rec: dict, key: str, where: str, default: Any = _REQUIRED) -> str:
         """A string field (a missing optional one gives ``default``)."""
-        v = self._get(rec, key, where, default)
-        if v is default and default is not _REQUIRED:
-            return v
-        if not isinstance(v, str):
-            raise self.error(where, f"has {key} {_kind(v)}, expected a string")
-        return v
+        return self._field(rec, key, where, lambda v: isinstance(v, str), "a string", default)
 
     def ident(self, rec: dict, key: str, where: str, default: Any = _REQUIRED) -> str:
         """An identifier: a string or an integer, as a string."""
-        v = self._get(rec, key, where, default)
-        if v is default and default is not _REQUIRED:
-            return v
-        if not is_integer(v) and not isinstance(v, str):
-            raise self.error(where, f"has {key} {_kind(v)}, expected an integer or a string")
-        return str(v)
+        v = self._field(rec, key, where, lambda v: is_integer(v) or isinstance(v, str), "an integer or a string",
+                        default)
+        return v if v is default else str(v)
 
     def integer(self, rec: dict, key: str, where: str, minimum: int | None = None) -> int:
         """An integer field, at least ``minimum``."""
-        v = self._get(rec, key, where, _REQUIRED)
-        if not is_integer(v) or (minimum is not None and v < minimum):
-            floor = "" if minimum is None else f" >= {minimum}"
-            raise self.error(where, f"has {key} {_kind(v)}, expected an integer{floor}")
-        return v
+        floor = "" if minimum is None else f" >= {minimum}"
+        return self._field(rec, key, where, lambda v: is_integer(v) and (minimum is None or v >= minimum),
+                           f"an integer{floor}")
 
     def number(self, rec: dict, key: str, where: str) -> float:
         """A number field (:func:`is_number`)."""
-        v = self._get(rec, key, where, _REQUIRED)
-        if not is_number(v):
-            raise self.error(where, f"has {key} {_kind(v)}, expected a number")
-        return float(v)
+        return float(self._field(rec, key, where, is_number, "a number"))
 
     def flag(self, rec: dict, key: str, where: str, default: bool) -> bool:
         """A JSON ``true``/``false`` field (``default`` when missing)."""
-        v = self._get(rec, key, where, default)
-        if not isinstance(v, bool):
-            raise self.error(where, f"has {key} {_kind(v)}, expected true or false")
-        return v
+        return self._field(rec, key, where, lambda v: isinstance(v, bool), "true or false", default)
 
     def box(self, rec: dict, key: str, where: str) -> tuple[float, float, float, float]:
         """A list of four numbers (:func:`is_number`), as floats in the file's order."""
-        v = self._get(rec, key, where, _REQUIRED)
-        if not isinstance(v, list) or len(v) != 4 or not all(is_number(x) for x in v):
-            raise self.error(where, f"has {key} {_kind(v)}, expected a list of 4 numbers")
+        v = self._field(rec, key, where, lambda v: isinstance(v, list) and len(v) == 4 and all(map(is_number, v)),
+                        "a list of 4 numbers")
         return tuple(float(x) for x in v)  # type: ignore[return-value]
-
 
 __all__ = ["Records", "is_integer", "is_number"]
