@@ -8,8 +8,9 @@ time, logit_scale) at each log step, ``"kind": "val"`` records at each epoch end
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from ..checkpoint import atomic_write
 
 
 class MetricsWriter:
@@ -56,19 +57,18 @@ def _drop_records_after(path: Path, step: int) -> None:
     line (the process killed while writing it) goes too."""
     if not path.is_file():
         return
-    kept, dropped = [], False
-    for line in path.read_text().splitlines():
-        try:
-            keep = int(json.loads(line)["step"]) <= step
-        except (ValueError, KeyError, TypeError):
-            keep = False
-        if keep:
-            kept.append(line)
-        dropped |= not keep
-    if dropped:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(f"{line}\n" for line in kept))
-        os.replace(tmp, path)
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if (s := _step(line)) is not None and s <= step]
+    if len(kept) < len(lines):
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(f"{line}\n" for line in kept)))
+
+
+def _step(line: str) -> int | None:
+    """The ``step`` of one metrics.jsonl line; ``None`` for a line that is not a record."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def read_metrics(run_dir: str | Path, kind: str = "train") -> list[dict]:
