@@ -86,7 +86,8 @@ def trained_run(base: Path, cache: Path, model: str = "2d", supervised: bool = F
     """A run directory of a very short training (1 epoch, tiny widths)."""
     key = ("run", str(base), str(cache), model, supervised)
     if key not in _MEMO:
-        from csip.train import TrainConfig, train
+        from csip.train.config import TrainConfig
+        from csip.train.run import train
 
         out = base / f"run-{model.replace('+', 'p')}-{'sup' if supervised else 'csip'}"
         if not (out / "checkpoints" / "final.pt").is_file():

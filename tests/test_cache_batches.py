@@ -13,7 +13,11 @@ from torch.utils.data import DataLoader, Subset
 from csip.cache import BatchReader, Cache, CacheDataset, batches
 from csip.cache.writer import build
 from csip.descriptor import DescriptorParams
-from csip.train import EpochBatchSampler, TrainConfig, epoch_permutation, flip_mask, read_metrics, to_device, train
+from csip.cache.order import EpochBatchSampler, epoch_permutation, flip_mask
+from csip.train.config import TrainConfig
+from csip.train.metrics import read_metrics
+from csip.train.step import to_device
+from csip.train.run import train
 
 S = 24
 KEYS = ("image", "sfb", "boxes", "label", "index")
@@ -32,7 +36,7 @@ def cache_dir(tmp_path_factory):
 def _dataloader_batches(path, split, batch_size, seed, epoch, rank=0, world=1, start=0, keys=KEYS, flip=True):
     """Today's path, as the training loop ran it: DataLoader over CacheDataset with the
     EpochBatchSampler, to_device, then hflip_batch with the rank's slice of flip_mask."""
-    from csip.train import hflip_batch
+    from csip.cache.order import hflip_batch
 
     ds = CacheDataset(path, split=split)
     sampler = EpochBatchSampler(len(ds), batch_size, seed, epoch, rank, world, start=start)
@@ -150,7 +154,7 @@ def test_a_split_smaller_than_the_batch_gives_no_batch(cache_dir):
     (dict(rank=0.5, world=2), r"rank=0.5: expected an integer"),
 ])
 def test_bad_arguments_are_refused_at_the_call(cache_dir, kw, match):
-    from csip.errors import BadOption
+    from csip.base.errors import BadOption
 
     args = dict(split="train", batch_size=8)
     args.update(kw)

@@ -9,18 +9,13 @@ import pytest
 import torch
 
 import csip
-from csip.checkpoint import (
-    atomic_write,
-    capture_rng_state,
-    encode,
-    export_encoder,
-    load_checkpoint,
-    load_encoder,
-    restore_rng_state,
-    save_checkpoint,
-)
+from csip.base.files import atomic_write
+from csip.train.rng import capture_rng_state, restore_rng_state
+from csip.models.encoder import encode, export_encoder, load_encoder
+from csip.models.checkpoint import load_checkpoint, save_checkpoint
 from toydata import ToyPairs
-from csip.train import TrainConfig, train
+from csip.train.config import TrainConfig
+from csip.train.run import train
 
 
 def test_rng_state_round_trip_through_weights_only_file(tmp_path):

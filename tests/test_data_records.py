@@ -13,7 +13,7 @@ import pytest
 
 from csip.data.option_values import option_bool, option_float, option_int
 from csip.data.source import open_source
-from csip.errors import BadFile
+from csip.base.errors import BadFile
 from data_fixtures import write_gqa, write_spatialsense, write_unrel
 
 

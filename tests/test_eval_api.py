@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from csip.cli import main
 from csip.commands.evaluate import evaluate
-from csip.errors import BadFile, BadOption, EvalError
+from csip.base.errors import BadFile, BadOption, EvalError
 from csip.eval import EvalConfig, run
 from csip.eval.config import CHOICES, MINIMUM, RANDOM_INIT_MODELS, SPLITS, TASKS
 from eval_helpers import bare_cache, trained_run

@@ -64,7 +64,8 @@ def test_find_runs_only_takes_csip_runs(tmp_path):
 
 
 def test_an_unfinished_run_is_a_row_whose_note_says_so(tmp_path):
-    from csip.train import TrainConfig, train
+    from csip.train.config import TrainConfig
+    from csip.train.run import train
     from toydata import ToyPairs
 
     run = tmp_path / "runs" / "r"

@@ -1,4 +1,4 @@
-"""One settings fingerprint (csip.fingerprint) for caches, training runs and evaluations: its
+"""One settings fingerprint (csip.base.fingerprint) for caches, training runs and evaluations: its
 value, what changes it and what does not, and that work made before runs and results
 recorded it is still reused and resumed."""
 
@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 
 from csip.cache import format as cache_format
-from csip.errors import BadOption
+from csip.base.errors import BadOption
 from csip.eval.config import EvalConfig, eval_settings
-from csip.fingerprint import (ABSENT, cache_identity, cache_identity_at, describe_diff, fingerprint, path_identity,
-                              settings_diff)
+from csip.base.fingerprint import (
+    ABSENT, cache_identity, cache_identity_at, describe_diff, fingerprint, path_identity, settings_diff,
+)
 from csip.study.stages import StudyError, run_eval, train_run
-from csip.train import TrainConfig, train
-from csip.train_config import RUN_DEFINING_FIELDS, run_settings, stored_run_settings
+from csip.train.config import TrainConfig
+from csip.train.run import train
+from csip.train.config import RUN_DEFINING_FIELDS, run_settings, stored_run_settings
 from eval_helpers import one_thread, synthetic_cache
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -22,10 +22,10 @@ pytest.importorskip("csip_core._csip_core", reason="the Rust extension is not bu
 
 from csip.cache import Cache  # noqa: E402
 from csip.cache.format import ARRAY_FILES  # noqa: E402
-from csip.checkpoint import load_checkpoint  # noqa: E402
+from csip.models.checkpoint import load_checkpoint  # noqa: E402
 from csip.cli import main  # noqa: E402
-from csip.preemption import EXIT_INTERRUPTED  # noqa: E402
-from csip.train import read_metrics  # noqa: E402
+from csip.base.preemption import EXIT_INTERRUPTED  # noqa: E402
+from csip.train.metrics import read_metrics  # noqa: E402
 
 SRC = "python:cache_helpers:make_source"
 
@@ -145,7 +145,7 @@ _HELD_PRETRAIN = textwrap.dedent(
     """
     import os, sys, time, torch
     torch.set_num_threads(1)
-    import csip.training.loop as loop
+    import csip.train.loop as loop
     hold, _, at = os.environ["CSIP_TEST_HOLD"].rpartition(":")
     forward_loss, calls = loop.forward_loss, [0]
     def held_forward_loss(*args, **kwargs):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from csip.loss import ClipLoss, clip_loss, supervised_loss
+from csip.train.loss import ClipLoss, clip_loss, supervised_loss
 
 
 def _by_hand(v: np.ndarray, u: np.ndarray, s: float, eps: float) -> float:

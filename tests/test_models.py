@@ -21,7 +21,7 @@ from csip.models import (
     circular_theta_pad,
     default_model_config,
 )
-from csip.train import hflip_batch, mirror_boxes, mirror_sfb
+from csip.cache.order import hflip_batch, mirror_boxes, mirror_sfb
 
 torch.set_num_threads(2)
 

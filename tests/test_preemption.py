@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from csip.preemption import Interrupted, StopFlag, signals_interrupt
+from csip.base.preemption import Interrupted, StopFlag, signals_interrupt
 
 PYTHON_DIR = str(Path(__file__).resolve().parents[1] / "python")
 
@@ -48,7 +48,7 @@ def test_signals_interrupt_makes_sigterm_a_keyboard_interrupt_once():
 _MIDDLE = textwrap.dedent(
     """
     import os, sys, time
-    from csip import orphans
+    from csip.base import orphans
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
@@ -117,9 +117,10 @@ def _rank(rank: int, port: int, tmp: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from csip import distributed as du
+    from csip.base import distributed as du
     from toydata import ToyPairs
-    from csip.train import TrainConfig, train
+    from csip.train.config import TrainConfig
+    from csip.train.run import train
 
     cfg = TrainConfig(out=str(Path(tmp) / "ddp"), model="2d", epochs=2, batch_size=8, workers=0, log_every=1,
                       progress=False, feature_dim=16, embed_dim=8, spatial_channels=4, device="cpu")
@@ -136,7 +137,7 @@ def test_every_rank_stops_after_the_same_step(tmp_path):
     """Only rank 1 is told to stop (at its 3rd step): both stop after step 3, and rank 0 saved it."""
     import socket
 
-    from csip.checkpoint import load_checkpoint
+    from csip.models.checkpoint import load_checkpoint
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,8 +6,8 @@ import dataclasses
 
 from csip.commands.pretrain import pretrain
 from csip.commands.resume_check import OPTION_FIELDS
-from csip.train import SYNTHETIC_DEFAULTS, TrainConfig
-from csip.train_config import RUN_DEFINING_FIELDS
+from csip.train.config import SYNTHETIC_DEFAULTS, TrainConfig
+from csip.train.config import RUN_DEFINING_FIELDS
 
 #: Options named differently from their TrainConfig field.
 RENAMED = {"image_size": "synthetic_image_size", "compile_": "compile"}

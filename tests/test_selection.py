@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from csip.selection import BestTracker, read_best
+from csip.train.selection import BestTracker, read_best
 from eval_helpers import one_thread, shared_base, synthetic_cache, trained_run
 
 
@@ -34,7 +34,8 @@ def test_best_tracker_keeps_the_best_and_breaks_ties_early():
 
 @pytest.fixture(scope="module")
 def selected_run(tmp_path_factory):
-    from csip.train import TrainConfig, train
+    from csip.train.config import TrainConfig
+    from csip.train.run import train
 
     base = shared_base(tmp_path_factory)
     cache = synthetic_cache(base)
@@ -48,10 +49,10 @@ def selected_run(tmp_path_factory):
 
 def test_best_checkpoint_is_the_best_val_epoch_and_reproduces_its_metric(selected_run):
     from csip.cache import Cache
-    from csip.checkpoint import load_encoder
+    from csip.models.encoder import load_encoder
     from csip.eval.cbir import ndcg
     from csip.eval.features import extract
-    from csip.train import read_metrics
+    from csip.train.metrics import read_metrics
 
     cache_dir, out = selected_run
     val = read_metrics(out, "val")
@@ -73,7 +74,7 @@ def test_best_checkpoint_is_the_best_val_epoch_and_reproduces_its_metric(selecte
 
 def test_features_embed_changes_only_rows_with_a_projection_head(tmp_path_factory, tmp_path):
     from csip.cache import Cache
-    from csip.checkpoint import load_encoder
+    from csip.models.encoder import load_encoder
     from csip.cli import main
     from csip.eval.cbir import ndcg
 

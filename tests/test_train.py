@@ -16,18 +16,15 @@ import numpy as np
 import pytest
 import torch
 
-from csip.checkpoint import load_checkpoint
+from csip.models.checkpoint import load_checkpoint
 from toydata import ToyPairs
-from csip.train import (
-    DataError,
-    EpochBatchSampler,
-    TrainConfig,
-    TrainingDiverged,
-    flip_mask,
-    read_metrics,
-    train,
-    warmup_cosine,
-)
+from csip.train.data import DataError
+from csip.cache.order import EpochBatchSampler, flip_mask
+from csip.train.config import TrainConfig
+from csip.train.loss_monitor import TrainingDiverged
+from csip.train.metrics import read_metrics
+from csip.train.run import train
+from csip.train.schedule import warmup_cosine
 
 PYTHON_DIR = str(Path(__file__).resolve().parents[1] / "python")
 
@@ -182,7 +179,7 @@ def test_cli_pretrain_and_export(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     import csip
-    import csip.train as tr
+    import csip.train.run as tr
     from csip.cli import main
 
     def fake_open_cache(path, split):
@@ -226,7 +223,7 @@ def test_pretrain_cli_on_the_builtin_synthetic_scenes(tmp_path):
     res = CliRunner().invoke(main, ["pretrain", "--out", str(out), "--export", str(tmp_path / "enc")])
     assert res.exit_code == 0, res.output
     from csip.cache import CacheDataset
-    from csip.checkpoint import encode
+    from csip.models.encoder import encode
 
     feats = encode(csip.load_encoder(tmp_path / "enc"), CacheDataset(out / "cache", split="test"), batch_size=4)
     assert feats.shape[1] == 256 and np.isfinite(feats).all()
@@ -247,7 +244,7 @@ def test_hflip_mirrors_left_right_labels_for_the_supervised_baseline():
     baseline, trained with flips, must see the mirrored label (it used to keep the original one,
     so half of its left/right examples were labelled wrongly)."""
     from csip.data import PREDICATES
-    from csip.train import hflip_batch, mirror_labels
+    from csip.cache.order import hflip_batch, mirror_labels
 
     left, right = PREDICATES.index("to the left of"), PREDICATES.index("to the right of")
     labels = torch.tensor([left, right, left, PREDICATES.index("above"), -1, PREDICATES.index("next to")])
@@ -268,7 +265,7 @@ def test_hflip_mirrors_left_right_labels_for_the_supervised_baseline():
 
 def test_default_loader_workers_share_the_node_cores(monkeypatch):
     import csip.cache.writer as writer
-    from csip.train import default_loader_workers
+    from csip.train.data import default_loader_workers
 
     monkeypatch.setattr(writer, "usable_cores", lambda: 16)
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
@@ -297,7 +294,7 @@ def test_default_loader_workers_share_the_node_cores(monkeypatch):
 def test_the_library_refuses_what_the_command_refuses_before_writing(tmp_path, bad, message):
     """The command line's ranges and a --select the run could never measure (which would end
     without a best.pt) are refused by ``train`` itself, before the run directory exists."""
-    from csip.errors import BadOption
+    from csip.base.errors import BadOption
 
     with pytest.raises(BadOption, match=message.replace("[", r"\[")):
         train(_cfg(tmp_path / "r", **bad), dataset=ToyPairs(16))

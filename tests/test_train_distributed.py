@@ -12,7 +12,9 @@ import torch
 import torch.multiprocessing as mp
 
 from toydata import ToyPairs
-from csip.train import TrainConfig, read_metrics, train
+from csip.train.config import TrainConfig
+from csip.train.metrics import read_metrics
+from csip.train.run import train
 
 WORLD = 2
 
@@ -45,8 +47,8 @@ def _worker(rank: int, port: int, tmp: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from csip import distributed as du
-    from csip.loss import ClipLoss
+    from csip.base import distributed as du
+    from csip.train.loss import ClipLoss
 
     du.init_from_env("cpu")
     # 1. one step by hand: local slice, gathered loss, DDP gradients
@@ -70,7 +72,7 @@ def _worker(rank: int, port: int, tmp: str) -> None:
 def test_ddp_gloo_matches_single_process(tmp_path):
     mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
     # single process, same global batch
-    from csip.loss import ClipLoss
+    from csip.train.loss import ClipLoss
 
     model = _model()
     v, u, s = model(_global_batch())
@@ -99,7 +101,7 @@ def _cache_worker(rank: int, port: int, tmp: str, cache: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from csip import distributed as du
+    from csip.base import distributed as du
 
     train(_cache_cfg(Path(tmp) / "ddp-cache", cache))  # a cache: the batched reader, each rank its part
     du.cleanup()

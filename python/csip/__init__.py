@@ -15,8 +15,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 
 def load_encoder(path, map_location="cpu"):
-    """Load a trained image encoder as a ready ``torch.nn.Module`` (see :mod:`csip.checkpoint`)."""
-    from .checkpoint import load_encoder as _load  # torch: `import csip` stays light without it
+    """Load a trained image encoder as a ready ``torch.nn.Module`` (see :mod:`csip.models.checkpoint`)."""
+    from .models.encoder import load_encoder as _load  # torch: `import csip` stays light without it
 
     return _load(path, map_location=map_location)
 

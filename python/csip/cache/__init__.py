@@ -40,7 +40,7 @@ Layout of a finished cache (``N`` items, image size ``S``, banner ``R × K``)::
     content_hash sha256 over "name:sha256\\n" of every file, sorted by name
     run          {params_hash, params (everything that fixes the content), n_chunks, chunk}
     build        seconds per stage (load, prepare, wait, sfb, write, consolidate, wall)
-    manifest_hash  csip.fingerprint of every field above (caches made before it have none):
+    manifest_hash  csip.base.fingerprint of every field above (caches made before it have none):
                    an edited manifest field is refused on opening
 
 Items keep the source's order; skipped items (``SkipItem(reason)`` from the source, or any
@@ -93,7 +93,7 @@ flips on the device), batch for batch what a ``DataLoader`` over ``CacheDataset`
 
 from __future__ import annotations
 
-from ..lazy import lazy_exports
+from ..base.lazy import lazy_exports
 from .batches import BatchReader, batches  # (imports torch only when used)
 from .format import FORMAT_NAME, FORMAT_VERSION, SPLIT_NAMES, SPLITS, CacheError, ParamsMismatch
 from .reader import Cache

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.records import is_integer
-from ..errors import BadOption
+from ..base.checks import is_integer
+from ..base.errors import BadOption
 from .reader import Cache
 
 if TYPE_CHECKING:
@@ -226,7 +226,7 @@ class BatchReader:
 
 
 def _check_int(name: str, value: Any, lo: int) -> None:
-    """:class:`~csip.errors.BadOption` naming ``name`` unless ``value`` is an integer >= ``lo``
+    """:class:`~csip.base.errors.BadOption` naming ``name`` unless ``value`` is an integer >= ``lo``
     (``None`` passes: a default); ``32.7`` or ``True`` is not quietly made an integer."""
     if value is not None and not (is_integer(value) and value >= lo):
         raise BadOption(f"{name}={value!r}: expected an integer >= {lo}")

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-# The settings fingerprint lives in csip.fingerprint (shared with training runs and evaluations);
+# The settings fingerprint lives in csip.base.fingerprint (shared with training runs and evaluations);
 # re-exported here under the cache's names, so params_hash values, and the caches, stay the same.
-from ..fingerprint import settings_diff, short_repr
-from ..fingerprint import sha256_file  # noqa: F401  (re-exported)
-from ..fingerprint import fingerprint as params_hash  # noqa: F401  (re-exported)
+from ..base.fingerprint import settings_diff, short_repr
+from ..base.fingerprint import sha256_file  # noqa: F401  (re-exported)
+from ..base.fingerprint import fingerprint as params_hash  # noqa: F401  (re-exported)
 
 FORMAT_NAME = "csip-cache"
 #: Bumped on any incompatible change of the on-disk layout; readers refuse other versions.
@@ -276,6 +276,6 @@ def rmtree_quiet(path: str | os.PathLike) -> None:
 
 def diff_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """``["dotted.key: A != B", ...]``: the keys whose values differ between two (nested) dicts,
-    compared as :func:`params_hash` sees them (:func:`csip.fingerprint.settings_diff`), so that
+    compared as :func:`params_hash` sees them (:func:`csip.base.fingerprint.settings_diff`), so that
     a hash mismatch always names its keys."""
     return [f"{k}: {short_repr(va)} != {short_repr(vb)}" for k, (va, vb) in settings_diff(a, b).items()]

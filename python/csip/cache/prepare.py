@@ -40,7 +40,7 @@ from csip_core import resize_mask, resize_rgb
 from .. import descriptor
 from ..data.sample import SkipItem
 from ..descriptor import crop_pair
-from ..orphans import die_with_parent
+from ..base.orphans import die_with_parent
 from .format import split_code, split_of_id
 
 
@@ -231,7 +231,7 @@ def worker_init(source: Any, image_size: int, desc: Any, parent_pid: int) -> Non
     Workers ignore SIGINT: on Ctrl-C the main process stops them itself, without a traceback
     from each worker. SIGTERM (how the main process stops them) ends them at once, whatever
     handler the main process had when it forked them. The worker exits when ``parent_pid`` (the
-    process that made the pool) dies, whatever killed it (:func:`csip.orphans.die_with_parent`).
+    process that made the pool) dies, whatever killed it (:func:`csip.base.orphans.die_with_parent`).
     """
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -25,7 +25,7 @@ from .format import (
     npy_header,
     read_json,
 )
-from ..data.records import is_integer
+from ..base.checks import is_integer
 from .validate import validate
 
 

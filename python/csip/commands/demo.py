@@ -16,7 +16,7 @@ import click
 @click.option("--n-angles", type=click.IntRange(1, 3600), default=180, show_default=True)
 def demo(out_dir: Path, n_scenes: int, seed: int, n_angles: int) -> None:
     """Compute the sFB of built-in synthetic scenes and save them beside their masks."""
-    from ..demo import sfb_demo  # numpy and csip_core: lazy, so that `csip demo --help` stays fast
+    from ..viz.demo import sfb_demo  # numpy and csip_core: lazy, so that `csip demo --help` stays fast
 
     res = sfb_demo(out_dir, n_scenes, seed, n_angles)
     click.echo(f"{n_scenes} banners of shape {tuple(res['shape'][1:])} in {res['seconds'] * 1e3:.1f} ms")

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import click
 
-from ..errors import CsipInputError
+from ..base.errors import CsipInputError
 
 #: Exit code of every failure caused by the input (click's own usage errors use it too).
 EXIT_BAD_INPUT = 2
@@ -27,7 +27,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
 
     types: list[type[BaseException]] = [CacheError, CsipInputError]
     if "csip.train" in sys.modules:  # only a command that trains can raise it; torch is slow to import
-        from ..train import DataError
+        from ..train.data import DataError
 
         types.append(DataError)
     return tuple(types)

@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from ..eval.config import CHOICES, TASKS
-from ..preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
+from ..base.preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
 from ..study.config import TABLE1_ENCODERS, StudyConfig
 from .command_line import typed_command
 from .failures import reporting_errors
@@ -103,7 +103,7 @@ def run(out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, labe
     Runs on the built-in synthetic scenes; rerunning resumes (finished stages are skipped).
     """
     from ..study import run_study  # here, not at the top: keeps `csip --help` fast (torch)
-    from ..train import TrainingDiverged
+    from ..train.loss_monitor import TrainingDiverged
 
     task_list = TASKS if "all" in tasks else tuple(sorted(set(tasks), key=TASKS.index))
     try:

@@ -26,9 +26,9 @@ from typing import Any
 
 import click
 
-from ..checks import check_writable_dir
-from ..errors import UnwritableOutput
-from ..preemption import Interrupted, exit_interrupted, signals_interrupt
+from ..base.checks import check_writable_dir
+from ..base.errors import UnwritableOutput
+from ..base.preemption import Interrupted, exit_interrupted, signals_interrupt
 from .command_line import typed_command
 from .failures import fail
 from .options import key_values

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import click
 
-from ..eval.config import TABLE1_MODELS
-from ..preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
-from ..train_config import SELECTABLE, SYNTHETIC_DEFAULTS, TrainConfig
+from ..models.registry import TABLE1_MODELS
+from ..base.preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
+from ..train.config import SELECTABLE, SYNTHETIC_DEFAULTS, TrainConfig
 from .failures import fail, reporting_errors
 from .command_line import typed_command
 from .resume_check import kept_options, resume_conflicts
@@ -127,12 +127,12 @@ def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, 
     except KeyboardInterrupt:  # a signal outside the training steps (start-up, precompute, export)
         resume_line = _resume_line(out_dir) if (out_dir / "checkpoints" / "last.pt").is_file() else (
             shlex.join(typed_command("pretrain") or ["csip", "pretrain", "--out", str(out_dir)]) + " (the same options)")
-        if os.environ.get("RANK", "0") == "0":  # once under torchrun (csip.distributed may not be loaded)
+        if os.environ.get("RANK", "0") == "0":  # once under torchrun (csip.base.distributed may not be loaded)
             click.echo(f"csip pretrain: interrupted outside the training steps; finished cache chunks and "
                        f"checkpoints are kept. Rerun: {resume_line}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:
-        distributed = sys.modules.get("csip.distributed")  # never imported (a signal during start-up): nothing to free
+        distributed = sys.modules.get("csip.base.distributed")  # never imported (a signal during start-up): nothing to free
         if distributed is not None:
             distributed.cleanup()
 
@@ -142,8 +142,8 @@ def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr,
               width, select, pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
               export_dir, progress) -> None:
     """The command's body (its options as parameters): export only, or check a resume, train, report."""
-    from .. import distributed
-    from ..checkpoint import export_encoder
+    from ..base import distributed
+    from ..models.encoder import export_encoder
 
     final = Path(out) / "checkpoints" / "final.pt"
     if export_dir is not None and final.is_file() and not resume:
@@ -196,7 +196,7 @@ def _resumed_options(ctx, out: Path) -> dict:
     differ from those the run was made with (:func:`~csip.commands.resume_check.resume_conflicts`);
     else the run's own values of the options not given that do not define it (device, workers,
     logging, checkpoint frequency: :func:`~csip.commands.resume_check.kept_options`)."""
-    from ..checkpoint import load_checkpoint
+    from ..models.checkpoint import load_checkpoint
 
     last = out / "checkpoints" / "last.pt"
     if not last.is_file():
@@ -218,8 +218,9 @@ def _train(cfg: TrainConfig, out: Path) -> dict:
     """Run :func:`csip.train.train`; returns its summary. Interrupted: exit 75 with the command
     that resumes; missing or existing files: exit 2; divergence: exit 1. A run that failed
     before writing anything leaves no empty ``out``."""
-    from .. import distributed
-    from ..train import TrainingDiverged, train
+    from ..base import distributed
+    from ..train.loss_monitor import TrainingDiverged
+    from ..train.run import train
 
     existed = out.exists()
     try:
@@ -240,7 +241,7 @@ def _train(cfg: TrainConfig, out: Path) -> dict:
 
 def _report(summary: dict, export_dir: Path | None) -> None:
     """Print how the run ended (and export the encoder with ``--export``)."""
-    from ..checkpoint import export_encoder
+    from ..models.encoder import export_encoder
 
     if summary["steps_run"] == 0:
         click.echo(f"nothing left to do: the run is complete ({summary['steps']} steps); checkpoint "

@@ -20,7 +20,7 @@ from click.core import ParameterSource
 _same_value: Callable[[Any], Any] = lambda v: v  # noqa: E731
 
 #: ``csip pretrain`` parameter -> (TrainConfig field, typed value -> stored value): every option
-#: whose field is in :data:`csip.train_config.RUN_DEFINING_FIELDS` (a test holds them together).
+#: whose field is in :data:`csip.train.config.RUN_DEFINING_FIELDS` (a test holds them together).
 OPTION_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "cache": ("cache", lambda v: str(Path(v).resolve()) if v is not None else None),
     "split": ("split", lambda v: None if v == "all" else v),

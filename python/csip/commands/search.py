@@ -131,7 +131,8 @@ def search(cache_dir, checkpoint, query, k, out, split, sam_checkpoint, sam_kind
     """List (and draw) the cache items most similar in spatial configuration to QUERY."""
     # torch, numpy and the library are imported here, not at the top: `csip search --help`
     # stays at about 0.06 s instead of the 1.5 s that importing torch takes
-    from ..eval.features import default_device, extract
+    from ..base.checks import default_device
+    from ..eval.features import extract
 
     cache = _open_cache(cache_dir)
     if not Path(checkpoint).exists():
@@ -186,7 +187,7 @@ def _parse_query(query: str, cache) -> tuple[Path, int | None]:
 def _checked_encoder(checkpoint: Path, *, image_query: bool, with_sam: bool):
     """The trained encoder of ``checkpoint``; a usage error if it cannot be loaded, or if it
     reads boxes while an image query has no SAM to find them."""
-    from ..checkpoint import load_encoder  # imports torch: lazy for `--help` (see search)
+    from ..models.encoder import load_encoder  # imports torch: lazy for `--help` (see search)
 
     try:
         encoder = load_encoder(checkpoint)
@@ -264,7 +265,7 @@ def _print_results(results: list[dict], query: str, mode: str, split: str, n_gal
 def _draw(out: Path, cache, results: list[dict], q_index: int | None, q_view: dict, qpath: Path) -> None:
     """Draw the query and its results with their banners into the PNG ``out``."""
     from ..eval.runner import item_view, label_name  # imports torch: lazy for `--help` (see search)
-    from ..viz import retrieval_grid
+    from ..viz.figures import retrieval_grid
 
     if q_index is not None:
         qv = item_view(cache, q_index, f"query #{q_index} {label_name(cache, q_index)}")

@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 from csip_core import rle_window
 
-from ..errors import BadFile
+from ..base.errors import BadFile
 from .common import BAD_ANNOTATION, MASK_TOO_SMALL, check_masks, read_json_file, read_rgb, resolve_inside, saliency_order
 from .option_values import option_int
-from .records import Records, is_integer, is_number
+from .records import Records
+from ..base.checks import is_integer, is_number
 from .sample import Sample, SkipItem, box_of, shift_box, union_box
 
 
@@ -151,7 +152,7 @@ def rle_area_box(rle: dict | None) -> tuple[int, tuple[float, float, float, floa
 
 
 def check_coco_structure(dataset, path: Path) -> None:
-    """:class:`~csip.errors.BadFile` naming ``path`` and the first faulty entry when a COCO
+    """:class:`~csip.base.errors.BadFile` naming ``path`` and the first faulty entry when a COCO
     instances document lacks what :class:`CocoSource` reads: ``images`` entries with ``id``,
     ``file_name``, ``height`` and ``width``; ``annotations`` entries with ``id`` and
     ``image_id`` (of a listed image). Ids are integers or strings (``categories`` entries have

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import BadFile
+from ..base.errors import BadFile
 from .sample import PREDICATES, SkipItem
 
 ESCAPES_ROOT = "path escapes dataset root"
@@ -32,7 +32,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 
 
 def read_json_file(path: str | Path, what: str):
-    """The JSON document in ``path``; :class:`~csip.errors.BadFile` naming ``path`` and ``what``
+    """The JSON document in ``path``; :class:`~csip.base.errors.BadFile` naming ``path`` and ``what``
     (e.g. "COCO annotations") when the file is empty or not JSON."""
     path = Path(path)
     try:

@@ -22,7 +22,7 @@ Questions about the same ordered pair in the same image form one item, all attac
 when it is one of the nine SpatialSense predicates (aliases accepted), else ``None``.
 
 A question or scene-graph record whose fields have other types than these (``"x": "20"``, a
-``null`` object, a span ``"a:b"``) is a :class:`~csip.errors.BadFile` naming it.
+``null`` object, a span ``"a:b"``) is a :class:`~csip.base.errors.BadFile` naming it.
 
 Masks: SAM prompted by the scene-graph boxes with ``sam_checkpoint``, else the boxes (warning;
 ``options()["masks"] == "boxes"``). Default paths: scene graphs ``<split>_sceneGraphs.json``
@@ -37,7 +37,8 @@ from pathlib import Path
 
 from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
 from .option_values import option_int
-from .records import Records, is_integer
+from .records import Records
+from ..base.checks import is_integer
 from .sam import BoxMasker
 from .sample import Question, Sample, SkipItem, box_of
 
@@ -48,7 +49,7 @@ def check_question(rec: Records, q, where: str) -> dict:
     """``q`` when the fields that :func:`is_verify_rel` and :func:`verify_rel_pair` read have
     their released types (``imageId``, ``question``, ``answer``; optional ``types``,
     ``semantic`` steps with ``argument`` and integer ``dependencies``, ``annotations.question``
-    spans ``"i"`` or ``"i:j"``); else :class:`~csip.errors.BadFile` naming the question."""
+    spans ``"i"`` or ``"i:j"``); else :class:`~csip.base.errors.BadFile` naming the question."""
     rec.obj(q, where)
     rec.ident(q, "imageId", where)
     rec.text(q, "question", where)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .records import is_integer
+from ..base.checks import is_integer
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}

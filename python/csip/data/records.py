@@ -4,7 +4,7 @@ A dataset's JSON is read into plain dicts and lists; an adapter that indexes the
 fails on a missing key or a value of the wrong type with a bare ``KeyError: 'url'``, or worse,
 goes on with a wrong value: ``"20" + "180"`` is ``"20180"``, ``bool("false")`` is ``True``.
 :class:`Records` reads each value with the type the adapter needs and raises
-:class:`~csip.errors.BadFile` naming the file, the record's place in it (``[3].annotations[0]
+:class:`~csip.base.errors.BadFile` naming the file, the record's place in it (``[3].annotations[0]
 .subject``) and the key, which ``csip precompute`` prints as one line with exit code 2.
 """
 
@@ -13,27 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from ..errors import BadFile
+from ..base.checks import is_integer, is_number
+from ..base.errors import BadFile
 
 _REQUIRED = object()
 
 
 def _kind(value: Any) -> str:
     return "null" if value is None else f"{type(value).__name__} {value!r}"[:80]
-
-
-def is_integer(value: Any) -> bool:
-    """An ``int`` (or a numpy integer), not a ``bool``."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def is_number(value: Any) -> bool:
-    """An ``int`` or ``float``, not a ``bool`` (whose JSON is ``true``/``false``). NaN and the
-    infinities are numbers here: a geometry value that is not finite skips only its item, where
-    the adapter uses it (:func:`csip.data.common.clip_box`), as COCO's polygons do."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class Records:

@@ -21,7 +21,7 @@ otherwise, ``images`` defaulting to the ``images`` folder next to the JSON.
   image's split in the cache (``"valid"`` is the cache's val), not the hash of its id.
 - A record that lacks a field the adapter reads, or holds one of another type (a ``label``
   that is not ``true``/``false``, a box that is not four finite numbers), is a
-  :class:`~csip.errors.BadFile` naming its place in the file.
+  :class:`~csip.base.errors.BadFile` naming its place in the file.
 - Boxes are ``[y0, y1, x0, x1]`` in pixels (treated as ``x0, y0, x1, y1`` with exclusive ends).
   Masks come from SAM prompted by the boxes when ``sam_checkpoint`` is given, otherwise they
   are the boxes (warning; ``options()["masks"] == "boxes"``).

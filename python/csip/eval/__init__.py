@@ -27,7 +27,7 @@ nothing heavy.
 
 from __future__ import annotations
 
-from ..lazy import lazy_exports
+from ..base.lazy import lazy_exports
 
 _EXPORTS = {
     "run": "api",

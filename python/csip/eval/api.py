@@ -14,9 +14,9 @@ figures (:func:`write_figures`), and the outputs in ``cfg.out``: ``results.json`
 ``results.json`` also holds the evaluation's settings fingerprint
 (:func:`csip.eval.config.eval_settings`), which ``csip run`` compares before reusing it.
 
-Bad input raises a :class:`csip.errors.CsipInputError` (:class:`~csip.errors.BadOption`,
-:class:`~csip.errors.BadFile`, :class:`~csip.errors.EvalError`,
-:class:`~csip.errors.UnwritableOutput`) before any feature is computed.
+Bad input raises a :class:`csip.base.errors.CsipInputError` (:class:`~csip.base.errors.BadOption`,
+:class:`~csip.base.errors.BadFile`, :class:`~csip.base.errors.EvalError`,
+:class:`~csip.base.errors.UnwritableOutput`) before any feature is computed.
 """
 
 from __future__ import annotations
@@ -31,14 +31,15 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..checks import check_writable_dir
-from ..errors import BadOption
-from ..fingerprint import settings_record
+from ..base.checks import check_writable_dir
+from ..base.errors import BadOption
+from ..base.fingerprint import settings_record
 from . import runner
 from .config import TASKS, EvalConfig, eval_settings
 from .features import extract, uses_embedding
 from .plan import Plan, make_plan
-from .report import markdown_report, write_json
+from .report import markdown_report
+from ..base.files import write_json
 from .results import CbirResult, EvalResults
 from .srr import ProbeConfig
 from . import vqa

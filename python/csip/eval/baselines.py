@@ -3,7 +3,7 @@
 Every encoder here is a ``torch.nn.Module`` with ``features(batch) -> (B, D)`` float,
 ``uses`` (the batch keys it reads: ``"image"`` uint8 ``(B, 3, S, S)`` and/or ``"boxes"``
 ``(B, 2, 4)``) and ``out_dim``, like :class:`csip.models.ImageTower`, so
-:func:`csip.checkpoint.encode` runs any of them over a cache.
+:func:`csip.models.encoder.encode` runs any of them over a cache.
 
 Rows, by group (:data:`GROUPS`, in table order):
 
@@ -32,10 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_WEIGHTS, load_checkpoint, load_encoder, run_checkpoint
+from ..models.encoder import EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_WEIGHTS, load_encoder, run_checkpoint
+from ..models.checkpoint import load_checkpoint
 from ..models import ImageTower, build_image_encoder
 from ..models.image import load_state_file
-from .config import TABLE1_MODELS  # Table 1 encoders with display names (defined torch-free)
+from ..models.registry import TABLE1_MODELS  # Table 1 encoders with display names (defined torch-free)
 
 #: Row groups in table order.
 GROUPS: tuple[str, ...] = ("reference", "random init", "pre-trained", "supervised", "C-SIP")
@@ -247,7 +248,7 @@ def _unfinished_note(path: Path) -> str:
 
 def find_runs(runs_dir: str | Path) -> dict[str, Path]:
     """``{name: path}`` of the trained encoders under ``runs_dir``: every sub-directory holding a
-    checkpoint (:func:`~csip.checkpoint.run_checkpoint`; an unfinished run's row says so in its
+    checkpoint (:func:`~csip.models.encoder.run_checkpoint`; an unfinished run's row says so in its
     note) or an encoder exported by
     ``csip pretrain --export`` (``model.safetensors`` + a ``config.json`` of format ``csip-encoder``);
     the name is the sub-directory's name. ``runs_dir`` itself counts when it is a run."""

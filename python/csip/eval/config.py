@@ -16,24 +16,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checks import check_positive_finite
-from ..errors import BadOption
-from ..fingerprint import path_identity
+from ..base.checks import check_positive_finite
+from ..base.errors import BadOption
+from ..base.fingerprint import path_identity
+from ..models.registry import TABLE1_MODELS
 
 #: The downstream tasks, in report order.
 TASKS = ("cbir", "srr", "vqa")
 
 #: Cache splits a task may read ("all": every item).
 SPLITS = ("train", "val", "test", "all")
-
-#: Table 1 encoders (names of :func:`csip.models.build_image_encoder`) with display names, in
-#: the paper's order (also the study's ``TABLE1_ENCODERS``; a test checks them against the models).
-TABLE1_MODELS: dict[str, str] = {
-    "resnet18": "ResNet18+MLP",
-    "2d": "2D",
-    "drnet": "DRNet",
-    "resnet18+2d": "ResNet18+2D",
-}
 
 #: Models of the random-init rows.
 RANDOM_INIT_MODELS = tuple(TABLE1_MODELS)
@@ -75,7 +67,7 @@ class EvalConfig:
     ones are tuples). Paths may be given as strings; they are kept as :class:`~pathlib.Path`.
     ``checkpoints`` holds ``(name, path)`` pairs and also takes ``{name: path}`` or
     ``"NAME=PATH"`` strings (a bare ``PATH`` is named after its file or run directory).
-    A value the command line would refuse raises :class:`csip.errors.BadOption`."""
+    A value the command line would refuse raises :class:`csip.base.errors.BadOption`."""
 
     cache: Path  # cache directory (csip precompute)
     out: Path  # output directory: results.json, report.md, <task>.md, figures
@@ -146,7 +138,7 @@ class EvalConfig:
 
 def eval_settings(cfg: EvalConfig, cache_content_hash: str | None) -> dict:
     """What fixes an evaluation's results (its fingerprint is
-    :func:`csip.fingerprint.fingerprint` of this)::
+    :func:`csip.base.fingerprint.fingerprint` of this)::
 
         {"args": the csip eval arguments but --out and --quiet (where the results go, whether
                  the tables are printed),

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
+from ..base.checks import default_device
 from ..cache import CacheDataset
-from ..checkpoint import encode
+from ..models.encoder import encode
 
 
 class FeatureTable:
@@ -44,10 +45,6 @@ class FeatureTable:
         return self.features[at_c]
 
 
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 #: What ``--features`` may name: the pre-projection features f_v, or the shared embedding g_v∘f_v.
 FEATURE_KINDS = ("pre", "embed")
 
@@ -67,7 +64,7 @@ def extract(encoder, cache, indices: Sequence[int] | np.ndarray, batch_size: int
     """Features of ``encoder`` for the cache items ``indices`` (deduplicated and sorted).
 
     ``cache``: a :class:`csip.cache.Cache`; items are read as :class:`~csip.cache.CacheDataset`
-    yields them (uint8 image, boxes). Uses :func:`csip.checkpoint.encode` (bf16 autocast on CUDA,
+    yields them (uint8 image, boxes). Uses :func:`csip.models.encoder.encode` (bf16 autocast on CUDA,
     float32 results). ``features``: ``"pre"`` (f_v, ``(N, D)``) or ``"embed"`` (g_v∘f_v,
     ``(N, E)``, L2-normalised, for encoders that have it: :func:`uses_embedding`).
     """

@@ -6,7 +6,7 @@ the cache opens; each asked task is possible on it (SRR needs labels, VQA questi
 items); the text encoder exists (VQA); the checkpoints and run directories exist; the
 pre-trained weights exist; the device is usable; every checkpoint and pre-trained model
 loads; the row names are distinct and the rows named by ``vqa_images`` / ``grid_encoder``
-exist. Errors are :mod:`csip.errors` types whose message names the option or file.
+exist. Errors are :mod:`csip.base.errors` types whose message names the option or file.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from typing import Any
 import torch
 
 from ..cache import Cache, CacheError
-from ..checks import check_device
-from ..errors import BadFile, BadOption, EvalError
+from ..base.checks import check_device
+from ..base.errors import BadFile, BadOption, EvalError
 from . import baselines as B
 from .config import TASKS, EvalConfig
-from .features import default_device
+from ..base.checks import default_device
 from .runner import REFERENCE_ROWS, srr_indices, vqa_questions
 from .vqa import check_text_encoder_path
 

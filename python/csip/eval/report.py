@@ -10,15 +10,11 @@ value of each column in bold (reference rows excluded from the contest). This mo
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
-from ..checkpoint import atomic_write
 from .baselines import GROUPS, model_display
 
 if TYPE_CHECKING:  # results.py imports this module (json_ready); the types only annotate here
@@ -31,35 +27,6 @@ def _pct(v: Any, digits: int) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return DASH
     return f"{100.0 * float(v):.{digits}f}"
-
-
-def _jsonable(obj: Any) -> Any:
-    """Dict keys to strings, numpy scalars/arrays to Python, NaN to None (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def json_ready(data: dict) -> dict:
-    """``data`` as :func:`write_json` writes it (and ``json.load`` reads it back): string keys,
-    lists, Python numbers, NaN as None."""
-    return _jsonable(data)
-
-
-def write_json(path: str | Path, data: dict) -> Path:
-    """Write ``data`` as indented strict JSON, atomically (temporary file + rename)."""
-    text = json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n"
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def sorted_rows(rows: Sequence[CbirResult | SrrResult]) -> list:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
-from .report import json_ready
+from ..base.files import json_ready
 
 #: The task keys of results.json, in order.
 TASK_KEYS = ("cbir", "srr", "vqa")

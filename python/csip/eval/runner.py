@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import PREDICATES
-from ..viz import acc_at_n_plot, retrieval_grid, sfb_figure
+from ..viz.figures import acc_at_n_plot, retrieval_grid, sfb_figure
 from . import report
 from .baselines import EncoderSpec, model_display
 from .cbir import DEFAULT_KS, ndcg, top_k

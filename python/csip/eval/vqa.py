@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import BadFile
+from ..base.errors import BadFile
 from .srr import Standardize
 from .threads import single_threaded
 

@@ -1,5 +1,14 @@
 """Models of C-SIP: image encoders f_v (Table 1 of the paper), the spatial encoder f_u,
-projection heads g_v / g_u, and the whole models built from them.
+projection heads g_v / g_u, the whole models built from them, their checkpoints and the
+trained-encoder API.
+
+- :mod:`~csip.models.registry`: the encoders' names (torch-free: the command line reads it);
+- :mod:`~csip.models.image`, :mod:`~csip.models.spatial`, :mod:`~csip.models.heads`,
+  :mod:`~csip.models.composite`: the modules;
+- :mod:`~csip.models.build`: models built from their plain-JSON configs;
+- :mod:`~csip.models.checkpoint`: the checkpoint format of training runs;
+- :mod:`~csip.models.encoder`: a trained image encoder loaded, exported and run
+  (:func:`load_encoder`, :func:`export_encoder`, :func:`encode`).
 
 >>> from csip.models import build_image_encoder, IMAGE_ENCODERS
 >>> sorted(IMAGE_ENCODERS)
@@ -8,131 +17,26 @@ projection heads g_v / g_u, and the whole models built from them.
 >>> import torch
 >>> enc({"boxes": torch.rand(4, 2, 4)}).shape
 torch.Size([4, 64])
+
+Attributes are imported on first use, so that ``csip.models.registry`` stays free of torch.
 """
 
 from __future__ import annotations
 
-import copy
+from ..base.lazy import lazy_exports
 
-from torch import nn
-
-from .composite import CSIPModel, ImageTower, SupervisedModel
-from .heads import LogitScale, ProjectionHead
-from .image import (
-    Box2D,
-    DRNetLike,
-    ImageNormalize,
-    ResNet18MLP,
-    ResNet18Plus2D,
-    STANDARD_WIDTH,
-    _width_config,
-    box_features,
-    box_masks,
-    load_state_file,
-)
-from .spatial import SpatialEncoder, ThetaCircularConv2d, circular_theta_pad
-
-#: name → class of every image encoder (paper, Table 1).
-IMAGE_ENCODERS: dict[str, type[nn.Module]] = {
-    "resnet18": ResNet18MLP,
-    "2d": Box2D,
-    "drnet": DRNetLike,
-    "resnet18+2d": ResNet18Plus2D,
+_EXPORTS = {
+    **dict.fromkeys(("IMAGE_ENCODERS", "build_image_encoder", "build_model", "default_model_config", "image_tower"),
+                    "build"),
+    **dict.fromkeys(("CSIPModel", "ImageTower", "SupervisedModel"), "composite"),
+    **dict.fromkeys(("LogitScale", "ProjectionHead"), "heads"),
+    **dict.fromkeys(("Box2D", "DRNetLike", "ImageNormalize", "ResNet18MLP", "ResNet18Plus2D", "box_features",
+                     "box_masks", "load_state_file"), "image"),
+    **dict.fromkeys(("SpatialEncoder", "ThetaCircularConv2d", "circular_theta_pad"), "spatial"),
+    **dict.fromkeys(("encode", "export_encoder", "load_encoder"), "encoder"),
+    "TABLE1_MODELS": "registry",
 }
 
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
-def build_image_encoder(name: str, out_dim: int = 256, weights: str | None = None, **kwargs) -> nn.Module:
-    """Build image encoder ``name`` (see :data:`IMAGE_ENCODERS`) with feature width ``out_dim``.
-
-    ``weights``: local ImageNet ResNet18 weights (``.pth`` or ``.safetensors``) for the encoders
-    with a ResNet; ``None`` trains from scratch (the paper's setting). Extra ``kwargs`` go to the
-    class (e.g. ``hidden`` for ``"2d"``).
-    """
-    try:
-        cls = IMAGE_ENCODERS[name]
-    except KeyError:
-        raise ValueError(f"unknown image encoder {name!r}; choose one of {sorted(IMAGE_ENCODERS)}") from None
-    if name == "2d":
-        if weights is not None:
-            raise ValueError("the '2d' encoder has no image backbone: ImageNet weights do not apply")
-        return cls(out_dim=out_dim, **kwargs)
-    return cls(out_dim=out_dim, weights=weights, **kwargs)
-
-
-def default_model_config(
-    model: str,
-    n_levels: int,
-    n_angles: int,
-    supervised: bool = False,
-    embed_dim: int = 128,
-    feature_dim: int = 256,
-    spatial_channels: int = 32,
-    logit_scale: float = 1 / 0.07,
-    learn_logit_scale: bool = True,
-    n_classes: int = 9,
-    image_size: int | None = None,
-    width: int = STANDARD_WIDTH,
-) -> dict:
-    """A plain-JSON config for :func:`build_model` (what checkpoints and exports record).
-    ``width``: channels of the ResNet18 stem (encoders with a ResNet; 64 is torchvision's)."""
-    enc = {"name": model, "out_dim": feature_dim, **({} if model == "2d" else _width_config(width))}
-    return {
-        "kind": "supervised" if supervised else "csip",
-        "image_encoder": enc,
-        "spatial_encoder": {"n_levels": n_levels, "n_angles": n_angles, "channels": spatial_channels,
-                            "out_dim": feature_dim},
-        "embed_dim": embed_dim,
-        "head_hidden": 512,
-        "logit_scale": {"init": logit_scale, "learnable": learn_logit_scale, "max": 100.0},
-        "n_classes": n_classes,
-        "image_size": image_size,
-    }
-
-
-def build_model(config: dict, weights: str | None = None) -> nn.Module:
-    """Build a :class:`CSIPModel` or :class:`SupervisedModel` from :func:`default_model_config`."""
-    config = copy.deepcopy(config)
-    ie = config["image_encoder"]
-    enc = build_image_encoder(ie.pop("name"), weights=weights, **ie)
-    if config["kind"] == "supervised":
-        return SupervisedModel(enc, config.get("n_classes", 9))
-    se = config["spatial_encoder"]
-    ls = config["logit_scale"]
-    return CSIPModel(
-        enc,
-        SpatialEncoder(se["n_levels"], se["n_angles"], channels=se["channels"], out_dim=se["out_dim"]),
-        embed_dim=config["embed_dim"],
-        head_hidden=config.get("head_hidden", 512),
-        logit_scale=LogitScale(ls["init"], ls["learnable"], ls["max"]),
-    )
-
-
-def image_tower(model: nn.Module, config: dict) -> ImageTower:
-    """The evaluable image side of a built model (shares its modules)."""
-    head = model.image_head if isinstance(model, CSIPModel) else None
-    return ImageTower(model.image_encoder, head, config)
-
-
-__all__ = [
-    "IMAGE_ENCODERS",
-    "Box2D",
-    "CSIPModel",
-    "DRNetLike",
-    "ImageNormalize",
-    "ImageTower",
-    "LogitScale",
-    "ProjectionHead",
-    "ResNet18MLP",
-    "ResNet18Plus2D",
-    "SpatialEncoder",
-    "SupervisedModel",
-    "ThetaCircularConv2d",
-    "box_features",
-    "box_masks",
-    "build_image_encoder",
-    "build_model",
-    "circular_theta_pad",
-    "default_model_config",
-    "image_tower",
-    "load_state_file",
-]
+__all__ = sorted(_EXPORTS)

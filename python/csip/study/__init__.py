@@ -12,7 +12,7 @@ Submodules are imported on use, as in :mod:`csip.eval`: ``csip run --help`` (and
 
 from __future__ import annotations
 
-from ..lazy import lazy_exports
+from ..base.lazy import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_EPOCHS": "config",

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from ..demo import sfb_demo
-from ..eval.features import default_device
+from ..viz.demo import sfb_demo
+from ..base.checks import default_device
 from ..eval.results import EvalResults
-from ..selection import read_best
-from ..train import read_metrics
+from ..train.selection import read_best
+from ..train.metrics import read_metrics
 from . import stages, table
 from .config import StudyConfig
 from .report import summary_markdown
@@ -133,7 +133,7 @@ def _other(features: str) -> str:
 
 def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, echo: Callable[[str], None] = print) -> dict:
     """Run (or resume) the whole study; returns the ``summary.json`` document (also written,
-    with ``summary.md``, in ``cfg.out``). Bad settings raise :class:`~csip.errors.BadOption`
+    with ``summary.md``, in ``cfg.out``). Bad settings raise :class:`~csip.base.errors.BadOption`
     before any work; a stage that cannot run raises :class:`~csip.study.stages.StudyError`."""
     stages.check_settings(cfg)
     if cfg.threads:

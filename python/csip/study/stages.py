@@ -14,18 +14,23 @@ import numpy as np
 from ..cache import Cache
 from ..cache.format import CacheError
 from ..cache.writer import build, resolve_source
-from ..checkpoint import load_encoder
+from ..models.encoder import load_encoder
 from ..descriptor import DescriptorParams
-from ..errors import BadOption, CsipInputError
+from ..base.errors import BadOption, CsipInputError
 from ..eval.api import evaluate
 from ..eval.cbir import ndcg
 from ..eval.config import EvalConfig, eval_settings
 from ..eval.plan import text_encoder_path
-from ..eval.features import default_device, extract
+from ..base.checks import default_device
+from ..eval.features import extract
 from ..eval.results import EvalResults
-from ..fingerprint import cache_identity_at, describe_diff, fingerprint, settings_diff
-from ..train import DataError, TrainConfig, TrainingDiverged, check_options, read_params, train
-from ..train_config import run_settings, stored_run_settings
+from ..base.fingerprint import cache_identity_at, describe_diff, fingerprint, settings_diff
+from ..train.data import DataError
+from ..train.config import TrainConfig
+from ..train.loss_monitor import TrainingDiverged
+from ..train.run import check_options, train
+from ..train.resume import read_params
+from ..train.config import run_settings, stored_run_settings
 from .config import StudyConfig
 
 
@@ -36,7 +41,7 @@ class StudyError(CsipInputError, RuntimeError):
 
 
 def check_settings(cfg: StudyConfig) -> None:
-    """:class:`~csip.errors.BadOption` for a setting that a later stage would refuse (the
+    """:class:`~csip.base.errors.BadOption` for a setting that a later stage would refuse (the
     forces, the trainings' options and device, VQA's text encoder), before any work: a bad
     ``--lr`` must not surface after the precompute, nor a bad ``--text-encoder`` after every
     training."""

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..eval.results import EvalResults
-from ..viz import acc_at_n_plot
+from ..viz.figures import acc_at_n_plot
 from .config import TRAININGS
 
 #: eval results' ``group`` of each training.

@@ -12,7 +12,7 @@ Who uses it:
   parameters (:func:`csip.cache.format.params_hash` is this function, so every existing cache
   keeps its hash);
 - a training run: ``params.json`` holds ``fingerprint_settings``
-  (:func:`csip.train_config.run_settings`: the run-defining options and the cache's identity)
+  (:func:`csip.train.config.run_settings`: the run-defining options and the cache's identity)
   and their ``fingerprint``; ``csip run`` reuses a run, and ``--resume`` continues one, only
   when the fingerprints agree;
 - an evaluation: ``results.json`` holds ``fingerprint_settings``

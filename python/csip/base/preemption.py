@@ -161,7 +161,7 @@ def loader_worker_init(worker_id: int = 0) -> None:
     cluster signals the whole process group; the main process stops after its step and shuts
     its workers down itself, where a worker killed by the signal would make torch raise "DataLoader
     worker exited unexpectedly" in the middle of that step), and die with the main process
-    whatever kills it (:func:`csip.orphans.die_with_parent`)."""
+    whatever kills it (:func:`csip.base.orphans.die_with_parent`)."""
     for s in SIGNALS:
         signal.signal(s, signal.SIG_IGN)
     die_with_parent(os.getppid())

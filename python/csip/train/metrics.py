@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..checkpoint import atomic_write
+from ..base.files import atomic_write
 
 
 class MetricsWriter:

@@ -13,7 +13,7 @@ steadies training when a batch holds near-identical banners (objects at similar 
 direction), whose "negatives" are in fact positives.
 
 Data parallel: each process passes its local embeddings and the gathered global ones
-(``v_all``, ``u_all``, gathered *with* gradient, see :mod:`csip.distributed`) and the offset of
+(``v_all``, ``u_all``, gathered *with* gradient, see :mod:`csip.base.distributed`) and the offset of
 its rows in the global batch; its loss is the mean over its own rows, against all N columns,
 so the mean over processes equals the single-process loss on the global batch.
 
@@ -29,8 +29,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import distributed as dist_utils
-from .models.heads import LogitScale
+from ..base import distributed as dist_utils
+from ..models.heads import LogitScale
 
 
 def clip_loss(

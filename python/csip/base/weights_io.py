@@ -3,7 +3,7 @@
 ``torch.load`` and ``safetensors`` fail on a truncated, empty or foreign file with messages such
 as "PytorchStreamReader failed reading zip archive", "cannot load it: 101" or "Error while
 deserializing header", which do not say which file is at fault or what to do. These readers
-raise :class:`~csip.errors.BadFile` (a ``ValueError``) with the path, the file's size and the
+raise :class:`~csip.base.errors.BadFile` (a ``ValueError``) with the path, the file's size and the
 library's own first line instead. Loading stays ``weights_only`` (no pickled code runs).
 """
 

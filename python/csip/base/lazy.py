@@ -10,13 +10,14 @@ from typing import Any
 
 def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], Any]:
     """A module-level ``__getattr__`` for ``package``: attribute ``name`` is ``name`` of the
-    submodule ``exports[name]``, imported when first asked for; ``AttributeError`` otherwise.
-    Use: ``__getattr__ = lazy_exports(__name__, {"run": "api", ...})``."""
+    submodule ``exports[name]`` (``"api"``; or a relative module name such as ``"..cache.order"``
+    for a name a package re-exports from elsewhere), imported when first asked for;
+    ``AttributeError`` otherwise. Use: ``__getattr__ = lazy_exports(__name__, {"run": "api", ...})``."""
 
     def __getattr__(name: str) -> Any:
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f".{module}", package), name)
+        return getattr(importlib.import_module(module if module.startswith(".") else f".{module}", package), name)
 
     return __getattr__

@@ -1,8 +1,8 @@
 """Held-out metrics at an epoch end, from one pass over the val split.
 
-The pass gives the val loss and accuracy (:func:`csip.training.step.forward`, the training's own
+The pass gives the val loss and accuracy (:func:`csip.train.step.forward`, the training's own
 forward and loss) and, when a checkpoint is being selected, the features the selection ranks
-(:func:`csip.selection.retrieval_scores`): f_v, caught from that same forward pass by a hook on
+(:func:`csip.train.selection.retrieval_scores`): f_v, caught from that same forward pass by a hook on
 the image encoder, and its shared-space embedding. Each batch is read and encoded once.
 
 Values are the ones a separate loss pass and retrieval pass gave, bit for bit: same batches,
@@ -20,9 +20,9 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..loss import clip_loss
+from .loss import clip_loss
 from ..models import image_tower
-from ..selection import retrieval_scores
+from .selection import retrieval_scores
 from .step import Forward, batch_keys, forward, to_device
 
 
@@ -78,7 +78,7 @@ def validation_record(model: torch.nn.Module, dataset: Dataset, batch_size: int,
     """The val metrics of ``model`` (unwrapped) on ``dataset``, in eval mode, batches in order.
 
     Always :func:`validate`'s ``val_loss`` and ``val_acc`` / ``val_top1``; with ``retrieval``,
-    also ``val_ndcg{k}_pre`` and ``val_ndcg{k}_embed`` (:func:`csip.selection.retrieval_scores`;
+    also ``val_ndcg{k}_pre`` and ``val_ndcg{k}_embed`` (:func:`csip.train.selection.retrieval_scores`;
     needs ≥ 2 items), from the same pass.
     """
     was_training = model.training

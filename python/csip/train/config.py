@@ -14,7 +14,7 @@ from typing import Any
 #: on two CPU cores (precompute + training) while still learning something.
 SYNTHETIC_DEFAULTS = {"n": 1000, "image_size": 64, "epochs": 3, "batch_size": 64}
 
-#: Val metrics ``TrainConfig.select`` accepts (their meaning: :mod:`csip.selection`).
+#: Val metrics ``TrainConfig.select`` accepts (their meaning: :mod:`csip.train.selection`).
 SELECTABLE = ("val_ndcg10_embed", "val_ndcg10_pre", "val_loss", "val_acc", "val_top1")
 
 
@@ -72,9 +72,9 @@ RUN_DEFINING_FIELDS = (
 
 
 def run_settings(cfg: TrainConfig, cache: dict[str, str] | None) -> dict[str, Any]:
-    """What fixes a run's result (:func:`csip.fingerprint.fingerprint` of it is the run's
+    """What fixes a run's result (:func:`csip.base.fingerprint.fingerprint` of it is the run's
     fingerprint): ``{"config": the RUN_DEFINING_FIELDS of cfg, "cache": cache}``; ``cache`` is the
-    data's :func:`csip.fingerprint.cache_identity`, None for an in-memory dataset."""
+    data's :func:`csip.base.fingerprint.cache_identity`, None for an in-memory dataset."""
     config = {k: getattr(cfg, k) for k in RUN_DEFINING_FIELDS}
     return {"config": {k: str(v) if isinstance(v, Path) else v for k, v in config.items()}, "cache": cache}
 

@@ -1,8 +1,10 @@
 """The state of one training run, built once by :func:`csip.train.setup_run` and carried by the
-loop (:mod:`csip.training.loop`) from step to step."""
+loop (:mod:`csip.train.loop`) from step to step."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -13,10 +15,12 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ..selection import BestTracker
-from ..train_config import TrainConfig
+from .selection import BestTracker
+from .config import TrainConfig
+from ..models.checkpoint import FORMAT, VERSION, unwrap
 from .checkpointer import Checkpointer
 from .loss_monitor import LossMonitor
+from .rng import capture_rng_state
 from .metrics import MetricsWriter
 
 
@@ -83,6 +87,36 @@ class RunState:
     def main(self) -> bool:
         """Whether this is the process that writes files and validates."""
         return self.rank == 0
+
+    def checkpoint_state(self, epoch: int, step_in_epoch: int) -> dict[str, Any]:
+        """Everything a resume needs, as the run will continue at batch ``step_in_epoch`` of
+        ``epoch`` (the keys of :mod:`csip.models.checkpoint`)."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "model_config": self.model_config,
+            "train_config": json.loads(json.dumps(dataclasses.asdict(self.cfg), default=str)),
+            "data": json.loads(json.dumps(self.params["data"], default=str)),
+            "model": unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": None,
+            "epoch": epoch,
+            "step_in_epoch": step_in_epoch,
+            "step": self.step,
+            "world_size": self.world,
+            "global_batch": self.global_batch,
+            "rng": capture_rng_state(),
+            "best": self.tracker.state() if self.tracker is not None else None,
+        }
+
+    def save(self, epoch: int, step_in_epoch: int, final: bool = False) -> None:
+        """``last.pt`` (and ``final.pt``) as the run continues at batch ``step_in_epoch`` of ``epoch``."""
+        self.checkpointer.save(lambda: self.checkpoint_state(epoch, step_in_epoch), final)
+
+    def save_best(self) -> None:
+        """``best.pt`` (the state at the start of the next epoch) and ``best.json``; main process only."""
+        self.checkpointer.save_best(self.checkpoint_state(self.epoch + 1, 0), self.tracker.write)
 
     def summary(self) -> dict:
         """What :func:`csip.train.train` returns: steps, last loss, paths."""

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import atomic_write
-from .eval.cbir import ndcg
-from .train_config import SELECTABLE
+from ..base.files import atomic_write
+from ..eval.cbir import ndcg
+from .config import SELECTABLE
 
 #: Metrics where lower is better; every other one is maximised.
 LOWER_IS_BETTER = frozenset({"val_loss"})
@@ -41,7 +41,7 @@ def retrieval_scores(features: np.ndarray, embeddings: np.ndarray, banners: np.n
     """``{"val_ndcg{k}_pre": ..., "val_ndcg{k}_embed": ...}``: CBIR NDCG@k of the val items
     ranked by their features f_v ``(N, D)`` and by their shared-space embeddings ``(N, E)``,
     with the banners ``(N, R, K)`` as relevance; N ≥ 2. The features come from the epoch's
-    validation pass (:func:`csip.training.validation.validation_record`)."""
+    validation pass (:func:`csip.train.validation.validation_record`)."""
     out = {f"val_ndcg{k}_pre": ndcg(features, banners, ks=(k,))[k],
            f"val_ndcg{k}_embed": ndcg(embeddings, banners, ks=(k,))[k]}
     return {key: float(v) for key, v in out.items()}

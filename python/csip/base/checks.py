@@ -1,17 +1,31 @@
 """Checks of option values shared by the commands, run before any work or any output is made.
 
-Each raises a :mod:`csip.errors` type whose message names the option and the value, so that
+Each raises a :mod:`csip.base.errors` type whose message names the option and the value, so that
 :mod:`csip.commands.failures` can print it in one line with exit code 2.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from .errors import BadOption, UnwritableOutput
+
+
+def is_integer(value: Any) -> bool:
+    """An ``int`` (or a numpy integer), not a ``bool``."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """An ``int`` or ``float``, not a ``bool`` (whose JSON is ``true``/``false``). NaN and the
+    infinities are numbers here: a geometry value that is not finite skips only its item, where
+    the adapter uses it (:func:`csip.data.common.clip_box`), as COCO's polygons do."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def check_positive_finite(value: float, option: str) -> float:
@@ -47,6 +61,13 @@ def check_device(name: str | None, option: str = "--device") -> str | None:
     if dev.index is not None and dev.index >= n:
         raise BadOption(f"{option} {name!r}: there are only {n} CUDA device(s) (cuda:0..cuda:{n - 1})")
     return name
+
+
+def default_device() -> str:
+    """``"cuda"`` when torch sees a CUDA device, else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def check_writable_dir(path: str | os.PathLike, option: str = "--out") -> Path:

@@ -1,9 +1,9 @@
 """The training loop: :func:`train_one_epoch`, then :func:`end_of_epoch`, until the schedule ends;
-:func:`finish` writes the final checkpoint. Each works on a :class:`~csip.training.state.RunState`.
+:func:`finish` writes the final checkpoint. Each works on a :class:`~csip.train.state.RunState`.
 
 Checkpoints and stops keep a run exact: ``last.pt`` is written at every epoch end (as the start
 of the next epoch), every ``save_every`` steps and when a signal stops the run, always after the
-pending losses were checked (:class:`~csip.training.loss_monitor.LossMonitor`), so a resumed run
+pending losses were checked (:class:`~csip.train.loss_monitor.LossMonitor`), so a resumed run
 repeats the uninterrupted one and no diverged state is ever saved.
 """
 
@@ -14,8 +14,8 @@ import time
 
 import torch
 
-from .. import distributed as dist_utils
-from ..preemption import Interrupted, StopFlag
+from ..base import distributed as dist_utils
+from ..base.preemption import Interrupted, StopFlag
 from .state import RunState
 from .step import forward_loss
 from .validation import validation_record
@@ -34,7 +34,7 @@ def train_one_epoch(run: RunState, stop_flag: StopFlag) -> None:
             _log_train(run, logit_scale)
         if cfg.save_every and run.step % cfg.save_every == 0 and not is_last:
             run.monitor.flush()
-            run.checkpointer.save(run, run.epoch, run.step_in_epoch)
+            run.save(run.epoch, run.step_in_epoch)
         if is_last:
             run.stopped = True
             return
@@ -80,7 +80,7 @@ def _save_and_stop(run: RunState, stop_flag: StopFlag) -> None:
     run.monitor.flush()
     cfg = run.cfg
     if not (cfg.save_every and run.step % cfg.save_every == 0):
-        run.checkpointer.save(run, run.epoch, run.step_in_epoch)
+        run.save(run.epoch, run.step_in_epoch)
     last = run.checkpointer.last
     raise Interrupted(stop_flag.signum or int(signal.SIGTERM),
                       f"stopped after step {run.step} of {run.total_steps}; checkpoint {last}",
@@ -99,7 +99,7 @@ def end_of_epoch(run: RunState) -> None:
     if not run.stopped:
         run.epoch, run.step_in_epoch = run.epoch + 1, 0
         if run.epoch < run.cfg.epochs:
-            run.checkpointer.save(run, run.epoch, 0)
+            run.save(run.epoch, 0)
 
 
 def _validate_and_select(run: RunState) -> None:
@@ -114,13 +114,13 @@ def _validate_and_select(run: RunState) -> None:
     rec = {"kind": "val", "step": run.step, "epoch": run.epoch, **rec}
     run.metrics.log(rec)
     if run.tracker is not None and run.tracker.update(rec):
-        run.checkpointer.save_best(run)
+        run.save_best()
 
 
 def finish(run: RunState) -> None:
     """Check the last losses and write ``final.pt`` (and ``last.pt``) at the run's counters."""
     run.monitor.flush()
-    run.checkpointer.save(run, run.epoch, run.step_in_epoch, final=True)
+    run.save(run.epoch, run.step_in_epoch, final=True)
 
 
 __all__ = ["end_of_epoch", "finish", "train_one_epoch"]

@@ -1,30 +1,4 @@
-"""Checkpoints of training runs, and the trained image encoder for evaluation.
-
-A checkpoint is one ``torch.save`` file holding only tensors and plain Python types, so that it
-loads with ``torch.load(weights_only=True)`` (no pickled code runs on load):
-
-=================  ==========================================================================
-key                content
-=================  ==========================================================================
-``format``         ``"csip-checkpoint"``; ``version``: :data:`VERSION`
-``model_config``   plain dict for :func:`csip.models.build_model`
-``train_config``   the run's options (plain dict)
-``data``           what the model was trained on: cache path, banner shape (R, K), image size
-``model``          ``state_dict`` of the unwrapped model (no ``module.``/``_orig_mod.`` prefixes)
-``optimizer``      AdamW ``state_dict``; ``scheduler``: LR scheduler ``state_dict``
-``scaler``         GradScaler ``state_dict`` or None (bf16 autocast needs none)
-``epoch``          epoch in progress; ``step_in_epoch``: batches of it already consumed
-``step``           global optimiser steps done
-``rng``            python / numpy / torch / CUDA RNG states, as tensors and plain types
-=================  ==========================================================================
-
-Data order and augmentation are functions of (seed, epoch, step), so those counters plus the
-RNG states make a resumed run repeat the uninterrupted one exactly.
-
-Files are written atomically (temporary file in the same directory, fsync, ``os.replace``): a
-run killed while saving leaves the previous checkpoint intact.
-
-For evaluation, :func:`load_encoder` returns a :class:`csip.models.ImageTower` (image encoder
+"""The trained image encoder: :func:`load_encoder` returns a :class:`csip.models.ImageTower` (image encoder
 f_v and, for C-SIP, its projection head g_v) from a checkpoint file or from a directory written
 by :func:`export_encoder` (``model.safetensors`` + ``config.json``). Use
 ``tower.features(batch)`` — the features before the projection head — as the frozen
@@ -34,9 +8,6 @@ representation (see :func:`encode`).
 from __future__ import annotations
 
 import json
-import os
-import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -45,115 +16,17 @@ import torch
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
-from .errors import BadFile
-from .models import ImageTower, build_image_encoder, build_model, image_tower
-from .models.heads import ProjectionHead
-from .weights_io import safetensors_load, torch_load
+from ..base.errors import BadFile
+from ..base.files import atomic_write
+from ..base.weights_io import safetensors_load
+from .build import build_image_encoder, build_model, image_tower
+from .checkpoint import VERSION, load_checkpoint
+from .composite import ImageTower
+from .heads import ProjectionHead
 
-FORMAT = "csip-checkpoint"
-VERSION = 1
 EXPORT_WEIGHTS = "model.safetensors"
 EXPORT_CONFIG = "config.json"
 EXPORT_FORMAT = "csip-encoder"
-
-
-# --------------------------------------------------------------------------- atomic I/O
-
-
-def atomic_write(path: str | Path, write) -> Path:
-    """Call ``write(tmp_path)`` then move the file onto ``path`` atomically (same directory)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide checkpoints from co-workers
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` to ``path`` atomically with ``torch.save``."""
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
-    """Read a checkpoint with ``torch.load(weights_only=True)`` and check its format.
-
-    ``mmap``: map the tensors' storage from the file instead of reading it (for a caller that
-    needs only the checkpoint's plain records, such as its ``train_config``)."""
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    state = torch_load(path, map_location, "checkpoint", mmap=mmap)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise BadFile(f"{path} is not a csip checkpoint (no format {FORMAT!r})")
-    if state.get("version") != VERSION:
-        raise BadFile(f"{path}: checkpoint version {state.get('version')} (this csip reads {VERSION})")
-    return state
-
-
-# --------------------------------------------------------------------------- RNG states
-
-
-def capture_rng_state() -> dict[str, Any]:
-    """Python, numpy, torch (CPU) and CUDA RNG states as tensors and plain types."""
-    py = random.getstate()
-    np_state = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": [py[0], list(py[1]), py[2]],
-        "numpy": {
-            "name": np_state[0],
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-    return state
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    """Inverse of :func:`capture_rng_state`."""
-    py = state["python"]
-    random.setstate((int(py[0]), tuple(int(x) for x in py[1]), py[2]))
-    n = state["numpy"]
-    np.random.set_state(
-        (n["name"], n["keys"].numpy().astype(np.uint32), int(n["pos"]), int(n["has_gauss"]), float(n["cached_gaussian"]))
-    )
-    torch.set_rng_state(state["torch"].cpu())
-    if state.get("cuda") and torch.cuda.is_available():
-        cuda = [s.cpu() for s in state["cuda"]]
-        if len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda)
-
-
-# --------------------------------------------------------------------------- models
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The plain module under DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers."""
-    while True:
-        if hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        elif isinstance(model, torch.nn.parallel.DistributedDataParallel):
-            model = model.module
-        else:
-            return model
 
 
 def _tower_from(model_config: dict, model_state: dict[str, torch.Tensor], map_location):
@@ -282,17 +155,5 @@ def encode(encoder, dataset, batch_size: int = 256, device: str | torch.device |
     return torch.cat(out).numpy()
 
 
-__all__ = [
-    "FORMAT",
-    "VERSION",
-    "atomic_write",
-    "capture_rng_state",
-    "encode",
-    "export_encoder",
-    "load_checkpoint",
-    "load_encoder",
-    "restore_rng_state",
-    "run_checkpoint",
-    "save_checkpoint",
-    "unwrap",
-]
+__all__ = ["EXPORT_CONFIG", "EXPORT_FORMAT", "EXPORT_WEIGHTS", "encode", "export_encoder", "load_encoder",
+           "run_checkpoint"]

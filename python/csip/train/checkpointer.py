@@ -6,24 +6,20 @@ In ``out/checkpoints``:
   stopped by a signal; ``--resume`` continues from it;
 - ``final.pt``: the finished run (and ``last.pt`` again, the same state);
 - ``best.pt`` and ``best.json``: the epoch end with the best selection metric
-  (:class:`csip.selection.BestTracker`), saved as the start of the next epoch.
+  (:class:`csip.train.selection.BestTracker`), saved as the start of the next epoch.
 
-Every file is written atomically (:func:`csip.checkpoint.save_checkpoint`) by the main process
-only; the format is described in :mod:`csip.checkpoint`.
+Every file is written atomically (:func:`csip.models.checkpoint.save_checkpoint`) by the main process
+only; the format is described in :mod:`csip.models.checkpoint`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .. import distributed as dist_utils
-from ..checkpoint import FORMAT, VERSION, capture_rng_state, load_checkpoint, save_checkpoint, unwrap
-
-if TYPE_CHECKING:  # annotations only: the run state imports this module
-    from .state import RunState
+from ..base import distributed as dist_utils
+from ..models.checkpoint import load_checkpoint, save_checkpoint
 
 
 class Checkpointer:
@@ -59,46 +55,26 @@ class Checkpointer:
 
     def _remove_torn_writes(self) -> None:
         """Delete the temporary files of checkpoint writes that a SIGKILL cut short
-        (``.NAME.pt.XXXX.tmp``, :func:`csip.checkpoint.atomic_write`): the run that wrote them
+        (``.NAME.pt.XXXX.tmp``, :func:`csip.base.files.atomic_write`): the run that wrote them
         is gone, and each may be as large as a checkpoint."""
         for tmp in self.dir.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
 
-    def state(self, run: RunState, epoch: int, step_in_epoch: int) -> dict[str, Any]:
-        """Everything a resume needs, as the run will continue at batch ``step_in_epoch`` of ``epoch``."""
-        return {
-            "format": FORMAT,
-            "version": VERSION,
-            "model_config": run.model_config,
-            "train_config": json.loads(json.dumps(dataclasses.asdict(run.cfg), default=str)),
-            "data": json.loads(json.dumps(run.params["data"], default=str)),
-            "model": unwrap(run.model).state_dict(),
-            "optimizer": run.optimizer.state_dict(),
-            "scheduler": run.scheduler.state_dict(),
-            "scaler": None,
-            "epoch": epoch,
-            "step_in_epoch": step_in_epoch,
-            "step": run.step,
-            "world_size": run.world,
-            "global_batch": run.global_batch,
-            "rng": capture_rng_state(),
-            "best": run.tracker.state() if run.tracker is not None else None,
-        }
-
-    def save(self, run: RunState, epoch: int, step_in_epoch: int, final: bool = False) -> None:
-        """``last.pt`` (and ``final.pt`` when ``final``); every process waits for it."""
+    def save(self, state: Callable[[], dict[str, Any]], final: bool = False) -> None:
+        """``last.pt`` (and ``final.pt`` when ``final``) holding ``state()`` (called on the main
+        process only: the other ranks build nothing); every process waits for it."""
         if self.main:
-            state = self.state(run, epoch, step_in_epoch)
-            save_checkpoint(self.last, state)
+            content = state()
+            save_checkpoint(self.last, content)
             if final:
-                save_checkpoint(self.final, state)
+                save_checkpoint(self.final, content)
             self.last_good = self.last
         dist_utils.barrier()
 
-    def save_best(self, run: RunState) -> None:
-        """``best.pt`` (the state at the start of the next epoch) and ``best.json``; main process only."""
-        save_checkpoint(self.best, self.state(run, run.epoch + 1, 0))
-        run.tracker.write(self.dir / "best.json")
+    def save_best(self, state: dict[str, Any], record: Callable[[Path], None]) -> None:
+        """``best.pt`` holding ``state`` and ``best.json`` written by ``record(path)``; main process only."""
+        save_checkpoint(self.best, state)
+        record(self.dir / "best.json")
 
     def describe_last_good(self) -> str:
         """``"PATH (step N)"`` of :attr:`last_good`, or that none was saved yet."""

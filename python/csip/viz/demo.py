@@ -10,9 +10,9 @@ from pathlib import Path
 import csip_core
 import numpy as np
 
-from .data import PREDICATES
-from .data.synthetic import SyntheticSource
-from .viz import sfb_figure
+from ..data import PREDICATES
+from ..data.synthetic import SyntheticSource
+from .figures import sfb_figure
 
 
 def sfb_demo(out_dir: str | Path, n_scenes: int = 4, seed: int = 0, n_angles: int = 180) -> dict:

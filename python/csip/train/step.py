@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ..checkpoint import unwrap
-from ..loss import supervised_loss
+from ..models.checkpoint import unwrap
+from .loss import supervised_loss
 
 
 def batch_keys(model: torch.nn.Module, supervised: bool) -> tuple[str, ...]:
@@ -53,8 +53,8 @@ class Forward(NamedTuple):
 def forward(net: torch.nn.Module, batch: Mapping[str, torch.Tensor], clip: Callable, supervised: bool,
             amp: bool) -> Forward:
     """One forward pass of ``net`` and its loss; bf16 autocast if ``amp`` (on the batch's device
-    type). ``clip(v, u, logit_scale)`` is the contrastive loss: a :class:`~csip.loss.ClipLoss`
-    in training (gathered across processes), the local :func:`~csip.loss.clip_loss` in
+    type). ``clip(v, u, logit_scale)`` is the contrastive loss: a :class:`~csip.train.loss.ClipLoss`
+    in training (gathered across processes), the local :func:`~csip.train.loss.clip_loss` in
     validation (which runs on one process)."""
     device_type = next(iter(batch.values())).device.type
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
