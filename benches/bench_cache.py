@@ -8,7 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from csip.train import build_synthetic_cache
+from csip.cache.synthetic import build_synthetic_cache
 
 WARMED = ("images.npy", "sfb.npy", "boxes.npy", "labels.npy")
 

@@ -39,7 +39,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from csip.cache import BatchReader, Cache, CacheDataset  # noqa: E402
-from csip.train import EpochBatchSampler, flip_mask, hflip_batch, to_device  # noqa: E402
+from csip.cache.order import EpochBatchSampler, flip_mask, hflip_batch
+from csip.train.step import to_device  # noqa: E402
 
 from bench_cache import cache_or_synthetic, warm_page_cache  # noqa: E402
 

@@ -42,19 +42,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from csip.cache.batches import default_reader_threads  # noqa: E402
-from csip.loss import ClipLoss  # noqa: E402
+from csip.train.loss import ClipLoss  # noqa: E402
 from csip.models import build_model, default_model_config  # noqa: E402
-from csip.train import (  # noqa: E402
-    batch_feed,
-    batch_keys,
-    default_loader_workers,
-    flip_mask,
-    forward_loss,
-    hflip_batch,
-    open_cache,
-    param_groups,
-    to_device,
-)
+from csip.train.data import batch_feed, default_loader_workers, open_cache
+from csip.train.step import batch_keys, forward_loss, to_device
+from csip.cache.order import flip_mask, hflip_batch
+from csip.train.schedule import param_groups
 
 from bench_cache import cache_or_synthetic, warm_page_cache  # noqa: E402
 

@@ -2,8 +2,8 @@
 
 - **two passes** (what training did before): the val loss pass (:func:`csip.train.validate`)
   and a second read of the split through the image tower for the retrieval features, then
-  :func:`csip.selection.retrieval_scores`;
-- **one pass**: :func:`csip.training.validation.validation_record` with ``retrieval=True``
+  :func:`csip.train.selection.retrieval_scores`;
+- **one pass**: :func:`csip.train.validation.validation_record` with ``retrieval=True``
   (each batch read and encoded once; f_v caught from the loss pass).
 
 Both give the same record (checked here before timing). Each is timed ``--repeats`` times
@@ -30,9 +30,10 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from csip.models import build_model, default_model_config, image_tower  # noqa: E402
-from csip.selection import retrieval_scores  # noqa: E402
-from csip.train import open_cache, validate  # noqa: E402
-from csip.training.validation import validation_record  # noqa: E402
+from csip.train.selection import retrieval_scores  # noqa: E402
+from csip.train.data import open_cache
+from csip.train.validation import validate  # noqa: E402
+from csip.train.validation import validation_record  # noqa: E402
 
 
 @torch.no_grad()
