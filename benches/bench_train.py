@@ -42,7 +42,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from csip.cache.batches import default_reader_threads  # noqa: E402
-from csip.train.loss import ClipLoss  # noqa: E402
+from csip.train.objectives import make_objective  # noqa: E402
 from csip.models import build_model, default_model_config  # noqa: E402
 from csip.train.data import batch_feed, default_loader_workers, open_cache
 from csip.train.step import batch_keys, forward_loss, to_device
@@ -112,11 +112,11 @@ def main() -> None:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-4, **({"fused": True} if cuda else {"foreach": True}))
     net = torch.compile(model) if a.compile else model
-    clip = ClipLoss(0.3)
-    keys = batch_keys(model, a.supervised)
+    objective = make_objective("supervised" if a.supervised else "csip")
+    keys = batch_keys(model, objective)
 
     def step(batch: dict) -> torch.Tensor:
-        loss, _ = forward_loss(net, batch, clip, a.supervised, amp)
+        loss, _ = forward_loss(net, batch, objective, amp)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from csip.models import build_model, default_model_config, image_tower  # noqa: E402
 from csip.train.selection import retrieval_scores  # noqa: E402
-from csip.train.data import open_cache
+from csip.train.data import open_cache  # noqa: E402
+from csip.train.objectives import make_objective  # noqa: E402
 from csip.train.validation import validate  # noqa: E402
 from csip.train.validation import validation_record  # noqa: E402
 
@@ -39,7 +40,7 @@ from csip.train.validation import validation_record  # noqa: E402
 @torch.no_grad()
 def two_passes(model, ds, batch_size, device, supervised) -> dict:
     """The loss pass, then a second read of the split for the retrieval features."""
-    rec = validate(model, ds, batch_size, device, supervised, amp=False)
+    rec = validate(model, ds, batch_size, device, make_objective("supervised" if supervised else "csip"), amp=False)
     tower = image_tower(model, {})
     pre, emb, banners = [], [], []
     for raw in DataLoader(ds, batch_size=batch_size, shuffle=False):
@@ -68,7 +69,8 @@ def main() -> None:
                                              supervised=args.supervised, image_size=info["image_size"],
                                              width=args.width)).eval()
     batch_size = max(2, min(args.batch_size, len(ds)))
-    one = lambda: validation_record(model, ds, batch_size, device, args.supervised, amp=False, retrieval=True)  # noqa: E731
+    objective = make_objective("supervised" if args.supervised else "csip")
+    one = lambda: validation_record(model, ds, batch_size, device, objective, amp=False, retrieval=True)  # noqa: E731
     two = lambda: two_passes(model, ds, batch_size, device, args.supervised)  # noqa: E731
     assert one() == two(), "the one-pass record differs from the two passes'"
     times = {}

@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from csip.commands.pretrain import pretrain
-from csip.commands.resume_check import OPTION_FIELDS
-from csip.train.config import SYNTHETIC_DEFAULTS, TrainConfig
-from csip.train.config import RUN_DEFINING_FIELDS
+from csip.train.config import KEPT_ON_RESUME, RUN_DEFINING_FIELDS, SYNTHETIC_DEFAULTS, TrainConfig, param_of
 
 #: Options named differently from their TrainConfig field.
 RENAMED = {"image_size": "synthetic_image_size", "compile_": "compile"}
@@ -38,9 +36,15 @@ def test_epochs_and_batch_default_to_the_config_or_the_synthetic_sizes():
 
 def test_resume_checks_every_run_defining_option():
     """An option that fixes what a run computes, typed with another value on ``--resume``, is
-    refused (csip.commands.resume_check) rather than silently replaced by the stored value."""
+    refused (csip.commands.resume_check, which reads the fields declared ``defines_run``)
+    rather than silently replaced by the stored value: each such field is set by one option of
+    the command, and every option of the command names a field or is one of the command's own."""
     renamed = dict(RENAMED, fixed_logit_scale="learn_logit_scale")
-    defining = {p.name for p in pretrain.params if renamed.get(p.name, p.name) in RUN_DEFINING_FIELDS}
-    assert defining - set(OPTION_FIELDS) == set()
-    assert {OPTION_FIELDS[n][0] for n in defining} <= set(RUN_DEFINING_FIELDS)
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    params = {p.name for p in pretrain.params}
+    defining = {p for p in params if renamed.get(p, p) in RUN_DEFINING_FIELDS}
+    assert {param_of(fields[renamed.get(p, p)]) for p in defining} == defining  # the metadata names the option
     assert len(defining) >= 22
+    assert {param_of(fields[f]) for f in KEPT_ON_RESUME} <= params
+    assert params - {renamed.get(p, p) for p in params} - set(renamed) == set()
+    assert {p for p in params if renamed.get(p, p) not in fields} == {"export_dir"}

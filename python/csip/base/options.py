@@ -82,24 +82,18 @@ def check_integer(value: Any, flag: str, minimum: int | None = None, maximum: in
 
 def check_number(value: Any, flag: str, minimum: float | None = None, maximum: float | None = None,
                  below: float | None = None) -> float:
-    """``float(value)`` when it is a finite number in ``[minimum, maximum]`` (``< below`` when
-    given), else :class:`BadOption` naming ``flag``."""
-    bounds = [f">= {minimum}" if minimum is not None else "", f"<= {maximum}" if maximum is not None else "",
-              f"< {below}" if below is not None else ""]
-    if minimum is not None and (below is not None or maximum is not None):
-        top, close = (below, ")") if below is not None else (maximum, "]")
-        want = f"a finite number in [{minimum}, {top}{close}"
-    else:
-        want = "a finite number" + ("" if not any(bounds) else " " + " and ".join(b for b in bounds if b))
-    if isinstance(value, bool):
-        raise BadOption(f"{flag} {value!r}: expected {want}")
+    """``float(value)`` when it is a finite number in ``[minimum, maximum]`` (or ``[minimum,
+    below)``; a missing bound is infinite), else :class:`BadOption` naming ``flag``:
+    "``--label-smoothing 2.0: must be a finite number in [0.0, 1.0)``"."""
+    lo = -math.inf if minimum is None else minimum
+    hi, close = (below, ")") if below is not None else (math.inf if maximum is None else maximum,
+                                                          ")" if maximum is None else "]")
     try:
         v = float(value)
     except (TypeError, ValueError):
         raise BadOption(f"{flag} {value!r}: not a number") from None
-    if not math.isfinite(v) or (minimum is not None and v < minimum) or (maximum is not None and v > maximum) \
-            or (below is not None and v >= below):
-        raise BadOption(f"{flag} {value!r}: expected {want}")
+    if isinstance(value, bool) or not math.isfinite(v) or v < lo or (v >= hi if close == ")" else v > hi):
+        raise BadOption(f"{flag} {value!r}: must be a finite number in [{float(lo)}, {float(hi)}{close}")
     return v
 
 

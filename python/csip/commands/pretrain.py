@@ -19,11 +19,12 @@ from pathlib import Path
 
 import click
 
-from ..models.registry import TABLE1_MODELS
 from ..base.preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
-from ..train.config import SELECTABLE, SYNTHETIC_DEFAULTS, TrainConfig
-from .failures import fail, reporting_errors
+from ..models.registry import TABLE1_MODELS
+from ..train.config import SELECTABLE, TrainConfig
+from ..train.objectives import OBJECTIVES
 from .command_line import typed_command
+from .failures import fail, reporting_errors
 from .resume_check import kept_options, resume_conflicts
 
 # Only torch-free modules above: `csip --help` imports this module to list the commands, and
@@ -48,6 +49,8 @@ _T = TrainConfig(out="")  # the one source of the options' defaults
 @click.option("--supervised", is_flag=True, default=_T.supervised,
               help="Supervised baseline: same encoder + linear classifier, cross-entropy on the relation "
                    "labels (items with label -1 are ignored).")
+@click.option("--objective", type=click.Choice(list(OBJECTIVES)), default=None,
+              help="Training objective (csip.train.objectives); default: csip, or supervised with --supervised.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs. Default: 20 with --cache, 3 on the synthetic scenes.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None,
@@ -102,10 +105,7 @@ _T = TrainConfig(out="")  # the one source of the options' defaults
                    "to this directory (model.safetensors + config.json) for `csip.load_encoder`.")
 @click.option("--progress/--no-progress", default=_T.progress, show_default=True, help="Progress bar.")
 @click.pass_context
-def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed, workers,
-             device, compile_, amp, embed_dim, feature_dim, logit_scale, fixed_logit_scale, label_smoothing, flip,
-             width, select, pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
-             export_dir, progress) -> None:
+def pretrain(ctx, out, resume, **_options) -> None:
     """Train an image encoder with C-SIP (or, with --supervised, on relation labels).
 
     SIGTERM or SIGINT (preemption, Ctrl-C) finishes the current step, saves
@@ -121,7 +121,7 @@ def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, 
             params = dict(ctx.params)
             if resume:
                 params.update(_resumed_options(ctx, out_dir))
-            _pretrain(ctx, **params)
+            _pretrain(params)
     except Interrupted:
         raise
     except KeyboardInterrupt:  # a signal outside the training steps (start-up, precompute, export)
@@ -137,56 +137,20 @@ def pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, 
             distributed.cleanup()
 
 
-def _pretrain(ctx, cache, split, model, out, supervised, epochs, batch_size, lr, weight_decay, warmup, seed, workers,
-              device, compile_, amp, embed_dim, feature_dim, logit_scale, fixed_logit_scale, label_smoothing, flip,
-              width, select, pretrained, save_every, log_every, tensorboard, resume, max_steps, synthetic_n, image_size,
-              export_dir, progress) -> None:
-    """The command's body (its options as parameters): export only, or check a resume, train, report."""
+def _pretrain(options: dict) -> None:
+    """The command's body (its parsed options): export only, or train (or resume), report."""
     from ..base import distributed
     from ..models.encoder import export_encoder
 
-    final = Path(out) / "checkpoints" / "final.pt"
-    if export_dir is not None and final.is_file() and not resume:
+    out, export_dir = Path(options["out"]), options["export_dir"]
+    final = out / "checkpoints" / "final.pt"
+    if export_dir is not None and final.is_file() and not options["resume"]:
         # export only: the run is finished
         export_encoder(final, export_dir)
         click.echo(f"exported {final} -> {export_dir}", err=True)
         return
-    synthetic = cache is None
-    cfg = TrainConfig(
-        out=str(out),
-        cache=str(cache) if cache else None,
-        split=None if split == "all" else split,
-        model=model,
-        supervised=supervised,
-        epochs=epochs or (SYNTHETIC_DEFAULTS["epochs"] if synthetic else _T.epochs),
-        batch_size=batch_size or (SYNTHETIC_DEFAULTS["batch_size"] if synthetic else _T.batch_size),
-        lr=lr,
-        weight_decay=weight_decay,
-        warmup=warmup,
-        seed=seed,
-        workers=workers,
-        device=device,
-        compile=compile_,
-        amp=amp,
-        embed_dim=embed_dim,
-        feature_dim=feature_dim,
-        width=width,
-        select=select,
-        logit_scale=logit_scale,
-        learn_logit_scale=not fixed_logit_scale,
-        label_smoothing=label_smoothing,
-        flip=flip,
-        pretrained=str(pretrained) if pretrained else None,
-        save_every=save_every,
-        log_every=log_every,
-        tensorboard=tensorboard,
-        resume=resume,
-        max_steps=max_steps,
-        progress=progress,
-        synthetic_n=synthetic_n,
-        synthetic_image_size=image_size,
-    )
-    summary = _train(cfg, Path(out))
+    cfg = TrainConfig.from_options(options)
+    summary = _train(cfg, out)
     if distributed.is_main():
         _report(summary, export_dir)
 

@@ -22,6 +22,10 @@ IMAGE_ENCODERS: dict[str, type[nn.Module]] = {
 }
 
 
+#: The model kinds :func:`build_model` builds (the ``model_kind`` of the C-SIP and supervised objectives).
+MODEL_KINDS = ("csip", "supervised")
+
+
 def build_image_encoder(name: str, out_dim: int = 256, weights: str | None = None, **kwargs) -> nn.Module:
     """Build image encoder ``name`` (see :data:`IMAGE_ENCODERS`) with feature width ``out_dim``.
 
@@ -53,12 +57,15 @@ def default_model_config(
     n_classes: int = 9,
     image_size: int | None = None,
     width: int = STANDARD_WIDTH,
+    kind: str | None = None,
 ) -> dict:
     """A plain-JSON config for :func:`build_model` (what checkpoints and exports record).
-    ``width``: channels of the ResNet18 stem (encoders with a ResNet; 64 is torchvision's)."""
+    ``width``: channels of the ResNet18 stem (encoders with a ResNet; 64 is torchvision's);
+    ``kind``: the model a training objective builds (``"csip"``, ``"supervised"``, another
+    objective's), by default ``"supervised"`` when ``supervised`` else ``"csip"``."""
     enc = {"name": model, "out_dim": feature_dim, **({} if model == "2d" else _width_config(width))}
     return {
-        "kind": "supervised" if supervised else "csip",
+        "kind": kind or ("supervised" if supervised else "csip"),
         "image_encoder": enc,
         "spatial_encoder": {"n_levels": n_levels, "n_angles": n_angles, "channels": spatial_channels,
                             "out_dim": feature_dim},
@@ -73,6 +80,9 @@ def default_model_config(
 def build_model(config: dict, weights: str | None = None) -> nn.Module:
     """Build a :class:`CSIPModel` or :class:`SupervisedModel` from :func:`default_model_config`."""
     config = copy.deepcopy(config)
+    if config["kind"] not in MODEL_KINDS:
+        raise ValueError(f"model kind {config['kind']!r}: build_model builds {', '.join(MODEL_KINDS)} (the "
+                         "objective that trains another kind builds its model)")
     ie = config["image_encoder"]
     enc = build_image_encoder(ie.pop("name"), weights=weights, **ie)
     if config["kind"] == "supervised":
@@ -94,4 +104,4 @@ def image_tower(model: nn.Module, config: dict) -> ImageTower:
     return ImageTower(model.image_encoder, head, config)
 
 
-__all__ = ["IMAGE_ENCODERS", "build_image_encoder", "build_model", "default_model_config", "image_tower"]
+__all__ = ["IMAGE_ENCODERS", "MODEL_KINDS", "build_image_encoder", "build_model", "default_model_config", "image_tower"]

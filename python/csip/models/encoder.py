@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from ..base.errors import BadFile
 from ..base.files import atomic_write
 from ..base.weights_io import safetensors_load
-from .build import build_image_encoder, build_model, image_tower
+from .build import MODEL_KINDS, build_image_encoder, build_model, image_tower
 from .checkpoint import VERSION, load_checkpoint
 from .composite import ImageTower
 from .heads import ProjectionHead
@@ -30,15 +30,31 @@ EXPORT_FORMAT = "csip-encoder"
 
 
 def _tower_from(model_config: dict, model_state: dict[str, torch.Tensor], map_location):
-
-    model = build_model(model_config)
-    model.load_state_dict(model_state)
-    tower = image_tower(model, model_config)
+    """The image tower of a trained model. C-SIP and supervised models are rebuilt whole and
+    loaded strictly (every key of the checkpoint checked); a model of another training
+    objective (:mod:`csip.train.objectives`) gives its image encoder, and its ``image_head`` when
+    it has one, loaded strictly from their keys."""
+    if model_config["kind"] in MODEL_KINDS:
+        model = build_model(model_config)
+        model.load_state_dict(model_state)
+        tower = image_tower(model, model_config)
+    else:
+        tower = _bare_tower(model_config, any(k.startswith("image_head.") for k in model_state))
+        tower.load_state_dict(_tower_state(model_config, model_state))
     return tower.to(map_location).eval()
 
 
+def _bare_tower(mc: dict, with_head: bool) -> ImageTower:
+    """An untrained image tower of model config ``mc`` (with its projection head when ``with_head``)."""
+    ie = dict(mc["image_encoder"])
+    enc = build_image_encoder(ie.pop("name"), **ie)
+    head = ProjectionHead(enc.out_dim, mc["embed_dim"], mc.get("head_hidden", 512)) if with_head else None
+    return ImageTower(enc, head, mc)
+
+
 def _tower_state(model_config: dict, model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    keep = ("image_encoder.", "image_head.") if model_config["kind"] == "csip" else ("image_encoder.",)
+    """The tower's keys of a model's state (``image_head.`` renamed ``head.``), on the CPU."""
+    keep = ("image_encoder.", "image_head.") if model_config["kind"] != "supervised" else ("image_encoder.",)
     rename = {"image_head.": "head."}
     out = {}
     for k, v in model_state.items():
@@ -88,12 +104,9 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu"):
     if path.is_dir():
         if (path / EXPORT_WEIGHTS).is_file():
             config = _export_config(path)
-            mc = config["model_config"]
-            ie = dict(mc["image_encoder"])
-            enc = build_image_encoder(ie.pop("name"), **ie)
-            head = ProjectionHead(enc.out_dim, mc["embed_dim"], mc.get("head_hidden", 512)) if mc["kind"] == "csip" else None
-            tower = ImageTower(enc, head, mc)
-            tower.load_state_dict(safetensors_load(path / EXPORT_WEIGHTS, "exported encoder weights"))
+            weights = safetensors_load(path / EXPORT_WEIGHTS, "exported encoder weights")
+            tower = _bare_tower(config["model_config"], any(k.startswith("head.") for k in weights))
+            tower.load_state_dict(weights)
             return tower.to(map_location).eval()
         picked = run_checkpoint(path)
         if picked is None:

@@ -12,20 +12,22 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..cache import Cache, CacheDataset, CacheError
-from ..cache.batches import BatchReader
-from ..cache.order import (
-    EpochBatchSampler, flip_mask, hflip_batch,
-)
-from ..cache import writer as cache_writer  # a module: its usable_cores is looked up at each call
 from ..base.fingerprint import cache_identity
 from ..base.preemption import loader_worker_init
+from ..cache import Cache, CacheDataset, CacheError
+from ..cache import writer as cache_writer  # a module: its usable_cores is looked up at each call
+from ..cache.batches import BatchReader
+from ..cache.order import (
+    EpochBatchSampler,
+    flip_mask,
+    hflip_batch,
+)
+from .objectives.base import Objective
 from .step import to_device
 
 
-
 class DataError(ValueError):
-    """The data cannot be trained on (empty, wrong banner shape, no labels for --supervised)."""
+    """The data cannot be trained on (empty, wrong banner shape, data an objective cannot use, such as no labels for --supervised)."""
 
 
 def open_cache(path: str | Path, split: str | None) -> tuple[Dataset, dict]:
@@ -60,12 +62,13 @@ def item_shapes(item: Mapping[str, Any]) -> tuple[tuple[int, int], int]:
 
 
 def check_data(dataset: Dataset, info: dict, model_shape: tuple[int, int] | None = None,
-               supervised: bool = False) -> None:
+               objective: Objective | None = None) -> None:
     """Fail early, with a clear message, on data that cannot be trained on.
 
     Checks: non-empty; items' banner shape equals the manifest's (R, K) and, when given, the
-    shape ``model_shape`` the model was built for (resume, fine-tuning); labels present for
-    supervised training.
+    shape ``model_shape`` the model was built for (resume, fine-tuning); what the ``objective``
+    needs of the data (:meth:`~csip.train.objectives.base.Objective.check_data`: labels for the
+    supervised baseline).
     """
     if len(dataset) == 0:
         where = info.get("cache") or "the dataset"
@@ -80,14 +83,21 @@ def check_data(dataset: Dataset, info: dict, model_shape: tuple[int, int] | None
             f"the data's banners are {r} force levels × {k} angles but the model was built for "
             f"{model_shape[0]} × {model_shape[1]}: use a cache computed with the same descriptor settings"
         )
-    if supervised:
-        labels = getattr(dataset, "labels", None)
-        if labels is None and hasattr(dataset, "cache") and hasattr(dataset, "indices"):  # a CacheDataset
-            labels = np.asarray(dataset.cache.labels)[np.asarray(dataset.indices)]
-        if labels is None:
-            labels = [int(dataset[i]["label"]) for i in range(min(len(dataset), 2048))]
-        if not (np.asarray(labels) >= 0).any():
-            raise DataError("--supervised needs relation labels, and no item of this data has one")
+    if objective is not None:
+        why = objective.check_data(lambda: dataset_labels(dataset))
+        if why is not None:
+            raise DataError(why)
+
+
+def dataset_labels(dataset: Dataset) -> np.ndarray:
+    """The relation labels of ``dataset``'s items (int64, −1 unknown): its ``labels``, a cache's
+    labels of the selected items, else those of its first 2,048 items."""
+    labels = getattr(dataset, "labels", None)
+    if labels is None and hasattr(dataset, "cache") and hasattr(dataset, "indices"):  # a CacheDataset
+        labels = np.asarray(dataset.cache.labels)[np.asarray(dataset.indices)]
+    if labels is None:
+        labels = [int(dataset[i]["label"]) for i in range(min(len(dataset), 2048))]
+    return np.asarray(labels, dtype=np.int64)
 
 
 def default_loader_workers(cuda: bool) -> int:

@@ -45,7 +45,7 @@ def train_one_epoch(run: RunState, stop_flag: StopFlag) -> None:
 def _optimizer_step(run: RunState, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
     """One step on ``batch``: forward, backward, AdamW, schedule; counters advanced and the
     process-averaged loss handed to the monitor. → the logit scale (C-SIP) or None."""
-    loss, logit_scale = forward_loss(run.net, batch, run.clip, run.cfg.supervised, run.amp)
+    loss, logit_scale = forward_loss(run.net, batch, run.objective, run.amp)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     run.optimizer.step()
@@ -105,10 +105,9 @@ def end_of_epoch(run: RunState) -> None:
 def _validate_and_select(run: RunState) -> None:
     """The epoch's ``"kind": "val"`` record (one pass over the val split) and, with
     ``cfg.select``, ``best.pt`` when the record beats every earlier one."""
-    cfg = run.cfg
     batch_size = max(2, min(run.global_batch, len(run.val_dataset)))
-    rec = validation_record(run.model, run.val_dataset, batch_size, run.device, cfg.supervised, run.amp,
-                            cfg.label_smoothing, run.channels_last, retrieval=run.tracker is not None)
+    rec = validation_record(run.model, run.val_dataset, batch_size, run.device, run.objective, run.amp,
+                            run.channels_last, retrieval=run.tracker is not None)
     if not rec:
         return
     rec = {"kind": "val", "step": run.step, "epoch": run.epoch, **rec}

@@ -7,13 +7,13 @@ import dataclasses
 import json
 from pathlib import Path
 
-
 from ..base.errors import BadOption
 from ..base.fingerprint import describe_diff, fingerprint, settings_diff
 from .config import (
-    RUN_DEFINING_FIELDS, TrainConfig, stored_run_settings,
+    RUN_DEFINING_FIELDS,
+    TrainConfig,
+    stored_run_settings,
 )
-
 
 
 def resumed_config(cfg: TrainConfig, stored: dict) -> TrainConfig:

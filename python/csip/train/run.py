@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import random
 import sys
 from pathlib import Path
@@ -17,65 +16,34 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from ..base import distributed as dist_utils
-from ..base.files import atomic_write
-from .rng import restore_rng_state
-from ..base.checks import check_device, check_positive_finite, check_writable_dir
+from ..base.checks import check_writable_dir
 from ..base.errors import BadOption, CsipInputError
+from ..base.files import atomic_write
 from ..base.fingerprint import settings_record
-from .loss import ClipLoss
-from ..models import build_model, default_model_config
 from ..base.preemption import StopFlag
-from .selection import BestTracker
-from .data import DataError, batch_feed, check_data, item_shapes, open_cache
-from .resume import check_same_run, read_params, resumed_config
-from .schedule import optimizer_and_schedule
 from ..cache.format import CacheError
 from ..cache.synthetic import build_synthetic_cache
-from .config import (
-    SELECTABLE, TrainConfig, run_settings,
-)
+from ..models.build import default_model_config
 from .checkpointer import Checkpointer
+from .config import TrainConfig, check_select, run_settings
+from .data import DataError, batch_feed, check_data, item_shapes, open_cache
 from .loop import end_of_epoch, finish, train_one_epoch
 from .loss_monitor import LossMonitor
 from .metrics import MetricsWriter
+from .objectives import make_objective
+from .objectives.base import Objective
+from .resume import check_same_run, read_params, resumed_config
+from .rng import restore_rng_state
+from .schedule import optimizer_and_schedule
+from .selection import BestTracker
 from .state import RunState
 from .step import batch_keys
 
 
-
 def check_options(cfg: TrainConfig) -> None:
-    """:class:`~csip.base.errors.BadOption` for option values no run can use, before anything is
-    written (so a bad ``--lr`` leaves no run directory behind)."""
-    check_positive_finite(cfg.lr, "--lr")
-    check_positive_finite(cfg.logit_scale, "--logit-scale")
-    for value, option, lo in ((cfg.epochs, "--epochs", 1), (cfg.batch_size, "--batch-size", 2), (cfg.seed, "--seed", 0),
-                              (cfg.max_steps, "--max-steps", 1), (cfg.save_every, "--save-every", 0),
-                              (cfg.log_every, "--log-every", 1)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < lo):
-            raise BadOption(f"{option} {value!r}: expected an integer >= {lo}")
-    for value, option, lo, hi in ((cfg.weight_decay, "--weight-decay", 0.0, math.inf),
-                                  (cfg.warmup, "--warmup", 0.0, math.inf),
-                                  (cfg.label_smoothing, "--label-smoothing", 0.0, 1.0)):
-        if not (math.isfinite(value) and lo <= value and (value < hi or hi == math.inf)):
-            raise BadOption(f"{option} {value!r}: must be a finite number in [{lo}, {hi})")
-    check_device(cfg.device)
-    if cfg.select is not None and not cfg.resume:  # a resume is checked with the run's own options
-        _check_select(cfg)
-
-
-def _check_select(cfg: TrainConfig) -> None:
-    """:class:`~csip.base.errors.BadOption` for a ``--select`` metric the run would never measure,
-    which would end the run without a ``best.pt`` and without saying why."""
-    option = f"--select {cfg.select}"
-    if cfg.select not in SELECTABLE:
-        raise BadOption(f"{option}: expected one of {', '.join(SELECTABLE)}")
-    if cfg.select == "val_acc" and not cfg.supervised:
-        raise BadOption(f"{option}: only a --supervised run measures it (a C-SIP run has val_top1)")
-    if cfg.select == "val_top1" and cfg.supervised:
-        raise BadOption(f"{option}: only a C-SIP run measures it (a --supervised run has val_acc)")
-    if not cfg.val_split or cfg.split is None or cfg.split == cfg.val_split:
-        raise BadOption(f"{option}: the run has no held-out split to measure it on (--split "
-                        f"{cfg.split or 'all'} trains on the {cfg.val_split or 'val'} items)")
+    """:meth:`TrainConfig.validate`: :class:`~csip.base.errors.BadOption` for option values no
+    run can use, before anything is written (so a bad ``--lr`` leaves no run directory behind)."""
+    cfg.validate()
 
 
 def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | None = None,
@@ -105,7 +73,7 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
         own_flag = stop_flag = StopFlag("finishing the current step, then saving a checkpoint").install()
     try:
         run.feed = batch_feed(run.dataset, run.global_batch, run.cfg.seed, run.rank, run.world, run.device,
-                              batch_keys(run.model, run.cfg.supervised), run.cfg.workers, run.cfg.flip,
+                              batch_keys(run.model, run.objective), run.cfg.workers, run.cfg.flip,
                               run.channels_last)
         while run.epoch < run.cfg.epochs and not run.stopped:
             train_one_epoch(run, stop_flag)
@@ -139,14 +107,15 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
         cfg = resumed_config(cfg, resume_state.get("train_config", {}))
         stored_params = read_params(out)
         if cfg.select is not None:
-            _check_select(cfg)
+            check_select(cfg)
     dataset, data_info, val_dataset, item_shape = _open_data(cfg, out, main, dataset, data_info, val_dataset)
     if cfg.select is not None and val_dataset is None:
         raise DataError(f"--select {cfg.select}: the data has no {cfg.val_split!r} split to measure it on")
-    model_config, model_shape = _model_config(cfg, data_info, resume_state, item_shape)
-    check_data(dataset, data_info, model_shape, cfg.supervised)
+    objective = make_objective(cfg.objective_name, cfg.label_smoothing)
+    model_config, model_shape = _model_config(cfg, objective, data_info, resume_state, item_shape)
+    check_data(dataset, data_info, model_shape, objective)
     global_batch, steps_per_epoch, total_steps, warmup_steps = _batch_geometry(len(dataset), cfg, world, main)
-    model = _build_model(cfg, model_config, resume_state is not None, device)
+    model = _build_model(cfg, objective, model_config, resume_state is not None, device)
     optimizer, scheduler = optimizer_and_schedule(model, cfg, device, warmup_steps, total_steps)
     tracker = BestTracker(cfg.select) if cfg.select else None
     counters, resumed = (0, 0, 0), resume_state is not None
@@ -177,7 +146,7 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
     epoch, step_in_epoch, step = counters
     return RunState(
         cfg=cfg, out=out, rank=rank, world=world, device=device, model=model, net=net, optimizer=optimizer,
-        scheduler=scheduler, clip=ClipLoss(cfg.label_smoothing), amp=cfg.amp and cuda,
+        scheduler=scheduler, objective=objective, amp=cfg.amp and cuda,
         channels_last=cuda and cfg.channels_last, model_config=model_config, params=params,
         global_batch=global_batch, steps_per_epoch=steps_per_epoch, total_steps=total_steps, dataset=dataset,
         val_dataset=val_dataset, checkpointer=checkpointer,
@@ -226,7 +195,7 @@ def _open_data(cfg: TrainConfig, out: Path, main: bool, dataset: Dataset | None,
     return dataset, data_info, val_dataset, (r, k)
 
 
-def _model_config(cfg: TrainConfig, data_info: dict, resume_state: dict | None,
+def _model_config(cfg: TrainConfig, objective: Objective, data_info: dict, resume_state: dict | None,
                   item_shape: tuple[int, int]) -> tuple[dict, tuple[int, int]]:
     """``(model_config, (R, K) the model reads)``: the checkpoint's when resuming, else a new
     model for the data's banner shape and image size."""
@@ -236,7 +205,7 @@ def _model_config(cfg: TrainConfig, data_info: dict, resume_state: dict | None,
         model_shape = (spatial["n_levels"], spatial["n_angles"]) if spatial else item_shape
         return model_config, tuple(resume_state.get("data", {}).get("banner_shape", model_shape))
     model_config = default_model_config(
-        cfg.model, data_info["n_levels"], data_info["n_angles"], supervised=cfg.supervised,
+        cfg.model, data_info["n_levels"], data_info["n_angles"], kind=objective.model_kind,
         embed_dim=cfg.embed_dim, feature_dim=cfg.feature_dim, spatial_channels=cfg.spatial_channels,
         logit_scale=cfg.logit_scale, learn_logit_scale=cfg.learn_logit_scale,
         image_size=data_info["image_size"], width=cfg.width,
@@ -267,14 +236,15 @@ def _batch_geometry(n: int, cfg: TrainConfig, world: int, main: bool) -> tuple[i
     return global_batch, steps_per_epoch, total_steps, warmup_steps
 
 
-def _build_model(cfg: TrainConfig, model_config: dict, resuming: bool, device: torch.device) -> torch.nn.Module:
-    """The model on ``device`` (channels-last on CUDA when asked), initialised under ``cfg.seed``
-    (python, numpy and torch seeded first); ``cfg.pretrained`` weights unless ``resuming``."""
+def _build_model(cfg: TrainConfig, objective: Objective, model_config: dict, resuming: bool,
+                 device: torch.device) -> torch.nn.Module:
+    """The objective's model on ``device`` (channels-last on CUDA when asked), initialised under
+    ``cfg.seed`` (python, numpy and torch seeded first); ``cfg.pretrained`` weights unless ``resuming``."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed % 2**32)
     try:
-        model = build_model(model_config, weights=None if resuming else cfg.pretrained)
+        model = objective.build_model(model_config, weights=None if resuming else cfg.pretrained)
     except ValueError as exc:
         if isinstance(exc, CsipInputError) or not cfg.pretrained or resuming:
             raise

@@ -12,7 +12,6 @@ from .config import (
 )
 
 
-
 def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float = 0.0):
     """LR multiplier: linear warm-up from 1/warmup to 1 over ``warmup_steps``, then cosine
     decay to ``min_ratio`` at ``total_steps``."""

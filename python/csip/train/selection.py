@@ -31,9 +31,16 @@ import numpy as np
 from ..base.files import atomic_write
 from ..eval.cbir import ndcg
 from .config import SELECTABLE
+from .objectives import all_selectable
 
-#: Metrics where lower is better; every other one is maximised.
+#: Metrics where lower is better; every other one is maximised, but for the metric names that
+#: end in ``_loss`` or ``_error`` (an objective's own val metrics, :mod:`csip.train.objectives`).
 LOWER_IS_BETTER = frozenset({"val_loss"})
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether checkpoint selection minimises ``metric``."""
+    return metric in LOWER_IS_BETTER or metric.endswith(("_loss", "_error"))
 
 
 def retrieval_scores(features: np.ndarray, embeddings: np.ndarray, banners: np.ndarray,
@@ -56,8 +63,8 @@ class BestTracker:
     """
 
     def __init__(self, metric: str):
-        if metric not in SELECTABLE:
-            raise ValueError(f"unknown selection metric {metric!r}; choose one of {', '.join(SELECTABLE)}")
+        if metric not in all_selectable():
+            raise ValueError(f"unknown selection metric {metric!r}; choose one of {', '.join(all_selectable())}")
         self.metric = metric
         self.best: dict | None = None
 
@@ -68,7 +75,7 @@ class BestTracker:
         if self.best is None:
             return True
         old = self.best["value"]
-        return value < old if self.metric in LOWER_IS_BETTER else value > old
+        return value < old if lower_is_better(self.metric) else value > old
 
     def update(self, record: Mapping[str, float]) -> bool:
         """Take an epoch's val record (with ``step`` and ``epoch``); True if it is the new best."""

@@ -15,13 +15,14 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from .selection import BestTracker
-from .config import TrainConfig
 from ..models.checkpoint import FORMAT, VERSION, unwrap
 from .checkpointer import Checkpointer
+from .config import TrainConfig
 from .loss_monitor import LossMonitor
-from .rng import capture_rng_state
 from .metrics import MetricsWriter
+from .objectives.base import Objective
+from .rng import capture_rng_state
+from .selection import BestTracker
 
 
 @dataclass
@@ -59,7 +60,7 @@ class RunState:
     net: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    clip: Callable
+    objective: Objective  # what the run optimises (csip.train.objectives)
     amp: bool
     channels_last: bool
     model_config: dict

@@ -2,25 +2,24 @@
 
 A batch is a dict of tensors on the device (``to_device``) holding only the keys the step reads
 (:func:`batch_keys`): the image encoder's inputs (``"image"`` uint8 ``(B, 3, S, S)``, ``"boxes"``
-``(B, 2, 4)``) plus ``"sfb"`` ``(B, R, K)`` for C-SIP or ``"label"`` ``(B,)`` for the supervised
-baseline.
+``(B, 2, 4)``) plus the objective's (``"sfb"`` ``(B, R, K)`` for C-SIP, ``"label"`` ``(B,)`` for
+the supervised baseline).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
 from ..models.checkpoint import unwrap
-from .loss import supervised_loss
+from .objectives.base import Forward, Objective
 
 
-def batch_keys(model: torch.nn.Module, supervised: bool) -> tuple[str, ...]:
-    """The item keys a training step reads: the image encoder's inputs, plus the banner
-    (C-SIP) or the label (supervised)."""
-    return tuple(unwrap(model).image_encoder.uses) + (("label",) if supervised else ("sfb",))
+def batch_keys(model: torch.nn.Module, objective: Objective) -> tuple[str, ...]:
+    """The item keys a training step reads: the image encoder's inputs, plus the objective's."""
+    return objective.batch_keys(tuple(unwrap(model).image_encoder.uses))
 
 
 def to_device(batch: Mapping[str, Any], device: torch.device, keys, channels_last: bool) -> dict:
@@ -36,39 +35,20 @@ def to_device(batch: Mapping[str, Any], device: torch.device, keys, channels_las
     return out
 
 
-class Forward(NamedTuple):
-    """What one forward pass gives: the ``loss`` (0-dim) and the outputs it was computed from.
-
-    C-SIP: ``image_embedding`` v and ``spatial_embedding`` u (L2-normalised ``(B, E)``) and
-    ``logit_scale`` (0-dim); supervised: ``logits`` ``(B, n_classes)``. The others are None.
-    """
-
-    loss: torch.Tensor
-    logit_scale: torch.Tensor | None = None
-    image_embedding: torch.Tensor | None = None
-    spatial_embedding: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-
-
-def forward(net: torch.nn.Module, batch: Mapping[str, torch.Tensor], clip: Callable, supervised: bool,
-            amp: bool) -> Forward:
-    """One forward pass of ``net`` and its loss; bf16 autocast if ``amp`` (on the batch's device
-    type). ``clip(v, u, logit_scale)`` is the contrastive loss: a :class:`~csip.train.loss.ClipLoss`
-    in training (gathered across processes), the local :func:`~csip.train.loss.clip_loss` in
-    validation (which runs on one process)."""
+def forward(net: torch.nn.Module, batch: Mapping[str, torch.Tensor], objective: Objective, amp: bool,
+            training: bool = True) -> Forward:
+    """One forward pass of ``net`` and its loss under ``objective``; bf16 autocast if ``amp`` (on
+    the batch's device type). ``training``: the training loss (gathered across processes where the
+    objective needs it), else validation's local one (validation runs on one process)."""
     device_type = next(iter(batch.values())).device.type
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
-        if supervised:
-            logits = net(batch)
-            return Forward(supervised_loss(logits, batch["label"]), logits=logits)
-        v, u, scale = net(batch)
-        return Forward(clip(v, u, scale), scale, v, u)
+        return objective.forward(net, batch, training)
 
 
-def forward_loss(net: torch.nn.Module, batch: Mapping[str, torch.Tensor], clip: Callable, supervised: bool,
+def forward_loss(net: torch.nn.Module, batch: Mapping[str, torch.Tensor], objective: Objective,
                  amp: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """:func:`forward` → ``(loss, logit_scale or None)``: what a training step needs."""
-    out = forward(net, batch, clip, supervised, amp)
+    """:func:`forward` of a training step → ``(loss, logit_scale or None)``."""
+    out = forward(net, batch, objective, amp)
     return out.loss, out.logit_scale
 
 

@@ -14,50 +14,15 @@ evaluation does, so there the image encoder runs a second time on the contiguous
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .loss import clip_loss
-from ..models import image_tower
+from ..models.build import image_tower
+from .objectives.base import Objective
 from .selection import retrieval_scores
-from .step import Forward, batch_keys, forward, to_device
-
-
-class _Scores:
-    """Running val loss (a mean over items) and hits (accuracy or top-1) over the batches."""
-
-    def __init__(self, supervised: bool):
-        self.supervised = supervised
-        self.loss, self.n, self.hits = 0.0, 0, 0
-
-    def add(self, out: Forward, batch: dict) -> None:
-        """Count one batch: supervised, its labelled items; C-SIP, batches of ≥ 2 items (the
-        nearest banner of each image in its batch)."""
-        if self.supervised:
-            known = batch["label"] >= 0
-            if not bool(known.any()):
-                return
-            k = int(known.sum())
-            self.loss += float(out.loss) * k
-            self.hits += int((out.logits.float()[known].argmax(1) == batch["label"][known]).sum())
-            self.n += k
-            return
-        v, u = out.image_embedding, out.spatial_embedding
-        n = v.shape[0]
-        if n < 2:
-            return
-        self.loss += float(out.loss) * n  # local: rank 0 only
-        self.hits += int(((v.float() @ u.float().t()).argmax(1) == torch.arange(n, device=v.device)).sum())
-        self.n += n
-
-    def record(self) -> dict[str, float]:
-        """``{"val_loss", "val_acc" | "val_top1"}``, or {} when no item counted."""
-        if self.n == 0:
-            return {}
-        return {"val_loss": self.loss / self.n, ("val_acc" if self.supervised else "val_top1"): self.hits / self.n}
+from .step import batch_keys, forward, to_device
 
 
 @contextlib.contextmanager
@@ -73,26 +38,25 @@ def _catching_outputs(module: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
 
 @torch.no_grad()
 def validation_record(model: torch.nn.Module, dataset: Dataset, batch_size: int, device: torch.device,
-                      supervised: bool, amp: bool, label_smoothing: float = 0.3, channels_last: bool = False,
-                      retrieval: bool = False, k: int = 10) -> dict[str, float]:
+                      objective: Objective, amp: bool, channels_last: bool = False, retrieval: bool = False,
+                      k: int = 10) -> dict[str, float]:
     """The val metrics of ``model`` (unwrapped) on ``dataset``, in eval mode, batches in order.
 
-    Always :func:`validate`'s ``val_loss`` and ``val_acc`` / ``val_top1``; with ``retrieval``,
+    Always :func:`validate`'s metrics (the objective's ``val_metrics``); with ``retrieval``,
     also ``val_ndcg{k}_pre`` and ``val_ndcg{k}_embed`` (:func:`csip.train.selection.retrieval_scores`;
     needs ≥ 2 items), from the same pass.
     """
     was_training = model.training
     model.eval()
-    keys = batch_keys(model, supervised)
-    local_clip = functools.partial(clip_loss, label_smoothing=label_smoothing)
+    keys = batch_keys(model, objective)
     tower = image_tower(model, {})
     separate_features = channels_last and "image" in tower.uses  # see the module's docstring
-    scores, pre, emb, banners = _Scores(supervised), [], [], []
+    scores, pre, emb, banners = objective.val_scores(), [], [], []
     with _catching_outputs(model.image_encoder) as caught:
         for raw in DataLoader(dataset, batch_size=batch_size, shuffle=False):
             batch = to_device(raw, device, keys, channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                out = forward(model, batch, local_clip, supervised, amp)
+                out = forward(model, batch, objective, amp, training=False)
                 scores.add(out, batch)
                 if retrieval:
                     f = caught[-1]  # f_v of the forward pass above
@@ -113,8 +77,8 @@ def validation_record(model: torch.nn.Module, dataset: Dataset, batch_size: int,
     return record
 
 
-def validate(model: torch.nn.Module, dataset: Dataset, batch_size: int, device: torch.device, supervised: bool,
-             amp: bool, label_smoothing: float = 0.3, channels_last: bool = False) -> dict[str, float]:
+def validate(model: torch.nn.Module, dataset: Dataset, batch_size: int, device: torch.device, objective: Objective,
+             amp: bool, channels_last: bool = False) -> dict[str, float]:
     """Held-out metrics of ``model`` (unwrapped) on ``dataset``, in eval mode, batches in order.
 
     C-SIP: ``val_loss`` (the contrastive loss, batches of ``batch_size`` as in training, the
@@ -122,7 +86,7 @@ def validate(model: torch.nn.Module, dataset: Dataset, batch_size: int, device: 
     nearest banner in their batch is their own). Supervised: ``val_loss`` and ``val_acc`` over
     the labelled items.
     """
-    return validation_record(model, dataset, batch_size, device, supervised, amp, label_smoothing, channels_last)
+    return validation_record(model, dataset, batch_size, device, objective, amp, channels_last)
 
 
 __all__ = ["validate", "validation_record"]
