@@ -49,14 +49,21 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="csip")
-def main() -> None:
+@click.option("-q", "--quiet", "verbosity", flag_value=-1, help="Messages: warnings and errors only.")
+@click.option("-v", "--verbose", "verbosity", flag_value=1, help="Messages: also the details (debug).")
+def main(verbosity: int | None = None) -> None:
     """C-SIP: spatially aware image representations from symmetric Force Banners.
 
     Typical flow: ``csip precompute`` (dataset -> cache of images and sFBs), ``csip pretrain``
     (contrastive pretraining), ``csip eval --task cbir|srr|vqa``. ``precompute``,
     ``pretrain``, ``run`` and ``demo`` run on the built-in synthetic scenes when no dataset is
     given; ``eval`` and ``search`` read a cache.
+
+    Messages go to stderr as ``[csip] ...`` (``-q``: warnings only; ``-v``: details too).
     """
+    from .base.log import configure
+
+    configure(verbosity or 0)
 
 
 if __name__ == "__main__":

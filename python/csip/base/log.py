@@ -20,13 +20,29 @@ LOGGER_NAME = "csip"
 _HANDLER_FLAG = "_csip_cli_handler"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler writing to whatever ``sys.stderr`` is when a record is emitted (a test
+    runner or a notebook may replace it after :func:`configure`)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # noqa: D102
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure(verbosity: int = 0) -> logging.Logger:
     """Send csip's records to stderr: ``verbosity`` -1 (quiet: warnings), 0 (info) or 1 (debug).
     Idempotent: a second call replaces the first one's handler."""
     logger = logging.getLogger(LOGGER_NAME)
     for h in [h for h in logger.handlers if getattr(h, _HANDLER_FLAG, False)]:
         logger.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("[csip] %(message)s"))
     setattr(handler, _HANDLER_FLAG, True)
     logger.addHandler(handler)

@@ -5,6 +5,7 @@ opened, model, optimiser and schedule built by :func:`setup_run`, then the loop 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import json
 import random
 import sys
@@ -38,6 +39,8 @@ from .schedule import optimizer_and_schedule
 from .selection import BestTracker
 from .state import RunState
 from .step import batch_keys
+
+logger = logging.getLogger(__name__)
 
 
 def check_options(cfg: TrainConfig) -> None:
@@ -225,7 +228,7 @@ def _batch_geometry(n: int, cfg: TrainConfig, world: int, main: bool) -> tuple[i
             raise DataError(f"only {n} training item{'s' if n != 1 else ''}: a batch needs at least 2 (and one per process, "
                             f"{world} here)")
         if main:
-            print(f"csip pretrain: only {n} items; batch size lowered to {global_batch}", file=sys.stderr)
+            logger.warning("only %d training items; batch size lowered to %d", n, global_batch)
     if global_batch % world:
         raise ValueError(f"batch size {global_batch} is not divisible by {world} processes")
     steps_per_epoch = n // global_batch
@@ -271,8 +274,8 @@ def _restore(state: dict, model: torch.nn.Module, optimizer: torch.optim.Optimiz
     restore_rng_state(state["rng"])
     if state.get("world_size", 1) != world or state.get("global_batch") != global_batch:
         if main:
-            print("csip pretrain: resuming with another world size or batch: the data order "
-                  "differs from the original run's", file=sys.stderr)
+            logger.warning("resuming with another world size or batch: the data order "
+                  "differs from the original run's")
     return counters
 
 
