@@ -34,8 +34,12 @@ def world(tmp_path_factory) -> dict[str, Path]:
 
 
 def _pretrain(cache: Path, out: Path, *extra: str) -> list[str]:
-    return ["pretrain", "--cache", str(cache), "--model", "2d", "--out", str(out), "--epochs", "1", "--batch-size", "8",
-            "--no-progress", "--feature-dim", "16", "--embed-dim", "8", "--device", "cpu", *extra]
+    """The test's pretrain command; an option in ``extra`` replaces its default here (an option
+    given twice is refused)."""
+    defaults = {"--cache": str(cache), "--model": "2d", "--out": str(out), "--epochs": "1", "--batch-size": "8",
+                "--feature-dim": "16", "--embed-dim": "8", "--device": "cpu"}
+    given = {a for a in extra if a.startswith("--")}
+    return ["pretrain", *[x for k, v in defaults.items() if k not in given for x in (k, v)], "--no-progress", *extra]
 
 
 def _coco(tmp: Path, images: list[dict], annotations: list[dict]) -> Path:
@@ -227,10 +231,10 @@ CASES = [
                                                   "--random-init-model", "2d", "--out", str(_not_a_dir(t)), "--no-figures"],
          ["--out", "plain-file/out", "cannot write there"]),
     # ---- devices
-    Case("pretrain --device cuda without CUDA", lambda w, t: _pretrain(w["cache"], t / "r")[:-2] + ["--device", "cuda"],
+    Case("pretrain --device cuda without CUDA", lambda w, t: _pretrain(w["cache"], t / "r", "--device", "cuda"),
          ["--device 'cuda'", "CUDA is not available"], lambda t: [t / "r"],
          skip=lambda: "CUDA is available here" if torch.cuda.is_available() else None),
-    Case("pretrain unknown device", lambda w, t: _pretrain(w["cache"], t / "r")[:-2] + ["--device", "gpu0"],
+    Case("pretrain unknown device", lambda w, t: _pretrain(w["cache"], t / "r", "--device", "gpu0"),
          ["--device 'gpu0'", "unknown device"], lambda t: [t / "r"]),
     Case("eval --probe-lr nan", lambda w, t: ["eval", "--task", "srr", "--cache", str(w["cache"]), "--random-init",
                                               "--out", str(t / "e"), "--probe-lr", "nan"],

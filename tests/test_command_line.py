@@ -32,3 +32,35 @@ def test_help_lists_every_command_without_importing_torch():
     assert out.rstrip().endswith("IMPORTED []"), out[-500:]
     listing = out.split("Commands:")[1]
     assert all(name in listing for name in COMMANDS), listing
+
+
+import pytest  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from csip.cli import main  # noqa: E402
+
+
+@pytest.mark.parametrize("args, named", [
+    (["pretrain", "--out", "x", "--lr", "1e-3", "--lr", "2e-3"], "--lr"),
+    (["pretrain", "--out", "x", "--amp", "--no-amp"], "--amp / --no-amp"),
+    (["pretrain", "--out=x", "--out", "y"], "--out"),
+    (["eval", "--cache", "c", "--out", "o", "--seed", "1", "--seed=2"], "--seed"),
+    (["precompute", "info", "c", "--verify", "--verify"], "--verify"),
+    (["run", "--epochs", "1", "--epochs", "2"], "--epochs"),
+])
+def test_an_option_given_twice_is_refused_not_silently_replaced(tmp_path, args, named):
+    """click keeps the last value of a single-value option given twice; csip refuses the line."""
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2
+    assert f"{named} is given more than once" in res.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_repeatable_options_may_repeat_and_values_that_look_like_options_are_values(tmp_path):
+    from csip.cli import repeated_options
+    from csip.commands.evaluate import evaluate
+    from csip.commands.pretrain import pretrain
+
+    assert repeated_options(evaluate, ["--task", "cbir", "--task", "srr", "-k", "10", "-k", "25"]) == []
+    assert repeated_options(pretrain, ["--cache", "a", "--cache", "b", "--out", "--lr"]) == []  # --lr: --out's value
+    assert repeated_options(pretrain, ["--out", "x", "--", "--out"]) == []  # after --: arguments

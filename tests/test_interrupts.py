@@ -163,9 +163,14 @@ _HELD_PRETRAIN = textwrap.dedent(
 
 
 def _pretrain_args(cache: Path, out: Path, *extra: str) -> list[str]:
-    return ["pretrain", "--cache", str(cache), "--model", "2d", "--out", str(out), "--epochs", "2",
-            "--batch-size", "8", "--no-progress", "--log-every", "1", "--save-every", "0", "--feature-dim", "16",
-            "--embed-dim", "8", "--device", "cpu", "--seed", "3", *extra]
+    """The test's pretrain command; an option in ``extra`` replaces its default here (an option
+    given twice is refused)."""
+    defaults = {"--cache": str(cache), "--model": "2d", "--out": str(out), "--epochs": "2", "--batch-size": "8",
+                "--log-every": "1", "--save-every": "0", "--feature-dim": "16", "--embed-dim": "8", "--device": "cpu",
+                "--seed": "3"}
+    given = {a for a in extra if a.startswith("--")}
+    kept = [x for k, v in defaults.items() if k not in given for x in (k, v)]
+    return ["pretrain", *kept, "--no-progress", *extra]
 
 
 def _in_process(args: list[str]):

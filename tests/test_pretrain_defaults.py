@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from csip.commands.pretrain import pretrain
-from csip.train.config import KEPT_ON_RESUME, RUN_DEFINING_FIELDS, SYNTHETIC_DEFAULTS, TrainConfig, param_of
+from csip.train.config import (
+    KEPT_ON_RESUME, RUN_DEFINING_FIELDS, SYNTHETIC_DEFAULTS, TrainConfig, option_value, param_of,
+)
 
 #: Options named differently from their TrainConfig field.
 RENAMED = {"image_size": "synthetic_image_size", "compile_": "compile"}
@@ -15,12 +17,14 @@ RESOLVED = {"epochs", "batch_size"}
 
 def test_every_option_default_is_the_config_default():
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    meta = {f.name: f for f in dataclasses.fields(TrainConfig)}
     checked = 0
     for p in pretrain.params:
         name = RENAMED.get(p.name, p.name)
         if name not in fields or name in RESOLVED or fields[name] is dataclasses.MISSING:
             continue
-        assert p.default == fields[name], f"--{p.name.replace('_', '-')}: {p.default!r} vs TrainConfig {fields[name]!r}"
+        default = option_value(meta[name], p.default)  # as the config holds it (--cache: () -> None)
+        assert default == fields[name], f"--{p.name.replace('_', '-')}: {p.default!r} vs TrainConfig {fields[name]!r}"
         checked += 1
     assert checked >= 25  # lr, weight decay, widths, save/log frequency, synthetic sizes, ...
     assert {p.name: p.default for p in pretrain.params}["save_every"] == TrainConfig(out="").save_every == 500

@@ -182,7 +182,7 @@ def test_cli_pretrain_and_export(tmp_path, monkeypatch):
     import csip.train.run as tr
     from csip.cli import main
 
-    def fake_open_cache(path, split):
+    def fake_open_cache(path, split, labelled_only=False):
         ds = ToyPairs(24, 16, 5, 16)
         return ds, {"cache": str(path), "split": split, "n_items": len(ds), "n_levels": 5, "n_angles": 16,
                     "image_size": 16}

@@ -23,6 +23,59 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def repeated_options(command: click.Command, args: list[str]) -> list[str]:
+    """The options of ``command`` that ``args`` gives more than once although they take one
+    value (click would silently keep the last one): ``--lr 1 --lr 2``, ``--amp --no-amp``.
+    Options declared ``multiple=True`` (``--cache``, ``--task``, ``-O``) may repeat."""
+    by_name: dict[str, click.Option] = {}
+    for param in command.params:
+        if isinstance(param, click.Option):
+            for name in (*param.opts, *param.secondary_opts):
+                by_name[name] = param
+    seen: dict[str, int] = {}
+    names: dict[str, list[str]] = {}
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            break
+        name = token.split("=", 1)[0] if token.startswith("--") else token
+        param = by_name.get(name)
+        if param is not None:
+            seen[param.name] = seen.get(param.name, 0) + 1
+            names.setdefault(param.name, [])
+            if name not in names[param.name]:
+                names[param.name].append(name)
+            takes_value = not param.is_flag and not param.count and "=" not in token
+            i += 2 if takes_value else 1
+            continue
+        i += 1
+    return [" / ".join(names[n]) for n, k in seen.items()
+            if k > 1 and not by_name[names[n][0]].multiple and not by_name[names[n][0]].count]
+
+
+def _refusing_repeats(command: click.Command) -> click.Command:
+    """``command`` (and a group's subcommands) refusing a repeated single-value option with a usage
+    error (exit 2) naming it, instead of keeping its last value."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _refusing_repeats(sub)
+    if getattr(command, "_csip_refuses_repeats", False):
+        return command
+    parse = command.parse_args
+
+    def parse_args(ctx: click.Context, args: list[str]) -> list[str]:
+        if not isinstance(command, click.Group):
+            twice = repeated_options(command, list(args))
+            if twice:
+                raise click.UsageError(f"{twice[0]} is given more than once; give it once", ctx=ctx)
+        return parse(ctx, args)
+
+    command.parse_args = parse_args  # type: ignore[method-assign]
+    command._csip_refuses_repeats = True  # type: ignore[attr-defined]
+    return command
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 
@@ -44,7 +97,7 @@ class LazyGroup(click.Group):
             if quiet and exc.name == module_name:
                 return None  # a command not built yet is simply not listed
             raise
-        return getattr(module, attr)
+        return _refusing_repeats(getattr(module, attr))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

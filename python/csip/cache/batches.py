@@ -37,6 +37,7 @@ import numpy as np
 from ..base.checks import is_integer
 from ..base.errors import BadOption
 from .reader import Cache
+from .union import CacheUnion
 
 if TYPE_CHECKING:
     import torch
@@ -73,15 +74,18 @@ class BatchReader:
     then the batches are views of a ring of host buffers, valid only until the next batch is
     taken (for benchmarks of the host side, and loops that drop each batch before the next; a
     fresh 40 MB tensor per batch costs its page faults, a third of the read time at 224 px).
+    ``cache`` may be a :class:`~csip.cache.union.CacheUnion` (several caches as one); ``rows``:
+    the cache rows of the dataset to read instead of the whole ``split`` (e.g. its labelled items).
     """
 
-    def __init__(self, cache: str | os.PathLike | Cache, split: str | None = "train", batch_size: int = 256,
+    def __init__(self, cache: str | os.PathLike | Cache | CacheUnion, split: str | None = "train", batch_size: int = 256,
                  seed: int = 0, rank: int = 0, world: int = 1, *, keys: Sequence[str] | None = None,
                  device: str | torch.device | None = None, flip: bool = True, channels_last: bool = False,
-                 threads: int | None = None, prefetch: int = 3, reuse: bool = False):
+                 threads: int | None = None, prefetch: int = 3, reuse: bool = False,
+                 rows: np.ndarray | None = None):
         import torch  # optional (the ml extra): csip.cache imports without torch
 
-        self.cache = cache if isinstance(cache, Cache) else Cache(cache)
+        self.cache = cache if isinstance(cache, (Cache, CacheUnion)) else Cache(cache)
         self.keys = tuple(KEYS if keys is None else keys)
         unknown = [k for k in self.keys if k not in KEYS]
         if unknown or not self.keys or len(set(self.keys)) != len(self.keys):
@@ -94,7 +98,7 @@ class BatchReader:
         if batch_size % world:
             raise BadOption(f"batch_size {batch_size} is not a multiple of world = {world} processes")
         self.split = split
-        self.indices = self.cache.indices(split)  # dataset position -> cache row
+        self.indices = self.cache.indices(split) if rows is None else np.asarray(rows, dtype=np.int64)
         self.n = int(self.indices.shape[0])
         self.batch_size, self.seed, self.rank, self.world = int(batch_size), int(seed), int(rank), int(world)
         self.local = self.batch_size // self.world
@@ -139,8 +143,8 @@ class BatchReader:
             dst = out[k].numpy()
             if k == "index":
                 dst[:] = rows
-            else:  # rows come from cache.indices, all in range: "clip" never clips, and avoids
-                np.take(arrays[k], rows, axis=0, out=dst, mode="clip")  # "raise"'s buffered copy
+            else:
+                self.cache.take(arrays[k], rows, dst)
         if self.flip:
             from .order import flip_mask  # imports torch, optional (the ml extra)
 
@@ -188,7 +192,7 @@ class BatchReader:
         jobs = [(start + i, self.indices[np.asarray(pos, dtype=np.int64)]) for i, pos in enumerate(sampler)]
         if not jobs:
             return
-        arrays = {k: getattr(self.cache, _ARRAY_OF[k]) for k in self.keys if k in _ARRAY_OF}
+        arrays = {k: _ARRAY_OF[k] for k in self.keys if k in _ARRAY_OF}  # key -> the cache array's name
         nslots = self.depth + 1
         if self.reuse and self._slots is None:
             self._slots = [self._host_buffers(pin=self.cuda) for _ in range(nslots)]

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .reader import Cache
+from .union import CacheUnion
 
 
 class CacheDataset(Dataset):
@@ -17,16 +18,22 @@ class CacheDataset(Dataset):
 
     Each item is a dict ``{"image": uint8 (3,S,S), "sfb": float32 (R,K), "boxes": float32 (2,4),
     "label": int64 scalar, "index": int64 scalar}`` (``index`` is the position in the whole
-    cache), plus ``"masks": uint8 (2,S,S)`` with ``with_masks=True``. No decoding: the arrays
+    cache), plus ``"masks": uint8 (2,S,S)`` with ``with_masks=True``. ``path`` may be a
+    :class:`~csip.cache.union.CacheUnion` (``index`` is then the row in the union);
+    ``labelled_only``: only the items with a relation label (a supervised run's). No decoding: the arrays
     are sliced from memory maps, opened lazily in each process (safe with DataLoader workers,
     fork or spawn).
     """
 
-    def __init__(self, path: str | os.PathLike | Cache, split: str | None = None, with_masks: bool = False):
-        self.cache = path if isinstance(path, Cache) else Cache(path)
+    def __init__(self, path: str | os.PathLike | Cache | CacheUnion, split: str | None = None,
+                 with_masks: bool = False, labelled_only: bool = False):
+        self.cache = path if isinstance(path, (Cache, CacheUnion)) else Cache(path)
         self.split = split
         self.with_masks = bool(with_masks)
+        self.labelled_only = bool(labelled_only)
         self.indices = self.cache.indices(split)
+        if labelled_only:
+            self.indices = self.indices[np.asarray(self.cache.labels[self.indices]) >= 0]
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])

@@ -267,6 +267,12 @@ class Cache:
         """int8 ``(N,)``: 0 train, 1 val, 2 test."""
         return self._array("split.npy")
 
+    def take(self, name: str, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out[i] = self.<name>[rows[i]]`` in one ``np.take`` from the memory map (``name``: an
+        array property, e.g. ``"images"``). ``rows`` come from :meth:`indices`, all in range:
+        ``mode="clip"`` never clips here, and avoids ``"raise"``'s buffered copy."""
+        return np.take(getattr(self, name), rows, axis=0, out=out, mode="clip")
+
     def masks(self, i: int | slice | np.ndarray) -> np.ndarray:
         """Unpacked bool masks of item(s) ``i``: ``(2, S, S)`` (or ``(n, 2, S, S)``)."""
         s = self.image_size

@@ -36,8 +36,10 @@ _T = TrainConfig(out="")  # the one source of the options' defaults
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Cache directory from `csip precompute`. Default: the built-in synthetic scenes, "
+@click.option("--cache", type=str, multiple=True, default=(),
+              help="Cache directory from `csip precompute`; given several times (or a glob such as "
+                   "'shards/part-*', or @LIST: a file naming one cache per line), the union of those caches, "
+                   "which must share their descriptor and image size. Default: the built-in synthetic scenes, "
                    "precomputed into OUT/cache (small defaults: --synthetic-n 1000 scenes at 64 px, "
                    "3 epochs, batch 64: about 3-4 minutes on 2 busy CPU cores, precompute included).")
 @click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default=_T.split, show_default=True,

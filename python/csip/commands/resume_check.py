@@ -13,14 +13,13 @@ freely; those not given keep the run's values (the fields declared ``kept_on_res
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
 from ..base.options import flag_of
-from ..train.config import TrainConfig, option_value, param_of
+from ..train.config import TrainConfig, option_value, param_of, resolved_caches
 
 
 def _fields(key: str) -> list[dataclasses.Field]:
@@ -50,8 +49,7 @@ def resume_conflicts(ctx: click.Context, stored: dict[str, Any]) -> list[str]:
             continue
         given, old = option_value(f, ctx.params[name]), stored[f.name]
         if f.name == "cache":
-            given = None if given is None else str(Path(given).resolve())
-            old = None if old is None else str(Path(old).resolve())
+            given, old = (None if v is None else resolved_caches(v) for v in (given, old))
         if given != old:
             out.append(f"{flag_of(f)}: {ctx.params[name]!r} here, {stored[f.name]!r} in the run")
     return out

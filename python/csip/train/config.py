@@ -38,12 +38,22 @@ def _path_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _caches(value: Any) -> str | tuple[str, ...] | None:
+    """``--cache`` (given once, several times or not at all) as the field holds it: None, one
+    path string, or a tuple of them (each a directory, a glob or ``@LIST``)."""
+    if value is None or isinstance(value, (str, Path)):
+        return _path_or_none(value)
+    items = tuple(str(v) for v in value)
+    return None if not items else items[0] if len(items) == 1 else items
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run depends on (recorded in ``params.json`` and checkpoints)."""
 
     out: str = option(flag="--out")
-    cache: str | None = option(None, flag="--cache", from_option=_path_or_none)  # None: the synthetic scenes
+    # None: the synthetic scenes; several (a tuple, or a glob, or "@LIST"): their union
+    cache: str | tuple[str, ...] | None = option(None, flag="--cache", from_option=_caches)
     split: str | None = option("train", flag="--split", choices=("train", "val", "test"), defines_run=True,
                                from_option=lambda v: None if v == "all" else v)  # None: every item
     model: str = option("resnet18", flag="--model", choices=tuple(TABLE1_MODELS), defines_run=True)
@@ -199,7 +209,12 @@ def run_settings(cfg: TrainConfig, cache: dict[str, str] | None) -> dict[str, An
     return {"config": {k: str(v) if isinstance(v, Path) else v for k, v in config.items()}, "cache": cache}
 
 
-def stored_run_settings(params: dict[str, Any], asked_cache: str | None,
+def resolved_caches(caches: str | Path | tuple | list) -> list[str]:
+    """One cache path or several, each resolved (a run records one as a string, several as a list)."""
+    return [str(Path(c).resolve()) for c in ([caches] if isinstance(caches, (str, Path)) else caches)]
+
+
+def stored_run_settings(params: dict[str, Any], asked_cache: str | tuple[str, ...] | None,
                         asked_identity: dict[str, str] | None) -> dict[str, Any]:
     """The settings of the run whose ``params.json`` is ``params``: those it recorded, or, for
     a run made before runs recorded them, those computed from its stored config. Such a run's
@@ -209,11 +224,11 @@ def stored_run_settings(params: dict[str, Any], asked_cache: str | None,
         return params["fingerprint_settings"]
     stored = params.get("config") or {}
     old = stored.get("cache")
-    same = old is None or asked_cache is None or Path(old).resolve() == Path(asked_cache).resolve()
+    same = old is None or asked_cache is None or resolved_caches(old) == resolved_caches(asked_cache)
     config = {k: stored.get(k) for k in RUN_DEFINING_FIELDS
               if not (k in _RECORDED_WHEN_SET and stored.get(k) is None)}
     return {"config": config, "cache": asked_identity if same else {"path": old}}
 
 
 __all__ = ["KEPT_ON_RESUME", "RUN_DEFINING_FIELDS", "SELECTABLE", "SYNTHETIC_DEFAULTS", "TrainConfig",
-           "check_select", "option_values", "param_of", "run_settings", "stored_run_settings"]
+           "check_select", "option_values", "param_of", "resolved_caches", "run_settings", "stored_run_settings"]

@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..base.fingerprint import cache_identity
 from ..base.preemption import loader_worker_init
-from ..cache import Cache, CacheDataset, CacheError
+from ..cache import CacheDataset, CacheError
+from ..cache.union import CacheUnion, expand_cache_paths, open_caches
 from ..cache import writer as cache_writer  # a module: its usable_cores is looked up at each call
 from ..cache.batches import BatchReader
 from ..cache.order import (
@@ -30,29 +31,42 @@ class DataError(ValueError):
     """The data cannot be trained on (empty, wrong banner shape, data an objective cannot use, such as no labels for --supervised)."""
 
 
-def open_cache(path: str | Path, split: str | None) -> tuple[Dataset, dict]:
-    """``(dataset, info)`` for a cache directory; info has n_levels, n_angles, image_size, ...
+def open_cache(path: str | Path | tuple[str, ...], split: str | None,
+               labelled_only: bool = False) -> tuple[Dataset, dict]:
+    """``(dataset, info)`` for a cache directory, or for several read as one (``path``: a
+    directory, a glob, ``@LIST``, or a tuple of those: :func:`csip.cache.union.expand_cache_paths`);
+    info has n_levels, n_angles, image_size, the cache(s) and their identity (part of the run's
+    settings fingerprint). ``labelled_only``: only the items with a relation label.
 
-    Raises :class:`DataError` for an empty selection.
+    Raises :class:`DataError` when a cache cannot be read or the caches cannot be read together.
     """
     try:
-        cache = Cache(path)
-        manifest = cache.manifest
-        ds = CacheDataset(cache, split=split)
+        paths = expand_cache_paths(path)
+        cache = open_caches(paths)
+        ds = CacheDataset(cache, split=split, labelled_only=labelled_only)
     except (CacheError, FileNotFoundError) as exc:
-        raise DataError(f"cannot read the cache {path}: {exc}") from None
-    desc = manifest.get("descriptor", {})
+        raise DataError(f"cannot read the cache {_describe(path)}: {exc}") from None
+    members = cache.members if isinstance(cache, CacheUnion) else [cache]
+    desc = members[0].manifest.get("descriptor", {})
+    identities = [cache_identity(m.manifest) for m in members]
     info = {
-        "cache": str(Path(path).resolve()),
+        "cache": str(paths[0].resolve()) if len(paths) == 1 else [str(p.resolve()) for p in paths],
         "split": split,
         "n_items": len(ds),
         "n_levels": len(desc["forces"]) if "forces" in desc else None,
         "n_angles": desc.get("n_angles"),
-        "image_size": manifest.get("image_size"),
+        "image_size": members[0].manifest.get("image_size"),
         "descriptor": desc,
-        "identity": cache_identity(manifest),  # part of the run's settings fingerprint
+        # one cache: its identity, as runs have always recorded it; several: theirs, in order
+        "identity": identities[0] if len(identities) == 1 else {"union": identities},
     }
+    if labelled_only:
+        info["labelled_only"] = True
     return ds, info
+
+
+def _describe(path: str | Path | tuple[str, ...]) -> str:
+    return str(path) if isinstance(path, (str, Path)) else " + ".join(map(str, path))
 
 
 def item_shapes(item: Mapping[str, Any]) -> tuple[tuple[int, int], int]:
@@ -130,7 +144,8 @@ def batch_feed(dataset: Dataset, global_batch: int, seed: int, rank: int, world:
     cuda = device.type == "cuda"
     if type(dataset) is CacheDataset and not dataset.with_masks:
         reader = BatchReader(dataset.cache, dataset.split, global_batch, seed, rank, world, keys=keys,
-                             device=device, flip=flip, channels_last=channels_last, threads=workers)
+                             device=device, flip=flip, channels_last=channels_last, threads=workers,
+                             rows=dataset.indices)
         return reader.epoch
 
     workers = workers if workers is not None else default_loader_workers(cuda)

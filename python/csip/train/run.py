@@ -111,10 +111,11 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
         stored_params = read_params(out)
         if cfg.select is not None:
             check_select(cfg)
-    dataset, data_info, val_dataset, item_shape = _open_data(cfg, out, main, dataset, data_info, val_dataset)
+    objective = make_objective(cfg.objective_name, cfg.label_smoothing)
+    dataset, data_info, val_dataset, item_shape = _open_data(cfg, objective, out, main, dataset, data_info,
+                                                             val_dataset)
     if cfg.select is not None and val_dataset is None:
         raise DataError(f"--select {cfg.select}: the data has no {cfg.val_split!r} split to measure it on")
-    objective = make_objective(cfg.objective_name, cfg.label_smoothing)
     model_config, model_shape = _model_config(cfg, objective, data_info, resume_state, item_shape)
     check_data(dataset, data_info, model_shape, objective)
     global_batch, steps_per_epoch, total_steps, warmup_steps = _batch_geometry(len(dataset), cfg, world, main)
@@ -162,11 +163,13 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
     )
 
 
-def _open_data(cfg: TrainConfig, out: Path, main: bool, dataset: Dataset | None, data_info: dict | None,
-               val_dataset: Dataset | None) -> tuple[Dataset, dict, Dataset | None, tuple[int, int]]:
+def _open_data(cfg: TrainConfig, objective: Objective, out: Path, main: bool, dataset: Dataset | None,
+               data_info: dict | None, val_dataset: Dataset | None) -> tuple[Dataset, dict, Dataset | None, tuple[int, int]]:
     """``(dataset, data_info, val_dataset, (R, K) of the items' banners)``: the given dataset,
-    else ``cfg.cache`` (its ``cfg.val_split`` as val data when there is one), else the built-in
-    synthetic scenes precomputed into ``out/cache``. ``data_info`` completed from the first item."""
+    else ``cfg.cache`` (one cache or several read as one; its ``cfg.val_split`` as val data when
+    there is one; only the labelled training items for an objective that reads labels only),
+    else the built-in synthetic scenes precomputed into ``out/cache``. ``data_info`` completed
+    from the first item."""
     if dataset is None:
         cache = cfg.cache
         if cache is None:
@@ -177,7 +180,7 @@ def _open_data(cfg: TrainConfig, out: Path, main: bool, dataset: Dataset | None,
                 except CacheError as exc:
                     raise DataError(str(exc)) from None
             dist_utils.barrier()
-        dataset, data_info = open_cache(cache, cfg.split)
+        dataset, data_info = open_cache(cache, cfg.split, labelled_only=objective.labelled_items_only)
         if val_dataset is None and cfg.val_split and cfg.val_split != cfg.split and cfg.split is not None:
             try:
                 val_dataset, _ = open_cache(cache, cfg.val_split)
