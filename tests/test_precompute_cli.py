@@ -180,3 +180,36 @@ def test_key_value_options(tmp_path):
         assert exc.value.param_hint == "-O/--source-opt"
     r = _invoke([SRC, "--out", str(tmp_path / "c"), "-O", "size", *BASE])
     assert r.exit_code == 2 and "expected KEY=VALUE" in r.output
+
+
+def test_options_lists_every_option_of_every_source_from_its_adapter():
+    """`csip precompute options` prints each adapter's own table with the constructor's defaults."""
+    import inspect
+
+    from csip.data.source import ADAPTERS, adapter_class, option_table
+
+    r = _invoke(["options"])
+    assert r.exit_code == 0, r.output
+    for kind, (_, _, path_arg) in ADAPTERS.items():
+        rows = option_table(kind)
+        params = inspect.signature(adapter_class(kind)).parameters
+        assert [name for name, _, _ in rows] == list(params)
+        assert (kind if path_arg is None else f"{kind}:PATH") in r.output
+        for name, default, meaning in rows:
+            assert name in r.output and meaning in r.output
+            if name != path_arg and params[name].default not in (None, inspect.Parameter.empty):
+                assert str(params[name].default).lower() in default.lower()
+    one = _invoke(["options", "unrel:/some/where"])
+    assert one.exit_code == 0 and "min_pixels" in one.output and "coco" not in one.output
+    assert "16" in next(line for line in one.output.splitlines() if "min_pixels" in line)
+    bad = _invoke(["options", "imagenet"])
+    assert bad.exit_code == 2 and "unknown source 'imagenet'" in bad.output
+
+
+def test_an_option_table_that_falls_behind_its_adapter_is_refused(monkeypatch):
+    from csip.data.coco import CocoSource
+    from csip.data.source import option_table
+
+    monkeypatch.setattr(CocoSource, "OPTIONS", {k: v for k, v in CocoSource.OPTIONS.items() if k != "saliency"})
+    with pytest.raises(ValueError, match="CocoSource.OPTIONS lists"):
+        option_table("coco")

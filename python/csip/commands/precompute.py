@@ -8,6 +8,7 @@
                     [--images DIR] [--sam-checkpoint FILE] [-O KEY=VALUE ...]
     csip precompute merge SHARD_DIR... --out DIR
     csip precompute info DIR [--verify]
+    csip precompute options [SOURCE]
 
 SOURCE is ``synthetic`` (the default), ``coco:PATH/instances.json``, ``spatialsense:PATH``,
 ``unrel:PATH``, ``gqa:PATH``, ``folder:DIR`` (see :mod:`csip.data.source`) or
@@ -34,7 +35,7 @@ from .failures import fail
 from .options import key_values
 
 #: Subcommands of the group; anything else is the default ``run`` command.
-_SUBCOMMANDS = ("run", "merge", "info")
+_SUBCOMMANDS = ("run", "merge", "info", "options")
 
 
 class _DefaultGroup(click.Group):
@@ -104,7 +105,8 @@ def precompute() -> None:
 
     `csip precompute [SOURCE] --out DIR` runs it (SOURCE defaults to the built-in synthetic
     scenes); `csip precompute merge` merges shard directories; `csip precompute info` prints a
-    cache's manifest summary. See `csip precompute run --help` for the options.
+    cache's manifest summary; `csip precompute options [SOURCE]` lists each source's -O options,
+    their defaults and meaning. See `csip precompute run --help` for the options.
     """
 
 
@@ -125,7 +127,7 @@ def precompute() -> None:
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @click.option("--images", type=click.Path(path_type=Path), default=None, help="Image folder (COCO, SpatialSense, UnRel, GQA).")
 @click.option("--sam-checkpoint", type=click.Path(path_type=Path), default=None, help="Local SAM checkpoint (box-only sources, image folders).")
-@click.option("-O", "--source-opt", "source_opts", multiple=True, metavar="KEY=VALUE", help="Any other source option (value parsed as JSON when it can be), e.g. -O size=256.")
+@click.option("-O", "--source-opt", "source_opts", multiple=True, metavar="KEY=VALUE", help="Any other source option (value parsed as JSON when it can be), e.g. -O size=256; `csip precompute options SOURCE` lists them.")
 def run(
     source: str,
     out: Path,
@@ -226,6 +228,29 @@ def merge_cmd(shard_dirs: tuple[Path, ...], out: Path, no_verify: bool) -> None:
         _fail(exc)
     c = man["counts"]
     click.echo(f"{out}: merged {len(shard_dirs)} shard dir(s): {c['items']} items ({c['skipped']} skipped)", err=True)
+
+
+@precompute.command("options")
+@click.argument("source", required=False, default=None)
+def options_cmd(source: str | None) -> None:
+    """List the -O options of SOURCE (e.g. unrel, or gqa:PATH), or of every source: name, default, meaning."""
+    from ..data.source import ADAPTERS, option_table
+
+    kinds = list(ADAPTERS)
+    if source is not None:
+        kind = source.partition(":")[0].strip().lower()
+        if kind not in ADAPTERS:
+            _fail(ValueError(f"unknown source {source!r}: expected one of {', '.join(ADAPTERS)}"))
+        kinds = [kind]
+    click.echo("-O NAME=VALUE options of each source (--images and --sam-checkpoint set images and sam_checkpoint):\n")
+    for k, kind in enumerate(kinds):
+        rows = option_table(kind)
+        spec = kind if ADAPTERS[kind][2] is None else f"{kind}:PATH"
+        click.echo(("\n" if k else "") + f"{spec}")
+        name_w = max(len(r[0]) for r in rows)
+        default_w = max(len(r[1]) for r in rows)
+        for name, default, meaning in rows:
+            click.echo(f"  {name:<{name_w}}  {default:<{default_w}}  {meaning}")
 
 
 @precompute.command("info")

@@ -200,6 +200,15 @@ class CocoSource:
 
     name = "coco"
 
+    #: The options (``-O name=value``) and what they mean; defaults are the constructor's.
+    OPTIONS = {
+        "annotations": "the instances JSON (instances_*.json)",
+        "images": "image folder, where each image's file_name is looked up (default: the JSON's folder)",
+        "max_objects": "images with 2..max_objects instance segmentations (crowds left out) are items",
+        "saliency": "which two masks are A and B: 'area' (the two largest) or 'center' (large and central)",
+        "min_pixels": "items whose mask A or B has fewer pixels are skipped ('mask too small')",
+    }
+
     def __init__(self, annotations: str | Path, images: str | Path | None = None, max_objects: int = 3, saliency: str = "area", min_pixels: int = 16):
         from pycocotools.coco import COCO  # optional (the ml extra)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from .common import IMAGE_SUFFIXES, read_rgb, resolve_inside, saliency_order
 from .option_values import option_bool, option_float, option_int
-from .sam import AutoMasker
+from .sam import SAM_OPTIONS, AutoMasker
 from .sample import Sample, SkipItem, box_of
 
 FEWER_THAN_TWO = "fewer than two objects"
@@ -53,6 +53,23 @@ class FolderSource:
     """Images of a folder with SAM automatic masks; see the module docstring."""
 
     name = "folder"
+
+    #: The options (``-O name=value``) and what they mean; defaults are the constructor's.
+    OPTIONS = {
+        "root": "the image folder",
+        "sam_checkpoint": "local SAM checkpoint file (required: every mask comes from SAM's automatic generator)",
+        "sam_kind": SAM_OPTIONS["sam_kind"],
+        "sam_device": SAM_OPTIONS["sam_device"],
+        "recursive": "also list the images of sub-folders",
+        "saliency": "order of the masks: 'area' (largest first) or 'center' (large and central first)",
+        "max_area_frac": "masks covering more of the image than this fraction (background) are dropped",
+        "max_overlap": "B is the next mask overlapping A by at most this fraction of the smaller one",
+        "points_per_side": "SAM generator: prompt points per image side",
+        "pred_iou_thresh": "SAM generator: masks below this predicted IoU are dropped",
+        "stability_score_thresh": "SAM generator: masks below this stability score are dropped",
+        "box_nms_thresh": "SAM generator: box IoU above which duplicate masks are suppressed",
+        "min_pixels": "masks with fewer pixels are dropped",
+    }
 
     def __init__(
         self,

@@ -38,7 +38,7 @@ from pathlib import Path
 from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
 from .option_values import option_int
 from .records import Records, is_integer
-from .sam import BoxMasker
+from .sam import SAM_OPTIONS, BoxMasker
 from .sample import Question, Sample, SkipItem, box_of
 
 _SPAN = re.compile(r"^\d+(:\d+)?$")
@@ -138,6 +138,15 @@ class GqaSource:
     """GQA verify-rel questions grouped by (image, subject, object); see the module docstring."""
 
     name = "gqa"
+
+    #: The options (``-O name=value``) and what they mean; defaults are the constructor's.
+    OPTIONS = {
+        "questions": "a questions file (*_questions.json)",
+        "scene_graphs": "its scene graphs (default: <split>_sceneGraphs.json beside it)",
+        "images": "image folder, <imageId>.jpg (default: images/ beside the questions file)",
+        **SAM_OPTIONS,
+        "min_pixels": "items whose mask A or B has fewer pixels are skipped ('mask too small')",
+    }
 
     def __init__(
         self,

@@ -24,6 +24,13 @@ from .common import box_mask
 
 SAM_KINDS = ("vit_h", "vit_l", "vit_b", "tiny")
 
+#: The SAM options of the box-only sources (spatialsense, unrel, gqa), as in their option tables.
+SAM_OPTIONS: dict[str, str] = {
+    "sam_checkpoint": "local SAM checkpoint file: masks from SAM prompted by the boxes (without it: the boxes)",
+    "sam_kind": "SAM architecture of the checkpoint: vit_h, vit_l, vit_b (or tiny, for tests)",
+    "sam_device": "device SAM runs on (default: cuda when available, else cpu)",
+}
+
 
 def build_tiny_sam(checkpoint: str | Path | None = None, img_size: int = 64):
     """A very small SAM (ViT embed dim 32, depth 1, prompt dim 32) with random or given weights.

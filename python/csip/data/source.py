@@ -22,7 +22,9 @@ SAM options, for the box-only sources (spatialsense, unrel, gqa) and the folder:
 ``sam_checkpoint`` (a local file; box-only sources fall back to box-shaped masks without it,
 with a warning and ``options()["masks"] == "boxes"``), ``sam_kind`` (``vit_h``, ``vit_l``,
 ``vit_b``), ``sam_device``. Options whose value is ``None`` are ignored, so a command line can
-pass all its flags through; an option the chosen source does not take is an error. A spec
+pass all its flags through; each adapter lists its options with their meaning in its own
+``OPTIONS`` table (:func:`option_table` adds the defaults; ``csip precompute options`` prints
+them); an option the chosen source does not take is an error. A spec
 without its PATH may name it as an option instead: ``open_source("coco",
 annotations=FILE, images=DIR)``, ``open_source("folder", images=DIR, ...)``.
 
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -109,7 +112,7 @@ def open_source(spec: str = "synthetic", **opts: Any) -> Source:
     annotation file does not exist.
     """
     kind, path = parse_spec(spec, require_path=False)
-    module_name, class_name, path_arg = ADAPTERS[kind]
+    path_arg = ADAPTERS[kind][2]
     kwargs = {k: v for k, v in opts.items() if v is not None}
     if path_arg is not None and path is None:
         # "coco" + annotations=FILE (or the adapter's own name for it), "folder" + images=DIR
@@ -120,7 +123,7 @@ def open_source(spec: str = "synthetic", **opts: Any) -> Source:
                 break
         else:
             raise ValueError(f"source {kind!r} needs a path: '{kind}:PATH' (or annotations=PATH)")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls = adapter_class(kind)
     accepted = [p for p in inspect.signature(cls).parameters if p != path_arg]
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
@@ -130,4 +133,38 @@ def open_source(spec: str = "synthetic", **opts: Any) -> Source:
     return cls(**kwargs)
 
 
-__all__ = ["ADAPTERS", "Source", "open_source", "parse_spec"]
+def adapter_class(kind: str) -> type:
+    """The adapter class of source ``kind`` (a key of :data:`ADAPTERS`), imported."""
+    module_name, class_name, _ = ADAPTERS[kind]
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def option_table(kind: str) -> list[tuple[str, str, str]]:
+    """``(name, default, meaning)`` of every option of source ``kind``, in the constructor's
+    order: the meaning from the adapter's own ``OPTIONS`` table, the default from its
+    constructor (``"PATH of the spec"`` for the argument the spec's PATH fills, ``"none"`` for
+    an option without a value by default). ``ValueError`` for an unknown kind, or when the table
+    and the constructor name different options (a table that fell behind its adapter)."""
+    if kind not in ADAPTERS:
+        raise ValueError(f"unknown source {kind!r}: expected one of {', '.join(ADAPTERS)}")
+    cls = adapter_class(kind)
+    path_arg = ADAPTERS[kind][2]
+    params = inspect.signature(cls).parameters
+    table: dict[str, str] = getattr(cls, "OPTIONS", {})
+    if set(table) != set(params):
+        raise ValueError(f"source {kind!r}: {cls.__name__}.OPTIONS lists {list(table)}, its constructor takes "
+                         f"{list(params)}")
+    rows = []
+    for name, param in params.items():
+        if name == path_arg:
+            default = "PATH of the spec"
+        elif param.default is inspect.Parameter.empty:
+            default = "required"
+        else:
+            d = param.default
+            default = "none" if d is None else d if isinstance(d, str) else json.dumps(d)
+        rows.append((name, default, table[name]))
+    return rows
+
+
+__all__ = ["ADAPTERS", "Source", "adapter_class", "open_source", "option_table", "parse_spec"]

@@ -34,7 +34,7 @@ from pathlib import Path
 from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
 from .option_values import option_bool, option_int
 from .records import Records
-from .sam import BoxMasker
+from .sam import SAM_OPTIONS, BoxMasker
 from .sample import Question, Sample, SkipItem, box_of
 
 SPLITS = ("train", "valid", "test")
@@ -62,6 +62,16 @@ class SpatialSenseSource:
     """SpatialSense relations; see the module docstring for the format and options."""
 
     name = "spatialsense"
+
+    #: The options (``-O name=value``) and what they mean; defaults are the constructor's.
+    OPTIONS = {
+        "annotations": "the release's annotations.json",
+        "images": "image folder holding flickr/ and nyu/ (default: images/ beside annotations.json)",
+        "split": "keep only the images of this split: train, valid or test (default: all)",
+        "positives_only": "keep only the positive relations (label true), as pretraining and the paper do",
+        "min_pixels": "items whose mask A or B has fewer pixels are skipped ('mask too small')",
+        **SAM_OPTIONS,
+    }
 
     def __init__(
         self,

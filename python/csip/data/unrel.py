@@ -31,7 +31,7 @@ import numpy as np
 from .common import check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
 from .option_values import option_int
 from .records import Records
-from .sam import BoxMasker
+from .sam import SAM_OPTIONS, BoxMasker
 from .sample import Sample, box_of
 
 
@@ -76,6 +76,14 @@ class UnRelSource:
     """UnRel relationships; see the module docstring for the format and options."""
 
     name = "unrel"
+
+    #: The options (``-O name=value``) and what they mean; defaults are the constructor's.
+    OPTIONS = {
+        "path": "the dataset folder (annotations.json, else annotations.mat; images/) or the annotation file",
+        "images": "image folder (default: images/ beside the annotation file)",
+        **SAM_OPTIONS,
+        "min_pixels": "items whose mask A or B has fewer pixels are skipped ('mask too small')",
+    }
 
     def __init__(
         self,
