@@ -249,3 +249,16 @@ def tiny_sam_checkpoint(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     torch.save(build_tiny_sam().state_dict(), path)
     return path
+
+
+def sam_shaped_checkpoint(path: Path, kind: str = "vit_b") -> Path:
+    """A state dict with exactly the tensor names and shapes of SAM ``kind`` (segment-anything's
+    ``sam_model_registry[kind]``) but no values: the model built on PyTorch's ``meta`` device and
+    saved (about 40 KB). Enough to read the kind from a checkpoint's shapes; it cannot run."""
+    import torch
+    from segment_anything import sam_model_registry
+
+    with torch.device("meta"):
+        model = sam_model_registry[kind]()
+    torch.save(model.state_dict(), path)
+    return path

@@ -32,7 +32,8 @@ Layout of a finished cache (``N`` items, image size ``S``, banner ``R × K``)::
     source       {spec, name, options}
     descriptor   {forces [R floats], n_angles K, normalize, csip_core_version, shape [R, K]}
     image_size   S;  image {crop, pad, resize, layout} in words
-    counts       {items N, source_items, skipped, splits {train, val, test}, labelled, questions}
+    counts       {items N, source_items, skipped, splits {train, val, test}, labelled, questions,
+                  masks {annotated | sam | boxes | sam-auto | exact: items} (Sample.mask_source)}
     skipped      {reasons {reason: count}, items [[source index, reason(, message)] ... ≤ 1000],
                   items_truncated}
     has_labels, has_questions, split_rule

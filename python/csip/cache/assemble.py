@@ -320,6 +320,8 @@ class Consolidator:
                 "splits": {SPLIT_NAMES[k]: int(np.count_nonzero(splits == k)) for k in range(3)},
                 "labelled": int(np.count_nonzero(labels >= 0)),
                 "questions": sum(1 for _ in open(out / "questions.jsonl", encoding="utf-8")),
+                # where the items' masks come from (sources that say): annotated, sam, boxes, ...
+                "masks": dict(sum((Counter(m.get("masks") or {}) for m in manifests), Counter()).most_common()),
             },
             "skipped": {
                 "reasons": dict(skipped.reasons.most_common()),

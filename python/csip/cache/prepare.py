@@ -62,6 +62,7 @@ class PreparedItem:
     t_load: float = 0.0
     t_prepare: float = 0.0
     t_sfb: float = 0.0
+    mask_source: str | None = None  # Sample.mask_source: counted in the manifest (counts.masks)
 
 
 @dataclass
@@ -148,6 +149,7 @@ def prepare_sample(sample: Any, index: int, image_size: int) -> PreparedItem:
         questions=questions,
         sfb_a=sfb_a,
         sfb_b=sfb_b,
+        mask_source=getattr(sample, "mask_source", None),
     )
 
 

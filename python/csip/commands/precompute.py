@@ -209,6 +209,8 @@ def _print_built(out: Path, man: dict[str, Any], stats: dict[str, Any]) -> None:
         f"images {man['image_size']}px; {stats['wall_s']:.1f} s ({rate:.0f} pairs/s this run)",
         err=True,
     )
+    if counts.get("masks"):
+        click.echo("masks: " + ", ".join(f"{how}: {k}" for how, k in counts["masks"].items()), err=True)
     if man["skipped"]["reasons"]:
         click.echo("skipped: " + ", ".join(f"{r}: {k}" for r, k in man["skipped"]["reasons"].items()), err=True)
 
@@ -270,6 +272,8 @@ def info(cache_dir: Path, verify: bool) -> None:
     d = m["descriptor"]
     click.echo(f"descriptor   sFB {d['shape']}  r {d['forces'][0]}..{d['forces'][-1]}  normalize={d['normalize']}  csip_core {d['csip_core_version']}")
     click.echo(f"items        {len(c)} of {m['counts']['source_items']}  splits {m['counts']['splits']}  labelled {m['counts']['labelled']}  questions {m['counts']['questions']}")
+    if m["counts"].get("masks"):
+        click.echo(f"masks        {m['counts']['masks']}")
     if m["skipped"]["reasons"]:
         click.echo(f"skipped      {m['counts']['skipped']}: {m['skipped']['reasons']}")
     click.echo(f"content hash {c.content_hash}" + ("  (verified)" if verify else ""))

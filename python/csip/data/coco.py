@@ -291,6 +291,7 @@ class CocoSource:
             label=None,
             source=self.name,
             names=(objs[ia][1], objs[ib][1]),
+            mask_source="annotated",
         )
 
     def options(self) -> dict:

@@ -75,7 +75,7 @@ class FolderSource:
         self,
         root: str | Path,
         sam_checkpoint: str | Path | None = None,
-        sam_kind: str = "vit_h",
+        sam_kind: str | None = None,
         sam_device: str | None = None,
         recursive: bool = False,
         saliency: str = "area",
@@ -131,6 +131,7 @@ class FolderSource:
             box_b=box_of(masks[b]),
             label=None,
             source=self.name,
+            mask_source="sam-auto",
         )
 
     def options(self) -> dict:

@@ -154,8 +154,9 @@ class GqaSource:
         scene_graphs: str | Path | None = None,
         images: str | Path | None = None,
         sam_checkpoint: str | Path | None = None,
-        sam_kind: str = "vit_h",
+        sam_kind: str | None = None,
         sam_device: str | None = None,
+        sam_masks: str | Path | None = None,
         min_pixels: int = 16,
     ):
         self.questions = Path(questions).expanduser()
@@ -200,7 +201,7 @@ class GqaSource:
         for (img_id, sid, oid), g in groups.items():
             self._items.append((f"gqa-{img_id}-{sid}-{oid}", f"{img_id}.jpg", g["size"], g["a"], g["b"],
                                 tuple(g["qs"]), g["label"]))
-        self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name)
+        self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name, store=sam_masks)
         self.max_workers = self.masker.max_workers  # one SAM per loader process
 
     def __len__(self) -> int:
@@ -211,7 +212,7 @@ class GqaSource:
         image = read_rgb(resolve_inside(self.images, fname))
         if image.shape[:2] != (h, w):
             raise SkipItem(SIZE_MISMATCH)
-        mask_a, mask_b = self.masker(image, [clip_box(abox, h, w), clip_box(bbox, h, w)])
+        (mask_a, mask_b), how = self.masker.masks(image, [clip_box(abox, h, w), clip_box(bbox, h, w)])
         check_masks(mask_a, mask_b, self.min_pixels)
         return Sample(
             id=sid,
@@ -223,6 +224,7 @@ class GqaSource:
             label=label,
             questions=[Question(t, a) for t, a in qs],
             source=self.name,
+            mask_source=how,
             names=(aname, bname),
         )
 

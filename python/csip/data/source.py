@@ -21,7 +21,9 @@ Spec strings (the ``SOURCE`` argument of the command line)::
 SAM options, for the box-only sources (spatialsense, unrel, gqa) and the folder:
 ``sam_checkpoint`` (a local file; box-only sources fall back to box-shaped masks without it,
 with a warning and ``options()["masks"] == "boxes"``), ``sam_kind`` (``vit_h``, ``vit_l``,
-``vit_b``), ``sam_device``. Options whose value is ``None`` are ignored, so a command line can
+``vit_b``; read from the checkpoint when not given), ``sam_device``, and for the box-only
+sources ``sam_masks`` (the store of SAM masks reused by later precomputes; see
+:mod:`csip.data.sam`). Options whose value is ``None`` are ignored, so a command line can
 pass all its flags through; each adapter lists its options with their meaning in its own
 ``OPTIONS`` table (:func:`option_table` adds the defaults; ``csip precompute options`` prints
 them); an option the chosen source does not take is an error. A spec

@@ -80,8 +80,9 @@ class SpatialSenseSource:
         split: str | None = None,
         positives_only: bool = True,
         sam_checkpoint: str | Path | None = None,
-        sam_kind: str = "vit_h",
+        sam_kind: str | None = None,
         sam_device: str | None = None,
+        sam_masks: str | Path | None = None,
         min_pixels: int = 16,
     ):
         self.annotations = Path(annotations).expanduser()
@@ -116,7 +117,7 @@ class SpatialSenseSource:
                 ann_id = rec.ident(ann, "_id", at, default=None) or f"{rel_path}#{k}"
                 self._items.append((f"spatialsense-{ann_id}", rel_path, h, w, sname, sbox,
                                     rec.text(ann, "predicate", at), oname, obox, truth, img_split))
-        self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name)
+        self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name, store=sam_masks)
         self.max_workers = self.masker.max_workers  # one SAM per loader process
 
     def __len__(self) -> int:
@@ -128,7 +129,7 @@ class SpatialSenseSource:
         if image.shape[:2] != (h, w):
             raise SkipItem(SIZE_MISMATCH)
         boxes = [clip_box(sbox, h, w), clip_box(obox, h, w)]
-        mask_a, mask_b = self.masker(image, boxes)
+        (mask_a, mask_b), how = self.masker.masks(image, boxes)
         check_masks(mask_a, mask_b, self.min_pixels)
         label = predicate_index(pred) if truth else None
         return Sample(
@@ -141,6 +142,7 @@ class SpatialSenseSource:
             label=label,
             questions=[Question(f"Is the {sname} {pred} the {oname}?", truth)],
             source=self.name,
+            mask_source=how,
             names=(sname, oname),
             split=split,
         )

@@ -90,8 +90,9 @@ class UnRelSource:
         path: str | Path,
         images: str | Path | None = None,
         sam_checkpoint: str | Path | None = None,
-        sam_kind: str = "vit_h",
+        sam_kind: str | None = None,
         sam_device: str | None = None,
+        sam_masks: str | Path | None = None,
         min_pixels: int = 16,
     ):
         path = Path(path).expanduser()
@@ -120,7 +121,7 @@ class UnRelSource:
             im_id = rec.ident(img, "im_id", where, default=fname)
             for k, r in enumerate(rec.seq(img.get("relationships", []), f"{where}.relationships")):
                 self._items.append((f"unrel-{im_id}-{k}", fname, *_relationship(rec, r, f"{where}.relationships[{k}]")))
-        self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name)
+        self.masker = BoxMasker(sam_checkpoint, sam_kind, sam_device, source=self.name, store=sam_masks)
         self.max_workers = self.masker.max_workers  # one SAM per loader process
 
     def __len__(self) -> int:
@@ -130,7 +131,7 @@ class UnRelSource:
         sid, fname, sname, sbox, oname, obox, label = self._items[i]
         image = read_rgb(resolve_inside(self.images, fname))
         h, w = image.shape[:2]
-        mask_a, mask_b = self.masker(image, [clip_box(sbox, h, w), clip_box(obox, h, w)])
+        (mask_a, mask_b), how = self.masker.masks(image, [clip_box(sbox, h, w), clip_box(obox, h, w)])
         check_masks(mask_a, mask_b, self.min_pixels)
         return Sample(
             id=sid,
@@ -141,6 +142,7 @@ class UnRelSource:
             box_b=box_of(mask_b),
             label=label,
             source=self.name,
+            mask_source=how,
             names=(sname, oname),
         )
 

@@ -243,7 +243,9 @@ class SyntheticSource:
     def load(self, i: int) -> Sample:
         if not 0 <= i < self.n:
             raise IndexError(i)
-        return make_scene(self.seed, i, self.size, self.distractors, self.p_free, p_occluder=self.p_occluder)
+        sample = make_scene(self.seed, i, self.size, self.distractors, self.p_free, p_occluder=self.p_occluder)
+        sample.mask_source = "exact"
+        return sample
 
     def options(self) -> dict:
         return {
