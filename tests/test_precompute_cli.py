@@ -162,7 +162,11 @@ def test_coco_source_with_a_missing_image(tmp_path):
     r = _invoke([f"coco:{ann}", "--out", str(out), "--images", str(images), "--workers", "0", *BASE[:-2]])
     assert r.exit_code == 0, r.output
     c = Cache(out)
-    assert len(c) == 3 and c.skipped["reasons"] == {"missing file": 1} and c.skipped["items"] == [[2, "missing file"]]
+    assert len(c) == 3 and c.skipped["reasons"] == {"missing file": 1}
+    # the skipped item by the source's own id, with the file it missed (before: "item 2: missing file")
+    assert c.skipped["items"] == [{"index": 2, "id": "coco-3", "reason": "missing file",
+                                   "message": str((images / "2.jpg").resolve())}]
+    assert f"coco-3: missing file: {(images / '2.jpg').resolve()}" in r.output
     assert c.manifest["run"]["params"]["seed"] is None and not c.has_labels
     assert (c.labels == -1).all()
 

@@ -138,7 +138,7 @@ def chunk_manifest_of(
         "n_items": int(n_items),
         "has_labels": bool(has_labels),
         "has_questions": bool(has_questions),
-        "skipped": [[sk.index, sk.reason, sk.message] for sk in skipped],
+        "skipped": [[sk.index, sk.reason, sk.message, sk.id] for sk in skipped],
         "files": files,
         "masks": dict(masks or {}),
     }

@@ -199,6 +199,10 @@ def _open_source(source: str, opts: dict[str, Any], n: int | None, seed: int, n_
     return src, n_limit, seed_used, desc
 
 
+#: Skipped items printed (with what each was about) after a build.
+SKIPS_SHOWN = 5
+
+
 def _print_built(out: Path, man: dict[str, Any], stats: dict[str, Any]) -> None:
     """One line on the finished cache (items, skipped, banner shape, image size, time, rate),
     and the skip reasons when any item was skipped."""
@@ -212,7 +216,15 @@ def _print_built(out: Path, man: dict[str, Any], stats: dict[str, Any]) -> None:
     if counts.get("masks"):
         click.echo("masks: " + ", ".join(f"{how}: {k}" for how, k in counts["masks"].items()), err=True)
     if man["skipped"]["reasons"]:
+        from ..cache.assemble import skip_line  # numpy: loaded by the build already
+
         click.echo("skipped: " + ", ".join(f"{r}: {k}" for r, k in man["skipped"]["reasons"].items()), err=True)
+        listed = man["skipped"]["items"]
+        for rec in listed[:SKIPS_SHOWN]:
+            click.echo(f"  {skip_line(rec)}", err=True)
+        if man["counts"]["skipped"] > SKIPS_SHOWN:
+            click.echo(f"  ... ({man['counts']['skipped'] - SKIPS_SHOWN} more; the first {len(listed)} are in "
+                       f"{out}/manifest.json, skipped.items)", err=True)
 
 
 @precompute.command("merge")
@@ -275,5 +287,9 @@ def info(cache_dir: Path, verify: bool) -> None:
     if m["counts"].get("masks"):
         click.echo(f"masks        {m['counts']['masks']}")
     if m["skipped"]["reasons"]:
+        from ..cache.assemble import skip_line
+
         click.echo(f"skipped      {m['counts']['skipped']}: {m['skipped']['reasons']}")
+        for rec in m["skipped"]["items"][:SKIPS_SHOWN]:
+            click.echo(f"             {skip_line(rec)}")
     click.echo(f"content hash {c.content_hash}" + ("  (verified)" if verify else ""))

@@ -29,7 +29,8 @@ import numpy as np
 from csip_core import rle_window
 
 from ..errors import BadFile
-from .common import BAD_ANNOTATION, MASK_TOO_SMALL, check_masks, read_json_file, read_rgb, resolve_inside, saliency_order
+from .common import (BAD_ANNOTATION, MASK_TOO_SMALL, about_file, check_masks, read_json_file, read_rgb, resolve_inside,
+                     saliency_order)
 from .option_values import option_int
 from .records import Records, is_integer, is_number
 from .sample import Sample, SkipItem, box_of, shift_box, union_box
@@ -244,6 +245,10 @@ class CocoSource:
     def __len__(self) -> int:
         return len(self._items)
 
+    def item_id(self, i: int) -> str:
+        """The id of item ``i`` (without loading it)."""
+        return f"coco-{self._items[i][0]}"
+
     def load(self, i: int) -> Sample:
         return self._load(i, cropped=False)
 
@@ -253,8 +258,12 @@ class CocoSource:
         return self._load(i, cropped=True)
 
     def _load(self, i: int, cropped: bool) -> Sample:
+        path = resolve_inside(self.images, self._items[i][1])
+        with about_file(path):  # every skip of this item names its image
+            return self._load_at(i, path, cropped)
+
+    def _load_at(self, i: int, path: Path, cropped: bool) -> Sample:
         img_id, file_name, h, w, objs = self._items[i]
-        path = resolve_inside(self.images, file_name)
         rles = []
         for seg, _, ann_id in objs:
             try:
@@ -267,7 +276,8 @@ class CocoSource:
             sized = [rle_area_box(r) for r in rles]
             ia, ib = sorted(range(len(rles)), key=lambda i: -sized[i][0])[:2]  # stable, as saliency_order
             if min(sized[ia][0], sized[ib][0]) < max(1, self.min_pixels):
-                raise SkipItem(MASK_TOO_SMALL)
+                raise SkipItem(MASK_TOO_SMALL, f"masks of {sized[ia][0]} and {sized[ib][0]} pixels, fewer than "
+                                               f"min_pixels={self.min_pixels}")
             box_a, box_b = sized[ia][1], sized[ib][1]
             # the boxes are the masks' tight boxes: no mask pixel lies outside their union
             crop = union_box(box_a, box_b, h, w) if cropped else (0, 0, w, h)

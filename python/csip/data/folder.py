@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import IMAGE_SUFFIXES, read_rgb, resolve_inside, saliency_order
+from .common import IMAGE_SUFFIXES, about_file, read_rgb, resolve_inside, saliency_order
 from .option_values import option_bool, option_float, option_int
 from .sam import SAM_OPTIONS, AutoMasker
 from .sample import Sample, SkipItem, box_of
@@ -117,22 +117,28 @@ class FolderSource:
     def __len__(self) -> int:
         return len(self._files)
 
+    def item_id(self, i: int) -> str:
+        """The id of item ``i`` (without loading it)."""
+        return f"folder-{self._files[i]}"
+
     def load(self, i: int) -> Sample:
         rel = self._files[i]
-        image = read_rgb(resolve_inside(self.root, rel), exif_transpose=True)
-        masks = self.masker(image)
-        a, b = pick_two(masks, self.saliency, self.max_area_frac, self.max_overlap, self.min_pixels)
-        return Sample(
-            id=f"folder-{rel}",
-            image=image,
-            mask_a=masks[a],
-            mask_b=masks[b],
-            box_a=box_of(masks[a]),
-            box_b=box_of(masks[b]),
-            label=None,
-            source=self.name,
-            mask_source="sam-auto",
-        )
+        path = resolve_inside(self.root, rel)
+        with about_file(path):  # every skip of this item names its image
+            image = read_rgb(path, exif_transpose=True)
+            masks = self.masker(image)
+            a, b = pick_two(masks, self.saliency, self.max_area_frac, self.max_overlap, self.min_pixels)
+            return Sample(
+                id=f"folder-{rel}",
+                image=image,
+                mask_a=masks[a],
+                mask_b=masks[b],
+                box_a=box_of(masks[a]),
+                box_b=box_of(masks[b]),
+                label=None,
+                source=self.name,
+                mask_source="sam-auto",
+            )
 
     def options(self) -> dict:
         return {

@@ -35,7 +35,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .common import SIZE_MISMATCH, check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
+from .common import (SIZE_MISMATCH, about_file, check_masks, clip_box, predicate_index, read_json_file, read_rgb,
+                     resolve_inside, size_mismatch)
 from .option_values import option_int
 from .records import Records, is_integer
 from .sam import SAM_OPTIONS, BoxMasker
@@ -207,26 +208,32 @@ class GqaSource:
     def __len__(self) -> int:
         return len(self._items)
 
+    def item_id(self, i: int) -> str:
+        """The id of item ``i`` (without loading it)."""
+        return self._items[i][0]
+
     def load(self, i: int) -> Sample:
         sid, fname, (h, w), (aname, abox), (bname, bbox), qs, label = self._items[i]
-        image = read_rgb(resolve_inside(self.images, fname))
-        if image.shape[:2] != (h, w):
-            raise SkipItem(SIZE_MISMATCH)
-        (mask_a, mask_b), how = self.masker.masks(image, [clip_box(abox, h, w), clip_box(bbox, h, w)])
-        check_masks(mask_a, mask_b, self.min_pixels)
-        return Sample(
-            id=sid,
-            image=image,
-            mask_a=mask_a,
-            mask_b=mask_b,
-            box_a=box_of(mask_a),
-            box_b=box_of(mask_b),
-            label=label,
-            questions=[Question(t, a) for t, a in qs],
-            source=self.name,
-            mask_source=how,
-            names=(aname, bname),
-        )
+        path = resolve_inside(self.images, fname)
+        with about_file(path):  # every skip of this item names its image
+            image = read_rgb(path)
+            if image.shape[:2] != (h, w):
+                raise SkipItem(SIZE_MISMATCH, size_mismatch(path, image.shape[:2], (h, w)))
+            (mask_a, mask_b), how = self.masker.masks(image, [clip_box(abox, h, w), clip_box(bbox, h, w)])
+            check_masks(mask_a, mask_b, self.min_pixels)
+            return Sample(
+                id=sid,
+                image=image,
+                mask_a=mask_a,
+                mask_b=mask_b,
+                box_a=box_of(mask_a),
+                box_b=box_of(mask_b),
+                label=label,
+                questions=[Question(t, a) for t, a in qs],
+                source=self.name,
+                mask_source=how,
+                names=(aname, bname),
+            )
 
     def options(self) -> dict:
         return {

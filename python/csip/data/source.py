@@ -59,7 +59,8 @@ class Source(Protocol):
       sample in any process and any order), or ``SkipItem(reason)``.
     - ``options()``: JSON-able dict of the settings that made the items (paths as strings).
 
-    Optional: ``load_cropped(i)``, the same sample cut to the union box of its two objects
+    Optional: ``item_id(i)``, the id ``load(i)`` gives its sample, without loading it: the
+    manifest then lists the skipped items by id. ``load_cropped(i)``, the same sample cut to the union box of its two objects
     (exactly ``load(i).crop(load(i).union_box())``, see :meth:`Sample.crop`), for sources that
     can then skip converting the rest of the frame. ``csip precompute`` keeps only that window
     and calls it when present; a source whose masks may reach outside their boxes must not

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
+from .common import about_file, check_masks, clip_box, predicate_index, read_json_file, read_rgb, resolve_inside
 from .option_values import option_int
 from .records import Records
 from .sam import SAM_OPTIONS, BoxMasker
@@ -127,24 +127,30 @@ class UnRelSource:
     def __len__(self) -> int:
         return len(self._items)
 
+    def item_id(self, i: int) -> str:
+        """The id of item ``i`` (without loading it)."""
+        return self._items[i][0]
+
     def load(self, i: int) -> Sample:
         sid, fname, sname, sbox, oname, obox, label = self._items[i]
-        image = read_rgb(resolve_inside(self.images, fname))
-        h, w = image.shape[:2]
-        (mask_a, mask_b), how = self.masker.masks(image, [clip_box(sbox, h, w), clip_box(obox, h, w)])
-        check_masks(mask_a, mask_b, self.min_pixels)
-        return Sample(
-            id=sid,
-            image=image,
-            mask_a=mask_a,
-            mask_b=mask_b,
-            box_a=box_of(mask_a),
-            box_b=box_of(mask_b),
-            label=label,
-            source=self.name,
-            mask_source=how,
-            names=(sname, oname),
-        )
+        path = resolve_inside(self.images, fname)
+        with about_file(path):  # every skip of this item names its image
+            image = read_rgb(path)
+            h, w = image.shape[:2]
+            (mask_a, mask_b), how = self.masker.masks(image, [clip_box(sbox, h, w), clip_box(obox, h, w)])
+            check_masks(mask_a, mask_b, self.min_pixels)
+            return Sample(
+                id=sid,
+                image=image,
+                mask_a=mask_a,
+                mask_b=mask_b,
+                box_a=box_of(mask_a),
+                box_b=box_of(mask_b),
+                label=label,
+                source=self.name,
+                mask_source=how,
+                names=(sname, oname),
+            )
 
     def options(self) -> dict:
         return {"annotations": str(self.annotations), "images": str(self.images), "min_pixels": self.min_pixels, **self.masker.options()}

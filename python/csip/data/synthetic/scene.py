@@ -240,6 +240,10 @@ class SyntheticSource:
     def __len__(self) -> int:
         return self.n
 
+    def item_id(self, i: int) -> str:
+        """The id of item ``i`` (without making it)."""
+        return f"synthetic-{self.seed}-{i}"
+
     def load(self, i: int) -> Sample:
         if not 0 <= i < self.n:
             raise IndexError(i)
