@@ -2,15 +2,51 @@
 
 Each writer returns what a test needs to open the source and to check the result. Images are
 small PNG/JPEG files with two coloured rectangles so box and mask positions are easy to assert.
+
+The ``write_*_release`` writers lay out a tiny copy of each dataset *as its release ships it*
+(the files and folders a user downloads, in their published format; each docstring says which
+release file and which loader the layout was taken from) and return a :class:`Release`: the
+``csip precompute`` SOURCE and options that read it, and the counts a test should expect. A
+whole precompute of any of them takes a second or two.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+
+@dataclass(frozen=True)
+class Release:
+    """A tiny dataset in its release's layout, and what reading it must give.
+
+    ``spec`` and ``options``: the SOURCE of ``csip precompute`` and its ``-O`` options
+    (``options_args()`` as command-line arguments); ``items``: ``len(source)``; ``kept``: items a
+    precompute keeps; ``skipped``: ``{reason: count}`` of the others; ``splits``: kept items per
+    split (train / val / test); ``labelled``: kept items with a relation label; ``questions``:
+    questions in the cache; ``summary``: what the source's summary must say (GQA: the questions
+    kept and dropped, by file and reason)."""
+
+    spec: str
+    options: dict = field(default_factory=dict)
+    items: int = 0
+    kept: int = 0
+    skipped: dict = field(default_factory=dict)
+    splits: dict = field(default_factory=dict)
+    labelled: int = 0
+    questions: int = 0
+    summary: dict = field(default_factory=dict)
+
+    def options_args(self) -> list[str]:
+        """``["-O", "key=value", ...]`` for the options."""
+        out: list[str] = []
+        for k, v in self.options.items():
+            out += ["-O", f"{k}={v}"]
+        return out
 
 
 
@@ -262,3 +298,76 @@ def sam_shaped_checkpoint(path: Path, kind: str = "vit_b") -> Path:
         model = sam_model_registry[kind]()
     torch.save(model.state_dict(), path)
     return path
+
+
+# --------------------------------------------------------------------------- UnRel, as released
+def _mat_struct(**fields):
+    """A MATLAB 1 x 1 struct as scipy.io writes and reads it: a (1, 1) structured array of objects."""
+    s = np.empty((1, 1), dtype=[(k, object) for k in fields])
+    for k, v in fields.items():
+        s[0, 0][k] = v
+    return s
+
+
+def _mat_cell(values):
+    """A MATLAB N x 1 cell array: an (N, 1) object array."""
+    c = np.empty((len(values), 1), dtype=object)
+    for i, v in enumerate(values):
+        c[i, 0] = v
+    return c
+
+
+def _mat_box(x0, y0, x1, y1):
+    return np.array([[x0, y0, x1, y1]], dtype=np.int32)  # 1 x 4 integers [xmin ymin xmax ymax]
+
+
+def write_unrel_release(root: Path) -> Release:
+    """UnRel as ``unrel-dataset.tar.gz`` unpacks: ``annotations.mat`` + ``images/<im_id>.jpg``.
+
+    Layout of ``annotations.mat``, written with ``scipy.io.savemat`` so that ``scipy.io.loadmat``
+    gives what the published loaders read: baldassarreFe/ws-vrd
+    ``notebooks/UnRel/UnRel.ipynb`` and ``xib/datasets/unrel`` (``for d in loadmat(...)
+    ["annotations"]: d = d.squeeze(0).item(); d["filename"].item().item(); d["im_id"]...;
+    d["objects"].item()`` → structs with ``category`` and ``box`` (``box.squeeze(0).item()
+    .squeeze(0)``, xmin, ymin, xmax, ymax); ``d["relationships"].item()`` → structs with ``sub``,
+    ``obj``, ``sub_box``, ``obj_box``, ``rels`` (a cell of strings)), and the positional reads of
+    a dataset-transformer loader (``anno[0][0][0][0][0]`` the filename, field 2 the
+    relationships; in a relationship, fields ``sub, obj, sub_box, obj_box, rels`` in that
+    order, ``rels[0][0][0]`` the first predicate), which also skips relationships whose boxes
+    are not four numbers, and the release's corrupted image 1124.jpg. jpeyre/unrel itself ships
+    MATLAB code for the VRD pre-processed data, not a reader of this file.
+
+    Three images: ``1.jpg`` with two relationships (``{'ride'; 'on the left of'}``: label "to
+    the left of"; ``{'wear'}``: no label); ``2.jpg`` with one relationship ``{'above'}`` and one
+    whose ``obj_box`` is empty (skipped: bad annotation); ``3.jpg`` corrupted (skipped:
+    unreadable image). Every kept item is in the test split (UnRel is evaluation only).
+    """
+    import scipy.io
+
+    images = root / "images"
+    write_image(images / "1.jpg", fmt="JPEG")
+    write_image(images / "2.jpg", fmt="JPEG")
+    images.joinpath("3.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated, as 1124.jpg of the release")
+    red, blue, low = _mat_box(6, 8, 22, 24), _mat_box(36, 20, 58, 40), _mat_box(2, 30, 20, 46)
+
+    def rel(sub, sub_box, obj, obj_box, rels):  # the field order of the release
+        return _mat_struct(sub=sub, obj=obj, sub_box=sub_box, obj_box=obj_box, rels=_mat_cell(rels))
+
+    def image(name, im_id, objects, rels):
+        return _mat_struct(filename=name, im_id=np.array([[im_id]], dtype=np.int32),
+                           relationships=_mat_cell(rels),
+                           objects=_mat_cell([_mat_struct(category=c, box=b) for c, b in objects]))
+
+    annotations = _mat_cell([
+        image("1.jpg", 1, [("dog", red), ("car", blue)],
+              [rel("dog", red, "car", blue, ["ride", "on the left of"]), rel("car", blue, "dog", red, ["wear"])]),
+        image("2.jpg", 2, [("kite", red), ("person", low)],
+              [rel("kite", red, "person", low, ["above"]), rel("kite", red, "person", np.zeros((0, 0)), ["above"])]),
+        image("3.jpg", 3, [("dog", red), ("car", blue)], [rel("dog", red, "car", blue, ["under"])]),
+    ])
+    scipy.io.savemat(root / "annotations.mat", {"annotations": annotations})
+    scipy.io.savemat(root / "annotated_triplets.mat",
+                     {"triplets": _mat_cell(["dog-ride-car", "car-wear-dog", "kite-above-person", "dog-under-car"])})
+    return Release(spec=f"unrel:{root}", items=5, kept=3,
+                   skipped={"bad annotation": 1, "unreadable image": 1}, splits={"train": 0, "val": 0, "test": 3},
+                   labelled=2, questions=0)

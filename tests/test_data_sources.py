@@ -16,6 +16,7 @@ from data_fixtures import (
     write_random_coco,
     write_spatialsense,
     write_unrel,
+    write_unrel_release,
 )
 
 from csip.data import PREDICATES, Sample, SkipItem
@@ -227,6 +228,97 @@ def test_unrel_json(tmp_path):
     assert s1.label is None  # "wear" is not spatial
     assert s0.box_a == RED_BOX and s0.names == ("dog", "car")
     assert src.options()["masks"] == "boxes"
+
+
+def test_unrel_release_annotations_mat(tmp_path):
+    """The release's own annotations.mat (MATLAB cells of structs): before, reading it failed
+    with "only 0-dimensional arrays can be converted to Python scalars"."""
+    pytest.importorskip("scipy")
+    rel = write_unrel_release(tmp_path)
+    with pytest.warns(UserWarning, match="BOXES"):
+        src = open_source(rel.spec)
+    assert len(src) == rel.items == 5
+    assert [src.item_id(i) for i in range(5)] == ["unrel-1-0", "unrel-1-1", "unrel-2-0", "unrel-2-1", "unrel-3-0"]
+    s0, s1, s2 = src.load(0), src.load(1), src.load(2)
+    assert s0.box_a == RED_BOX and s0.box_b == BLUE_BOX and s0.names == ("dog", "car")
+    assert s0.label == PREDICATES.index("to the left of") and s1.label is None  # 'ride' is not spatial
+    assert s2.label == PREDICATES.index("above") and s2.box_b == (2.0, 30.0, 20.0, 46.0)
+    assert {s.split for s in (s0, s1, s2)} == {"test"}  # evaluation only: every item a query and a gallery image
+    with pytest.raises(SkipItem) as bad:
+        src.load(3)
+    assert bad.value.reason == "bad annotation"
+    assert str(tmp_path / "annotations.mat") in bad.value.details and "obj_box holds 0 numbers" in bad.value.details
+    with pytest.raises(SkipItem, match="unreadable image"):
+        src.load(4)
+    assert src.options()["item_splits"] == "test"
+
+
+def test_the_unrel_fixture_reads_as_the_published_loaders_read_it(tmp_path):
+    """The fixture's layout, checked with the accesses of the loaders it was taken from (see
+    write_unrel_release): by field name, and by position."""
+    scipy_io = pytest.importorskip("scipy.io")
+    write_unrel_release(tmp_path)
+    ann = scipy_io.loadmat(str(tmp_path / "annotations.mat"))["annotations"]
+    d = ann[0].squeeze(0).item()
+    assert d["filename"].item().item() == "1.jpg" and d["im_id"].item().item() == 1
+    o = d["objects"].item()[0].squeeze(0).item()
+    assert o["category"].item().item() == "dog" and tuple(o["box"].squeeze(0).item().squeeze(0)) == (6, 8, 22, 24)
+    r = d["relationships"].item()[0].squeeze(0).item()
+    assert [c.item().item() for c in r["rels"].item()] == ["ride", "on the left of"]
+    assert tuple(r["obj_box"].squeeze(0).item().squeeze(0)) == (36, 20, 58, 40)
+    anno = ann[0]
+    assert anno[0][0][0][0][0] == "1.jpg"
+    positional = anno[0][0][0][2][0][0][0][0]
+    assert (positional[0][0], positional[1][0], list(positional[3][0]), positional[4][0][0][0]) == (
+        "dog", "car", [36, 20, 58, 40], "ride")
+
+
+def test_unrel_precompute_puts_every_item_in_the_test_split(tmp_path):
+    """Before, a hash split made a 2-item test split where every CBIR row scored 100.0."""
+    pytest.importorskip("scipy")
+    from click.testing import CliRunner
+
+    from csip.cache import Cache
+    from csip.cli import main
+
+    rel = write_unrel_release(tmp_path / "unrel")
+    r = CliRunner().invoke(main, ["precompute", rel.spec, "--out", str(tmp_path / "c"), "--workers", "0",
+                                  "--no-progress", "--image-size", "16", "--n-angles", "8", *rel.options_args()])
+    assert r.exit_code == 0, r.output
+    c = Cache(tmp_path / "c")
+    assert (len(c), c.counts["source_items"]) == (rel.kept, rel.items)
+    assert c.counts["splits"] == rel.splits and c.skipped["reasons"] == rel.skipped
+    assert c.counts["labelled"] == rel.labelled and c.counts["masks"] == {"boxes": rel.kept}
+    assert {x["id"] for x in c.skipped["items"]} == {"unrel-2-1", "unrel-3-0"}
+    assert "unrel-2-1: bad annotation: " in r.output and "3.jpg" in r.output
+
+
+@pytest.mark.parametrize("case", ["no scipy", "not a mat file", "another structure"])
+def test_unrel_annotations_that_cannot_be_read_are_one_line_naming_the_file(tmp_path, monkeypatch, case):
+    pytest.importorskip("scipy")
+    import sys
+
+    import scipy.io
+    from click.testing import CliRunner
+
+    from csip.cli import main
+
+    write_unrel_release(tmp_path)
+    mat = tmp_path / "annotations.mat"
+    expect = str(mat)
+    if case == "no scipy":
+        monkeypatch.setitem(sys.modules, "scipy", None)
+        monkeypatch.setitem(sys.modules, "scipy.io", None)
+        expect = "pip install 'csip[unrel]'"
+    elif case == "not a mat file":
+        mat.write_bytes(b"MATLAB 5.0 MAT-file, but nothing after")
+    else:
+        scipy.io.savemat(mat, {"annotations": np.array([[1.0, 2.0]])})
+        expect = "annotations is a float64 array of shape (1, 2), expected a cell array"
+    r = CliRunner().invoke(main, ["precompute", f"unrel:{tmp_path}", "--out", str(tmp_path / "c"), "--workers", "0",
+                                  "--no-progress"])
+    assert r.exit_code == 2 and expect in r.output and str(mat) in r.output, r.output
+    assert "Traceback" not in r.output
 
 
 # --------------------------------------------------------------------------- GQA
