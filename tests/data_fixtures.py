@@ -371,3 +371,167 @@ def write_unrel_release(root: Path) -> Release:
     return Release(spec=f"unrel:{root}", items=5, kept=3,
                    skipped={"bad annotation": 1, "unreadable image": 1}, splits={"train": 0, "val": 0, "test": 3},
                    labelled=2, questions=0)
+
+
+# --------------------------------------------------------------------------- GQA, as released
+def _gqa_question(image_id, text, answer, steps, *, detailed, spans, structural="verify", semantic_type="rel",
+                  balanced=True, full_answer=""):
+    """One question record with every field of the release (``steps``: ``(operation, argument,
+    dependencies)``; ``semanticStr`` written from them as the release writes it)."""
+    semantic = [{"operation": op, "dependencies": list(deps), "argument": arg} for op, arg, deps in steps]
+    semantic_str = "->".join(f"{op}: {arg}" + (f" {list(deps)}" if deps else "") for op, arg, deps in steps)
+    q = {"semantic": semantic, "entailed": [], "equivalent": [], "question": text, "imageId": image_id,
+         "isBalanced": balanced, "groups": {"global": None, "local": "13-rel"}, "answer": answer,
+         "semanticStr": semantic_str, "annotations": {"answer": {}, "question": spans, "fullAnswer": {}},
+         "types": {"detailed": detailed, "semantic": semantic_type, "structural": structural},
+         "fullAnswer": full_answer or f"{answer.capitalize()}."}
+    if not steps:  # a file stripped of its programs (as the MAC network's data zip)
+        for key in ("semantic", "semanticStr"):
+            q.pop(key)
+    return q
+
+
+def _gqa_graph(objects):
+    """One scene graph: ``objects`` ``{id: (name, x, y, w, h)}`` in a 64 x 48 image."""
+    return {"width": 64, "height": 48, "location": "street", "weather": "none",
+            "objects": {oid: {"name": name, "x": x, "y": y, "w": w, "h": h, "attributes": [], "relations": []}
+                        for oid, (name, x, y, w, h) in objects.items()}}
+
+
+#: The three objects drawn by write_image (red, blue) and a third region: x, y, w, h.
+_RED, _BLUE, _LOW = (6, 8, 16, 16), (36, 20, 22, 20), (2, 30, 18, 16)
+
+
+def write_gqa_release(root: Path) -> Release:
+    """GQA as released: ``train_balanced_questions.json`` + ``train_sceneGraphs.json`` (the
+    training file), ``val_balanced_questions.json`` + ``val_sceneGraphs.json`` (the evaluation
+    file), ``images/<imageId>.jpg``.
+
+    Records with every field of the release (``semantic`` programs of ``operation``,
+    ``argument``, ``dependencies``; ``semanticStr``; ``annotations`` spans; ``types``;
+    ``fullAnswer``, ``isBalanced``, ``groups``, ``entailed``, ``equivalent``), as the GQA
+    download page describes them and as real records show (``select: bed (1026412)->verify rel:
+    book,to the left of,s (1026411) [0]``, ``relate: plate,beside,s (-)``, ``filter size:
+    not(small)``, ``dishwasher (-) ``); scene graphs ``{imageId: {width, height, location,
+    weather, objects: {id: {name, x, y, w, h, attributes, relations}}}}``
+    (stanfordnlp/mac-network reads the same files, through its trimmed data1.2.zip).
+
+    Training file, 15 questions on 4 images: kept 7 (select -> relate -> filter -> verify rel,
+    the paper's Fig. 5 f; select -> filter -> verify rel with flag ``o``; select -> relate ->
+    verify rel; select -> verify rel; a question without a program, by its annotations; one
+    answered "no") in 4 items; dropped 8, one per reason: not yes/no, no verify rel, several
+    verify rel, object absent ``(-)``, program unreadable, same object twice, image not in the
+    scene graphs, object not in the scene graph. With ``val_fraction=0.3`` image 2324119 goes
+    to val (``sha256("gqa-image:2324119")`` falls at 0.106), 2405043 and 2329004 to train.
+    Evaluation file, 6 questions on 2 images: kept 4 in 2 items (test), dropped 2 (not yes/no,
+    object absent). Items: train 3, val 1, test 2; 5 labelled; 11 questions in the cache.
+    """
+    images = root / "images"
+    for image_id in ("2405043", "2324119", "2329004", "2354786", "2381360"):
+        write_image(images / f"{image_id}.jpg", fmt="JPEG")
+    train_graphs = {
+        "2405043": _gqa_graph({"101": ("helmet", *_RED), "102": ("motorcycle", *_BLUE), "103": ("person", *_LOW)}),
+        "2324119": _gqa_graph({"201": ("book", *_RED), "202": ("bed", *_BLUE)}),
+        "2329004": _gqa_graph({"301": ("cup", *_RED), "302": ("table", *_BLUE)}),
+    }
+    a, b, c = "2405043", "2324119", "2329004"
+    train = {
+        # kept: helmet (101) and motorcycle (102), three ways
+        "t01": _gqa_question(a, "Is the helmet to the left of the white motorcycle that is to the right of the person?",
+                             "yes", [("select", "person (103)", []),
+                                     ("relate", "motorcycle,to the right of,s (102)", [0]),
+                                     ("filter color", "white", [1]),
+                                     ("verify rel", "helmet,to the left of,s (101)", [2])],
+                             detailed="relVerify", spans={"3": "101", "9:11": "102", "17": "103"}),
+        "t02": _gqa_question(a, "Is the helmet to the right of the motorcycle?", "no",
+                             [("select", "motorcycle (102)", []), ("verify rel", "helmet,to the right of,s (101)", [0])],
+                             detailed="relVerifyCr", spans={"3": "101", "9": "102"}),
+        "t03": _gqa_question(a, "Is the red helmet to the left of the motorcycle?", "yes",
+                             [("select", "helmet (101)", []), ("filter color", "red", [0]),
+                              ("verify rel", "motorcycle,to the left of,o (102)", [1])],
+                             detailed="relVerify", spans={"3:5": "101", "10": "102"}),
+        # kept: motorcycle (102) and the person (103) below the helmet
+        "t04": _gqa_question(a, "Is the motorcycle to the right of the person below the helmet?", "yes",
+                             [("select", "helmet (101)", []), ("relate", "person,below,s (103)", [0]),
+                              ("verify rel", "motorcycle,to the right of,s (102)", [1])],
+                             detailed="relVerify", spans={"3": "102", "9": "103", "12": "101"}),
+        "t05": _gqa_question(a, "Is there a dog next to the motorcycle?", "no",
+                             [("select", "motorcycle (102)", []), ("verify rel", "dog,next to,s (-)", [0])],
+                             detailed="relVerify", spans={"7": "102"}),
+        "t06": _gqa_question(a, "Is the helmet to the left of the motorcycle and to the right of the person?", "no",
+                             [("select", "motorcycle (102)", []), ("verify rel", "helmet,to the left of,s (101)", [0]),
+                              ("select", "person (103)", []), ("verify rel", "helmet,to the right of,s (101)", [2]),
+                              ("and", "", [1, 3])],
+                             detailed="relVerifyAnd", structural="logical", spans={"3": "101"}),
+        "t07": _gqa_question(a, "What is to the left of the motorcycle?", "helmet",
+                             [("select", "motorcycle (102)", []), ("relate", "_,to the left of,s (101)", [0]),
+                              ("query", "name", [1])],
+                             detailed="relS", structural="query", spans={"7": "102"}),
+        "t08": _gqa_question(a, "Is the helmet red?", "yes",
+                             [("select", "helmet (101)", []), ("verify color", "red", [0])],
+                             detailed="verifyAttr", semantic_type="attr", spans={"3": "101"}),
+        "t09": _gqa_question(a, "Is the helmet on the car?", "no",
+                             [("select", "car (999)", []), ("verify rel", "helmet,on,s (101)", [0])],
+                             detailed="relVerify", spans={"3": "101", "7": "999"}),
+        "t10": _gqa_question(a, "Is the helmet to the left of the motorcycle?", "yes",
+                             [("select", "motorcycle (102)", []), ("verify rel", "helmet,to the left of (101)", [0])],
+                             detailed="relVerify", spans={"3": "101", "9": "102"}),
+        # kept: book (201) and bed (202), by the program and by the annotations alone
+        "t11": _gqa_question(b, "Is the book to the left of the bed?", "yes",
+                             [("select", "bed (202)", []), ("verify rel", "book,to the left of,s (201)", [0])],
+                             detailed="relVerify", spans={"3": "201", "9": "202"}),
+        "t12": _gqa_question(b, "Is the small book to the left of the bed?", "yes", [],
+                             detailed="verifyRel", spans={"2:4": "201", "9": "202"}),
+        # kept: cup (301) and table (302), answered no (no label)
+        "t13": _gqa_question(c, "Is the cup on the table?", "no",
+                             [("select", "table (302)", []), ("verify rel", "cup,on,s (301)", [0])],
+                             detailed="relVerify", spans={"3": "301", "6": "302"}),
+        "t14": _gqa_question(c, "Is the cup next to the cup?", "no",
+                             [("select", "cup (301)", []), ("verify rel", "cup,next to,s (301)", [0])],
+                             detailed="relVerify", spans={"3": "301"}),
+        "t15": _gqa_question("2341659", "Is the console on the floor?", "yes",
+                             [("select", "floor (2187054)", []), ("verify rel", "console,on,s (2187053)", [0])],
+                             detailed="relVerify", spans={"3": "2187053", "6": "2187054"}),
+    }
+    val_graphs = {
+        "2354786": _gqa_graph({"100": ("book", *_RED), "200": ("bed", *_BLUE), "300": ("lamp", *_LOW)}),
+        "2381360": _gqa_graph({"400": ("dog", *_RED), "500": ("car", *_BLUE)}),
+    }
+    d, e = "2354786", "2381360"
+    val = {
+        "e1": _gqa_question(d, "Is the book to the left of the bed?", "yes",
+                            [("select", "bed (200)", []), ("verify rel", "book,to the left of,s (100)", [0])],
+                            detailed="relVerify", spans={"3": "100", "9": "200"}),
+        "e2": _gqa_question(d, "Is the book to the right of the bed?", "no",
+                            [("select", "bed (200)", []), ("verify rel", "book,to the right of,s (100)", [0])],
+                            detailed="relVerifyCr", spans={"3": "100", "9": "200"}),
+        "e3": _gqa_question(d, "Is the book above the bed that is not small and to the right of the lamp?", "yes",
+                            [("select", "lamp (300)", []), ("relate", "bed,to the right of,s (200)", [0]),
+                             ("filter size", "not(small)", [1]), ("verify rel", "book,above,s (100)", [2])],
+                            detailed="relVerify", spans={"3": "100", "6": "200", "15": "300"}),
+        "e4": _gqa_question(e, "Is the dog to the left of the car?", "yes",
+                            [("select", "car (500)", []), ("verify rel", "dog,to the left of,s (400)", [0])],
+                            detailed="relVerify", spans={"3": "400", "9": "500"}),
+        "e5": _gqa_question(e, "Which animal is to the left of the car?", "dog",
+                            [("select", "car (500)", []), ("relate", "animal,to the left of,s (400)", [0]),
+                             ("query", "name", [1])], detailed="relS", structural="query", spans={"8": "500"}),
+        "e6": _gqa_question(e, "Is the dog next to a cat?", "no",
+                            [("select", "cat (-) ", []), ("verify rel", "dog,next to,o (400)", [0])],
+                            detailed="relVerify", spans={"3": "400"}),
+    }
+    for name, doc in (("train_balanced_questions.json", train), ("train_sceneGraphs.json", train_graphs),
+                      ("val_balanced_questions.json", val), ("val_sceneGraphs.json", val_graphs)):
+        (root / name).write_text(json.dumps(doc))
+    return Release(
+        spec=f"gqa:{root / 'train_balanced_questions.json'}",
+        options={"eval_questions": str(root / "val_balanced_questions.json"), "val_fraction": 0.3},
+        items=6, kept=6, skipped={}, splits={"train": 3, "val": 1, "test": 2}, labelled=5, questions=11,
+        summary={"questions": [
+            {"file": "train_balanced_questions.json", "role": "train", "total": 15, "kept": 7, "items": 4,
+             "dropped": {"not yes/no": 1, "no verify rel": 1, "several verify rel": 1, "object absent": 1,
+                         "program unreadable": 1, "same object twice": 1, "image not in the scene graphs": 1,
+                         "object not in the scene graph": 1}},
+            {"file": "val_balanced_questions.json", "role": "eval", "total": 6, "kept": 4, "items": 2,
+             "dropped": {"not yes/no": 1, "object absent": 1}},
+        ]},
+    )

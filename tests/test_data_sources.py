@@ -12,6 +12,7 @@ from data_fixtures import (
     run_lengths,
     write_coco,
     write_gqa,
+    write_gqa_release,
     write_image,
     write_random_coco,
     write_spatialsense,
@@ -338,7 +339,10 @@ def test_gqa_verify_rel(tmp_path):
     assert s.label == PREDICATES.index("to the left of")
     s2 = src.load(1)
     assert s2.names == ("bed", "book") and s2.label is None  # no program: predicate unknown
-    assert src.options()["dropped_questions"] == 0
+    (summary,) = src.summary()["questions"]  # q4 is open, q5 verifies an attribute
+    assert (summary["role"], summary["total"], summary["kept"], summary["items"]) == ("eval", 5, 3, 2)
+    assert summary["dropped"] == {"not yes/no": 1, "no verify rel": 1}
+    assert {src.load(i).split for i in range(len(src))} == {"test"}  # val_*: an evaluation file
     assert pickle.loads(pickle.dumps(src)).load(1).questions == s2.questions
 
 
@@ -356,6 +360,109 @@ def test_gqa_program_parsing():
     assert is_verify_rel(q)
     assert verify_rel_pair(q) == ("1", "2", "next to")  # flag o: the argument is the object
     assert not is_verify_rel({**q, "answer": "street"})
+
+
+def _gqa(rel, **extra):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return open_source(rel.spec, **{**rel.options, **extra})
+
+
+def test_gqa_release_train_and_eval_files(tmp_path):
+    """Train file -> train/val by image, evaluation file -> test; every question kept or
+    dropped with its reason (before, 4 of 28 verify-rel questions of one file vanished)."""
+    rel = write_gqa_release(tmp_path)
+    src = _gqa(rel)
+    assert len(src) == rel.items
+    got = src.summary()["questions"]
+    assert [{k: f[k] for k in ("file", "role", "total", "kept", "items", "dropped")} for f in got] == rel.summary["questions"]
+    for f in got:
+        assert f["total"] == f["kept"] + sum(f["dropped"].values())
+    samples = [src.load(i) for i in range(len(src))]
+    by_split = {}
+    for smp in samples:
+        by_split.setdefault(smp.split, []).append(smp)
+    assert {k: len(v) for k, v in by_split.items()} == {k: v for k, v in rel.splits.items() if v}
+    image = lambda smp: smp.id.split("-")[1]  # noqa: E731
+    assert not {image(x) for x in by_split["train"]} & {image(x) for x in by_split["val"]}
+    assert {image(x) for x in by_split["test"]} == {"2354786", "2381360"}
+    assert sum(len(x.questions) for x in samples) == rel.questions
+    assert sum(x.label is not None for x in samples) == rel.labelled
+    fig5f = next(x for x in samples if x.id == "gqa-2405043-101-102")  # select -> relate -> filter -> verify rel
+    assert fig5f.names == ("helmet", "motorcycle") and fig5f.label == PREDICATES.index("to the left of")
+    assert fig5f.box_a == RED_BOX and fig5f.box_b == BLUE_BOX and len(fig5f.questions) == 3
+    opts = src.options()
+    assert opts["role"] == "train" and opts["eval_questions"].endswith("val_balanced_questions.json")
+
+
+def test_gqa_program_walks_through_relate_and_filter_steps():
+    from csip.data.gqa import classify
+
+    def q(*steps, answer="yes"):
+        return {"answer": answer, "semantic": [{"operation": o, "argument": a, "dependencies": d} for o, a, d in steps]}
+
+    fig5f = q(("select", "person (3)", []), ("relate", "motorcycle,to the right of,s (2)", [0]),
+              ("filter color", "white", [1]), ("verify rel", "helmet,to the right of,s (1)", [2]))
+    assert classify(fig5f) == (("1", "2", "to the right of"), None)
+    not_small = q(("select", "bed (7)", []), ("filter size", "not(small)", [0]), ("verify rel", "cat,on,s (8)", [1]))
+    assert classify(not_small) == (("8", "7", "on"), None)  # "not(small)" is no object id
+    flag_o = q(("select", "fire truck (1)", []), ("filter color", "red", [0]), ("verify rel", "street,next to,o (2)", [1]))
+    assert classify(flag_o) == (("1", "2", "next to"), None)
+    assert classify(q(("select", "bed (7)", []), ("verify rel", "cat,on,s (-)", [0])))[1] == "object absent"
+    assert classify(q(("select", "cat (-) ", []), ("verify rel", "dog,on,o (8)", [0])))[1] == "object absent"
+    assert classify(q(("select", "bed (7)", []), ("verify rel", "cat on (8)", [0])))[1] == "program unreadable"
+    assert classify(q(("verify rel", "cat,on,s (8)", [])))[1] == "program unreadable"
+    assert classify(q(("select", "bed (7)", []), ("verify rel", "cat,on,s (8)", [0]), answer="bed"))[1] == "not yes/no"
+
+
+@pytest.mark.parametrize("role, splits", [("eval", {"test"}), ("train", {"train", "val"})])
+def test_gqa_a_single_file_declared_train_or_eval(tmp_path, role, splits):
+    rel = write_gqa_release(tmp_path)
+    src = _gqa(rel, eval_questions=None, role=role, val_fraction=0.5)
+    assert len(src) == 4 and {src.load(i).split for i in range(len(src))} == splits
+    assert src.summary()["questions"][0]["role"] == role
+
+
+def test_gqa_file_roles_and_images_are_checked(tmp_path):
+    rel = write_gqa_release(tmp_path)
+    other = tmp_path / "my_questions.json"
+    other.write_text((tmp_path / "train_balanced_questions.json").read_text())
+    with pytest.raises(ValueError, match="cannot tell whether my_questions.json .* -O role=train or -O role=eval"):
+        open_source(f"gqa:{other}", scene_graphs=tmp_path / "train_sceneGraphs.json")
+    with pytest.raises(ValueError, match="role=eval .* eval_questions given"):
+        _gqa(rel, role="eval")
+    with pytest.raises(ValueError, match=r"image \d+ has questions in .*train_balanced_questions.json and in "
+                                         ".*train_balanced_questions.json"):
+        _gqa(rel, eval_questions=tmp_path / "train_balanced_questions.json",
+             eval_scene_graphs=tmp_path / "train_sceneGraphs.json")
+    (tmp_path / "val_sceneGraphs.json").unlink()
+    with pytest.raises(FileNotFoundError, match="scene graphs of val_balanced_questions.json .*eval_scene_graphs=FILE"):
+        _gqa(rel)
+
+
+def test_gqa_precompute_prints_and_records_the_questions_kept_and_dropped(tmp_path):
+    from click.testing import CliRunner
+
+    from csip.cache import Cache
+    from csip.cli import main
+
+    rel = write_gqa_release(tmp_path / "gqa")
+    r = CliRunner().invoke(main, ["precompute", rel.spec, "--out", str(tmp_path / "c"), "--workers", "0",
+                                  "--no-progress", "--image-size", "16", "--n-angles", "8", *rel.options_args()])
+    assert r.exit_code == 0, r.output
+    c = Cache(tmp_path / "c")
+    assert len(c) == rel.kept and c.counts["splits"] == rel.splits and c.counts["questions"] == rel.questions
+    assert c.counts["labelled"] == rel.labelled
+    recorded = c.source["summary"]["questions"]
+    assert [f["dropped"] for f in recorded] == [f["dropped"] for f in rel.summary["questions"]]
+    line = next(x for x in r.output.splitlines() if x.startswith("questions train_balanced_questions.json"))
+    assert line.startswith("questions train_balanced_questions.json (train): 7 kept in 4 items, 8 dropped (")
+    for reason in rel.summary["questions"][0]["dropped"]:
+        assert f"{reason}: 1" in line
+    assert ("questions val_balanced_questions.json (eval): 4 kept in 2 items, 2 dropped (not yes/no: 1, "
+            "object absent: 1)") in r.output
+    info = CliRunner().invoke(main, ["precompute", "info", str(tmp_path / "c")])
+    assert info.exit_code == 0 and "8 dropped" in info.output
 
 
 # --------------------------------------------------------------------------- common + security

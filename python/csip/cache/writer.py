@@ -156,15 +156,20 @@ def run_params(
     desc: DescriptorParams,
     chunk: int,
 ) -> dict[str, Any]:
-    """The parameters that fix the content of a cache (and of each of its chunks)."""
+    """The parameters that fix the content of a cache (and of each of its chunks). A source
+    with a ``summary()`` (what reading its annotations gave: questions kept and dropped, ...)
+    has it recorded beside its options (the manifest's ``source.summary``)."""
+    described = {
+        "spec": spec,
+        "name": str(getattr(source, "name", spec)),
+        # JSON round trip: paths and other objects become strings, as the manifest stores them
+        "options": json.loads(json.dumps(dict(source.options()), default=str, sort_keys=True)),
+    }
+    if callable(getattr(source, "summary", None)):
+        described["summary"] = json.loads(json.dumps(dict(source.summary()), default=str, sort_keys=True))
     return {
         "format_version": FORMAT_VERSION,
-        "source": {
-            "spec": spec,
-            "name": str(getattr(source, "name", spec)),
-            # JSON round trip: paths and other objects become strings, as the manifest stores them
-            "options": json.loads(json.dumps(dict(source.options()), default=str, sort_keys=True)),
-        },
+        "source": described,
         "n_items": int(n_items),
         "seed": seed,
         "image_size": int(image_size),

@@ -199,6 +199,23 @@ def _open_source(source: str, opts: dict[str, Any], n: int | None, seed: int, n_
     return src, n_limit, seed_used, desc
 
 
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The lines of a source's summary (manifest ``source.summary``): for each questions file
+    (GQA), its questions kept and dropped, by reason; any other entry as ``key: value``."""
+    lines = []
+    for key, value in summary.items():
+        if key == "questions" and isinstance(value, list):
+            for f in value:
+                dropped = f.get("dropped") or {}
+                by_count = sorted(dropped.items(), key=lambda rk: (-rk[1], rk[0]))
+                why = f" ({', '.join(f'{r}: {k}' for r, k in by_count)})" if dropped else ""
+                lines.append(f"questions {f.get('file')} ({f.get('role')}): {f.get('kept')} kept in "
+                             f"{f.get('items')} items, {sum(dropped.values())} dropped{why}")
+        else:
+            lines.append(f"{key}: {json.dumps(value, sort_keys=True)}")
+    return lines
+
+
 #: Skipped items printed (with what each was about) after a build.
 SKIPS_SHOWN = 5
 
@@ -213,6 +230,8 @@ def _print_built(out: Path, man: dict[str, Any], stats: dict[str, Any]) -> None:
         f"images {man['image_size']}px; {stats['wall_s']:.1f} s ({rate:.0f} pairs/s this run)",
         err=True,
     )
+    for line in summary_lines(man["source"].get("summary") or {}):
+        click.echo(line, err=True)
     if counts.get("masks"):
         click.echo("masks: " + ", ".join(f"{how}: {k}" for how, k in counts["masks"].items()), err=True)
     if man["skipped"]["reasons"]:
@@ -283,6 +302,8 @@ def info(cache_dir: Path, verify: bool) -> None:
     click.echo(f"source       {m['source']['spec']}  {json.dumps(m['source']['options'], sort_keys=True)}")
     d = m["descriptor"]
     click.echo(f"descriptor   sFB {d['shape']}  r {d['forces'][0]}..{d['forces'][-1]}  normalize={d['normalize']}  csip_core {d['csip_core_version']}")
+    for line in summary_lines(m["source"].get("summary") or {}):
+        click.echo(f"             {line}")
     click.echo(f"items        {len(c)} of {m['counts']['source_items']}  splits {m['counts']['splits']}  labelled {m['counts']['labelled']}  questions {m['counts']['questions']}")
     if m["counts"].get("masks"):
         click.echo(f"masks        {m['counts']['masks']}")

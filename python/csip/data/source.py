@@ -14,7 +14,8 @@ Spec strings (the ``SOURCE`` argument of the command line)::
     spatialsense:PATH/annotations.json SpatialSense; options images=DIR, split=..., positives_only=...
     unrel:PATH                         UnRel: a folder with annotations.json (or .mat) and images/,
                                        or the annotation file itself
-    gqa:PATH/questions.json            GQA questions; options scene_graphs=FILE, images=DIR
+    gqa:PATH/questions.json            GQA questions; options eval_questions=FILE, role=..., scene_graphs=FILE,
+                                       images=DIR
     folder:DIR                         any images, masks from SAM's automatic generator (needs
                                        sam_checkpoint=FILE)
 
@@ -60,7 +61,9 @@ class Source(Protocol):
     - ``options()``: JSON-able dict of the settings that made the items (paths as strings).
 
     Optional: ``item_id(i)``, the id ``load(i)`` gives its sample, without loading it: the
-    manifest then lists the skipped items by id. ``load_cropped(i)``, the same sample cut to the union box of its two objects
+    manifest then lists the skipped items by id. ``summary()``, a JSON-able dict of what reading
+    the annotations gave (GQA: the questions kept and dropped, by file and reason), recorded in
+    the manifest (``source.summary``) and printed by ``csip precompute``. ``load_cropped(i)``, the same sample cut to the union box of its two objects
     (exactly ``load(i).crop(load(i).union_box())``, see :meth:`Sample.crop`), for sources that
     can then skip converting the rest of the frame. ``csip precompute`` keeps only that window
     and calls it when present; a source whose masks may reach outside their boxes must not
