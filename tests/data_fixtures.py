@@ -535,3 +535,53 @@ def write_gqa_release(root: Path) -> Release:
              "dropped": {"not yes/no": 1, "object absent": 1}},
         ]},
     )
+
+
+# --------------------------------------------------------------------------- SpatialSense, as released
+def write_spatialsense_release(root: Path, splits: str = "release") -> Release:
+    """SpatialSense as released (princeton-vl/SpatialSense README, "Data Format"):
+    ``annotations.json`` + ``images/flickr/`` + ``images/nyu/`` (``images.tar.gz`` unpacked).
+
+    ``annotations.json`` is a list of images ``{url, nsid, height, width, split: train | valid |
+    test, annotations: [{_id, predicate, subject: {x, y, name, bbox}, object: {...}, label}]}``,
+    ``bbox`` = ``[y0, y1, x0, x1]``, ``(x, y)`` a point on the object, ``label`` true for a positive
+    relation; an image is ``images/flickr/<last part of url>`` for an http url, else
+    ``images/nyu/<last part>`` (``read_img`` of ``baselines/util.py``, ``url2path`` of
+    ``visualize.py``; ``baselines/dataloader.py`` reads ``split``, ``bbox`` and ``label`` so).
+
+    Nine images (48 x 64): eight with one positive relation each (six flickr JPEGs, two nyu
+    PNGs; release splits: 4 train, 2 valid, 2 test), the first also with a negative relation,
+    and a ninth with a negative relation only. ``positives_only`` (the default): 8 items, 8
+    labelled, 8 questions. ``splits="release"``: train 4, val 2, test 2; ``splits="paper"``
+    (the 8 positive images cut 3606/681/1146 of 5433, seed 0): train 5, val 1, test 2.
+    """
+    red, blue = [8, 24, 6, 22], [20, 40, 36, 58]  # [y0, y1, x0, x1] of write_image's blocks
+
+    def obj(name, bbox):
+        return {"y": (bbox[0] + bbox[1]) // 2, "x": (bbox[2] + bbox[3]) // 2, "name": name, "bbox": bbox}
+
+    def relation(k, subj, pred, objct, label=True):
+        return {"_id": f"5a{k:022x}", "predicate": pred, "subject": obj(subj, red if subj in ("cup", "cat") else blue),
+                "object": obj(objct, blue if objct in ("table", "sofa") else red), "label": label}
+
+    data = []
+    release_splits = ["train", "train", "valid", "test", "train", "valid", "test", "train", "train"]
+    for k, split in enumerate(release_splits):
+        if k in (3, 6):  # NYU Depth images: no Flickr url
+            name = f"kitchen_{k:04d}.png"
+            url = f"nyu/{name}"
+            write_image(root / "images" / "nyu" / name)
+        else:
+            name = f"{5704634119 + k}_8b8ccf3229.jpg"
+            url = f"https://farm4.staticflickr.com/3543/{name}"
+            write_image(root / "images" / "flickr" / name, fmt="JPEG")
+        anns = [relation(2 * k, "cup", "to the left of", "table")] if k < 8 else []
+        if k in (0, 8):
+            anns.append(relation(2 * k + 1, "table", "above", "cup", label=False))
+        data.append({"url": url, "nsid": "10392797@N03", "height": 48, "width": 64, "split": split,
+                     "annotations": anns})
+    (root / "annotations.json").write_text(json.dumps(data))
+    split_counts = {"release": {"train": 4, "val": 2, "test": 2}, "paper": {"train": 5, "val": 1, "test": 2}}[splits]
+    return Release(spec=f"spatialsense:{root / 'annotations.json'}",
+                   options={} if splits == "release" else {"splits": "paper"},
+                   items=8, kept=8, skipped={}, splits=split_counts, labelled=8, questions=8)

@@ -16,6 +16,7 @@ from data_fixtures import (
     write_image,
     write_random_coco,
     write_spatialsense,
+    write_spatialsense_release,
     write_unrel,
     write_unrel_release,
 )
@@ -216,6 +217,71 @@ def test_spatialsense_split_and_negatives(tmp_path):
     neg = both.load(1)
     assert neg.label is None and neg.questions[0].answer is False
     assert test.load(0).label == PREDICATES.index("to the right of")
+
+
+def _ss(rel, **extra):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return open_source(rel.spec, **{**rel.options, **extra})
+
+
+def _split_counts(src):
+    from collections import Counter
+
+    from csip.cache.format import SPLIT_NAMES, split_code
+
+    got = Counter(SPLIT_NAMES[split_code(src.load(i).split)] for i in range(len(src)))
+    return {name: got.get(name, 0) for name in SPLIT_NAMES}
+
+
+@pytest.mark.parametrize("splits", ["release", "paper"])
+def test_spatialsense_release_layout_and_splits(tmp_path, splits):
+    rel = write_spatialsense_release(tmp_path, splits)
+    src = _ss(rel)
+    assert len(src) == rel.items and _split_counts(src) == rel.splits
+    s = src.load(0)
+    assert s.box_a == RED_BOX and s.box_b == BLUE_BOX and s.label == PREDICATES.index("to the left of")
+    nyu = next(src.load(i) for i in range(len(src)) if src.load(i).id == src.item_id(3))
+    assert nyu.image.shape == (48, 64, 3)  # images/nyu/kitchen_0003.png, from the url nyu/kitchen_0003.png
+    assert src.options()["splits"] == splits and src.options()["split_seed"] == 0
+
+
+def test_spatialsense_paper_split_is_by_image_seeded_and_in_the_papers_proportions(tmp_path):
+    from csip.data.spatialsense import paper_splits
+
+    rel = write_spatialsense_release(tmp_path, "paper")
+    counts = {v: list(paper_splits([f"img{i}" for i in range(5433)], 0).values()).count(v)
+              for v in ("train", "valid", "test")}
+    assert counts == {"train": 3606, "valid": 681, "test": 1146}  # the paper's split of 5,433 images
+    a, b = _ss(rel), _ss(rel)
+    assert [a.load(i).split for i in range(len(a))] == [b.load(i).split for i in range(len(b))]
+    other = _ss(rel, split_seed=1)
+    assert _split_counts(other) == rel.splits
+    with_negatives = _ss(rel, positives_only=False)
+    by_image = {}
+    for i in range(len(with_negatives)):
+        smp = with_negatives.load(i)
+        by_image.setdefault(with_negatives._items[i][1], set()).add(smp.split)
+    assert all(len(v) == 1 for v in by_image.values())  # a split by image: its relations stay together
+    only_val = _ss(rel, split="val")
+    assert len(only_val) == rel.splits["val"] and {only_val.load(i).split for i in range(len(only_val))} == {"valid"}
+    with pytest.raises(ValueError, match="splits='papers'"):
+        _ss(rel, splits="papers")
+
+
+def test_spatialsense_precompute_records_the_split_rule(tmp_path):
+    from click.testing import CliRunner
+
+    from csip.cache import Cache
+    from csip.cli import main
+
+    rel = write_spatialsense_release(tmp_path / "ss", "paper")
+    r = CliRunner().invoke(main, ["precompute", rel.spec, "--out", str(tmp_path / "c"), "--workers", "0",
+                                  "--no-progress", "--image-size", "16", "--n-angles", "8", *rel.options_args()])
+    assert r.exit_code == 0, r.output
+    c = Cache(tmp_path / "c")
+    assert c.counts["splits"] == rel.splits and len(c) == rel.kept and c.counts["labelled"] == rel.labelled
+    assert c.source["options"]["splits"] == "paper" and c.counts["questions"] == rel.questions
 
 
 # --------------------------------------------------------------------------- UnRel
