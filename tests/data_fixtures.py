@@ -585,3 +585,69 @@ def write_spatialsense_release(root: Path, splits: str = "release") -> Release:
     return Release(spec=f"spatialsense:{root / 'annotations.json'}",
                    options={} if splits == "release" else {"splits": "paper"},
                    items=8, kept=8, skipped={}, splits=split_counts, labelled=8, questions=8)
+
+
+# --------------------------------------------------------------------------- COCO, as released
+def _hashed_split(item_id: str) -> str:
+    """The cache's split of an item its source gives none (the rule in csip.cache: the first 8
+    bytes of sha256(id), little-endian, mod 100: < 80 train, < 90 val, else test)."""
+    import hashlib
+
+    h = int.from_bytes(hashlib.sha256(item_id.encode()).digest()[:8], "little") % 100
+    return "train" if h < 80 else "val" if h < 90 else "test"
+
+
+def write_coco_release(root: Path) -> Release:
+    """COCO instances as released (``annotations_trainval2017.zip``: ``annotations/
+    instances_val2017.json``; images ``val2017/<file_name>``), the layout pycocotools'
+    ``COCO`` reads (cocodataset/cocoapi ``PythonAPI/pycocotools/coco.py``: ``images`` with id,
+    file_name, height, width; ``annotations`` with id, image_id, category_id, segmentation
+    (polygons, or RLE ``{size, counts}`` compressed or not), area, bbox, iscrowd;
+    ``categories`` with id, name, supercategory; ``info``, ``licenses``).
+
+    Five images (48 x 64): 1 with two objects (a polygon, a compressed RLE); 2 with three (a
+    polygon, an uncompressed RLE, a polygon) and a crowd (left out); 3 with four (more than
+    max_objects=3: not an item); 4 with one (not an item); 5 with two whose file is missing
+    (skipped: missing file). Items 3, kept 2; splits by the hash of the ids (coco-1, coco-2).
+    """
+    from pycocotools import mask as mask_utils
+
+    h, w = 48, 64
+    images_dir = root / "val2017"
+    for i in (1, 2, 3, 4):
+        write_image(images_dir / f"{i:012d}.jpg", fmt="JPEG")
+    blue = np.zeros((h, w), np.uint8, order="F")
+    blue[20:40, 36:58] = 1
+    rle = mask_utils.encode(blue)
+    rle["counts"] = rle["counts"].decode("ascii")
+    low = np.zeros((h, w), np.uint8)
+    low[30:46, 2:20] = 1
+    red_poly = [6.0, 8.0, 22.0, 8.0, 22.0, 24.0, 6.0, 24.0]
+
+    def ann(k, image_id, seg, cat=1, crowd=0, area=100.0, bbox=(0, 0, 1, 1)):
+        return {"segmentation": seg, "area": area, "iscrowd": crowd, "image_id": image_id, "bbox": list(bbox),
+                "category_id": cat, "id": k}
+
+    anns = [ann(11, 1, [red_poly], bbox=(6, 8, 16, 16)), ann(12, 1, rle, cat=2, bbox=(36, 20, 22, 20)),
+            ann(21, 2, [red_poly]), ann(22, 2, {"size": [h, w], "counts": run_lengths(low)}, cat=2),
+            ann(23, 2, [[40.0, 2.0, 60.0, 2.0, 60.0, 12.0, 40.0, 12.0]]),
+            ann(24, 2, {"size": [h, w], "counts": run_lengths(np.ones((h, w), np.uint8))}, crowd=1),
+            *[ann(30 + k, 3, [[k * 10 + 1.0, 1.0, k * 10 + 9.0, 1.0, k * 10 + 9.0, 9.0, k * 10 + 1.0, 9.0]])
+              for k in range(4)],
+            ann(41, 4, [red_poly]),
+            ann(51, 5, [red_poly]), ann(52, 5, rle, cat=2)]
+    doc = {"info": {"description": "COCO 2017 Dataset", "version": "1.0", "year": 2017},
+           "licenses": [{"url": "http://creativecommons.org/licenses/by/2.0/", "id": 4, "name": "Attribution License"}],
+           "images": [{"license": 4, "file_name": f"{i:012d}.jpg", "coco_url": "", "height": h, "width": w,
+                       "date_captured": "2013-11-14 17:02:52", "flickr_url": "", "id": i} for i in (1, 2, 3, 4, 5)],
+           "annotations": anns,
+           "categories": [{"supercategory": "kitchen", "id": 1, "name": "cup"},
+                          {"supercategory": "furniture", "id": 2, "name": "dining table"}]}
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    path = root / "annotations" / "instances_val2017.json"
+    path.write_text(json.dumps(doc))
+    splits = {"train": 0, "val": 0, "test": 0}
+    for item_id in ("coco-1", "coco-2"):
+        splits[_hashed_split(item_id)] += 1
+    return Release(spec=f"coco:{path}", options={"images": str(images_dir)}, items=3, kept=2,
+                   skipped={"missing file": 1}, splits=splits, labelled=0, questions=0)

@@ -217,3 +217,27 @@ def test_an_option_table_that_falls_behind_its_adapter_is_refused(monkeypatch):
     monkeypatch.setattr(CocoSource, "OPTIONS", {k: v for k, v in CocoSource.OPTIONS.items() if k != "saliency"})
     with pytest.raises(ValueError, match="CocoSource.OPTIONS lists"):
         option_table("coco")
+
+
+@pytest.mark.parametrize("dataset", ["coco", "spatialsense", "spatialsense-paper", "unrel", "gqa"])
+def test_a_whole_precompute_of_each_release_fixture_gives_its_counts(tmp_path, dataset):
+    """Each tiny release (tests/data_fixtures.write_*_release) through `csip precompute`: the
+    counts its writer promises, in seconds."""
+    import data_fixtures
+
+    if dataset == "unrel":
+        pytest.importorskip("scipy")
+    root = tmp_path / "data"
+    root.mkdir()
+    kind, _, variant = dataset.partition("-")
+    writer = getattr(data_fixtures, f"write_{kind}_release")
+    rel = writer(root, variant) if variant else writer(root)
+    t0 = time.perf_counter()
+    r = _invoke([rel.spec, "--out", str(tmp_path / "c"), "--workers", "0", "--no-progress", "--image-size", "32",
+                 "--n-angles", "24", *rel.options_args()])
+    assert r.exit_code == 0, r.output
+    c = Cache(tmp_path / "c", verify=True)
+    assert (len(c), c.counts["source_items"], c.counts["splits"]) == (rel.kept, rel.items, rel.splits)
+    assert (c.skipped["reasons"], c.counts["labelled"], c.counts["questions"]) == (rel.skipped, rel.labelled,
+                                                                                  rel.questions)
+    assert time.perf_counter() - t0 < 30
