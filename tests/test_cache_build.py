@@ -70,7 +70,7 @@ def test_build_contents(built):
     assert len(c) == n == c.counts["items"]
     assert c.counts["source_items"] == 30 and c.counts["skipped"] == 30 - n
     assert c.skipped["reasons"] == {"unlucky": 4, "error: ZeroDivisionError": 3}
-    assert all(len(x) == 3 for x in c.skipped["items"] if x[1].startswith("error"))
+    assert all("message" in x for x in c.skipped["items"] if x["reason"].startswith("error"))
     assert c.sfb.shape == (n, 57, 36) and c.sfb.dtype == np.float32
     assert c.images.shape == (n, 3, S, S) and c.images.dtype == np.uint8
     assert c.boxes.shape == (n, 2, 4) and c.boxes.dtype == np.float32
@@ -123,7 +123,8 @@ def test_a_loader_process_that_dies_skips_only_its_item(tmp_path, n, crash_at, d
     res = _build(src, tmp_path / "c", workers=2, chunk=10)
     c = Cache(tmp_path / "c")
     assert len(c) == n - 1 and c.skipped["reasons"] == {"error: loader process died": 1}
-    assert c.skipped["items"][0][:2] == [crash_at, "error: loader process died"]
+    first = c.skipped["items"][0]
+    assert (first["index"], first["reason"]) == (crash_at, "error: loader process died")
     assert res["stats"]["loader_restarts"] >= 1
     ref = RandomSource(n=n, seed=3, size=32, skip_every=0)
     assert c.ids == [ref.load(i).id for i in range(n) if i != crash_at]

@@ -70,17 +70,27 @@ def test_the_feeder_appends_in_chunk_order_whatever_order_chunks_finish_in():
 
 
 def test_skipped_items_count_reasons_and_list_the_first_ones():
-    manifests = [{"skipped": [[3, "missing file", ""], [5, "bad annotation", "no box"]]},
+    manifests = [{"skipped": [[3, "missing file", ""], [5, "bad annotation", "no box"]]},  # chunks without ids
                  {"skipped": []},
-                 {"skipped": [[9, "missing file", "x.jpg"]]}]
+                 {"skipped": [[9, "missing file", "/d/x.jpg", "unrel-7-0"], [11, "mask too small", "", None]]}]
     skipped = SkippedItems.of(manifests)
-    assert skipped.count == 3
-    assert dict(skipped.reasons) == {"missing file": 2, "bad annotation": 1}
-    assert skipped.listed == [[3, "missing file"], [5, "bad annotation", "no box"], [9, "missing file", "x.jpg"]]
+    assert skipped.count == 4
+    assert dict(skipped.reasons) == {"missing file": 2, "bad annotation": 1, "mask too small": 1}
+    assert skipped.listed == [{"index": 3, "reason": "missing file"},
+                              {"index": 5, "reason": "bad annotation", "message": "no box"},
+                              {"index": 9, "id": "unrel-7-0", "reason": "missing file", "message": "/d/x.jpg"},
+                              {"index": 11, "reason": "mask too small"}]
+    from csip.cache.assemble import skip_line
+
+    assert [skip_line(e) for e in skipped.listed] == [
+        "item 3: missing file", "item 5: bad annotation: no box", "unrel-7-0: missing file: /d/x.jpg",
+        "item 11: mask too small"]
+    assert skip_line([4, "missing file", "a.jpg"]) == "item 4: missing file: a.jpg"  # a manifest of csip < the ids
 
 
 def test_skipped_items_list_is_capped_but_counts_are_not():
     manifests = [{"skipped": [[i, "unreadable image", ""] for i in range(SKIP_LIST_CAP + 7)]}]
     skipped = SkippedItems.of(manifests)
     assert skipped.count == SKIP_LIST_CAP + 7 and skipped.reasons["unreadable image"] == SKIP_LIST_CAP + 7
-    assert len(skipped.listed) == SKIP_LIST_CAP and skipped.listed[-1] == [SKIP_LIST_CAP - 1, "unreadable image"]
+    assert len(skipped.listed) == SKIP_LIST_CAP and skipped.listed[-1] == {"index": SKIP_LIST_CAP - 1,
+                                                                          "reason": "unreadable image"}

@@ -162,7 +162,11 @@ def test_coco_source_with_a_missing_image(tmp_path):
     r = _invoke([f"coco:{ann}", "--out", str(out), "--images", str(images), "--workers", "0", *BASE[:-2]])
     assert r.exit_code == 0, r.output
     c = Cache(out)
-    assert len(c) == 3 and c.skipped["reasons"] == {"missing file": 1} and c.skipped["items"] == [[2, "missing file"]]
+    assert len(c) == 3 and c.skipped["reasons"] == {"missing file": 1}
+    # the skipped item by the source's own id, with the file it missed (before: "item 2: missing file")
+    assert c.skipped["items"] == [{"index": 2, "id": "coco-3", "reason": "missing file",
+                                   "message": str((images / "2.jpg").resolve())}]
+    assert f"coco-3: missing file: {(images / '2.jpg').resolve()}" in r.output
     assert c.manifest["run"]["params"]["seed"] is None and not c.has_labels
     assert (c.labels == -1).all()
 
@@ -180,3 +184,60 @@ def test_key_value_options(tmp_path):
         assert exc.value.param_hint == "-O/--source-opt"
     r = _invoke([SRC, "--out", str(tmp_path / "c"), "-O", "size", *BASE])
     assert r.exit_code == 2 and "expected KEY=VALUE" in r.output
+
+
+def test_options_lists_every_option_of_every_source_from_its_adapter():
+    """`csip precompute options` prints each adapter's own table with the constructor's defaults."""
+    import inspect
+
+    from csip.data.source import ADAPTERS, adapter_class, option_table
+
+    r = _invoke(["options"])
+    assert r.exit_code == 0, r.output
+    for kind, (_, _, path_arg) in ADAPTERS.items():
+        rows = option_table(kind)
+        params = inspect.signature(adapter_class(kind)).parameters
+        assert [name for name, _, _ in rows] == list(params)
+        assert (kind if path_arg is None else f"{kind}:PATH") in r.output
+        for name, default, meaning in rows:
+            assert name in r.output and meaning in r.output
+            if name != path_arg and params[name].default not in (None, inspect.Parameter.empty):
+                assert str(params[name].default).lower() in default.lower()
+    one = _invoke(["options", "unrel:/some/where"])
+    assert one.exit_code == 0 and "min_pixels" in one.output and "coco" not in one.output
+    assert "16" in next(line for line in one.output.splitlines() if "min_pixels" in line)
+    bad = _invoke(["options", "imagenet"])
+    assert bad.exit_code == 2 and "unknown source 'imagenet'" in bad.output
+
+
+def test_an_option_table_that_falls_behind_its_adapter_is_refused(monkeypatch):
+    from csip.data.coco import CocoSource
+    from csip.data.source import option_table
+
+    monkeypatch.setattr(CocoSource, "OPTIONS", {k: v for k, v in CocoSource.OPTIONS.items() if k != "saliency"})
+    with pytest.raises(ValueError, match="CocoSource.OPTIONS lists"):
+        option_table("coco")
+
+
+@pytest.mark.parametrize("dataset", ["coco", "spatialsense", "spatialsense-paper", "unrel", "gqa"])
+def test_a_whole_precompute_of_each_release_fixture_gives_its_counts(tmp_path, dataset):
+    """Each tiny release (tests/data_fixtures.write_*_release) through `csip precompute`: the
+    counts its writer promises, in seconds."""
+    import data_fixtures
+
+    if dataset == "unrel":
+        pytest.importorskip("scipy")
+    root = tmp_path / "data"
+    root.mkdir()
+    kind, _, variant = dataset.partition("-")
+    writer = getattr(data_fixtures, f"write_{kind}_release")
+    rel = writer(root, variant) if variant else writer(root)
+    t0 = time.perf_counter()
+    r = _invoke([rel.spec, "--out", str(tmp_path / "c"), "--workers", "0", "--no-progress", "--image-size", "32",
+                 "--n-angles", "24", *rel.options_args()])
+    assert r.exit_code == 0, r.output
+    c = Cache(tmp_path / "c", verify=True)
+    assert (len(c), c.counts["source_items"], c.counts["splits"]) == (rel.kept, rel.items, rel.splits)
+    assert (c.skipped["reasons"], c.counts["labelled"], c.counts["questions"]) == (rel.skipped, rel.labelled,
+                                                                                  rel.questions)
+    assert time.perf_counter() - t0 < 30

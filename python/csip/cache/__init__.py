@@ -32,9 +32,11 @@ Layout of a finished cache (``N`` items, image size ``S``, banner ``R × K``)::
     source       {spec, name, options}
     descriptor   {forces [R floats], n_angles K, normalize, csip_core_version, shape [R, K]}
     image_size   S;  image {crop, pad, resize, layout} in words
-    counts       {items N, source_items, skipped, splits {train, val, test}, labelled, questions}
-    skipped      {reasons {reason: count}, items [[source index, reason(, message)] ... ≤ 1000],
-                  items_truncated}
+    counts       {items N, source_items, skipped, splits {train, val, test}, labelled, questions,
+                  masks {annotated | sam | boxes | sam-auto | exact: items} (Sample.mask_source)}
+    skipped      {reasons {reason: count}, items [{index (in the source), id (the source's id of
+                  the item, when it says), reason, message (what it was about: the file, ...)}
+                  ... ≤ 1000], items_truncated}
     has_labels, has_questions, split_rule
     files        {name: {sha256, bytes(, shape, dtype)}} for every file above
     content_hash sha256 over "name:sha256\\n" of every file, sorted by name

@@ -60,22 +60,41 @@ IMAGE_LAYOUT: dict[str, str] = {
 class SkippedItems:
     """The skipped items of a run, from its chunks' manifests: how many (``count``), how many
     per reason (``reasons``), and the first :data:`~csip.cache.format.SKIP_LIST_CAP` of them
-    as ``[index, reason]`` or ``[index, reason, message]`` (``listed``)."""
+    as ``{"index", "id", "reason", "message"}`` (``listed``; ``id``, the source's own id of the
+    item, and ``message``, what the reason was about, such as the file, when known)."""
 
     count: int = 0
     reasons: Counter = field(default_factory=Counter)
-    listed: list[list[Any]] = field(default_factory=list)
+    listed: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def of(cls, manifests: list[dict[str, Any]]) -> "SkippedItems":
         skipped = cls()
         for m in manifests:
-            for idx, reason, message in m["skipped"]:
+            for entry in m["skipped"]:
+                idx, reason, message = entry[:3]
+                item_id = entry[3] if len(entry) > 3 else None  # chunks of csip < the ids had none
                 skipped.reasons[reason] += 1
                 skipped.count += 1
                 if len(skipped.listed) < SKIP_LIST_CAP:
-                    skipped.listed.append([idx, reason] + ([message] if message else []))
+                    rec: dict[str, Any] = {"index": idx}
+                    if item_id is not None:
+                        rec["id"] = item_id
+                    rec["reason"] = reason
+                    if message:
+                        rec["message"] = message
+                    skipped.listed.append(rec)
         return skipped
+
+
+def skip_line(rec: dict[str, Any]) -> str:
+    """One skipped item of a manifest (``skipped.items``) as a line: its id (else its index),
+    the reason and what it was about. Entries of caches made before the ids (``[index, reason(,
+    message)]``) are read too."""
+    if not isinstance(rec, dict):
+        rec = {"index": rec[0], "reason": rec[1], **({"message": rec[2]} if len(rec) > 2 and rec[2] else {})}
+    who = rec.get("id") or f"item {rec.get('index')}"
+    return f"{who}: {rec.get('reason')}" + (f": {rec['message']}" if rec.get("message") else "")
 
 
 class Consolidator:
@@ -259,8 +278,7 @@ class Consolidator:
         """The error of a run whose every item was skipped, with the reasons and the first ones."""
         params = self.params
         detail = ", ".join(f"{r!r}: {k}" for r, k in skipped.reasons.most_common())
-        first = "".join(f"\n  item {e[0]}: {e[1]}" + (f": {e[2]}" if len(e) > 2 and e[2] else "")
-                        for e in skipped.listed[:5])
+        first = "".join(f"\n  {skip_line(e)}" for e in skipped.listed[:5])
         return CacheError(
             f"no usable item: all {params['n_items']} items of source {params['source']['spec']!r} were skipped "
             f"({detail}). Nothing was written to {self.out}/{MANIFEST}. The first ones:{first}"
@@ -320,6 +338,8 @@ class Consolidator:
                 "splits": {SPLIT_NAMES[k]: int(np.count_nonzero(splits == k)) for k in range(3)},
                 "labelled": int(np.count_nonzero(labels >= 0)),
                 "questions": sum(1 for _ in open(out / "questions.jsonl", encoding="utf-8")),
+                # where the items' masks come from (sources that say): annotated, sam, boxes, ...
+                "masks": dict(sum((Counter(m.get("masks") or {}) for m in manifests), Counter()).most_common()),
             },
             "skipped": {
                 "reasons": dict(skipped.reasons.most_common()),

@@ -108,15 +108,26 @@ def chunk_manifest(
     """The ``chunk.json`` of chunk ``c`` (``files``: sha256 and size of each file, if written)."""
     return chunk_manifest_of(
         c, start, stop, len(items), any(it.label >= 0 for it in items), any(it.questions for it in items),
-        skipped, params_hash, files,
+        skipped, params_hash, files, mask_counts(items),
     )
+
+
+def mask_counts(items: list[PreparedItem]) -> dict[str, int]:
+    """How many of ``items`` have their masks from each source (``Sample.mask_source``), for
+    the sources that say."""
+    counts: dict[str, int] = {}
+    for it in items:
+        if it.mask_source:
+            counts[it.mask_source] = counts.get(it.mask_source, 0) + 1
+    return counts
 
 
 def chunk_manifest_of(
     c: int, start: int, stop: int, n_items: int, has_labels: bool, has_questions: bool, skipped: list[Skipped],
-    params_hash: str, files: dict[str, dict[str, Any]],
+    params_hash: str, files: dict[str, dict[str, Any]], masks: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """:func:`chunk_manifest` from the facts it records (for a chunk whose items are gone)."""
+    """:func:`chunk_manifest` from the facts it records (for a chunk whose items are gone);
+    ``masks``: :func:`mask_counts` of its items."""
     return {
         "format": CHUNK_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -127,8 +138,9 @@ def chunk_manifest_of(
         "n_items": int(n_items),
         "has_labels": bool(has_labels),
         "has_questions": bool(has_questions),
-        "skipped": [[sk.index, sk.reason, sk.message] for sk in skipped],
+        "skipped": [[sk.index, sk.reason, sk.message, sk.id] for sk in skipped],
         "files": files,
+        "masks": dict(masks or {}),
     }
 
 

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .prepare import PreparedItem, Skipped, add_banners, load_item, worker_init, worker_load_many
+from .prepare import PreparedItem, Skipped, add_banners, item_id_of, load_item, worker_init, worker_load_many
 
 DIED = "error: loader process died"
 
@@ -113,7 +113,8 @@ class Loader:
             try:
                 res.extend(one.submit(worker_load_many, [i]).result())
             except BrokenProcessPool:
-                res.append(Skipped(i, DIED, "the loader process died while loading this item (crash in native code, or out of memory?)"))
+                res.append(Skipped(i, DIED, "the loader process died while loading this item (crash in native code, "
+                                            "or out of memory?)", item_id_of(self.source, i)))
             finally:
                 one.shutdown(wait=False, cancel_futures=True)
         return res

@@ -62,6 +62,7 @@ class PreparedItem:
     t_load: float = 0.0
     t_prepare: float = 0.0
     t_sfb: float = 0.0
+    mask_source: str | None = None  # Sample.mask_source: counted in the manifest (counts.masks)
 
 
 @dataclass
@@ -69,6 +70,18 @@ class Skipped:
     index: int
     reason: str
     message: str = ""
+    id: str | None = None  # the source's id of the item (``source.item_id(index)``), when it says
+
+
+def item_id_of(source: Any, index: int) -> str | None:
+    """The source's id of item ``index`` without loading it (its optional ``item_id``), or None."""
+    item_id = getattr(source, "item_id", None)
+    if item_id is None:
+        return None
+    try:
+        return str(item_id(index))
+    except Exception:  # noqa: BLE001 - an id is a courtesy of the skip record, never a failure
+        return None
 
 
 def crop_pad_resize(sample: Any, image_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -148,6 +161,7 @@ def prepare_sample(sample: Any, index: int, image_size: int) -> PreparedItem:
         questions=questions,
         sfb_a=sfb_a,
         sfb_b=sfb_b,
+        mask_source=getattr(sample, "mask_source", None),
     )
 
 
@@ -157,7 +171,7 @@ def load_item(source: Any, index: int, image_size: int) -> PreparedItem | Skippe
 
     :class:`SkipItem` becomes ``Skipped(reason=str(exc))`` (``SkipItem(reason, message)``:
     that message too); any other exception becomes ``Skipped(reason="error: <ExceptionType>",
-    message=...)``.
+    message=...)``. Either records the source's id of the item when it gives one (``item_id``).
     """
     t0 = time.perf_counter()
     load = getattr(source, "load_cropped", None) or source.load
@@ -166,13 +180,11 @@ def load_item(source: Any, index: int, image_size: int) -> PreparedItem | Skippe
         t1 = time.perf_counter()
         item = prepare_sample(sample, index, image_size)
     except SkipItem as exc:
-        if exc.details is not None:
-            return Skipped(int(index), exc.reason or "skipped", exc.details[:500])
-        return Skipped(int(index), exc.reason or "skipped")
+        return Skipped(int(index), exc.reason or "skipped", (exc.details or "")[:500], item_id_of(source, index))
     except Exception as exc:  # noqa: BLE001 - every bad item is counted, never fatal
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" at {tb[-1].filename}:{tb[-1].lineno}" if tb else ""
-        return Skipped(int(index), f"error: {type(exc).__name__}", f"{exc}{where}"[:500])
+        return Skipped(int(index), f"error: {type(exc).__name__}", f"{exc}{where}"[:500], item_id_of(source, index))
     t2 = time.perf_counter()
     item.t_load = t1 - t0
     item.t_prepare = t2 - t1
@@ -203,14 +215,14 @@ def add_banners(
                 rows.append(descriptor.sfb_pairs([it.sfb_a], [it.sfb_b], desc, n_threads=n_threads, crop=False)[0])
             except Exception as exc:  # noqa: BLE001
                 rows.append(None)
-                bad[it.index] = Skipped(it.index, f"error: sfb {type(exc).__name__}", str(exc)[:500])
+                bad[it.index] = Skipped(it.index, f"error: sfb {type(exc).__name__}", str(exc)[:500], it.id)
     dt = (time.perf_counter() - t0) / len(items)
     for it, row in zip(items, rows):
         it.sfb_a = it.sfb_b = None
         if row is None:
             continue
         if not np.isfinite(row).all():
-            bad[it.index] = Skipped(it.index, "error: non-finite sFB")
+            bad[it.index] = Skipped(it.index, "error: non-finite sFB", "", it.id)
             continue
         it.sfb = np.ascontiguousarray(row, dtype=np.float32)
         it.t_sfb = dt

@@ -31,7 +31,7 @@ import json
 import os
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +50,7 @@ from .chunks import (
     chunk_text,
     clean_stale_tmp,
     list_chunks,
+    mask_counts,
     read_chunk_manifest,
     verify_chunk_files,
     write_chunk,
@@ -155,15 +156,20 @@ def run_params(
     desc: DescriptorParams,
     chunk: int,
 ) -> dict[str, Any]:
-    """The parameters that fix the content of a cache (and of each of its chunks)."""
+    """The parameters that fix the content of a cache (and of each of its chunks). A source
+    with a ``summary()`` (what reading its annotations gave: questions kept and dropped, ...)
+    has it recorded beside its options (the manifest's ``source.summary``)."""
+    described = {
+        "spec": spec,
+        "name": str(getattr(source, "name", spec)),
+        # JSON round trip: paths and other objects become strings, as the manifest stores them
+        "options": json.loads(json.dumps(dict(source.options()), default=str, sort_keys=True)),
+    }
+    if callable(getattr(source, "summary", None)):
+        described["summary"] = json.loads(json.dumps(dict(source.summary()), default=str, sort_keys=True))
     return {
         "format_version": FORMAT_VERSION,
-        "source": {
-            "spec": spec,
-            "name": str(getattr(source, "name", spec)),
-            # JSON round trip: paths and other objects become strings, as the manifest stores them
-            "options": json.loads(json.dumps(dict(source.options()), default=str, sort_keys=True)),
-        },
+        "source": described,
         "n_items": int(n_items),
         "seed": seed,
         "image_size": int(image_size),
@@ -258,7 +264,7 @@ def _stream_last_chunk(ctx: _BuildContext, loader: Loader, handle: Any, c: int) 
     :data:`SYNC_EVERY` items: when its last batch is done, little is left to write."""
     assert ctx.feeder is not None
     consolidator, stats = ctx.feeder.consolidator, ctx.stats
-    n, has_labels, has_questions, skipped_all, unsynced = 0, False, False, [], 0
+    n, has_labels, has_questions, skipped_all, unsynced, masks = 0, False, False, [], 0, Counter()
     batches = loader.batches(handle)
     while True:
         t0 = time.perf_counter()
@@ -277,10 +283,12 @@ def _stream_last_chunk(ctx: _BuildContext, loader: Loader, handle: Any, c: int) 
             n += len(items)
             has_labels = has_labels or any(it.label >= 0 for it in items)
             has_questions = has_questions or any(it.questions for it in items)
+            masks.update(mask_counts(items))
         ctx.advance(len(results))
     start, stop = ctx.plan.items_of(c)
     consolidator.seal_unwritten(
-        c, chunk_manifest_of(c, start, stop, n, has_labels, has_questions, skipped_all, ctx.params_hash, {}))
+        c, chunk_manifest_of(c, start, stop, n, has_labels, has_questions, skipped_all, ctx.params_hash, {},
+                                 dict(masks)))
     stats.chunks_computed += 1
 
 

@@ -8,6 +8,7 @@
                     [--images DIR] [--sam-checkpoint FILE] [-O KEY=VALUE ...]
     csip precompute merge SHARD_DIR... --out DIR
     csip precompute info DIR [--verify]
+    csip precompute options [SOURCE]
 
 SOURCE is ``synthetic`` (the default), ``coco:PATH/instances.json``, ``spatialsense:PATH``,
 ``unrel:PATH``, ``gqa:PATH``, ``folder:DIR`` (see :mod:`csip.data.source`) or
@@ -34,7 +35,7 @@ from .failures import fail
 from .options import key_values
 
 #: Subcommands of the group; anything else is the default ``run`` command.
-_SUBCOMMANDS = ("run", "merge", "info")
+_SUBCOMMANDS = ("run", "merge", "info", "options")
 
 
 class _DefaultGroup(click.Group):
@@ -104,7 +105,8 @@ def precompute() -> None:
 
     `csip precompute [SOURCE] --out DIR` runs it (SOURCE defaults to the built-in synthetic
     scenes); `csip precompute merge` merges shard directories; `csip precompute info` prints a
-    cache's manifest summary. See `csip precompute run --help` for the options.
+    cache's manifest summary; `csip precompute options [SOURCE]` lists each source's -O options,
+    their defaults and meaning. See `csip precompute run --help` for the options.
     """
 
 
@@ -125,7 +127,7 @@ def precompute() -> None:
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @click.option("--images", type=click.Path(path_type=Path), default=None, help="Image folder (COCO, SpatialSense, UnRel, GQA).")
 @click.option("--sam-checkpoint", type=click.Path(path_type=Path), default=None, help="Local SAM checkpoint (box-only sources, image folders).")
-@click.option("-O", "--source-opt", "source_opts", multiple=True, metavar="KEY=VALUE", help="Any other source option (value parsed as JSON when it can be), e.g. -O size=256.")
+@click.option("-O", "--source-opt", "source_opts", multiple=True, metavar="KEY=VALUE", help="Any other source option (value parsed as JSON when it can be), e.g. -O size=256; `csip precompute options SOURCE` lists them.")
 def run(
     source: str,
     out: Path,
@@ -197,6 +199,27 @@ def _open_source(source: str, opts: dict[str, Any], n: int | None, seed: int, n_
     return src, n_limit, seed_used, desc
 
 
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The lines of a source's summary (manifest ``source.summary``): for each questions file
+    (GQA), its questions kept and dropped, by reason; any other entry as ``key: value``."""
+    lines = []
+    for key, value in summary.items():
+        if key == "questions" and isinstance(value, list):
+            for f in value:
+                dropped = f.get("dropped") or {}
+                by_count = sorted(dropped.items(), key=lambda rk: (-rk[1], rk[0]))
+                why = f" ({', '.join(f'{r}: {k}' for r, k in by_count)})" if dropped else ""
+                lines.append(f"questions {f.get('file')} ({f.get('role')}): {f.get('kept')} kept in "
+                             f"{f.get('items')} items, {sum(dropped.values())} dropped{why}")
+        else:
+            lines.append(f"{key}: {json.dumps(value, sort_keys=True)}")
+    return lines
+
+
+#: Skipped items printed (with what each was about) after a build.
+SKIPS_SHOWN = 5
+
+
 def _print_built(out: Path, man: dict[str, Any], stats: dict[str, Any]) -> None:
     """One line on the finished cache (items, skipped, banner shape, image size, time, rate),
     and the skip reasons when any item was skipped."""
@@ -207,8 +230,20 @@ def _print_built(out: Path, man: dict[str, Any], stats: dict[str, Any]) -> None:
         f"images {man['image_size']}px; {stats['wall_s']:.1f} s ({rate:.0f} pairs/s this run)",
         err=True,
     )
+    for line in summary_lines(man["source"].get("summary") or {}):
+        click.echo(line, err=True)
+    if counts.get("masks"):
+        click.echo("masks: " + ", ".join(f"{how}: {k}" for how, k in counts["masks"].items()), err=True)
     if man["skipped"]["reasons"]:
+        from ..cache.assemble import skip_line  # numpy: loaded by the build already
+
         click.echo("skipped: " + ", ".join(f"{r}: {k}" for r, k in man["skipped"]["reasons"].items()), err=True)
+        listed = man["skipped"]["items"]
+        for rec in listed[:SKIPS_SHOWN]:
+            click.echo(f"  {skip_line(rec)}", err=True)
+        if man["counts"]["skipped"] > SKIPS_SHOWN:
+            click.echo(f"  ... ({man['counts']['skipped'] - SKIPS_SHOWN} more; the first {len(listed)} are in "
+                       f"{out}/manifest.json, skipped.items)", err=True)
 
 
 @precompute.command("merge")
@@ -228,6 +263,29 @@ def merge_cmd(shard_dirs: tuple[Path, ...], out: Path, no_verify: bool) -> None:
     click.echo(f"{out}: merged {len(shard_dirs)} shard dir(s): {c['items']} items ({c['skipped']} skipped)", err=True)
 
 
+@precompute.command("options")
+@click.argument("source", required=False, default=None)
+def options_cmd(source: str | None) -> None:
+    """List the -O options of SOURCE (e.g. unrel, or gqa:PATH), or of every source: name, default, meaning."""
+    from ..data.source import ADAPTERS, option_table
+
+    kinds = list(ADAPTERS)
+    if source is not None:
+        kind = source.partition(":")[0].strip().lower()
+        if kind not in ADAPTERS:
+            _fail(ValueError(f"unknown source {source!r}: expected one of {', '.join(ADAPTERS)}"))
+        kinds = [kind]
+    click.echo("-O NAME=VALUE options of each source (--images and --sam-checkpoint set images and sam_checkpoint):\n")
+    for k, kind in enumerate(kinds):
+        rows = option_table(kind)
+        spec = kind if ADAPTERS[kind][2] is None else f"{kind}:PATH"
+        click.echo(("\n" if k else "") + f"{spec}")
+        name_w = max(len(r[0]) for r in rows)
+        default_w = max(len(r[1]) for r in rows)
+        for name, default, meaning in rows:
+            click.echo(f"  {name:<{name_w}}  {default:<{default_w}}  {meaning}")
+
+
 @precompute.command("info")
 @click.argument("cache_dir", type=click.Path(path_type=Path))
 @click.option("--verify", is_flag=True, help="Recompute every file's sha256.")
@@ -244,7 +302,15 @@ def info(cache_dir: Path, verify: bool) -> None:
     click.echo(f"source       {m['source']['spec']}  {json.dumps(m['source']['options'], sort_keys=True)}")
     d = m["descriptor"]
     click.echo(f"descriptor   sFB {d['shape']}  r {d['forces'][0]}..{d['forces'][-1]}  normalize={d['normalize']}  csip_core {d['csip_core_version']}")
+    for line in summary_lines(m["source"].get("summary") or {}):
+        click.echo(f"             {line}")
     click.echo(f"items        {len(c)} of {m['counts']['source_items']}  splits {m['counts']['splits']}  labelled {m['counts']['labelled']}  questions {m['counts']['questions']}")
+    if m["counts"].get("masks"):
+        click.echo(f"masks        {m['counts']['masks']}")
     if m["skipped"]["reasons"]:
+        from ..cache.assemble import skip_line
+
         click.echo(f"skipped      {m['counts']['skipped']}: {m['skipped']['reasons']}")
+        for rec in m["skipped"]["items"][:SKIPS_SHOWN]:
+            click.echo(f"             {skip_line(rec)}")
     click.echo(f"content hash {c.content_hash}" + ("  (verified)" if verify else ""))

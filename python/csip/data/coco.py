@@ -29,7 +29,8 @@ import numpy as np
 from csip_core import rle_window
 
 from ..base.errors import BadFile
-from .common import BAD_ANNOTATION, MASK_TOO_SMALL, check_masks, read_json_file, read_rgb, resolve_inside, saliency_order
+from .common import (BAD_ANNOTATION, MASK_TOO_SMALL, about_file, check_masks, read_json_file, read_rgb, resolve_inside,
+                     saliency_order)
 from .option_values import option_int
 from .records import Records
 from ..base.checks import is_integer, is_number
@@ -152,7 +153,7 @@ def rle_area_box(rle: dict | None) -> tuple[int, tuple[float, float, float, floa
 
 
 def check_coco_structure(dataset, path: Path) -> None:
-    """:class:`~csip.base.errors.BadFile` naming ``path`` and the first faulty entry when a COCO
+    """:class:`~csip.errors.BadFile` naming ``path`` and the first faulty entry when a COCO
     instances document lacks what :class:`CocoSource` reads: ``images`` entries with ``id``,
     ``file_name``, ``height`` and ``width``; ``annotations`` entries with ``id`` and
     ``image_id`` (of a listed image). Ids are integers or strings (``categories`` entries have
@@ -201,6 +202,15 @@ class CocoSource:
 
     name = "coco"
 
+    #: The options (``-O name=value``) and what they mean; defaults are the constructor's.
+    OPTIONS = {
+        "annotations": "the instances JSON (instances_*.json)",
+        "images": "image folder, where each image's file_name is looked up (default: the JSON's folder)",
+        "max_objects": "images with 2..max_objects instance segmentations (crowds left out) are items",
+        "saliency": "which two masks are A and B: 'area' (the two largest) or 'center' (large and central)",
+        "min_pixels": "items whose mask A or B has fewer pixels are skipped ('mask too small')",
+    }
+
     def __init__(self, annotations: str | Path, images: str | Path | None = None, max_objects: int = 3, saliency: str = "area", min_pixels: int = 16):
         from pycocotools.coco import COCO  # optional (the ml extra)
 
@@ -236,6 +246,10 @@ class CocoSource:
     def __len__(self) -> int:
         return len(self._items)
 
+    def item_id(self, i: int) -> str:
+        """The id of item ``i`` (without loading it)."""
+        return f"coco-{self._items[i][0]}"
+
     def load(self, i: int) -> Sample:
         return self._load(i, cropped=False)
 
@@ -245,8 +259,12 @@ class CocoSource:
         return self._load(i, cropped=True)
 
     def _load(self, i: int, cropped: bool) -> Sample:
+        path = resolve_inside(self.images, self._items[i][1])
+        with about_file(path):  # every skip of this item names its image
+            return self._load_at(i, path, cropped)
+
+    def _load_at(self, i: int, path: Path, cropped: bool) -> Sample:
         img_id, file_name, h, w, objs = self._items[i]
-        path = resolve_inside(self.images, file_name)
         rles = []
         for seg, _, ann_id in objs:
             try:
@@ -259,7 +277,8 @@ class CocoSource:
             sized = [rle_area_box(r) for r in rles]
             ia, ib = sorted(range(len(rles)), key=lambda i: -sized[i][0])[:2]  # stable, as saliency_order
             if min(sized[ia][0], sized[ib][0]) < max(1, self.min_pixels):
-                raise SkipItem(MASK_TOO_SMALL)
+                raise SkipItem(MASK_TOO_SMALL, f"masks of {sized[ia][0]} and {sized[ib][0]} pixels, fewer than "
+                                               f"min_pixels={self.min_pixels}")
             box_a, box_b = sized[ia][1], sized[ib][1]
             # the boxes are the masks' tight boxes: no mask pixel lies outside their union
             crop = union_box(box_a, box_b, h, w) if cropped else (0, 0, w, h)
@@ -283,6 +302,7 @@ class CocoSource:
             label=None,
             source=self.name,
             names=(objs[ia][1], objs[ib][1]),
+            mask_source="annotated",
         )
 
     def options(self) -> dict:

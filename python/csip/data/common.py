@@ -2,11 +2,13 @@
 
 Every adapter turns the problems of one item into :class:`~csip.data.sample.SkipItem` with one of
 a few fixed reasons, so that ``csip precompute`` can count them and record them in the cache
-manifest. The reasons are the module constants below.
+manifest. The reasons are the module constants below; the details of each (recorded beside the
+reason, per item) name the file concerned (:func:`about_file`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -48,6 +50,21 @@ def read_json_file(path: str | Path, what: str):
         raise BadFile(f"{what} {path}: not valid JSON ({exc})") from None
 
 
+@contextlib.contextmanager
+def about_file(path: str | Path):
+    """Re-raise a :class:`SkipItem` of the block with ``path`` in its details (unless they name
+    it already), so that a skipped item's record says which file it was about."""
+    try:
+        yield
+    except SkipItem as exc:
+        details, where = exc.details, str(path)
+        if details is None:
+            raise SkipItem(exc.reason, where) from None
+        if where not in details:
+            raise SkipItem(exc.reason, f"{where}: {details}") from None
+        raise
+
+
 @functools.lru_cache(maxsize=256)
 def _real_root(root: str) -> Path:
     return Path(root).resolve()
@@ -59,7 +76,8 @@ def resolve_inside(root: str | Path, relative: str | Path) -> Path:
     Annotation files name images by relative path; a hostile or broken file could name
     ``../../etc/passwd`` or an absolute path, or a symlink inside the dataset could point
     elsewhere. Raises ``SkipItem("path escapes dataset root")`` for any of these and
-    ``SkipItem("missing file")`` when the resolved path does not exist.
+    ``SkipItem("missing file")`` when the resolved path does not exist, their details naming
+    the path.
 
     The common case costs one ``lstat`` per component of ``relative`` (the root is resolved
     once per process): a plain relative path whose components are no symlinks cannot leave
@@ -77,18 +95,18 @@ def resolve_inside(root: str | Path, relative: str | Path) -> Path:
             try:
                 mode = os.lstat(path).st_mode
             except OSError:
-                raise SkipItem(MISSING_FILE) from None
+                raise SkipItem(MISSING_FILE, str(base / rel)) from None
             if stat.S_ISLNK(mode):
                 break
         else:
             if mode is None or not stat.S_ISREG(mode):
-                raise SkipItem(MISSING_FILE)
+                raise SkipItem(MISSING_FILE, f"{base / rel} (not a file)" if mode is not None else str(base / rel))
             return path
     path = (base / rel).resolve()
     if not path.is_relative_to(base):
-        raise SkipItem(ESCAPES_ROOT)
+        raise SkipItem(ESCAPES_ROOT, f"{rel!r} leads to {path}, outside {base}")
     if not path.is_file():
-        raise SkipItem(MISSING_FILE)
+        raise SkipItem(MISSING_FILE, str(path))
     return path
 
 
@@ -143,19 +161,26 @@ def read_rgb(
     """
     path = Path(path)
     if not path.is_file():
-        raise SkipItem(MISSING_FILE)
+        raise SkipItem(MISSING_FILE, str(path))
     arr = None if exif_transpose else _read_jpeg(path, Image.MAX_IMAGE_PIXELS)
     if arr is None:
-        arr = _read_pillow(path, exif_transpose)
+        with about_file(path):
+            arr = _read_pillow(path, exif_transpose)
     h, w = arr.shape[:2]
     if size is not None and (h, w) != tuple(size):
-        raise SkipItem(SIZE_MISMATCH)
+        raise SkipItem(SIZE_MISMATCH, size_mismatch(path, (h, w), size))
     if crop is not None:
         x0, y0, x1, y1 = crop
         if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
             raise ValueError(f"crop {tuple(crop)} is not inside the {w}x{h} image")
         arr = arr[y0:y1, x0:x1]
     return arr
+
+
+def size_mismatch(path: str | Path, got: tuple[int, int], expected) -> str:
+    """The details of ``SkipItem("image size differs from annotation")``."""
+    return (f"{path} is {got[1]} x {got[0]} (width x height), the annotations say "
+            f"{int(expected[1])} x {int(expected[0])}")
 
 
 def _high_depth_grey(img: Image.Image) -> np.ndarray | None:
@@ -187,9 +212,9 @@ def _read_pillow(path: Path, exif_transpose: bool) -> np.ndarray:
     except SkipItem:
         raise
     except Exception as exc:  # PIL raises OSError, ValueError, SyntaxError, DecompressionBombError...
-        raise SkipItem(UNREADABLE_IMAGE) from exc
+        raise SkipItem(UNREADABLE_IMAGE, f"{path}: {type(exc).__name__}: {exc}"[:300]) from exc
     if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise SkipItem(UNREADABLE_IMAGE)
+        raise SkipItem(UNREADABLE_IMAGE, f"{path}: decodes to an array of shape {arr.shape}")
     return arr
 
 
@@ -210,8 +235,9 @@ def box_mask(box: tuple[float, float, float, float], height: int, width: int) ->
 
 def check_masks(mask_a: np.ndarray, mask_b: np.ndarray, min_pixels: int) -> None:
     """``SkipItem("mask too small")`` unless both masks have at least ``min_pixels`` pixels."""
-    if int(mask_a.sum()) < min_pixels or int(mask_b.sum()) < min_pixels:
-        raise SkipItem(MASK_TOO_SMALL)
+    na, nb = int(mask_a.sum()), int(mask_b.sum())
+    if na < min_pixels or nb < min_pixels:
+        raise SkipItem(MASK_TOO_SMALL, f"masks of {na} and {nb} pixels, fewer than min_pixels={min_pixels}")
 
 
 #: Spellings of SpatialSense's predicates found in other datasets (VRD/UnRel, GQA), mapped to

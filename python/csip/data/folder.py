@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import IMAGE_SUFFIXES, read_rgb, resolve_inside, saliency_order
+from .common import IMAGE_SUFFIXES, about_file, read_rgb, resolve_inside, saliency_order
 from .option_values import option_bool, option_float, option_int
-from .sam import AutoMasker
+from .sam import SAM_OPTIONS, AutoMasker
 from .sample import Sample, SkipItem, box_of
 
 FEWER_THAN_TWO = "fewer than two objects"
@@ -54,11 +54,28 @@ class FolderSource:
 
     name = "folder"
 
+    #: The options (``-O name=value``) and what they mean; defaults are the constructor's.
+    OPTIONS = {
+        "root": "the image folder",
+        "sam_checkpoint": "local SAM checkpoint file (required: every mask comes from SAM's automatic generator)",
+        "sam_kind": SAM_OPTIONS["sam_kind"],
+        "sam_device": SAM_OPTIONS["sam_device"],
+        "recursive": "also list the images of sub-folders",
+        "saliency": "order of the masks: 'area' (largest first) or 'center' (large and central first)",
+        "max_area_frac": "masks covering more of the image than this fraction (background) are dropped",
+        "max_overlap": "B is the next mask overlapping A by at most this fraction of the smaller one",
+        "points_per_side": "SAM generator: prompt points per image side",
+        "pred_iou_thresh": "SAM generator: masks below this predicted IoU are dropped",
+        "stability_score_thresh": "SAM generator: masks below this stability score are dropped",
+        "box_nms_thresh": "SAM generator: box IoU above which duplicate masks are suppressed",
+        "min_pixels": "masks with fewer pixels are dropped",
+    }
+
     def __init__(
         self,
         root: str | Path,
         sam_checkpoint: str | Path | None = None,
-        sam_kind: str = "vit_h",
+        sam_kind: str | None = None,
         sam_device: str | None = None,
         recursive: bool = False,
         saliency: str = "area",
@@ -100,21 +117,28 @@ class FolderSource:
     def __len__(self) -> int:
         return len(self._files)
 
+    def item_id(self, i: int) -> str:
+        """The id of item ``i`` (without loading it)."""
+        return f"folder-{self._files[i]}"
+
     def load(self, i: int) -> Sample:
         rel = self._files[i]
-        image = read_rgb(resolve_inside(self.root, rel), exif_transpose=True)
-        masks = self.masker(image)
-        a, b = pick_two(masks, self.saliency, self.max_area_frac, self.max_overlap, self.min_pixels)
-        return Sample(
-            id=f"folder-{rel}",
-            image=image,
-            mask_a=masks[a],
-            mask_b=masks[b],
-            box_a=box_of(masks[a]),
-            box_b=box_of(masks[b]),
-            label=None,
-            source=self.name,
-        )
+        path = resolve_inside(self.root, rel)
+        with about_file(path):  # every skip of this item names its image
+            image = read_rgb(path, exif_transpose=True)
+            masks = self.masker(image)
+            a, b = pick_two(masks, self.saliency, self.max_area_frac, self.max_overlap, self.min_pixels)
+            return Sample(
+                id=f"folder-{rel}",
+                image=image,
+                mask_a=masks[a],
+                mask_b=masks[b],
+                box_a=box_of(masks[a]),
+                box_b=box_of(masks[b]),
+                label=None,
+                source=self.name,
+                mask_source="sam-auto",
+            )
 
     def options(self) -> dict:
         return {

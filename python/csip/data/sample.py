@@ -79,6 +79,10 @@ class Sample:
     source: str = ""
     names: tuple[str, str] = ("", "")
     split: str | None = None  # the source's own split ("train", "val", "test" or an alias); None: hashed from id
+    #: where the masks come from: "annotated" (the dataset's), "sam" (SAM prompted by the boxes),
+    #: "boxes" (the boxes themselves: no SAM, or SAM found nothing), "sam-auto", "exact" (synthetic);
+    #: counted in the cache manifest (counts.masks). None: not said.
+    mask_source: str | None = None
 
     def __post_init__(self) -> None:
         if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:

@@ -220,6 +220,16 @@ class SyntheticSource:
 
     name = "synthetic"
 
+    #: The options (``-O name=value``) and what they mean; defaults are the constructor's.
+    OPTIONS = {
+        "n": "number of scenes (--n sets it)",
+        "seed": "stream of scenes (--seed sets it)",
+        "size": f"side of the scenes in pixels ({MIN_SIZE}..{MAX_SIZE})",
+        "distractors": f"most extra shapes per scene, behind the main objects (0..{MAX_DISTRACTORS})",
+        "p_free": "share of free (unconstrained, often unlabelled) layouts",
+        "p_occluder": "chance that an occluder hides part of A or B",
+    }
+
     def __init__(self, n: int = 10000, seed: int = 0, size: int = 128, distractors: int = 2, p_free: float = 0.1,
                  p_occluder: float = 0.5):
         self.n, self.seed = option_int(n, "n", lo=0), option_int(seed, "seed", lo=0)
@@ -230,10 +240,16 @@ class SyntheticSource:
     def __len__(self) -> int:
         return self.n
 
+    def item_id(self, i: int) -> str:
+        """The id of item ``i`` (without making it)."""
+        return f"synthetic-{self.seed}-{i}"
+
     def load(self, i: int) -> Sample:
         if not 0 <= i < self.n:
             raise IndexError(i)
-        return make_scene(self.seed, i, self.size, self.distractors, self.p_free, p_occluder=self.p_occluder)
+        sample = make_scene(self.seed, i, self.size, self.distractors, self.p_free, p_occluder=self.p_occluder)
+        sample.mask_source = "exact"
+        return sample
 
     def options(self) -> dict:
         return {
