@@ -1,8 +1,9 @@
-"""``csip eval``: the paper's downstream tasks (CBIR, SRR, VQA) for trained and baseline encoders.
+"""``csip eval``: the downstream tasks (those of :mod:`csip.eval.tasks`: CBIR, SRR, VQA) for trained and
+baseline encoders.
 
 ::
 
-    csip eval --cache DIR --out DIR [--task cbir|srr|vqa|all ...]
+    csip eval --cache DIR --out DIR [--task TASK|all ...]       (TASK: cbir, srr, vqa, or one registered)
               [--checkpoint NAME=PATH ...] [--runs DIR ...]
               [--imagenet-resnet18 FILE] [--imagenet-resnet50 FILE] [--imagenet-vit-b16 FILE] [--clip DIR]
               [--random-init/--no-random-init] [--random-init-model NAME ...]
@@ -31,7 +32,9 @@ from pathlib import Path
 
 import click
 
-from ..eval.config import CHOICES, EvalConfig
+from ..base.log import configure
+from ..eval.config import EvalConfig
+from ..eval.tasks import task_names
 from .command_line import typed_command
 from .failures import reporting_errors
 
@@ -50,9 +53,24 @@ def _choice(name: str) -> click.Choice:
     return click.Choice(_FIELDS[name].metadata["choices"])
 
 
+class TaskChoice(click.Choice):
+    """``--task``'s type: the tasks registered when the command line is parsed (a task
+    registered at run time, :func:`csip.eval.tasks.register_task`, included), and ``all``."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return (*task_names(), "all")
+
+    @choices.setter
+    def choices(self, value) -> None:  # click.Choice.__init__ sets it; the registry is the source
+        pass
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--task", "tasks", multiple=True, type=click.Choice(CHOICES["tasks"]), default=_D["tasks"],
-              show_default=True,
+@click.option("--task", "tasks", multiple=True, type=TaskChoice(), default=_D["tasks"], show_default=True,
               help="Task(s) to run (repeatable). 'all' runs those the cache supports (SRR needs labels, "
                    "VQA questions).")
 @click.option("--cache", "cache", required=True, type=click.Path(path_type=Path),
@@ -128,16 +146,17 @@ def _choice(name: str) -> click.Choice:
                    "pre-trained) always use f_v.")
 @click.option("--quiet", is_flag=True, default=_D["quiet"], help="Do not print the tables.")
 def evaluate(**options) -> None:
-    """Evaluate encoders on CBIR (NDCG@k), SRR (Acc@n) and VQA (accuracy); write tables and figures.
+    """Evaluate encoders on the tasks (CBIR NDCG@k, SRR Acc@n, VQA accuracy, ...); write tables and figures.
 
     Bad input (a missing or damaged file, a task the cache cannot do) exits with code 2 before
     any feature is computed."""
     from ..eval.api import evaluate as run_evaluation  # here, not at the top: keeps `csip --help` fast (torch)
     from ..eval.report import markdown_report
 
+    configure()  # progress and warnings on stderr as "[csip] ..." (until csip.cli does it for every command)
     with reporting_errors():
         cfg = EvalConfig.from_options(options)
-        results = run_evaluation(cfg, command=typed_command("eval"), log=lambda msg: click.echo(msg, err=True))
+        results = run_evaluation(cfg, command=typed_command("eval"))
     if not cfg.quiet:
         click.echo(markdown_report(results))
         for n in results.notes.values():

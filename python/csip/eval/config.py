@@ -12,7 +12,9 @@ The tables :data:`OPTION`, :data:`CHOICES` and :data:`MINIMUM` are read off the 
 fields and builds an :class:`EvalConfig` from what it parsed (:meth:`EvalConfig.from_options`);
 :func:`csip.eval.api.evaluate` takes the config. :meth:`EvalConfig.to_args` goes the other way:
 the ``csip eval`` arguments that give back an equal config, so a library run can print the
-command that reproduces it.
+command that reproduces it. The tasks are those of the registry (:mod:`csip.eval.tasks`); each
+task reads its own options (``probe*``: SRR; ``text_encoder`` and ``vqa_*``: VQA; ``gallery``,
+``ks``, ``grid_*``: CBIR).
 
 This module imports nothing heavy (no torch): ``csip eval --help`` reads it.
 """
@@ -29,9 +31,11 @@ from ..base.errors import BadOption
 from ..base.fingerprint import path_identity
 from ..base.options import check_fields, flag_of, option
 from ..models.registry import TABLE1_MODELS
+from .tasks import task_names
 
-#: The downstream tasks, in report order.
-TASKS = ("cbir", "srr", "vqa")
+#: The built-in tasks, in report order (a snapshot of the registry, :mod:`csip.eval.tasks`, at
+#: import; :func:`csip.eval.tasks.task_names` gives the tasks registered now).
+TASKS = task_names()
 
 #: Cache splits a task may read ("all": every item).
 SPLITS = ("train", "val", "test", "all")
@@ -60,7 +64,7 @@ class EvalConfig:
 
     cache: Path = _path()  # cache directory (csip precompute)
     out: Path = _path()  # output directory: results.json, report.md, <task>.md, figures
-    tasks: tuple[str, ...] = option(("all",), flag="--task", form="repeat")  # among TASKS, or "all"
+    tasks: tuple[str, ...] = option(("all",), flag="--task", form="repeat")  # registered tasks, or "all"
     checkpoints: tuple[tuple[str, Path], ...] = option((), flag="--checkpoint", form="pairs")  # (row name, path)
     runs: tuple[Path, ...] = option((), form="repeat", path=True)  # directories of run directories
     imagenet_resnet18: Path | None = _path(None, content=True)  # local pre-trained weights; None: "skipped"
@@ -110,10 +114,10 @@ class EvalConfig:
                 setattr(self, f.name, float(getattr(self, f.name)))
 
     def validate(self) -> None:
-        """:class:`BadOption` for a value the command line refuses: a task not in
-        :data:`TASKS` (nor ``"all"``), no task, a value outside a field's choices or below its
+        """:class:`BadOption` for a value the command line refuses: a task that is not
+        registered (nor ``"all"``), no task, a value outside a field's choices or below its
         minimum, a probe learning rate that is not a finite number > 0."""
-        known = (*TASKS, "all")
+        known = (*task_names(), "all")
         for t in self.tasks:
             if t not in known:
                 raise BadOption(f"{OPTION['tasks']} {t!r}: expected one of {', '.join(known)}")
@@ -151,7 +155,7 @@ _FIELDS = dataclasses.fields(EvalConfig)
 #: Field -> ``csip eval`` option.
 OPTION: dict[str, str] = {f.name: flag_of(f) for f in _FIELDS}
 #: Each option's value set: checked for library callers exactly as click checks them on the
-#: command line (``tasks``: :data:`TASKS` and ``"all"``).
+#: command line (``tasks``: the registered tasks at import, and ``"all"``).
 CHOICES: dict[str, tuple[str, ...]] = {"tasks": (*TASKS, "all"),
                                        **{f.name: f.metadata["choices"] for f in _FIELDS if f.metadata.get("choices")}}
 #: Each integer option's lower bound.
