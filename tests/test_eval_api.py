@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from csip.base.errors import BadFile, BadOption, EvalError
 from csip.cli import main
 from csip.commands.evaluate import evaluate
-from csip.base.errors import BadFile, BadOption, EvalError
 from csip.eval import EvalConfig, run
 from csip.eval.config import CHOICES, MINIMUM, RANDOM_INIT_MODELS, SPLITS, TASKS
 from eval_helpers import bare_cache, trained_run
@@ -185,7 +185,8 @@ def test_study_runs_the_config_its_printed_command_gives():
     for study in (StudyConfig(), StudyConfig(tasks=("cbir",), features="pre", figures=False, device="cpu",
                                              text_encoder="/models/bert x", width=64)):
         ec = eval_config(study, Path("out/cache"), Path("out/eval/2d/seed1"), "2d", 1,
-                         {"supervised-seed1": Path("r/s/checkpoints/best.pt"), "c-sip-seed1": Path("r/c/checkpoints/final.pt")})
+                         {"supervised-seed1": Path("r/s/checkpoints/best.pt"),
+                          "c-sip-seed1": Path("r/c/checkpoints/final.pt")})
         assert ec.quiet and ec.random_init_models == ("2d",) and ec.seed == 1 and ec.split == study.eval_split
         assert ec.features == study.features and ec.random_init_width == study.width
         assert ec.vqa_epochs == (study.vqa_epochs if "vqa" in study.tasks else 30)
@@ -197,16 +198,16 @@ def test_study_runs_the_config_its_printed_command_gives():
 def test_evaluations_given_one_text_encoder_dict_share_the_encoder_per_path_and_device(monkeypatch):
     """csip run passes one dict to all its evaluations: the VQA text encoder (and the question
     embeddings it keeps) is built once per (path, device), not once per evaluation."""
-    from types import SimpleNamespace
+    from pathlib import Path
 
-    from csip.eval import api, vqa
+    from csip.eval import vqa
 
     built = []
     monkeypatch.setattr(vqa, "TextEncoder", lambda path, device: built.append((path, device)) or object())
     made: dict = {}
-    first = api._text_encoder(SimpleNamespace(text_encoder=None, device="cpu"), made)
-    assert api._text_encoder(SimpleNamespace(text_encoder=None, device="cpu"), made) is first
-    assert api._text_encoder(SimpleNamespace(text_encoder=None, device="cuda"), made) is not first
-    assert api._text_encoder(SimpleNamespace(text_encoder=Path("/te"), device="cpu"), made) is not first
+    first = vqa.shared_text_encoder(None, "cpu", made)
+    assert vqa.shared_text_encoder(None, "cpu", made) is first
+    assert vqa.shared_text_encoder(None, "cuda", made) is not first
+    assert vqa.shared_text_encoder(Path("/te"), "cpu", made) is not first
     assert built == [(None, "cpu"), (None, "cuda"), (Path("/te"), "cpu")]
-    assert api._text_encoder(SimpleNamespace(text_encoder=None, device="cpu"), {}) is not first  # a fresh dict: a new one
+    assert vqa.shared_text_encoder(None, "cpu", {}) is not first  # a fresh dict: a new one

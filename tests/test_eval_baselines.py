@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from csip.eval import baselines as B
-from csip.eval import report
+from csip.eval.cbir import cbir_table
 from csip.eval.results import CbirResult, VqaResult
+from csip.eval.vqa import vqa_table
 from eval_helpers import resnet18_weights, tiny_clip_dir
-
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -85,14 +85,14 @@ def test_tables_bold_the_best_and_dash_skipped_rows():
         CbirResult("y", "supervised", "resnet18", "ok", "", {10: 0.6}),
         CbirResult("z", "pre-trained", "clip", "skipped", "no --clip", None),
     ]
-    md = report.cbir_table(rows, [10])
+    md = cbir_table(rows, [10])
     lines = md.splitlines()
     assert lines[0].startswith("| Training | Encoder | Model | NDCG@10")
     assert "| reference | random ranking |  | 90.0 |" in md  # references are not bolded
     assert "| C-SIP | x | 2D | **70.0** |" in md and "| supervised | y | ResNet18+MLP | 60.0 |" in md
     assert "| pre-trained | z |  | — | no --clip |" in md
     # group order: reference, random init, pre-trained, supervised, C-SIP
-    assert [l.split("|")[2].strip() for l in lines[2:]] == ["random ranking", "z", "y", "x"]
-    vq = report.vqa_table([VqaResult("text only", ("text",), "ok", "", 0.5),
-                           VqaResult("a + text", ("text", "a"), "ok", "", 0.625)])
+    assert [line.split("|")[2].strip() for line in lines[2:]] == ["random ranking", "z", "y", "x"]
+    vq = vqa_table([VqaResult("text only", ("text",), "ok", "", 0.5),
+                    VqaResult("a + text", ("text", "a"), "ok", "", 0.625)])
     assert "| a + text | **62.50** |" in vq

@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from csip.eval.vqa import FusionVQA, TextEncoder, VQAConfig, check_text_encoder_path, default_text_encoder_path, train_eval_vqa
+from csip.eval.vqa import (
+    FusionVQA,
+    TextEncoder,
+    VQAConfig,
+    check_text_encoder_path,
+    default_text_encoder_path,
+    train_eval_vqa,
+)
 from eval_helpers import tiny_bert_dir
-
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -90,13 +96,14 @@ def test_vqa_task_scores_on_val_when_the_cache_has_no_test_split(bert):
     """GQA-like caches (train + val only): the val questions become the test set, with a note."""
     from csip.eval.baselines import EncoderSpec
     from csip.eval.features import FeatureTable
-    from csip.eval.runner import vqa_task
+    from csip.eval.vqa import vqa_task
 
     class StubCache:
         split = np.array([0] * 30 + [1] * 10, dtype=np.int8)
 
         def questions(self):
-            return [{"index": i, "text": f"is it {'left' if i % 2 else 'right'}?", "answer": bool(i % 2)} for i in range(40)]
+            return [{"index": i, "text": f"is it {'left' if i % 2 else 'right'}?", "answer": bool(i % 2)}
+                    for i in range(40)]
 
     feats = FeatureTable(np.arange(40), np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32))
     spec = EncoderSpec("enc", "C-SIP", "2d")

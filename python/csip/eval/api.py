@@ -7,24 +7,28 @@ JSON document instead.
 ...                           checkpoints={"mine": "runs/r18"}, device="cpu"))  # doctest: +SKIP
 >>> [(r.name, r.ndcg) for r in res.cbir.rows]                              # doctest: +SKIP
 
-Steps: :func:`csip.eval.plan.make_plan` (every input checked, every encoder opened), the
-features of each encoder once (:func:`features_by_row`), the tasks (:func:`run_tasks`), the
-figures (:func:`write_figures`), and the outputs in ``cfg.out``: ``results.json``,
-``report.md`` and one ``<task>.md`` per task. ``csip eval`` is a thin command over :func:`evaluate`.
+Steps, the same for every task of the registry (:mod:`csip.eval.tasks`; the interface:
+:class:`csip.eval.task.Task`): :func:`csip.eval.plan.make_plan` (every input checked, every
+encoder opened), each task's :meth:`~csip.eval.task.Task.prepare`, the features of each encoder
+once for the items every task reads (:func:`features_by_row`), the tasks (:func:`run_tasks`), the
+figures (:func:`write_figures`), and the outputs in ``cfg.out``: ``results.json``, ``report.md``
+and one ``<task>.md`` per task. ``csip eval`` is a thin command over :func:`evaluate`.
 ``results.json`` also holds the evaluation's settings fingerprint
 (:func:`csip.eval.config.eval_settings`), which ``csip run`` compares before reusing it.
 
-Bad input raises a :class:`csip.base.errors.CsipInputError` (:class:`~csip.base.errors.BadOption`,
-:class:`~csip.base.errors.BadFile`, :class:`~csip.base.errors.EvalError`,
-:class:`~csip.base.errors.UnwritableOutput`) before any feature is computed.
+Progress is logged (``logging``, logger ``csip.eval.api``: one INFO record per encoder's
+features). Bad input raises a :class:`csip.base.errors.CsipInputError`
+(:class:`~csip.base.errors.BadOption`, :class:`~csip.base.errors.BadFile`,
+:class:`~csip.base.errors.EvalError`, :class:`~csip.base.errors.UnwritableOutput`) before any
+feature is computed.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import sys
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,88 +37,82 @@ import torch
 from .. import __version__
 from ..base.checks import check_writable_dir
 from ..base.errors import BadOption
+from ..base.files import write_json
 from ..base.fingerprint import settings_record
-from . import runner
-from .config import TASKS, EvalConfig, eval_settings
+from .config import EvalConfig, eval_settings
 from .features import extract, uses_embedding
+from .items import sfb_examples_figure
 from .plan import Plan, make_plan
 from .report import markdown_report
-from ..base.files import write_json
-from .results import CbirResult, EvalResults
-from .srr import ProbeConfig
-from . import vqa
-from .vqa import VQAConfig
+from .results import EvalResults
+from .task import TaskContext
+from .tasks import load_task, task_names
+
+log = logging.getLogger(__name__)
 
 
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def run(cfg: EvalConfig, command: list[str] | None = None, log: Callable[[str], None] = _stderr) -> dict:
+def run(cfg: EvalConfig, command: list[str] | None = None) -> dict:
     """:func:`evaluate`, its results as written to ``cfg.out/results.json`` (the JSON document:
     numbers in [0, 1], dict keys as strings)."""
-    return evaluate(cfg, command, log).to_json()
+    return evaluate(cfg, command).to_json()
 
 
-def evaluate(cfg: EvalConfig, command: list[str] | None = None, log: Callable[[str], None] = _stderr,
-             command_args: Sequence[str] | None = None, text_encoders: dict | None = None) -> EvalResults:
+def evaluate(cfg: EvalConfig, command: list[str] | None = None, command_args: Sequence[str] | None = None,
+             shared: dict | None = None) -> EvalResults:
     """Evaluate as ``cfg`` says; returns the typed results (also written to ``cfg.out``).
     ``command`` is recorded as the results' ``"command"`` (the command line that ran it, or
-    None); ``log`` gets progress lines and warnings; ``command_args`` (``csip run``'s
-    evaluations: the ``csip eval`` arguments it printed) is recorded as ``"command_args"``.
-    ``text_encoders``: a dict that keeps the VQA text encoder per (path, device) across calls;
-    ``csip run`` passes one, so the questions are embedded once for all its evaluations instead
-    of once each (MiniLM embeds ~170 questions/s on two cores)."""
+    None); ``command_args`` (``csip run``'s evaluations: the ``csip eval`` arguments it
+    printed) is recorded as ``"command_args"``. ``shared``: a dict of resources the tasks keep
+    across calls (:attr:`csip.eval.task.TaskContext.shared`); ``csip run`` passes one, so that
+    e.g. VQA's text encoder embeds the questions once for all its evaluations instead of once
+    each (MiniLM embeds ~170 questions/s on two cores)."""
     t_start = time.perf_counter()
-    plan = make_plan(cfg, log)
+    plan = make_plan(cfg)
     cache_dir, asked = plan.cache.path.resolve(), Path(cfg.out).resolve()
     if asked == cache_dir or cache_dir in asked.parents:
         raise BadOption(f"--out {cfg.out} is inside the cache {plan.cache.path}: choose a directory outside it")
     out = check_writable_dir(cfg.out, "--out")
     identity = settings_record(eval_settings(cfg, plan.cache.content_hash))
-    text_encoders = {} if text_encoders is None else text_encoders
-    if "vqa" in plan.tasks:
-        _text_encoder(plan, text_encoders)  # loaded before any feature: a directory it cannot load is bad input
+    ctx = TaskContext(cfg, plan.cache, plan.specs, plan.device, out, shared={} if shared is None else shared)
+    for task in plan.tasks.values():
+        task.prepare(ctx)  # what a task loads before any feature (VQA: its text encoder): bad input
     _remove_earlier_outputs(out)
-    tables, timings = features_by_row(cfg, plan, log)
-    header = results_header(cfg, plan, command, timings)
-    tasks = run_tasks(cfg, plan, tables, timings, text_encoders)
-    for task, table in tasks.items():
-        (out / f"{task}.md").write_text(table.markdown + "\n", encoding="utf-8")
-    results = EvalResults(header, **tasks, **identity,
-                          command_args=None if command_args is None else tuple(command_args))
+    features_by_row(plan, ctx)
+    header = results_header(cfg, plan, command, ctx.timings)
+    tables = run_tasks(plan, ctx)
+    for name, table in tables.items():
+        (out / f"{name}.md").write_text(table.markdown + "\n", encoding="utf-8")
+    args = None if command_args is None else tuple(command_args)
+    results = EvalResults(header, tables, **identity, command_args=args)
     if cfg.figures:
-        write_figures(cfg, plan, tables, results)
-    timings["total"] = round(time.perf_counter() - t_start, 3)
+        write_figures(plan, ctx, results)
+    ctx.timings["total"] = round(time.perf_counter() - t_start, 3)
     write_outputs(cfg, results)
     return results
 
 
-#: Every file an evaluation writes into its ``--out``.
-OUTPUT_FILES = ("results.json", "report.md", *(f"{task}.md" for task in TASKS), "fig_sfb.png",
-                "fig_retrieval.png", "fig_srr_acc.png")
+def output_files() -> tuple[str, ...]:
+    """Every file an evaluation may write into its ``--out``: ``results.json``, ``report.md``,
+    ``fig_sfb.png`` and, for each registered task, ``<task>.md`` and its figures."""
+    tasks = [load_task(n) for n in task_names()]
+    return ("results.json", "report.md", *(f"{t.name}.md" for t in tasks), "fig_sfb.png",
+            *(f for t in tasks for f in t.figure_files))
 
 
 def _remove_earlier_outputs(out: Path) -> None:
-    """Delete what an earlier evaluation wrote into ``out`` (:data:`OUTPUT_FILES`), so that the
+    """Delete what an earlier evaluation wrote into ``out`` (:func:`output_files`), so that the
     directory never holds two evaluations' tables and figures side by side."""
-    for name in OUTPUT_FILES:
+    for name in output_files():
         (out / name).unlink(missing_ok=True)
 
 
-def features_by_row(cfg: EvalConfig, plan: Plan, log: Callable[[str], None]) -> tuple[dict, dict[str, float]]:
-    """``({row name: FeatureTable}, {"features:<row>": seconds})``: the features of every item a
-    task reads, computed once per encoder that runs (each loaded, used and dropped in turn)."""
-    cache, need = plan.cache, []
-    if "cbir" in plan.tasks:
-        q, g = runner.cbir_indices(cache, cfg.split, cfg.gallery)
-        need += [q] + ([g] if g is not None else [])
-    if "srr" in plan.tasks:
-        need += list(runner.srr_indices(cache).values())
-    if "vqa" in plan.tasks:
-        need.append(runner.vqa_questions(cache)[1])
+def features_by_row(plan: Plan, ctx: TaskContext) -> None:
+    """Into ``ctx.tables``, ``{row name: FeatureTable}``: the features of every item a task
+    reads (:meth:`~csip.eval.task.Task.items`), computed once per encoder that runs (each
+    loaded, used and dropped in turn); into ``ctx.timings``, ``{"features:<row>": seconds}``."""
+    cfg, cache = ctx.cfg, ctx.cache
+    need = [np.asarray(task.items(ctx), dtype=np.int64) for task in plan.tasks.values()]
     need_idx = np.unique(np.concatenate(need)) if need else np.zeros(0, np.int64)
-    tables, timings = {}, {}
     for spec in plan.specs:
         if spec.status != "ok":
             continue
@@ -122,15 +120,15 @@ def features_by_row(cfg: EvalConfig, plan: Plan, log: Callable[[str], None]) -> 
         enc = plan.loaded.pop(spec.name, None)
         if enc is None:
             enc = spec.load()
-        tables[spec.name] = extract(enc, cache, need_idx, cfg.batch_size, plan.device, cfg.workers, cfg.features)
-        spec.info.setdefault("out_dim", tables[spec.name].dim)
+        table = extract(enc, cache, need_idx, cfg.batch_size, plan.device, cfg.workers, cfg.features)
+        ctx.tables[spec.name] = table
+        spec.info.setdefault("out_dim", table.dim)
         spec.info["features"] = "embed" if uses_embedding(enc, cfg.features) else "pre"
         del enc
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        timings[f"features:{spec.name}"] = round(time.perf_counter() - t0, 3)
-        log(f"features {spec.name}: {tables[spec.name].features.shape} in {timings[f'features:{spec.name}']:.1f} s")
-    return tables, timings
+        seconds = ctx.timings[f"features:{spec.name}"] = round(time.perf_counter() - t0, 3)
+        log.info("features %s: %s in %.1f s", spec.name, table.features.shape, seconds)
 
 
 def results_header(cfg: EvalConfig, plan: Plan, command: list[str] | None, timings: dict[str, float]) -> dict:
@@ -149,7 +147,7 @@ def results_header(cfg: EvalConfig, plan: Plan, command: list[str] | None, timin
         "cache": {"path": str(cache.path), "content_hash": cache.content_hash, "source": cache.source_name,
                   "items": len(cache), "splits": cache.counts.get("splits"), "image_size": cache.image_size,
                   "sfb_shape": list(cache.sfb_shape), "normalize": cache.normalize},
-        "tasks": sorted(plan.tasks),
+        "tasks": list(plan.tasks),
         "notes": plan.notes,
         "encoders": [s.describe() for s in plan.specs],
         "settings": {"split": cfg.split, "gallery": cfg.gallery, "ks": list(cfg.ks), "features": cfg.features,
@@ -160,52 +158,24 @@ def results_header(cfg: EvalConfig, plan: Plan, command: list[str] | None, timin
     }
 
 
-def run_tasks(cfg: EvalConfig, plan: Plan, tables: dict, timings: dict[str, float],
-              text_encoders: dict | None = None) -> dict:
-    """CBIR, SRR and VQA (those in ``plan.tasks``, in that order): ``{task: its typed table}``;
-    each task's seconds into ``timings``; ``text_encoders`` as in :func:`evaluate`."""
-    cache, specs, results = plan.cache, plan.specs, {}
-    if "cbir" in plan.tasks:
+def run_tasks(plan: Plan, ctx: TaskContext) -> dict:
+    """Every task of ``plan``, in report order: ``{task: its typed table}``; each task's
+    seconds into ``ctx.timings`` under its name."""
+    tables = {}
+    for name, task in plan.tasks.items():
         t0 = time.perf_counter()
-        results["cbir"] = runner.cbir_task(cache, tables, specs, cfg.split, cfg.gallery, cfg.ks,
-                                           device=plan.device if plan.device.startswith("cuda") else None, seed=cfg.seed)
-        timings["cbir"] = round(time.perf_counter() - t0, 3)
-    if "srr" in plan.tasks:
-        t0 = time.perf_counter()
-        lr = cfg.probe_lr or (1e-2 if cfg.probe == "linear" else 1e-3)
-        pc = ProbeConfig(kind=cfg.probe, epochs=cfg.probe_epochs, lr=lr, seed=cfg.seed)
-        results["srr"] = runner.srr_task(cache, tables, specs, pc)
-        timings["srr"] = round(time.perf_counter() - t0, 3)
-    if "vqa" in plan.tasks:
-        t0 = time.perf_counter()
-        te = _text_encoder(plan, {} if text_encoders is None else text_encoders)
-        vc = VQAConfig(hidden=cfg.vqa_hidden, epochs=cfg.vqa_epochs, seed=cfg.seed)
-        results["vqa"] = runner.vqa_task(cache, tables, specs, te, vc, plan.vqa_images)
-        timings["vqa"] = round(time.perf_counter() - t0, 3)
-    return results
+        tables[name] = task.run(ctx)
+        ctx.timings[name] = round(time.perf_counter() - t0, 3)
+    return tables
 
 
-def _text_encoder(plan: Plan, made: dict) -> vqa.TextEncoder:
-    """The VQA text encoder of ``plan``: the one in ``made`` for its path and device, else a new one (kept there)."""
-    key = (str(plan.text_encoder), str(plan.device))
-    if key not in made:
-        made[key] = vqa.TextEncoder(plan.text_encoder, device=plan.device)
-    return made[key]
-
-
-def write_figures(cfg: EvalConfig, plan: Plan, tables: dict, results: EvalResults) -> None:
-    """``fig_sfb.png``, ``fig_retrieval.png`` (CBIR) and ``fig_srr_acc.png`` (SRR) into ``cfg.out``;
-    their paths into ``results.header["figures"]``."""
-    out, figs = cfg.out, results.header["figures"]
-    figs["sfb"] = str(runner.sfb_examples_figure(plan.cache, out / "fig_sfb.png", split=cfg.split))
-    if "cbir" in plan.tasks and tables:
-        gname = cfg.grid_encoder or best_row(results.cbir.rows, cfg.ks[0])
-        if gname is not None:
-            figs["retrieval"] = str(runner.retrieval_figure(plan.cache, tables[gname], out / "fig_retrieval.png", gname,
-                                                            cfg.split, cfg.gallery, k=cfg.grid_k, seed=cfg.seed))
-            figs["retrieval_encoder"] = gname
-    if "srr" in plan.tasks:
-        figs["srr_acc"] = str(runner.acc_plot(results.srr, out / "fig_srr_acc.png"))
+def write_figures(plan: Plan, ctx: TaskContext, results: EvalResults) -> None:
+    """``fig_sfb.png`` (banners beside their masks) and each task's figures into ``ctx.out``;
+    what they record into ``results.header["figures"]``."""
+    figs = results.header["figures"]
+    figs["sfb"] = str(sfb_examples_figure(plan.cache, ctx.out / "fig_sfb.png", split=ctx.cfg.split))
+    for name, task in plan.tasks.items():
+        figs.update(task.figures(ctx, results.tables[name]))
 
 
 def write_outputs(cfg: EvalConfig, results: EvalResults) -> None:
@@ -214,12 +184,5 @@ def write_outputs(cfg: EvalConfig, results: EvalResults) -> None:
     write_json(cfg.out / "results.json", results.to_json())
 
 
-def best_row(rows: tuple[CbirResult, ...], k: int) -> str | None:
-    """The best C-SIP row by NDCG@k, else the best non-reference row."""
-    ok = [r for r in rows if r.status == "ok" and r.group != "reference"]
-    pool = [r for r in ok if r.group == "C-SIP"] or ok
-    return max(pool, key=lambda r: (r.ndcg or {}).get(k, -1.0)).name if pool else None
-
-
-__all__ = ["EvalConfig", "best_row", "evaluate", "features_by_row", "results_header", "run", "run_tasks",
+__all__ = ["EvalConfig", "evaluate", "features_by_row", "output_files", "results_header", "run", "run_tasks",
            "write_figures", "write_outputs"]

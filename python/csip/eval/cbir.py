@@ -17,6 +17,12 @@ as in scikit-learn's ``ndcg_score``. Ties in the feature cosine are broken by ga
 Everything is a few matrix products: queries are processed in chunks of ``chunk`` rows, so
 memory is ``O(chunk × G)`` whatever the number of queries.
 
+The task (:class:`Cbir`, registered as ``"cbir"``) runs this over every encoder row: queries
+from ``--split``, gallery ``--gallery`` (default: the queries, each left out), cut-offs ``-k``,
+plus a *random ranking* reference row; its typed rows and table (:class:`CbirResult`,
+:class:`CbirTable`), its Markdown (Table 2) and its figure (the retrieval grid, Fig. 3) are here.
+:func:`checkpoint_ndcg` is the same protocol for one checkpoint (``csip run``'s other features).
+
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> sfb = rng.random((30, 4, 6)).astype(np.float32)
@@ -27,10 +33,22 @@ memory is ``O(chunk × G)`` whatever the number of queries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from ..base.files import json_ready
+from ..cache import Cache
+from ..models.encoder import load_encoder
+from ..viz.figures import retrieval_grid
+from .features import FeatureTable, extract
+from .items import item_view, label_name, split_indices
+from .report import metric_table, sorted_rows
+from .task import Task, TaskContext, TaskTable, by_cutoff, present, row_features, row_ids
 
 DEFAULT_KS: tuple[int, ...] = (10, 25)
 
@@ -227,4 +245,205 @@ def top_k(
     return srt.indices[:, :k].cpu().numpy(), srt.values[:, :k].double().cpu().numpy()
 
 
-__all__ = ["DEFAULT_KS", "ndcg", "ndcg_bruteforce", "ndcg_per_query", "top_k"]
+# --------------------------------------------------------------------------- the task
+
+
+#: The reference row of the CBIR table: seeded random features (what NDCG is worth without information).
+RANDOM_RANKING = "random ranking"
+
+
+@dataclass(frozen=True)
+class CbirResult:
+    """One encoder's CBIR row: NDCG@k per cut-off k (None when the row was not run).
+    ``features``: what was ranked, ``"pre"`` (f_v) or ``"embed"`` (g_v∘f_v); None for the
+    reference and skipped rows."""
+
+    name: str
+    group: str
+    model: str
+    status: str  # "ok", "skipped" or "failed"
+    note: str
+    ndcg: dict[int, float] | None
+    features: str | None = None
+
+    def to_json(self) -> dict:
+        return json_ready({"name": self.name, "group": self.group, "model": self.model, "status": self.status,
+                           "note": self.note, "ndcg": self.ndcg, **present([("features", self.features)])})
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> CbirResult:
+        return cls(d["name"], d["group"], d["model"], d["status"], d["note"], by_cutoff(d.get("ndcg")),
+                   d.get("features"))
+
+
+@dataclass(frozen=True)
+class CbirTable(TaskTable):
+    """CBIR: NDCG@k of every encoder; queries from ``split``, gallery ``gallery`` (None: the
+    query split, the query left out)."""
+
+    split: str
+    gallery: str | None
+    ks: tuple[int, ...]
+    n_queries: int
+    n_gallery: int
+    relevance: str
+    rows: tuple[CbirResult, ...]
+    markdown: str
+    ROW = CbirResult
+
+
+def cbir_indices(cache, split: str = "test", gallery: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(query positions, gallery positions or None)`` of the CBIR protocol."""
+    q = split_indices(cache, split)
+    g = None if gallery is None else split_indices(cache, gallery)
+    return q, g
+
+
+def _random_ranking(q_idx: np.ndarray, g_idx: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Seeded random features ``(Q, 64)`` of the queries and ``(G, 64)`` of the gallery (None
+    without one); an item both query and gallery item gets the same vector in both."""
+    rng = np.random.default_rng(seed)
+    rq = rng.standard_normal((len(q_idx), 64)).astype(np.float32)
+    rg = None if g_idx is None else rng.standard_normal((len(g_idx), 64)).astype(np.float32)
+    if g_idx is not None:
+        pos = {int(p): i for i, p in enumerate(g_idx)}
+        for i, p in enumerate(q_idx):
+            if int(p) in pos:
+                rq[i] = rg[pos[int(p)]]
+    return rq, rg
+
+
+def cbir_task(cache, tables: dict[str, FeatureTable], specs: Sequence, split: str = "test",
+              gallery: str | None = None, ks: Sequence[int] = DEFAULT_KS, chunk: int = 1024,
+              device: str | None = None, seed: int = 0) -> CbirTable:
+    """NDCG@k of every encoder (``tables``: features by row; ``specs``: the rows, skipped ones
+    included), plus a *random ranking* reference row (seeded random features: what NDCG is
+    worth without any information, which is far from 0 because banner cosines are all
+    positive)."""
+    q_idx, g_idx = cbir_indices(cache, split, gallery)
+    if len(q_idx) < 2 and g_idx is None:
+        raise ValueError(f"CBIR needs at least 2 items in the {split} split, found {len(q_idx)}")
+    q_sfb = np.asarray(cache.sfb[q_idx])
+    kw = dict(ks=ks, chunk=chunk, device=device)
+    if g_idx is not None:
+        kw.update(gallery_sfb=np.asarray(cache.sfb[g_idx]), query_ids=q_idx, gallery_ids=g_idx)
+
+    def score(table_q: np.ndarray, table_g: np.ndarray | None) -> dict[int, float]:
+        extra = {} if g_idx is None else {"gallery_features": table_g}
+        return ndcg(table_q, q_sfb, **kw, **extra)
+
+    rows = [CbirResult(RANDOM_RANKING, "reference", "", "ok", f"random features, seed {seed}",
+                       score(*_random_ranking(q_idx, g_idx, seed)))]
+    for spec in specs:
+        if spec.status != "ok" or spec.name not in tables:
+            rows.append(CbirResult(*row_ids(spec), None, row_features(spec)))
+            continue
+        t = tables[spec.name]
+        nd = score(t.rows(q_idx), None if g_idx is None else t.rows(g_idx))
+        rows.append(CbirResult(*row_ids(spec), nd, row_features(spec)))
+    table = CbirTable(split=split, gallery=gallery, ks=tuple(ks), n_queries=int(len(q_idx)),
+                      n_gallery=int(len(g_idx) if g_idx is not None else len(q_idx)),
+                      relevance=f"cos(sFB(q), sFB(p)), banners flattened, as stored (normalize={cache.normalize})",
+                      rows=tuple(sorted_rows(rows)), markdown="")  # rows were appended in encoder order
+    return dataclasses.replace(table, markdown=cbir_markdown(table))
+
+
+def cbir_table(rows: Sequence[CbirResult], ks: Sequence[int]) -> str:
+    """Markdown table of NDCG@k (percent, like the paper's Table 2)."""
+    return metric_table(rows, "ndcg", ks, "NDCG@", 1)
+
+
+def cbir_markdown(table: CbirTable) -> str:
+    """The CBIR section of the report: what was measured, on which items, and the table."""
+    gal = table.gallery or table.split
+    return (f"## CBIR — NDCG@k (%), queries: {table.split} split ({table.n_queries}), "
+            f"gallery: {gal} ({table.n_gallery}), query excluded; relevance cos(sFB(q), sFB(p))"
+            "\n\n" + cbir_table(table.rows, table.ks))
+
+
+def best_row(rows: Sequence[CbirResult], k: int) -> str | None:
+    """The best C-SIP row by NDCG@k, else the best non-reference row."""
+    ok = [r for r in rows if r.status == "ok" and r.group != "reference"]
+    pool = [r for r in ok if r.group == "C-SIP"] or ok
+    return max(pool, key=lambda r: (r.ndcg or {}).get(k, -1.0)).name if pool else None
+
+
+def retrieval_figure(cache, table: FeatureTable, path: str | Path, name: str, split: str = "test",
+                     gallery: str | None = None, n_queries: int = 3, k: int = 4, seed: int = 0) -> Path:
+    """Fig. 3: ``n_queries`` seeded random queries of ``split`` and their top-``k`` items by
+    feature cosine, each with its sFB; captions give the feature cosine and the relevance."""
+    q_idx, g_idx = cbir_indices(cache, split, gallery)
+    g_idx = q_idx if g_idx is None else g_idx
+    rng = np.random.default_rng(seed)
+    qs = np.sort(rng.choice(q_idx, size=min(n_queries, len(q_idx)), replace=False))
+    gpos = {int(p): j for j, p in enumerate(g_idx)}
+    top, scores = top_k(table.rows(qs), table.rows(g_idx), k, exclude=[gpos.get(int(p)) for p in qs])
+    sfb_g = np.asarray(cache.sfb[g_idx]).reshape(len(g_idx), -1)
+    out = []
+    for qi, p in enumerate(qs):
+        sq = np.asarray(cache.sfb[int(p)]).reshape(-1)
+        res = []
+        for j, s in zip(top[qi], scores[qi]):
+            gp = int(g_idx[j])
+            sg = sfb_g[j]
+            rel = float(sq @ sg / max(np.linalg.norm(sq) * np.linalg.norm(sg), 1e-12))
+            res.append(item_view(cache, gp, f"#{gp} {label_name(cache, gp)}\ncos {s:.2f}  rel {rel:.2f}"))
+        out.append({"query": item_view(cache, int(p), f"query #{int(p)} {label_name(cache, int(p))}"), "results": res})
+    return retrieval_grid(out, cache.forces, path, title=f"CBIR with {name}: query (red) and top {k}")
+
+
+def checkpoint_ndcg(cache_dir: str | Path, checkpoint: str | Path, split: str = "test", features: str = "pre",
+                    device: str | None = None, ks: Sequence[int] = DEFAULT_KS) -> dict[int, float]:
+    """CBIR NDCG@k (fractions) of one trained encoder (a checkpoint, run directory or export)
+    ranked by ``features`` (``"pre"`` or ``"embed"``), with the protocol of the task (queries =
+    gallery = ``split``, the query left out): what ``csip run`` reports for the feature kind its
+    evaluations did not use."""
+    cache = Cache(cache_dir)
+    q = cache.indices(split)
+    table = extract(load_encoder(checkpoint, map_location="cpu"), cache, q, device=device, features=features)
+    return {k: float(v) for k, v in ndcg(table.rows(q), np.asarray(cache.sfb[q]), ks=ks).items()}
+
+
+class Cbir(Task):
+    """Content-based image retrieval (Table 2): NDCG@k of every encoder, options ``--split``,
+    ``--gallery``, ``-k``; figure: the retrieval grid (``--grid-encoder``, ``--grid-k``)."""
+
+    name = "cbir"
+    title = "CBIR"
+    table_type = CbirTable
+    optional = False  # a cache too small for it fails the evaluation, even under --task all
+    figure_files = ("fig_retrieval.png",)
+    reference_rows = (RANDOM_RANKING,)
+
+    def missing(self, cache, cfg) -> str | None:
+        nq = len(cache.indices(None if cfg.split == "all" else cfg.split))
+        if nq >= (2 if cfg.gallery is None else 1):
+            return None
+        hint = "" if cfg.split == "all" else " (try --split all)"
+        return f"CBIR needs at least 2 items in the {cfg.split!r} split of {cache.path}, found {nq}{hint}"
+
+    def items(self, ctx: TaskContext) -> np.ndarray:
+        q, g = cbir_indices(ctx.cache, ctx.cfg.split, ctx.cfg.gallery)
+        return q if g is None else np.concatenate([q, g])
+
+    def run(self, ctx: TaskContext) -> CbirTable:
+        cfg = ctx.cfg
+        return cbir_task(ctx.cache, ctx.tables, ctx.specs, cfg.split, cfg.gallery, cfg.ks, device=ctx.on_cuda(),
+                         seed=cfg.seed)
+
+    def markdown(self, table: CbirTable) -> str:
+        return cbir_markdown(table)
+
+    def figures(self, ctx: TaskContext, table: CbirTable) -> dict[str, str]:
+        cfg = ctx.cfg
+        name = (cfg.grid_encoder or best_row(table.rows, cfg.ks[0])) if ctx.tables else None
+        if name is None:
+            return {}
+        path = retrieval_figure(ctx.cache, ctx.tables[name], ctx.out / "fig_retrieval.png", name, cfg.split,
+                                cfg.gallery, k=cfg.grid_k, seed=cfg.seed)
+        return {"retrieval": str(path), "retrieval_encoder": name}
+
+
+__all__ = ["DEFAULT_KS", "RANDOM_RANKING", "Cbir", "CbirResult", "CbirTable", "best_row", "cbir_indices",
+           "cbir_markdown", "cbir_table", "cbir_task", "checkpoint_ndcg", "ndcg", "ndcg_bruteforce", "ndcg_per_query",
+           "retrieval_figure", "top_k"]

@@ -1,10 +1,20 @@
 """What one evaluation does: :class:`EvalConfig`, every option of ``csip eval`` and the one
 source of their defaults.
 
-``csip eval`` (:mod:`csip.commands.evaluate`) takes its option defaults from these fields and
-builds an :class:`EvalConfig` from what it parsed; :func:`csip.eval.api.run` takes the config.
-:meth:`EvalConfig.to_args` goes the other way: the ``csip eval`` arguments that give back an
-equal config, so a library run can print the command that reproduces it.
+Each field carries its option's metadata (:func:`csip.base.options.option`): the flag, the
+bounds or choices (checked by :meth:`EvalConfig.validate` with the messages the command line
+gives), and how :meth:`EvalConfig.to_args` renders it (``form``: ``"switch"`` ``--x/--no-x``,
+``"flag"`` ``--x``, ``"pairs"`` ``--x NAME=PATH``, ``"repeat"`` ``--x V`` per value), whether it is
+a path (``path``) and whether the content of the file it names fixes the results (``content``).
+The tables :data:`OPTION`, :data:`CHOICES` and :data:`MINIMUM` are read off the fields.
+
+``csip eval`` (:mod:`csip.commands.evaluate`) takes its option defaults and checks from these
+fields and builds an :class:`EvalConfig` from what it parsed (:meth:`EvalConfig.from_options`);
+:func:`csip.eval.api.evaluate` takes the config. :meth:`EvalConfig.to_args` goes the other way:
+the ``csip eval`` arguments that give back an equal config, so a library run can print the
+command that reproduces it. The tasks are those of the registry (:mod:`csip.eval.tasks`); each
+task reads its own options (``probe*``: SRR; ``text_encoder`` and ``vqa_*``: VQA; ``gallery``,
+``ks``, ``grid_*``: CBIR).
 
 This module imports nothing heavy (no torch): ``csip eval --help`` reads it.
 """
@@ -15,14 +25,17 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ..base.checks import check_positive_finite
 from ..base.errors import BadOption
 from ..base.fingerprint import path_identity
+from ..base.options import check_fields, flag_of, option
 from ..models.registry import TABLE1_MODELS
+from .tasks import task_names
 
-#: The downstream tasks, in report order.
-TASKS = ("cbir", "srr", "vqa")
+#: The built-in tasks, in report order (a snapshot of the registry, :mod:`csip.eval.tasks`, at
+#: import; :func:`csip.eval.tasks.task_names` gives the tasks registered now).
+TASKS = task_names()
 
 #: Cache splits a task may read ("all": every item).
 SPLITS = ("train", "val", "test", "all")
@@ -30,35 +43,15 @@ SPLITS = ("train", "val", "test", "all")
 #: Models of the random-init rows.
 RANDOM_INIT_MODELS = tuple(TABLE1_MODELS)
 
-#: Each option's value set (choices) and lower bound (integers): checked for library callers
-#: exactly as click checks them on the command line.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "tasks": (*TASKS, "all"), "random_init_models": RANDOM_INIT_MODELS, "split": SPLITS,
-    "gallery": SPLITS, "probe": ("linear", "mlp"), "features": ("pre", "embed"),
-}
-MINIMUM: dict[str, int] = {
-    "pretrained_size": 16, "random_init_width": 1, "feature_dim": 2, "ks": 1, "probe_epochs": 1, "vqa_epochs": 1,
-    "vqa_hidden": 2, "batch_size": 1, "threads": 1, "workers": 0, "grid_k": 1,
-}
 
-#: Field -> ``csip eval`` option. Fields of :data:`_SWITCHES` render as ``--x``/``--no-x``.
-OPTION: dict[str, str] = {
-    "cache": "--cache", "out": "--out", "tasks": "--task", "checkpoints": "--checkpoint", "runs": "--runs",
-    "imagenet_resnet18": "--imagenet-resnet18", "imagenet_resnet50": "--imagenet-resnet50",
-    "imagenet_vit_b16": "--imagenet-vit-b16", "clip": "--clip", "pretrained_size": "--pretrained-size",
-    "random_init": "--random-init", "random_init_models": "--random-init-model",
-    "random_init_width": "--random-init-width", "feature_dim": "--feature-dim", "split": "--split",
-    "gallery": "--gallery", "ks": "-k", "probe": "--probe", "probe_epochs": "--probe-epochs",
-    "probe_lr": "--probe-lr", "text_encoder": "--text-encoder", "vqa_images": "--vqa-image",
-    "vqa_epochs": "--vqa-epochs", "vqa_hidden": "--vqa-hidden", "seed": "--seed", "device": "--device",
-    "batch_size": "--batch-size", "threads": "--threads", "workers": "--workers", "figures": "--figures",
-    "grid_encoder": "--grid-encoder", "grid_k": "--grid-k", "features": "--features", "quiet": "--quiet",
-}
-_SWITCHES = ("random_init", "figures")
-#: Fields naming pre-trained weights or a text encoder: files whose content fixes the results.
-WEIGHT_FIELDS = ("imagenet_resnet18", "imagenet_resnet50", "imagenet_vit_b16", "clip", "text_encoder")
-_PATHS = ("cache", "out", *WEIGHT_FIELDS)
-_TUPLES = ("tasks", "runs", "random_init_models", "ks", "vqa_images")
+def _int(default: Any, minimum: int, **meta: Any) -> Any:
+    """An integer option ``>= minimum``."""
+    return option(default, integer=True, minimum=minimum, **meta)
+
+
+def _path(default: Any = dataclasses.MISSING, **meta: Any) -> Any:
+    """A path option (a string given is kept as a :class:`~pathlib.Path`)."""
+    return option(default, path=True, **meta)
 
 
 @dataclass
@@ -69,71 +62,106 @@ class EvalConfig:
     ``"NAME=PATH"`` strings (a bare ``PATH`` is named after its file or run directory).
     A value the command line would refuse raises :class:`csip.base.errors.BadOption`."""
 
-    cache: Path  # cache directory (csip precompute)
-    out: Path  # output directory: results.json, report.md, <task>.md, figures
-    tasks: tuple[str, ...] = ("all",)  # among TASKS, or "all": those the cache supports
-    checkpoints: tuple[tuple[str, Path], ...] = ()  # trained encoders: (row name, checkpoint/run/export)
-    runs: tuple[Path, ...] = ()  # directories of run directories: one row per run
-    imagenet_resnet18: Path | None = None  # local pre-trained weights; None: the row is "skipped"
-    imagenet_resnet50: Path | None = None
-    imagenet_vit_b16: Path | None = None
-    clip: Path | None = None  # a transformers CLIPVisionModel directory
-    pretrained_size: int = 224  # input side (px) of the pre-trained ResNets
-    random_init: bool = True  # add random-init rows
-    random_init_models: tuple[str, ...] = ()  # () : the checkpoints' models, all four without any
-    random_init_width: int | None = None  # None: the checkpoints' width of the same model, else 64
-    feature_dim: int = 256  # feature width of the random-init encoders
-    split: str = "test"  # CBIR queries (and gallery unless `gallery`)
-    gallery: str | None = None  # None: the query split, query left out
-    ks: tuple[int, ...] = (10, 25)  # NDCG cut-offs
-    probe: str = "linear"  # SRR probe: linear or mlp
-    probe_epochs: int = 100
-    probe_lr: float | None = None  # None: 1e-2 linear, 1e-3 mlp
-    text_encoder: Path | None = None  # VQA text encoder; None: the bundled MiniLM
-    vqa_images: tuple[str, ...] = ()  # rows playing "image" in image + C-SIP + text
-    vqa_epochs: int = 30
-    vqa_hidden: int = 512
-    seed: int = 0  # random init, probes, VQA heads, figures
-    device: str | None = None  # feature extraction; None: cuda when available
-    batch_size: int = 256  # feature extraction
-    threads: int | None = None  # torch CPU threads; None: torch's choice
-    workers: int = 0  # DataLoader workers of feature extraction
-    figures: bool = True
-    grid_encoder: str | None = None  # row of the retrieval figure; None: best C-SIP row, else best row
-    grid_k: int = 4  # results per query in the retrieval figure
-    features: str = "pre"  # C-SIP rows judged on f_v ("pre") or g_v∘f_v ("embed")
-    quiet: bool = False  # the command prints no tables (the library never prints them)
+    cache: Path = _path()  # cache directory (csip precompute)
+    out: Path = _path()  # output directory: results.json, report.md, <task>.md, figures
+    tasks: tuple[str, ...] = option(("all",), flag="--task", form="repeat")  # registered tasks, or "all"
+    checkpoints: tuple[tuple[str, Path], ...] = option((), flag="--checkpoint", form="pairs")  # (row name, path)
+    runs: tuple[Path, ...] = option((), form="repeat", path=True)  # directories of run directories
+    imagenet_resnet18: Path | None = _path(None, content=True)  # local pre-trained weights; None: "skipped"
+    imagenet_resnet50: Path | None = _path(None, content=True)
+    imagenet_vit_b16: Path | None = _path(None, content=True)
+    clip: Path | None = _path(None, content=True)  # a transformers CLIPVisionModel directory
+    pretrained_size: int = _int(224, 16)  # input side (px) of the pre-trained ResNets
+    random_init: bool = option(True, form="switch")  # add random-init rows
+    random_init_models: tuple[str, ...] = option((), flag="--random-init-model", form="repeat",
+                                                 choices=RANDOM_INIT_MODELS)  # (): the checkpoints' models
+    random_init_width: int | None = _int(None, 1)  # None: the checkpoints' width of the same model, else 64
+    feature_dim: int = _int(256, 2)  # feature width of the random-init encoders
+    split: str = option("test", choices=SPLITS)  # CBIR queries (and gallery unless `gallery`), Fig. 2
+    gallery: str | None = option(None, choices=SPLITS)  # CBIR; None: the query split, query left out
+    ks: tuple[int, ...] = _int((10, 25), 1, flag="-k", form="repeat")  # CBIR: NDCG cut-offs
+    probe: str = option("linear", choices=("linear", "mlp"))  # SRR probe
+    probe_epochs: int = _int(100, 1)  # SRR
+    probe_lr: float | None = option(None, positive=True)  # SRR; None: 1e-2 linear, 1e-3 mlp
+    text_encoder: Path | None = _path(None, content=True)  # VQA text encoder; None: the bundled MiniLM
+    vqa_images: tuple[str, ...] = option((), flag="--vqa-image", form="repeat")  # VQA: "image" rows of pairs
+    vqa_epochs: int = _int(30, 1)  # VQA
+    vqa_hidden: int = _int(512, 2)  # VQA
+    seed: int = _int(0, 0)  # random init, probes, VQA heads, figures
+    device: str | None = option(None)  # feature extraction; None: cuda when available
+    batch_size: int = _int(256, 1)  # feature extraction
+    threads: int | None = _int(None, 1)  # torch CPU threads; None: torch's choice
+    workers: int = _int(0, 0)  # DataLoader workers of feature extraction
+    figures: bool = option(True, form="switch")
+    grid_encoder: str | None = option(None)  # CBIR figure's row; None: best C-SIP row, else best row
+    grid_k: int = _int(4, 1)  # CBIR figure: results per query
+    features: str = option("pre", choices=("pre", "embed"))  # C-SIP rows judged on f_v or g_v∘f_v
+    quiet: bool = option(False, form="flag")  # the command prints no tables (the library never prints them)
 
     def __post_init__(self) -> None:
-        for name in _PATHS:
-            v = getattr(self, name)
-            setattr(self, name, None if v is None else Path(v))
-        for name in _TUPLES:
-            v = getattr(self, name)
-            setattr(self, name, (v,) if isinstance(v, (str, int, Path)) else tuple(v))
-        self.runs = tuple(Path(p) for p in self.runs)
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.metadata.get("form") == "repeat":
+                v = (v,) if isinstance(v, (str, int, Path)) else tuple(v)
+                v = tuple(Path(p) for p in v) if f.metadata.get("path") else v
+            elif f.metadata.get("path"):
+                v = None if v is None else Path(v)
+            setattr(self, f.name, v)
         self.checkpoints = tuple(parse_named_paths(self.checkpoints, OPTION["checkpoints"]))
-        _check(self)
+        self.validate()
+        for f in dataclasses.fields(self):  # checked numbers are kept as floats (--probe-lr 1 is 1.0)
+            if f.metadata.get("positive") and getattr(self, f.name) is not None:
+                setattr(self, f.name, float(getattr(self, f.name)))
+
+    def validate(self) -> None:
+        """:class:`BadOption` for a value the command line refuses: a task that is not
+        registered (nor ``"all"``), no task, a value outside a field's choices or below its
+        minimum, a probe learning rate that is not a finite number > 0."""
+        known = (*task_names(), "all")
+        for t in self.tasks:
+            if t not in known:
+                raise BadOption(f"{OPTION['tasks']} {t!r}: expected one of {', '.join(known)}")
+        check_fields(self)
+        if not self.tasks:
+            raise BadOption(f"{OPTION['tasks']}: no task given")
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> EvalConfig:
+        """The config of ``csip eval``'s parsed options (``{field name: value}``, click's ``params``)."""
+        return cls(**options)
 
     def to_args(self) -> list[str]:
         """The ``csip eval`` arguments of this config: ``--cache`` and ``--out`` first, then
         every option whose value is not the default, in field order."""
         args: list[str] = []
         for f in dataclasses.fields(self):
-            v, opt = getattr(self, f.name), OPTION[f.name]
-            if f.name not in ("cache", "out") and v == f.default:
+            v, opt, form = getattr(self, f.name), flag_of(f), f.metadata.get("form")
+            if v == f.default:  # cache and out have none: always given
                 continue
-            if f.name in _SWITCHES:
+            if form == "switch":
                 args.append(opt if v else "--no-" + opt[2:])
-            elif f.name == "quiet":
+            elif form == "flag":
                 args.append(opt)
-            elif f.name == "checkpoints":
+            elif form == "pairs":
                 args += [a for n, p in v for a in (opt, f"{n}={p}")]
-            elif f.name in _TUPLES:
+            elif form == "repeat":
                 args += [a for x in v for a in (opt, str(x))]
             else:
                 args += [opt, repr(v) if isinstance(v, float) else str(v)]
         return args
+
+
+_FIELDS = dataclasses.fields(EvalConfig)
+#: Field -> ``csip eval`` option.
+OPTION: dict[str, str] = {f.name: flag_of(f) for f in _FIELDS}
+#: Each option's value set: checked for library callers exactly as click checks them on the
+#: command line (``tasks``: the registered tasks at import, and ``"all"``).
+CHOICES: dict[str, tuple[str, ...]] = {"tasks": (*TASKS, "all"),
+                                       **{f.name: f.metadata["choices"] for f in _FIELDS if f.metadata.get("choices")}}
+#: Each integer option's lower bound.
+MINIMUM: dict[str, int] = {f.name: f.metadata["minimum"] for f in _FIELDS if f.metadata.get("integer")}
+#: Fields naming pre-trained weights or a text encoder: files whose content fixes the results.
+WEIGHT_FIELDS = tuple(f.name for f in _FIELDS if f.metadata.get("content"))
 
 
 def eval_settings(cfg: EvalConfig, cache_content_hash: str | None) -> dict:
@@ -192,26 +220,5 @@ def parse_named_paths(items: Iterable[str | tuple[str, str | Path]] | Mapping[st
     return out
 
 
-def _check(cfg: EvalConfig) -> None:
-    """:class:`BadOption` for a value outside an option's choices or below its minimum, or a
-    probe learning rate that is not a finite number > 0."""
-    for name, allowed in CHOICES.items():
-        v = getattr(cfg, name)
-        for x in (v if isinstance(v, tuple) else (v,)):
-            if x is not None and x not in allowed:
-                raise BadOption(f"{OPTION[name]} {x!r}: expected one of {', '.join(allowed)}")
-    for name, lo in MINIMUM.items():
-        v = getattr(cfg, name)
-        for x in (v if isinstance(v, tuple) else (v,)):
-            if x is not None and (isinstance(x, bool) or not isinstance(x, int) or x < lo):
-                raise BadOption(f"{OPTION[name]} {x!r}: expected an integer >= {lo}")
-    if not cfg.tasks:
-        raise BadOption(f"{OPTION['tasks']}: no task given")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise BadOption(f"--seed {cfg.seed!r}: expected an integer >= 0")
-    if cfg.probe_lr is not None:
-        cfg.probe_lr = check_positive_finite(cfg.probe_lr, OPTION["probe_lr"])
-
-
-__all__ = ["CHOICES", "MINIMUM", "OPTION", "RANDOM_INIT_MODELS", "SPLITS", "TABLE1_MODELS", "TASKS", "EvalConfig",
-           "eval_settings", "parse_named_paths"]
+__all__ = ["CHOICES", "MINIMUM", "OPTION", "RANDOM_INIT_MODELS", "SPLITS", "TABLE1_MODELS", "TASKS", "WEIGHT_FIELDS",
+           "EvalConfig", "eval_settings", "parse_named_paths"]

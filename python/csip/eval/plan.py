@@ -2,58 +2,79 @@
 feature is computed or any output written.
 
 :func:`make_plan` runs the checks in this order (the first failure is the one reported):
-the cache opens; each asked task is possible on it (SRR needs labels, VQA questions, CBIR two
-items); the text encoder exists (VQA); the checkpoints and run directories exist; the
-pre-trained weights exist; the device is usable; every checkpoint and pre-trained model
-loads; the row names are distinct and the rows named by ``vqa_images`` / ``grid_encoder``
-exist. Errors are :mod:`csip.base.errors` types whose message names the option or file.
+the cache opens; each asked task is possible on it (:meth:`~csip.eval.task.Task.missing`:
+SRR needs labels, VQA questions, CBIR two items); each task's own inputs
+(:meth:`~csip.eval.task.Task.check`: VQA's text encoder exists); the checkpoints and run
+directories exist; the pre-trained weights exist; the device is usable; every checkpoint and
+pre-trained model loads; the row names are distinct and the rows named by options
+(``--grid-encoder``, the tasks' :meth:`~csip.eval.task.Task.check_rows`: ``--vqa-image``) exist.
+Errors are :mod:`csip.base.errors` types whose message names the option or file; warnings are
+``logging`` records of ``csip.eval.plan``.
+
+:func:`check_config` is the part that needs no cache (for a caller that checks its settings
+before it makes the cache, as ``csip run`` does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..cache import Cache, CacheError
-from ..base.checks import check_device
+from ..base.checks import check_device, default_device
 from ..base.errors import BadFile, BadOption, EvalError
+from ..cache import Cache, CacheError
 from . import baselines as B
-from .config import TASKS, EvalConfig
-from ..base.checks import default_device
-from .runner import REFERENCE_ROWS, srr_indices, vqa_questions
-from .vqa import check_text_encoder_path
+from .config import EvalConfig
+from .task import Task
+from .tasks import load_task, task_names
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Plan:
-    """What :func:`csip.eval.api.run` computes: the rows (``specs``, table order) on the
-    ``tasks`` of ``cache``, with ``notes`` on the tasks ``"all"`` had to skip."""
+    """What :func:`csip.eval.api.evaluate` computes: the rows (``specs``, table order) on the
+    ``tasks`` of ``cache`` (``{name: Task}``, report order), with ``notes`` on the tasks
+    ``"all"`` had to skip."""
 
     cache: Any  # csip.cache.Cache
-    tasks: set[str]
+    tasks: dict[str, Task]
     notes: dict[str, str]
-    text_encoder: Path | None  # VQA's text encoder directory (None without VQA)
     specs: list  # csip.eval.baselines.EncoderSpec, table order
     loaded: dict = field(default_factory=dict)  # row name -> module opened while checking
-    vqa_images: list[str] = field(default_factory=list)  # rows playing "image" in VQA
     device: str = "cpu"
 
 
-def make_plan(cfg: EvalConfig, log: Callable[[str], None]) -> Plan:
-    """Check every input of ``cfg`` and open its encoders; ``log`` gets the warnings."""
+def make_plan(cfg: EvalConfig) -> Plan:
+    """Check every input of ``cfg`` and open its encoders (warnings are logged)."""
     cache = open_cache(cfg.cache)
     tasks, notes = possible_tasks(cfg, cache)
-    text = text_encoder_path(cfg) if "vqa" in tasks else None
+    for task in tasks.values():
+        task.check(cfg)
     named = named_checkpoints(cfg)
     pre_paths = pretrained_paths(cfg)
     device = choose_device(cfg)
-    specs, loaded = encoder_rows(cfg, cache, named, pre_paths, log)
-    images = row_choices(cfg, specs, tasks)
-    return Plan(cache, tasks, notes, text, specs, loaded, images, device)
+    specs, loaded = encoder_rows(cfg, cache, named, pre_paths)
+    check_row_options(cfg, specs, tasks)
+    return Plan(cache, tasks, notes, specs, loaded, device)
+
+
+def asked_tasks(cfg: EvalConfig) -> dict[str, Task]:
+    """``{name: Task}`` of the tasks ``cfg.tasks`` names (every registered one for ``"all"``), in report order."""
+    return {n: load_task(n) for n in task_names() if "all" in cfg.tasks or n in cfg.tasks}
+
+
+def check_config(cfg: EvalConfig) -> None:
+    """The checks of :func:`make_plan` that need neither the cache nor an encoder: ``cfg``'s
+    options (done when it was made) and each asked task's own inputs
+    (:meth:`~csip.eval.task.Task.check`: VQA's text encoder directory); :class:`BadOption`."""
+    cfg.validate()
+    for task in asked_tasks(cfg).values():
+        task.check(cfg)
 
 
 def open_cache(path: Path):
@@ -64,57 +85,25 @@ def open_cache(path: Path):
         raise EvalError(f"--cache: {exc}") from None
 
 
-def possible_tasks(cfg: EvalConfig, cache) -> tuple[set[str], dict[str, str]]:
-    """The tasks to run and ``{task: note}`` on those skipped. A task the cache cannot do is an
-    :class:`EvalError` when asked by name, a note under ``"all"``."""
-    want = set(TASKS) if "all" in cfg.tasks else set(cfg.tasks)
+def possible_tasks(cfg: EvalConfig, cache) -> tuple[dict[str, Task], dict[str, str]]:
+    """The tasks to run (``{name: Task}``, report order) and ``{task: note}`` on those skipped.
+    A task the cache cannot do is an :class:`EvalError` when asked by name (or when it is not
+    :attr:`~csip.eval.task.Task.optional`), a note under ``"all"``. The optional tasks are
+    checked first."""
+    tasks = asked_tasks(cfg)
     explicit = "all" not in cfg.tasks
     notes: dict[str, str] = {}
-    for task, why in (("srr", _srr_missing), ("vqa", _vqa_missing)):
-        msg = why(cache) if task in want else None
-        if msg is not None:
-            if explicit:
-                raise EvalError(msg)
-            want.discard(task)
-            notes[task] = "skipped: " + msg
-    if "cbir" in want:
-        nq = len(cache.indices(None if cfg.split == "all" else cfg.split))
-        if nq < (2 if cfg.gallery is None else 1):
-            hint = "" if cfg.split == "all" else " (try --split all)"
-            raise EvalError(f"CBIR needs at least 2 items in the {cfg.split!r} split of {cache.path}, found {nq}{hint}")
-    if not want:
+    for name, task in sorted(tasks.items(), key=lambda item: not item[1].optional):  # stable
+        msg = task.missing(cache, cfg)
+        if msg is None:
+            continue
+        if explicit or not task.optional:
+            raise EvalError(msg)
+        del tasks[name]
+        notes[name] = "skipped: " + msg
+    if not tasks:
         raise EvalError("nothing to evaluate: " + "; ".join(notes.values()))
-    return want, notes
-
-
-def _srr_missing(cache) -> str | None:
-    """Why SRR cannot run on ``cache`` (None: it can)."""
-    if not cache.has_labels:
-        return f"SRR needs relation labels, and the cache {cache.path} has none"
-    idx = srr_indices(cache)
-    if len(idx["train"]) == 0 or len(idx["test"]) == 0:
-        return (f"SRR needs labelled train and test items; the cache {cache.path} has {len(idx['train'])} "
-                f"labelled train and {len(idx['test'])} labelled test items")
-    return None
-
-
-def _vqa_missing(cache) -> str | None:
-    """Why VQA cannot run on ``cache`` (None: it can)."""
-    if not cache.has_questions:
-        return f"VQA needs questions, and the cache {cache.path} has none"
-    _, _, _, qsplit = vqa_questions(cache)
-    if (qsplit == 0).any() and ((qsplit == 2).any() or (qsplit == 1).any()):
-        return None
-    return (f"VQA needs questions on train and test (or val) items; the cache {cache.path} has "
-            f"{int((qsplit == 0).sum())} train, {int((qsplit == 1).sum())} val, {int((qsplit == 2).sum())} test")
-
-
-def text_encoder_path(cfg: EvalConfig) -> Path:
-    """VQA's text encoder directory; :class:`BadOption` naming ``--text-encoder``."""
-    try:
-        return check_text_encoder_path(cfg.text_encoder)
-    except FileNotFoundError as exc:
-        raise BadOption(f"--text-encoder: {exc}") from None
+    return tasks, notes
 
 
 def named_checkpoints(cfg: EvalConfig) -> list[tuple[str, Path]]:
@@ -163,8 +152,8 @@ def choose_device(cfg: EvalConfig) -> str:
     return cfg.device or default_device()
 
 
-def encoder_rows(cfg: EvalConfig, cache, named: list[tuple[str, Path]], pre_paths: dict[str, Path | None],
-                 log: Callable[[str], None]) -> tuple[list, dict]:
+def encoder_rows(cfg: EvalConfig, cache, named: list[tuple[str, Path]],
+                 pre_paths: dict[str, Path | None]) -> tuple[list, dict]:
     """The rows in table order (random init, pre-trained, trained) and the pre-trained modules
     loaded to check them. Every checkpoint is opened now: a bad file fails before any work."""
     ckpt_specs = []
@@ -176,11 +165,12 @@ def encoder_rows(cfg: EvalConfig, cache, named: list[tuple[str, Path]], pre_path
     for cs in ckpt_specs:
         trained = cs.info.get("train_image_size")
         if trained and trained != cache.image_size and "image" in cs.info.get("uses", []):
-            log(f"warning: {cs.name} was trained on {trained} px crops, the cache has {cache.image_size} px")
+            log.warning("warning: %s was trained on %s px crops, the cache has %s px", cs.name, trained,
+                        cache.image_size)
     specs = []
     if cfg.random_init:
-        models = list(cfg.random_init_models) or sorted({s.model for s in ckpt_specs}, key=list(B.TABLE1_MODELS).index) \
-            or list(B.TABLE1_MODELS)
+        trained_models = sorted({s.model for s in ckpt_specs}, key=list(B.TABLE1_MODELS).index)
+        models = list(cfg.random_init_models) or trained_models or list(B.TABLE1_MODELS)
         for m in models:
             widths = {cs.info.get("width", 64) for cs in ckpt_specs if cs.model == m}
             width = cfg.random_init_width or (widths.pop() if len(widths) == 1 else 64)  # the trained ones' width
@@ -197,23 +187,27 @@ def encoder_rows(cfg: EvalConfig, cache, named: list[tuple[str, Path]], pre_path
     specs.extend(ckpt_specs)
     if len({s.name for s in specs}) != len(specs):
         raise EvalError("two encoders share a name; give --checkpoint NAME=PATH with distinct names")
-    taken = sorted({s.name for s in specs} & set(REFERENCE_ROWS))
+    taken = sorted({s.name for s in specs} & set(reference_rows()))
     if taken:
-        raise EvalError(f"the row name {taken[0]!r} is a reference row's; give --checkpoint NAME=PATH with another name")
+        raise EvalError(f"the row name {taken[0]!r} is a reference row's; "
+                        "give --checkpoint NAME=PATH with another name")
     return specs, loaded
 
 
-def row_choices(cfg: EvalConfig, specs: list, tasks: set[str]) -> list[str]:
-    """The rows playing "image" in VQA (default: the pre-trained ones given, else the random-init
-    ResNet18); checks that ``vqa_images`` and ``grid_encoder`` name rows that will run."""
+def reference_rows() -> set[str]:
+    """The names of every registered task's reference rows (no encoder row may take one)."""
+    return {r for n in task_names() for r in load_task(n).reference_rows}
+
+
+def check_row_options(cfg: EvalConfig, specs: list, tasks: dict[str, Task]) -> None:
+    """:class:`EvalError` for ``--grid-encoder`` or a task's option (``check_rows``) naming a row
+    that will not run."""
     ok_names = [s.name for s in specs if s.status == "ok"]
-    images: list[str] = []
-    if "vqa" in tasks:
-        for n in cfg.vqa_images:
-            if n not in ok_names:
-                raise EvalError(f"--vqa-image {n!r}: no such encoder row (rows: {', '.join(ok_names)})")
-        images = list(cfg.vqa_images) or [s.name for s in specs if s.group == "pre-trained" and s.status == "ok"] \
-            or [s.name for s in specs if s.group == "random init" and s.model == "resnet18"]
+    for task in tasks.values():
+        task.check_rows(cfg, ok_names)
     if cfg.grid_encoder is not None and cfg.grid_encoder not in ok_names:
         raise EvalError(f"--grid-encoder {cfg.grid_encoder!r}: no such encoder row (rows: {', '.join(ok_names)})")
-    return images
+
+
+__all__ = ["Plan", "asked_tasks", "check_config", "check_row_options", "choose_device", "encoder_rows", "make_plan",
+           "named_checkpoints", "open_cache", "possible_tasks", "pretrained_paths", "reference_rows"]

@@ -12,6 +12,11 @@ epoch with the best validation accuracy (ties: the earliest) is kept — the usu
 protocol, and it keeps an over-trained MLP probe honest. Everything is seeded: the same
 features and seed give the same probe, bit for bit, on CPU (the default device).
 
+The task (:class:`Srr`, registered as ``"srr"``) trains one probe per encoder row on the
+cache's labelled train items (val: epoch selection) and scores the test items, plus a *class
+prior* reference row; its typed rows and table (:class:`SrrResult`, :class:`SrrTable`), its
+Markdown and its figure (Acc@n per encoder, Fig. 4) are here.
+
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> y = rng.integers(0, 3, 60); x = np.eye(3)[y] + 0.1 * rng.standard_normal((60, 3))
@@ -22,13 +27,20 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..base.files import json_ready
+from ..data import PREDICATES
+from ..viz.figures import acc_at_n_plot
+from .report import metric_table, sorted_rows
+from .task import Task, TaskContext, TaskTable, by_cutoff, present, row_features, row_ids
 from .threads import single_threaded
 
 N_CLASSES = 9
@@ -168,7 +180,8 @@ def evaluate_probe(x_train, y_train, x_test, y_test, n_classes: int = N_CLASSES,
     }
 
 
-def class_prior_accuracy(y_train, y_test, n_classes: int = N_CLASSES, ns: Sequence[int] = DEFAULT_NS) -> dict[int, float]:
+def class_prior_accuracy(y_train, y_test, n_classes: int = N_CLASSES,
+                         ns: Sequence[int] = DEFAULT_NS) -> dict[int, float]:
     """Acc@n of always ranking the classes by their train frequency (a chance-level reference)."""
     counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=n_classes).astype(np.float64)
     # tiny decreasing offset: ties broken by class index, deterministically
@@ -176,5 +189,171 @@ def class_prior_accuracy(y_train, y_test, n_classes: int = N_CLASSES, ns: Sequen
     return accuracy_at_n(logits, y_test, ns)
 
 
-__all__ = ["DEFAULT_NS", "N_CLASSES", "ProbeConfig", "Standardize", "accuracy_at_n", "class_prior_accuracy",
-           "evaluate_probe", "make_probe", "train_probe"]
+# --------------------------------------------------------------------------- the task
+
+
+#: The reference row of the SRR table: classes ranked by their train frequency.
+CLASS_PRIOR = "class prior"
+
+
+@dataclass(frozen=True)
+class ProbeFit:
+    """How an SRR probe was chosen: its 1-based best val epoch and val accuracy (None without val)."""
+
+    best_epoch: int
+    val_acc: float | None
+
+
+@dataclass(frozen=True)
+class SrrResult:
+    """One encoder's SRR row: Acc@n per n (None when the row was not run); ``probe`` for the
+    rows that trained a probe (not the class prior, not skipped rows)."""
+
+    name: str
+    group: str
+    model: str
+    status: str
+    note: str
+    acc: dict[int, float] | None
+    probe: ProbeFit | None = None
+    features: str | None = None
+
+    def to_json(self) -> dict:
+        fit = {} if self.probe is None else {"best_epoch": self.probe.best_epoch, "val_acc": self.probe.val_acc}
+        return json_ready({"name": self.name, "group": self.group, "model": self.model, "status": self.status,
+                           "note": self.note, "acc": self.acc, **fit, **present([("features", self.features)])})
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> SrrResult:
+        probe = ProbeFit(d["best_epoch"], d.get("val_acc")) if "best_epoch" in d else None
+        return cls(d["name"], d["group"], d["model"], d["status"], d["note"], by_cutoff(d.get("acc")), probe,
+                   d.get("features"))
+
+
+@dataclass(frozen=True)
+class SrrTable(TaskTable):
+    """SRR: Acc@n of a probe per encoder, with the probe's settings and the split sizes."""
+
+    probe: dict
+    ns: tuple[int, ...]
+    n_classes: int
+    classes: tuple[str, ...]
+    n_train: int
+    n_val: int
+    n_test: int
+    test_class_counts: tuple[int, ...]
+    rows: tuple[SrrResult, ...]
+    markdown: str
+    ROW = SrrResult
+
+
+def srr_indices(cache) -> dict[str, np.ndarray]:
+    """Labelled cache positions per split: ``{"train", "val", "test"}``, each ``(n,)``."""
+    labels = np.asarray(cache.labels)
+    return {s: cache.indices(s)[labels[cache.indices(s)] >= 0] for s in ("train", "val", "test")}
+
+
+def srr_task(cache, tables: dict, specs: Sequence, probe: ProbeConfig | None = None,
+             ns: Sequence[int] = DEFAULT_NS) -> SrrTable:
+    """Acc@n of a probe per encoder (``tables``: features by row; ``specs``: the rows, skipped
+    ones included), plus a *class prior* reference row (classes ranked by train frequency)."""
+    probe = probe or ProbeConfig()
+    n_classes = len(PREDICATES)
+    idx = srr_indices(cache)
+    labels = np.asarray(cache.labels)
+    y = {s: labels[i] for s, i in idx.items()}
+    if len(idx["train"]) == 0 or len(idx["test"]) == 0:
+        raise ValueError(f"SRR needs labelled train and test items (train {len(idx['train'])}, "
+                         f"test {len(idx['test'])})")
+    rows: list[SrrResult] = [SrrResult(CLASS_PRIOR, "reference", "", "ok", "classes ranked by train frequency",
+                                       class_prior_accuracy(y["train"], y["test"], n_classes, ns))]
+    has_val = len(idx["val"]) > 0
+    for spec in specs:
+        if spec.status != "ok" or spec.name not in tables:
+            rows.append(SrrResult(*row_ids(spec), None, None, row_features(spec)))
+            continue
+        t = tables[spec.name]
+        res = evaluate_probe(t.rows(idx["train"]), y["train"], t.rows(idx["test"]), y["test"], n_classes, probe,
+                             t.rows(idx["val"]) if has_val else None, y["val"] if has_val else None, ns)
+        rows.append(SrrResult(*row_ids(spec), res["acc"], ProbeFit(res["best_epoch"], res["val_acc"]),
+                              row_features(spec)))
+    table = SrrTable(probe=probe.to_json(), ns=tuple(ns), n_classes=n_classes, classes=tuple(PREDICATES),
+                     n_train=int(len(idx["train"])), n_val=int(len(idx["val"])), n_test=int(len(idx["test"])),
+                     test_class_counts=tuple(np.bincount(y["test"], minlength=n_classes).tolist()),
+                     rows=tuple(sorted_rows(rows)), markdown="")  # rows were appended in encoder order
+    return dataclasses.replace(table, markdown=srr_markdown(table))
+
+
+def srr_table(rows: Sequence[SrrResult], ns: Sequence[int]) -> str:
+    """Markdown table of Acc@n (percent; the numbers behind Fig. 4)."""
+    return metric_table(rows, "acc", ns, "Acc@", 1)
+
+
+def srr_markdown(table: SrrTable) -> str:
+    """The SRR section of the report: the probe, the labelled items, and the table."""
+    return (f"## SRR — {table.probe.get('kind', 'linear')} probe on frozen features, Acc@n (%) "
+            f"over {table.n_classes} classes; train {table.n_train}, val {table.n_val}, test {table.n_test} "
+            "labelled items\n\n" + srr_table(table.rows, table.ns))
+
+
+_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+            "tab:gray", "tab:olive", "tab:cyan"]
+
+
+def acc_plot(srr: SrrTable, path: str | Path) -> Path:
+    """Fig. 4: Acc@n per encoder; solid C-SIP, dashed supervised, dotted baselines; one colour
+    per Table 1 model where the model is shared."""
+    styles = {"C-SIP": "solid", "supervised": "dashed"}
+    colours: dict[str, str] = {}
+    curves = []
+    for r in srr.rows:
+        if r.status != "ok" or not r.acc:
+            continue
+        key = r.model or r.name
+        if key not in colours:
+            colours[key] = _COLOURS[len(colours) % len(_COLOURS)]
+        label = r.name if r.group in ("reference", "pre-trained") else f"{r.name} ({r.group})"
+        curves.append({"name": label, "ns": list(srr.ns), "values": [r.acc[n] for n in srr.ns],
+                       "style": styles.get(r.group, "dotted"),
+                       "color": "black" if r.group == "reference" else colours[key]})
+    return acc_at_n_plot(curves, path, title="SRR: Acc@n (solid C-SIP, dashed supervised, dotted baselines)")
+
+
+class Srr(Task):
+    """Spatial relation recognition (Fig. 4): Acc@n of a probe on every encoder's frozen
+    features, options ``--probe``, ``--probe-epochs``, ``--probe-lr``; figure: Acc@n per encoder."""
+
+    name = "srr"
+    title = "SRR"
+    table_type = SrrTable
+    figure_files = ("fig_srr_acc.png",)
+    reference_rows = (CLASS_PRIOR,)
+
+    def missing(self, cache, cfg) -> str | None:
+        if not cache.has_labels:
+            return f"SRR needs relation labels, and the cache {cache.path} has none"
+        idx = srr_indices(cache)
+        if len(idx["train"]) == 0 or len(idx["test"]) == 0:
+            return (f"SRR needs labelled train and test items; the cache {cache.path} has {len(idx['train'])} "
+                    f"labelled train and {len(idx['test'])} labelled test items")
+        return None
+
+    def items(self, ctx: TaskContext) -> np.ndarray:
+        return np.concatenate(list(srr_indices(ctx.cache).values()))
+
+    def run(self, ctx: TaskContext) -> SrrTable:
+        cfg = ctx.cfg
+        lr = cfg.probe_lr or (1e-2 if cfg.probe == "linear" else 1e-3)
+        return srr_task(ctx.cache, ctx.tables, ctx.specs,
+                        ProbeConfig(kind=cfg.probe, epochs=cfg.probe_epochs, lr=lr, seed=cfg.seed))
+
+    def markdown(self, table: SrrTable) -> str:
+        return srr_markdown(table)
+
+    def figures(self, ctx: TaskContext, table: SrrTable) -> dict[str, str]:
+        return {"srr_acc": str(acc_plot(table, ctx.out / "fig_srr_acc.png"))}
+
+
+__all__ = ["CLASS_PRIOR", "DEFAULT_NS", "N_CLASSES", "ProbeConfig", "ProbeFit", "Srr", "SrrResult", "SrrTable",
+           "Standardize", "acc_plot", "accuracy_at_n", "class_prior_accuracy", "evaluate_probe", "make_probe",
+           "srr_indices", "srr_markdown", "srr_table", "srr_task", "train_probe"]

@@ -18,12 +18,18 @@ Pipeline (every encoder frozen, only the fusion head learns):
 
 Rows as in Table 3: text only; each image encoder + text; image + C-SIP + text (two image
 encoders fused with the text).
+
+The task (:class:`Vqa`, registered as ``"vqa"``) loads its text encoder before any feature is
+computed (a directory it cannot load is bad input) and keeps it in the evaluation's shared
+resources, so that ``csip run``'s evaluations embed each question once; its typed rows and table
+(:class:`VqaResult`, :class:`VqaTable`) and its Markdown are here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,8 +37,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..base.errors import BadFile
+from ..base.errors import BadFile, BadOption, EvalError
+from ..base.files import json_ready
+from .baselines import model_display
+from .report import DASH, bold_best, markdown_table, pct
 from .srr import Standardize
+from .task import Task, TaskContext, TaskTable
 from .threads import single_threaded
 
 
@@ -225,5 +235,236 @@ def train_eval_vqa(text: np.ndarray, images: Sequence[np.ndarray], answers: np.n
     }
 
 
-__all__ = ["FusionVQA", "TextEncoder", "VQAConfig", "check_text_encoder_path", "default_text_encoder_path",
-           "train_eval_vqa"]
+# --------------------------------------------------------------------------- the task
+
+
+#: The reference row of the VQA table: the text alone, no image encoder.
+TEXT_ONLY = "text only"
+
+
+@dataclass(frozen=True)
+class HeadFit:
+    """How a VQA head was trained and chosen (question counts per split, best val epoch)."""
+
+    val_accuracy: float | None
+    best_epoch: int
+    n_train: int
+    n_val: int
+    n_test: int
+    test_yes_rate: float | None
+
+
+@dataclass(frozen=True)
+class VqaResult:
+    """One VQA row: the text fused with zero or more encoders (``inputs``: "text" then the
+    encoder rows; ``groups``: their training groups), its test accuracy (None when not run)
+    and, when a head was trained, ``head``."""
+
+    name: str
+    inputs: tuple[str, ...]
+    status: str
+    note: str
+    accuracy: float | None
+    groups: tuple[str, ...] | None = None
+    head: HeadFit | None = None
+
+    def to_json(self) -> dict:
+        d = {"name": self.name, "inputs": list(self.inputs), "status": self.status, "note": self.note}
+        if self.groups is not None:
+            d["groups"] = list(self.groups)
+        d["accuracy"] = self.accuracy
+        if self.head is not None:
+            d.update(asdict(self.head))
+        return json_ready(d)
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> VqaResult:
+        head = HeadFit(**{f.name: d.get(f.name) for f in dataclasses.fields(HeadFit)}) if "best_epoch" in d else None
+        groups = tuple(d["groups"]) if d.get("groups") is not None else None
+        return cls(d["name"], tuple(d["inputs"]), d["status"], d["note"], d.get("accuracy"), groups, head)
+
+
+@dataclass(frozen=True)
+class VqaTable(TaskTable):
+    """VQA: accuracy of each (text + encoders) head, with the head's settings and question counts."""
+
+    head: dict
+    text_encoder: str
+    text_dim: int
+    n_questions: int
+    n_distinct_texts: int
+    n_train: int
+    n_val: int
+    n_test: int
+    test_yes_rate: float | None
+    image_encoders_for_pairs: tuple[str, ...]
+    eval_note: str | None
+    rows: tuple[VqaResult, ...]
+    markdown: str
+    ROW = VqaResult
+    OPTIONAL = ("eval_note",)
+
+    def row_of_groups(self, groups: tuple[str, ...]) -> VqaResult | None:
+        """The ok row whose image inputs are of ``groups`` (``()``: text only)."""
+        return next((r for r in self.rows if r.status == "ok" and r.groups == tuple(groups)), None)
+
+    def model_row(self, group: str) -> VqaResult | None:
+        """The "encoder + text" row of the first ok encoder of ``group``."""
+        return self.row_of_groups((group,))
+
+
+def vqa_questions(cache) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """``(texts, item positions (Q,), answers bool (Q,), split of each question's item (Q,))``."""
+    qs = cache.questions()
+    texts = [str(q["text"]) for q in qs]
+    items = np.asarray([int(q["index"]) for q in qs], dtype=np.int64)
+    answers = np.asarray([bool(q["answer"]) for q in qs], dtype=bool)
+    split = np.asarray(cache.split)[items].astype(np.int64) if len(items) else np.zeros(0, np.int64)
+    return texts, items, answers, split
+
+
+def vqa_task(cache, tables: dict, specs: Sequence, text_encoder: TextEncoder, config: VQAConfig | None = None,
+             image_names: Sequence[str] = ()) -> VqaTable:
+    """Table 3's rows: text only; each encoder + text; each ``image_names`` encoder + each C-SIP
+    encoder + text (two image encoders fused with the text). ``tables``: features by row;
+    ``specs``: the rows, skipped ones included (their "+ text" rows stay, not run)."""
+    config = config or VQAConfig()
+    texts, items, answers, split = vqa_questions(cache)
+    eval_note = None
+    if not (split == 2).any() and (split == 1).any():  # e.g. GQA's train + val: score on val
+        split = np.where(split == 1, 2, split)
+        eval_note = "No test split in the cache: the validation questions are the test set (no epoch selection)."
+    text = text_encoder.encode(texts)  # (Q, T); each distinct text embedded once
+    by_name = {s.name: s for s in specs}
+    rows: list[VqaResult] = []
+
+    def run(name: str, inputs: list[str], note: str = "") -> None:
+        res = train_eval_vqa(text, [tables[n].rows(items) for n in inputs], answers, split, config)
+        head = HeadFit(res["val_accuracy"], res["best_epoch"], res["n_train"], res["n_val"], res["n_test"],
+                       res["test_yes_rate"])
+        rows.append(VqaResult(name, ("text", *inputs), "ok", note, res["accuracy"],
+                              tuple(by_name[n].group for n in inputs), head))
+
+    run(TEXT_ONLY, [])
+    for s in specs:
+        if s.status == "ok" and s.name in tables:
+            trained = s.group in ("supervised", "C-SIP")
+            run(f"{s.name} + text", [s.name], f"{s.group} {model_display(s.model)}" if trained else "")
+        else:
+            rows.append(VqaResult(f"{s.name} + text", ("text", s.name), s.status, s.note, None))
+    csip = [s for s in specs if s.status == "ok" and s.name in tables and s.group == "C-SIP"]
+    for im in image_names:
+        for c in csip:
+            if im != c.name:
+                run(f"{im} + {c.name} + text", [im, c.name], "two image encoders fused with the text")
+    n_tr, n_va, n_te = (int((split == s).sum()) for s in (0, 1, 2))
+    table = VqaTable(head=config.to_json(), text_encoder=str(text_encoder.path), text_dim=int(text.shape[1]),
+                     n_questions=int(len(texts)), n_distinct_texts=int(len(set(texts))), n_train=n_tr, n_val=n_va,
+                     n_test=n_te, test_yes_rate=float(answers[split == 2].mean()) if n_te else None,
+                     image_encoders_for_pairs=tuple(image_names), eval_note=eval_note, rows=tuple(rows), markdown="")
+    return dataclasses.replace(table, markdown=vqa_markdown(table))
+
+
+def vqa_table(rows: Sequence[VqaResult]) -> str:
+    """Markdown table of VQA accuracy (percent, like the paper's Table 3)."""
+    vals = [[r.accuracy if r.status == "ok" else None] for r in rows]
+    best = bold_best(list(rows), vals)
+    body = []
+    for i, r in enumerate(rows):
+        s = pct(vals[i][0], 2)
+        body.append([r.name, f"**{s}**" if best and i in best[0] and s != DASH else s, r.note])
+    return markdown_table(["Inputs", "Accuracy", "Note"], ["---", "---:", "---"], body)
+
+
+def vqa_markdown(table: VqaTable) -> str:
+    """The VQA section of the report: the text encoder, the questions, the table, and notes on
+    the rows that could not be made (no C-SIP or no "image" encoder), the test split and the
+    majority class."""
+    md = (f"## VQA — yes/no questions, accuracy (%); text encoder {table.text_encoder}; "
+          f"questions train {table.n_train}, val {table.n_val}, test {table.n_test}\n\n" + vqa_table(table.rows))
+    csip = any(r.status == "ok" and "C-SIP" in (r.groups or ()) for r in table.rows)
+    if not csip or not table.image_encoders_for_pairs:
+        md += ("\n\nNo image + C-SIP + text rows: " + ("no C-SIP encoder." if not csip else
+               "no 'image' encoder (give --imagenet-resnet18/--imagenet-resnet50, or --vqa-image NAME)."))
+    if table.eval_note:
+        md += "\n\n" + table.eval_note
+    if table.n_test:
+        yes = table.test_yes_rate
+        md += f"\n\nTest answers: {100 * yes:.1f}% yes (majority class: {100 * max(yes, 1 - yes):.2f}%)."
+    return md
+
+
+def image_rows(cfg, specs: Sequence) -> list[str]:
+    """The rows playing "image" in the image + C-SIP + text rows: ``cfg.vqa_images``, else the
+    pre-trained rows given, else the random-init ResNet18."""
+    return list(cfg.vqa_images) or [s.name for s in specs if s.group == "pre-trained" and s.status == "ok"] \
+        or [s.name for s in specs if s.group == "random init" and s.model == "resnet18"]
+
+
+def text_encoder_path(cfg) -> Path:
+    """VQA's text encoder directory (``cfg.text_encoder``, else the bundled MiniLM);
+    :class:`BadOption` naming ``--text-encoder``."""
+    try:
+        return check_text_encoder_path(cfg.text_encoder)
+    except FileNotFoundError as exc:
+        raise BadOption(f"--text-encoder: {exc}") from None
+
+
+def shared_text_encoder(path: str | Path | None, device: str, made: dict) -> TextEncoder:
+    """The :class:`TextEncoder` of ``path`` on ``device``: the one in ``made`` (keyed by both),
+    else a new one, kept there, so that evaluations given the same dict (``csip run``'s) embed
+    each question once (MiniLM embeds ~170 questions/s on two cores)."""
+    key = (str(path), str(device))
+    if key not in made:
+        made[key] = TextEncoder(path, device=device)
+    return made[key]
+
+
+class Vqa(Task):
+    """Yes/no spatial questions (Table 3): a fusion head per (text + encoders), options
+    ``--text-encoder``, ``--vqa-image``, ``--vqa-epochs``, ``--vqa-hidden``."""
+
+    name = "vqa"
+    title = "VQA"
+    table_type = VqaTable
+    reference_rows = (TEXT_ONLY,)
+
+    def missing(self, cache, cfg) -> str | None:
+        if not cache.has_questions:
+            return f"VQA needs questions, and the cache {cache.path} has none"
+        _, _, _, qsplit = vqa_questions(cache)
+        if (qsplit == 0).any() and ((qsplit == 2).any() or (qsplit == 1).any()):
+            return None
+        return (f"VQA needs questions on train and test (or val) items; the cache {cache.path} has "
+                f"{int((qsplit == 0).sum())} train, {int((qsplit == 1).sum())} val, {int((qsplit == 2).sum())} test")
+
+    def check(self, cfg) -> None:
+        text_encoder_path(cfg)
+
+    def check_rows(self, cfg, rows: Sequence[str]) -> None:
+        for n in cfg.vqa_images:
+            if n not in rows:
+                raise EvalError(f"--vqa-image {n!r}: no such encoder row (rows: {', '.join(rows)})")
+
+    def _text_encoder(self, ctx: TaskContext) -> TextEncoder:
+        return shared_text_encoder(text_encoder_path(ctx.cfg), ctx.device, ctx.shared.setdefault(self.name, {}))
+
+    def prepare(self, ctx: TaskContext) -> None:
+        self._text_encoder(ctx)  # loaded before any feature: a directory it cannot load is bad input
+
+    def items(self, ctx: TaskContext) -> np.ndarray:
+        return vqa_questions(ctx.cache)[1]
+
+    def run(self, ctx: TaskContext) -> VqaTable:
+        cfg = ctx.cfg
+        return vqa_task(ctx.cache, ctx.tables, ctx.specs, self._text_encoder(ctx),
+                        VQAConfig(hidden=cfg.vqa_hidden, epochs=cfg.vqa_epochs, seed=cfg.seed),
+                        image_rows(cfg, ctx.specs))
+
+    def markdown(self, table: VqaTable) -> str:
+        return vqa_markdown(table)
+
+
+__all__ = ["TEXT_ONLY", "FusionVQA", "HeadFit", "TextEncoder", "VQAConfig", "Vqa", "VqaResult", "VqaTable",
+           "check_text_encoder_path", "default_text_encoder_path", "image_rows", "shared_text_encoder",
+           "text_encoder_path", "train_eval_vqa", "vqa_markdown", "vqa_questions", "vqa_table", "vqa_task"]

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from ..viz.demo import sfb_demo
 from ..base.checks import default_device
 from ..eval.results import EvalResults
-from ..train.selection import read_best
 from ..train.metrics import read_metrics
+from ..train.selection import read_best
+from ..viz.demo import sfb_demo
 from . import stages, table
 from .config import StudyConfig
 from .report import summary_markdown
@@ -45,7 +45,7 @@ class _Study:
         self.out = Path(cfg.out)
         self.cache_dir, self.runs_root, self.eval_root = self.out / "cache", self.out / "runs", self.out / "eval"
         self.timings: dict[str, float] = {}
-        self.text_encoders: dict = {}  # one VQA text encoder for all evaluations (csip.eval.api.evaluate)
+        self.shared: dict = {}  # what the evaluations keep across calls, e.g. VQA's text encoder (csip.eval.evaluate)
 
     def precompute(self) -> None:
         """The synthetic cache, and the sFB demo figure."""
@@ -95,7 +95,7 @@ class _Study:
         ckpts = {f"{v}-seed{seed}": stages.selected_checkpoint(run_dirs[v]) for v in VARIANTS}
         ec = stages.eval_config(cfg, self.cache_dir, ed, enc, seed, ckpts)
         t1 = time.perf_counter()
-        res, reused = stages.run_eval(ec, ckpts, self.text_encoders)
+        res, reused = stages.run_eval(ec, ckpts, self.shared)
         self.log(f"eval {enc} seed {seed}: {'skipped (complete)' if reused else 'done'} "
                  f"({time.perf_counter() - t1:.1f} s)")
         info = {v: {"checkpoint": str(ckpts[f"{v}-seed{seed}"]), "best": read_best(run_dirs[v]),

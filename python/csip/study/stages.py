@@ -9,28 +9,21 @@ import json
 import shlex
 from pathlib import Path
 
-import numpy as np
-
-from ..cache import Cache
+from ..base.checks import default_device
+from ..base.errors import BadOption, CsipInputError
+from ..base.fingerprint import cache_identity_at, describe_diff, fingerprint, settings_diff
 from ..cache.format import CacheError
 from ..cache.writer import build, resolve_source
-from ..models.encoder import load_encoder
 from ..descriptor import DescriptorParams
-from ..base.errors import BadOption, CsipInputError
+from ..eval import check_config, checkpoint_ndcg
 from ..eval.api import evaluate
-from ..eval.cbir import ndcg
 from ..eval.config import EvalConfig, eval_settings
-from ..eval.plan import text_encoder_path
-from ..base.checks import default_device
-from ..eval.features import extract
 from ..eval.results import EvalResults
-from ..base.fingerprint import cache_identity_at, describe_diff, fingerprint, settings_diff
+from ..train.config import TrainConfig, run_settings, stored_run_settings
 from ..train.data import DataError
-from ..train.config import TrainConfig
 from ..train.loss_monitor import TrainingDiverged
-from ..train.run import check_options, train
 from ..train.resume import read_params
-from ..train.config import run_settings, stored_run_settings
+from ..train.run import check_options, train
 from .config import StudyConfig
 
 
@@ -52,9 +45,7 @@ def check_settings(cfg: StudyConfig) -> None:
     out = Path(cfg.out)
     for encoder in cfg.encoders:
         check_options(train_config(cfg, out, out / "cache", encoder, False, cfg.seeds[0], cfg.epochs))
-    evaluation = eval_config(cfg, out / "cache", out / "eval", cfg.encoders[0], cfg.seeds[0], {})  # checks its options
-    if "vqa" in cfg.tasks:
-        text_encoder_path(evaluation)
+    check_config(eval_config(cfg, out / "cache", out / "eval", cfg.encoders[0], cfg.seeds[0], {}))  # VQA's text encoder
 
 
 def build_cache(cfg: StudyConfig, cache_dir: Path, log) -> str:
@@ -75,8 +66,8 @@ def train_config(cfg: StudyConfig, run_dir: Path, cache_dir: Path, encoder: str,
     """The :class:`TrainConfig` of one run of the study."""
     return TrainConfig(out=str(run_dir), cache=str(cache_dir), split="train", model=encoder, supervised=supervised,
                        epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed,
-                       label_smoothing=cfg.label_smoothing, progress=cfg.progress, device=cfg.device or default_device(),
-                       select=cfg.select, width=cfg.width, **cfg.extra_train)
+                       label_smoothing=cfg.label_smoothing, progress=cfg.progress,
+                       device=cfg.device or default_device(), select=cfg.select, width=cfg.width, **cfg.extra_train)
 
 
 def train_run(tc: TrainConfig) -> str:
@@ -90,7 +81,8 @@ def train_run(tc: TrainConfig) -> str:
         stored = stored_run_settings(read_params(run_dir), tc.cache, asked["cache"])
         if fingerprint(stored) != fingerprint(asked):
             what = describe_diff(settings_diff(stored, asked))
-            raise StudyError(f"{run_dir} holds a run made with other settings ({what}); choose another --out or delete it")
+            raise StudyError(f"{run_dir} holds a run made with other settings ({what}); "
+                             "choose another --out or delete it")
         if (ckpts / "final.pt").is_file():
             return "skipped"
         tc.resume = True
@@ -125,20 +117,19 @@ def eval_command(ec: EvalConfig) -> str:
     return "csip eval " + " ".join(shlex.quote(a) for a in dataclasses.replace(ec, quiet=False).to_args())
 
 
-def run_eval(ec: EvalConfig, checkpoints: dict[str, Path],
-             text_encoders: dict | None = None) -> tuple[EvalResults, bool]:
+def run_eval(ec: EvalConfig, checkpoints: dict[str, Path], shared: dict | None = None) -> tuple[EvalResults, bool]:
     """``(results, reused)``: the evaluation ``ec`` (the one :func:`eval_command` prints), or
     the results in ``ec.out/results.json`` when they were made with the same settings (their
     fingerprint, :func:`csip.eval.config.eval_settings`: arguments, checkpoints' sha256, cache).
-    The results keep the arguments as ``"command_args"``; ``text_encoders``: see
-    :func:`csip.eval.api.evaluate`."""
+    The results keep the arguments as ``"command_args"``; ``shared``: the resources the
+    evaluations keep across calls (:func:`csip.eval.api.evaluate`)."""
     args = ec.to_args()
     res_path = ec.out / "results.json"
     old = _read_results(res_path)
     if old is not None and _same_evaluation(old, ec, checkpoints, res_path):
         return old, True
     try:
-        return evaluate(ec, command_args=args, text_encoders=text_encoders), False
+        return evaluate(ec, command_args=args, shared=shared), False
     except CsipInputError as exc:
         raise StudyError(f"eval into {ec.out}: {exc}") from None
 
@@ -166,11 +157,9 @@ def _same_evaluation(old: EvalResults, ec: EvalConfig, checkpoints: dict[str, Pa
 def cbir_ndcg(cache_dir: Path, checkpoint: Path, split: str, features: str, device: str,
               ks: tuple[int, ...] = (10, 25)) -> dict[int, float]:
     """CBIR NDCG@k (fractions) of one checkpoint with ``features`` ("pre" or "embed"), with
-    ``csip eval``'s protocol (queries = gallery = ``split``, the query left out)."""
-    cache = Cache(cache_dir)
-    q = cache.indices(split)
-    table = extract(load_encoder(checkpoint, map_location="cpu"), cache, q, device=device, features=features)
-    return {k: float(v) for k, v in ndcg(table.rows(q), np.asarray(cache.sfb[q]), ks=ks).items()}
+    ``csip eval``'s protocol (queries = gallery = ``split``, the query left out):
+    :func:`csip.eval.cbir.checkpoint_ndcg`."""
+    return checkpoint_ndcg(cache_dir, checkpoint, split, features, device, ks)
 
 
 __all__ = ["StudyError", "build_cache", "cbir_ndcg", "eval_command", "eval_config", "run_eval",
