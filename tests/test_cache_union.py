@@ -143,3 +143,24 @@ def test_csip_pretrain_takes_the_cache_option_several_times(caches, tmp_path):
     assert data["n_items"] == len(CacheDataset(caches["ab"], "train"))
     res = CliRunner().invoke(main, ["pretrain", "--out", str(out), "--resume", "--cache", str(caches["a"])])
     assert res.exit_code == 2 and "--cache" in res.output  # another union than the run's
+
+
+def test_one_cache_keeps_every_item_unless_labelled_only_is_asked(caches, tmp_path):
+    """A supervised run on one cache reads every item of its split, as runs always did (its
+    fingerprint is unchanged); ``labelled_only=True`` reads the labelled ones and is recorded."""
+    from csip.base.fingerprint import fingerprint
+    from csip.train.config import run_settings
+
+    base = dict(cache=str(caches["a"]), supervised=True, model="2d", epochs=1, batch_size=8, progress=False,
+                feature_dim=16, device="cpu")
+    assert TrainConfig(out="x", **base).reads_labelled_only() is False
+    assert TrainConfig(out="x", **{**base, "cache": (str(caches["a"]), str(caches["bare"]))}).reads_labelled_only()
+    assert not TrainConfig(out="x", **{**base, "supervised": False, "cache": (str(caches["a"]), str(caches["b"]))}
+                           ).reads_labelled_only()
+    old = run_settings(TrainConfig(out="x", **base), None)
+    assert "labelled_only" not in old["config"]
+    asked = run_settings(TrainConfig(out="x", labelled_only=True, **base), None)
+    assert asked["config"]["labelled_only"] is True and fingerprint(asked) != fingerprint(old)
+    ds = CacheDataset(caches["a"], "train")
+    train(TrainConfig(out=str(tmp_path / "all"), **base))
+    assert json.loads((tmp_path / "all" / "params.json").read_text())["data"]["n_items"] == len(ds)

@@ -22,9 +22,9 @@ from eval_helpers import shared_base, synthetic_cache
 
 def test_the_built_in_objectives_are_registered_under_their_names():
     assert list(OBJECTIVES) == ["csip", "supervised"]
-    for name, (_, metrics) in OBJECTIVES.items():
+    for name, (_, metrics, reads_labels) in OBJECTIVES.items():
         cls = objective_class(name)
-        assert cls.name == name and tuple(cls.val_metrics) == metrics
+        assert cls.name == name and tuple(cls.val_metrics) == metrics and cls.reads_labels == reads_labels
     assert set(SELECTABLE) == {"val_ndcg10_embed", "val_ndcg10_pre", "val_loss", "val_top1", "val_acc"}
     assert objective_class("supervised").model_kind == "supervised" and objective_class("csip").target_keys == ("sfb",)
 

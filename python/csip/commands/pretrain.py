@@ -53,6 +53,9 @@ _T = TrainConfig(out="")  # the one source of the options' defaults
                    "labels (items with label -1 are ignored).")
 @click.option("--objective", type=click.Choice(list(OBJECTIVES)), default=None,
               help="Training objective (csip.train.objectives); default: csip, or supervised with --supervised.")
+@click.option("--labelled-only/--all-items", "labelled_only", default=None,
+              help="Train on the items with a relation label only, or on every item. Default: the labelled "
+                   "items for --supervised over several caches, else every item.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs. Default: 20 with --cache, 3 on the synthetic scenes.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None,

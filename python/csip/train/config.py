@@ -61,7 +61,10 @@ class TrainConfig:
     # None: "supervised" with --supervised, else "csip"; only another objective is recorded by name,
     # so that the fingerprints of runs made before objectives had names stay as they were
     objective: str | None = option(None, flag="--objective", defines_run=True,  # checked by validate: the
-                                   recorded_when_set=True)  # registry may grow at run time
+                                   recorded_unless=(None,))  # registry may grow at run time
+    # train on the labelled items only; None: so for an objective that reads labels on several
+    # caches (a labelled and an unlabelled one), else every item, as runs always did
+    labelled_only: bool | None = option(None, flag="--labelled-only", defines_run=True, recorded_unless=(None, False))
     epochs: int = option(20, flag="--epochs", integer=True, minimum=1, defines_run=True)
     batch_size: int = option(256, flag="--batch-size", integer=True, minimum=2, defines_run=True)  # global
     lr: float = option(5e-4, flag="--lr", positive=True, defines_run=True)
@@ -128,11 +131,30 @@ class TrainConfig:
         return self
 
     def canonical(self) -> TrainConfig:
-        """The same run with ``objective`` in its recorded form: None for C-SIP and supervised
-        (``supervised`` says which), the name for any other objective."""
-        if self.objective in ("csip", "supervised"):
-            return dataclasses.replace(self, objective=None, supervised=self.objective == "supervised")
-        return self
+        """The same run in its recorded form: ``objective`` None for C-SIP and supervised
+        (``supervised`` says which), the name for any other objective; ``labelled_only``
+        resolved (:meth:`reads_labelled_only`)."""
+        cfg = self
+        if cfg.objective in ("csip", "supervised"):
+            cfg = dataclasses.replace(cfg, objective=None, supervised=cfg.objective == "supervised")
+        if cfg.labelled_only is None:
+            cfg = dataclasses.replace(cfg, labelled_only=cfg.reads_labelled_only())
+        return cfg
+
+    def reads_labelled_only(self) -> bool:
+        """Whether the run trains on the labelled items only: ``labelled_only`` when set, else
+        for an objective that reads labels (the supervised baseline) on several caches, whose
+        unlabelled members would otherwise fill most of its batches with items it ignores."""
+        if self.labelled_only is not None:
+            return self.labelled_only
+        if self.cache is None or not OBJECTIVES.get(self.objective_name, ("", (), False))[2]:
+            return False
+        from ..cache.union import expand_cache_paths  # numpy: not at import (csip --help reads this module)
+
+        try:
+            return len(expand_cache_paths(self.cache)) > 1
+        except ValueError:  # a glob that matches nothing: the run fails on it when it opens its data
+            return False
 
     @classmethod
     def from_options(cls, params: Mapping[str, Any]) -> TrainConfig:
@@ -195,8 +217,14 @@ RUN_DEFINING_FIELDS = fields_where(TrainConfig, "defines_run")
 #: Options that do not define the run and that a resume keeps unless they are given again.
 KEPT_ON_RESUME = fields_where(TrainConfig, "kept_on_resume")
 
-#: Run-defining fields recorded only when set (None is their form in runs made before them).
-_RECORDED_WHEN_SET = fields_where(TrainConfig, "recorded_when_set")
+#: Run-defining fields left out of the record for some values (None, False: their form in the
+#: runs made before the field existed), so that those runs keep their fingerprint.
+_RECORDED_UNLESS = {f.name: f.metadata["recorded_unless"] for f in dataclasses.fields(TrainConfig)
+                    if f.metadata.get("recorded_unless")}
+
+
+def _recorded(name: str, value: Any) -> bool:
+    return not (name in _RECORDED_UNLESS and any(value is v for v in _RECORDED_UNLESS[name]))
 
 
 def run_settings(cfg: TrainConfig, cache: dict[str, str] | None) -> dict[str, Any]:
@@ -205,7 +233,7 @@ def run_settings(cfg: TrainConfig, cache: dict[str, str] | None) -> dict[str, An
     data's :func:`csip.base.fingerprint.cache_identity`, None for an in-memory dataset."""
     cfg = cfg.canonical()
     config = {k: getattr(cfg, k) for k in RUN_DEFINING_FIELDS
-              if not (k in _RECORDED_WHEN_SET and getattr(cfg, k) is None)}
+              if _recorded(k, getattr(cfg, k))}
     return {"config": {k: str(v) if isinstance(v, Path) else v for k, v in config.items()}, "cache": cache}
 
 
@@ -226,7 +254,7 @@ def stored_run_settings(params: dict[str, Any], asked_cache: str | tuple[str, ..
     old = stored.get("cache")
     same = old is None or asked_cache is None or resolved_caches(old) == resolved_caches(asked_cache)
     config = {k: stored.get(k) for k in RUN_DEFINING_FIELDS
-              if not (k in _RECORDED_WHEN_SET and stored.get(k) is None)}
+              if _recorded(k, stored.get(k))}
     return {"config": config, "cache": asked_identity if same else {"path": old}}
 
 

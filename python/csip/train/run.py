@@ -180,7 +180,7 @@ def _open_data(cfg: TrainConfig, objective: Objective, out: Path, main: bool, da
                 except CacheError as exc:
                     raise DataError(str(exc)) from None
             dist_utils.barrier()
-        dataset, data_info = open_cache(cache, cfg.split, labelled_only=objective.labelled_items_only)
+        dataset, data_info = open_cache(cache, cfg.split, labelled_only=cfg.reads_labelled_only())
         if val_dataset is None and cfg.val_split and cfg.val_split != cfg.split and cfg.split is not None:
             try:
                 val_dataset, _ = open_cache(cache, cfg.val_split)

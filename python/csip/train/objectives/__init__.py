@@ -12,12 +12,14 @@ import importlib
 
 from ...base.errors import BadOption
 
-#: name -> ("module:Class" (modules relative to this package), the keys of its val records),
-#: in the order listed in help. The val keys are here, not only on the class, so that the
-#: command line knows what ``--select`` may name without importing torch.
-OBJECTIVES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "csip": (".contrastive:ContrastiveObjective", ("val_loss", "val_top1")),
-    "supervised": (".supervised:SupervisedObjective", ("val_loss", "val_acc")),
+#: name -> ("module:Class" (modules relative to this package), the keys of its val records,
+#: whether it reads relation labels), in the order listed in help. The facts are here, not only
+#: on the class, so that the command line and the config know them without importing torch
+#: (what ``--select`` may name; which runs default to the labelled items); the class is checked
+#: against them when loaded.
+OBJECTIVES: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "csip": (".contrastive:ContrastiveObjective", ("val_loss", "val_top1"), False),
+    "supervised": (".supervised:SupervisedObjective", ("val_loss", "val_acc"), True),
 }
 
 #: Val metrics every objective's checkpoint may be selected on: CBIR NDCG@10 of the val split
@@ -27,10 +29,11 @@ OBJECTIVES: dict[str, tuple[str, tuple[str, ...]]] = {
 RETRIEVAL_METRICS = ("val_ndcg10_embed", "val_ndcg10_pre")
 
 
-def register_objective(name: str, target: str, val_metrics: tuple[str, ...]) -> None:
+def register_objective(name: str, target: str, val_metrics: tuple[str, ...], reads_labels: bool = False) -> None:
     """Add objective ``name`` (``"package.module:Class"``, absolute; ``val_metrics``: the keys
-    of its val records, as its class says) to the registry."""
-    OBJECTIVES[name] = (target, tuple(val_metrics))
+    of its val records, ``reads_labels``: whether it reads relation labels, as its class says)
+    to the registry."""
+    OBJECTIVES[name] = (target, tuple(val_metrics), bool(reads_labels))
 
 
 def selectable(name: str) -> tuple[str, ...]:
@@ -48,13 +51,13 @@ def objective_class(name: str):
     :class:`BadOption` naming the known ones otherwise."""
     if name not in OBJECTIVES:
         raise BadOption(f"--objective {name!r}: expected one of {', '.join(OBJECTIVES)}")
-    target, val_metrics = OBJECTIVES[name]
+    target, val_metrics, reads_labels = OBJECTIVES[name]
     module, _, attr = target.partition(":")
     cls = getattr(importlib.import_module(module, __name__) if module.startswith(".")
                   else importlib.import_module(module), attr)
-    if cls.name != name or tuple(cls.val_metrics) != val_metrics:
-        raise ValueError(f"objective {target} ({cls.name!r}, val metrics {cls.val_metrics}) is registered as "
-                         f"{name!r} with {val_metrics}")
+    if cls.name != name or tuple(cls.val_metrics) != val_metrics or cls.reads_labels != reads_labels:
+        raise ValueError(f"objective {target} ({cls.name!r}, val metrics {cls.val_metrics}, reads labels "
+                         f"{cls.reads_labels}) is registered as {name!r} with {val_metrics}, {reads_labels}")
     return cls
 
 

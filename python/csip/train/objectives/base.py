@@ -66,9 +66,9 @@ class Objective:
     target_keys: ClassVar[tuple[str, ...]]
     val_metrics: ClassVar[tuple[str, ...]] = ("val_loss",)
     described_as: ClassVar[str]
-    #: Train on the items with a relation label only (a union of a labelled and an unlabelled
-    #: cache then feeds the labelled items alone).
-    labelled_items_only: ClassVar[bool] = False
+    #: Whether it reads relation labels: a run of it on several caches then trains on their
+    #: labelled items only, unless told otherwise (:meth:`csip.train.TrainConfig.reads_labelled_only`).
+    reads_labels: ClassVar[bool] = False
 
     def __init__(self, label_smoothing: float = 0.3):
         self.label_smoothing = label_smoothing

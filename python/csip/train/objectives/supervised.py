@@ -42,7 +42,7 @@ class SupervisedObjective(Objective):
     target_keys = ("label",)
     val_metrics = ("val_loss", "val_acc")
     described_as = "--supervised"
-    labelled_items_only = True
+    reads_labels = True
 
     def forward(self, net: torch.nn.Module, batch: Mapping[str, torch.Tensor], training: bool) -> Forward:
         logits = net(batch)
