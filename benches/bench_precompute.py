@@ -181,7 +181,7 @@ def end_to_end(src, spec: str, n: int, image_size: int, desc, workers: int | Non
         c0 = cpu()
         t0 = time.perf_counter()
         res = build(src, tmp / "c", spec=spec, n=n, image_size=image_size, desc=desc, workers=workers,
-                    chunk=chunk, progress=False, log=lambda m: None)
+                    chunk=chunk, progress=False)
         wall = time.perf_counter() - t0
         cpu_s = cpu() - c0
     finally:

@@ -38,7 +38,7 @@ def main() -> None:
     cfg = StudyConfig(out=str(out), n=args.n, width=args.width, features=args.features, device=args.device,
                       progress=False)
     cache = out / "cache"
-    build_cache(cfg, cache, log=lambda m: None)
+    build_cache(cfg, cache)
     results = []
     print("| encoder | training | lr | epochs | best val NDCG@10 | best epoch | sup. val acc there | max val acc | s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -39,8 +39,7 @@ def synthetic_cache(base: Path, n: int = 200, size: int = 32, seed: int = 0) -> 
         out = base / f"cache-{n}-{size}-{seed}"
         if not (out / "manifest.json").is_file():
             build(SyntheticSource(n=n, seed=seed), out, spec="synthetic", n=None, seed=seed, image_size=size,
-                  desc=DescriptorParams.make(FORCES, N_ANGLES, "max"), workers=0, chunk=256, progress=False,
-                  log=lambda m: None)
+                  desc=DescriptorParams.make(FORCES, N_ANGLES, "max"), workers=0, chunk=256, progress=False)
         _MEMO[key] = out
     return _MEMO[key]
 
@@ -77,7 +76,7 @@ def bare_cache(base: Path) -> Path:
         out = base / "cache-bare"
         if not (out / "manifest.json").is_file():
             build(BareSource(), out, spec="bare", image_size=32, desc=DescriptorParams.make(FORCES, N_ANGLES, "max"),
-                  workers=0, chunk=256, progress=False, log=lambda m: None)
+                  workers=0, chunk=256, progress=False)
         _MEMO[key] = out
     return _MEMO[key]
 

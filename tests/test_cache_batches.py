@@ -29,7 +29,7 @@ pytest.importorskip("csip_core._csip_core", reason="the Rust extension is not bu
 def cache_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("batches") / "c"
     build(RandomSource(n=60, seed=5, size=40), out, image_size=S, desc=DescriptorParams.make("default", 12, "max"),
-          workers=0, chunk=16, progress=False, spec="python:cache_helpers:make_source", log=lambda m: None)
+          workers=0, chunk=16, progress=False, spec="python:cache_helpers:make_source")
     return out
 
 

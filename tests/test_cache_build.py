@@ -28,7 +28,7 @@ def _build(src, out, **kw):
     kw.setdefault("chunk", 8)
     kw.setdefault("progress", False)
     kw.setdefault("spec", "python:cache_helpers:make_source")
-    return build(src, out, log=lambda m: None, **kw)
+    return build(src, out, **kw)
 
 
 def _arrays(path):

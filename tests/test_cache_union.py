@@ -45,8 +45,7 @@ class Concatenated:
 
 
 def _build(out, source, size=24, desc=DESC):
-    build(source, out, spec="test", seed=0, image_size=size, desc=desc, workers=0, chunk=64, progress=False,
-          log=lambda m: None)
+    build(source, out, spec="test", seed=0, image_size=size, desc=desc, workers=0, chunk=64, progress=False)
     return out
 
 

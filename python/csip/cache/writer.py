@@ -24,19 +24,19 @@ Sharding: shard ``i`` of ``n`` computes the chunks ``c`` with ``c % n == i`` and
 
 from __future__ import annotations
 
+import logging
 import gc
 import importlib
 import inspect
 import json
 import os
-import sys
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -70,6 +70,9 @@ from .format import (
 from .loader import Loader
 from .plan import ChunkPlan
 from .prepare import PreparedItem, Skipped
+
+logger = logging.getLogger(__name__)
+
 
 RUN_FORMAT = "csip-cache-run"
 
@@ -206,10 +209,6 @@ def _check_or_write_run(out: Path, params: dict[str, Any], n_chunks: int) -> str
         },
     )
     return run_hash
-
-
-def _default_log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _split_results(results: list[PreparedItem | Skipped], stats: BuildStats) -> tuple[list[PreparedItem], list[Skipped]]:
@@ -401,8 +400,7 @@ def _finished_manifest(out: Path, params: dict[str, Any], run_hash: str) -> dict
     )
 
 
-def _verified_chunks(out: Path, existing: dict[int, Path], plan: ChunkPlan, run_hash: str,
-                     log: Callable[[str], None]) -> set[int]:
+def _verified_chunks(out: Path, existing: dict[int, Path], plan: ChunkPlan, run_hash: str) -> set[int]:
     """The chunks an earlier run finished in ``out`` that are sound: of this run (parameters,
     item range) and whole (sizes and sha256 sums, checked once, here). A damaged chunk is
     removed (and recomputed); one of other parameters raises :class:`ParamsMismatch`."""
@@ -418,14 +416,14 @@ def _verified_chunks(out: Path, existing: dict[int, Path], plan: ChunkPlan, run_
         except ParamsMismatch as exc:
             raise ParamsMismatch(f"{exc}\nChoose another --out (or delete it).") from exc
         except CacheError as exc:
-            log(f"warning: {exc}; recomputing it")
+            logger.warning("%s; recomputing it", exc)
             rmtree_quiet(path)
             continue
         done.add(c)
     return done
 
 
-def _shard_done(ctx: _BuildContext, t_start: float, log: Callable[[str], None]) -> dict[str, Any]:
+def _shard_done(ctx: _BuildContext, t_start: float) -> dict[str, Any]:
     """Mark this shard finished (``DIR/shard-<i>-of-<n>.json``, which ``merge`` reads)."""
     plan, stats = ctx.plan, ctx.stats
     mine = plan.mine()
@@ -435,7 +433,7 @@ def _shard_done(ctx: _BuildContext, t_start: float, log: Callable[[str], None]) 
          "n_chunks": plan.n_chunks},
     )
     stats.wall_s = time.perf_counter() - t_start
-    log(
+    logger.info(
         f"{ctx.out}: shard {plan.shard_i}/{plan.shard_n} done ({len(mine)} chunks). When every shard is done: "
         f"csip precompute merge SHARD_DIRS... --out DIR"
     )
@@ -473,7 +471,6 @@ def build(
     n_threads: int | None = None,
     keep_chunks: bool = False,
     progress: bool = True,
-    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Compute (or resume) a cache of ``source`` in ``out``; see the module docstring.
 
@@ -484,7 +481,6 @@ def build(
     "manifest": ... (when complete), "stats": ...}``. Raises :class:`CacheError` for parameter
     mismatches, an empty result, or a damaged directory.
     """
-    log = log or _default_log
     t_start = time.perf_counter()
     desc = desc or DescriptorParams.make()
     out = Path(out)
@@ -495,19 +491,19 @@ def build(
     out.mkdir(parents=True, exist_ok=True)
     finished = _finished_manifest(out, params, run_hash)
     if finished is not None:
-        log(f"{out}: the cache is already complete ({finished['counts']['items']} items); nothing to do")
+        logger.info(f"{out}: the cache is already complete ({finished['counts']['items']} items); nothing to do")
         return {"status": "already-complete", "manifest": finished, "stats": {}}
     _check_or_write_run(out, params, plan.n_chunks)
     clean_stale_tmp(out)
 
     mine, existing = plan.mine(), list_chunks(out)
-    done = _verified_chunks(out, existing, plan, run_hash, log)
+    done = _verified_chunks(out, existing, plan, run_hash)
     todo = [c for c in mine if c not in done]
     ctx = _BuildContext(out, plan, run_hash, image_size, desc, keep_chunks,
                         BuildStats(chunks_done_before=sum(1 for c in mine if c in done)))
     shard_txt = f" (shard {plan.shard_i}/{plan.shard_n})" if plan.sharded else ""
     if ctx.stats.chunks_done_before:
-        log(f"{out}: resuming{shard_txt}: {ctx.stats.chunks_done_before} of {len(mine)} chunks already done")
+        logger.info(f"{out}: resuming{shard_txt}: {ctx.stats.chunks_done_before} of {len(mine)} chunks already done")
     if progress and todo:
         ctx.pbar = tqdm(total=plan.count_items(mine), initial=plan.count_items(mine) - plan.count_items(todo),
                         unit="pair", desc=f"precompute{shard_txt}", smoothing=0.1)
@@ -528,4 +524,4 @@ def build(
     finally:
         if ctx.pbar is not None:
             ctx.pbar.close()
-    return _shard_done(ctx, t_start, log) if plan.sharded else _finish(ctx, t_start)
+    return _shard_done(ctx, t_start) if plan.sharded else _finish(ctx, t_start)

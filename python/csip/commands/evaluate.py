@@ -32,7 +32,6 @@ from pathlib import Path
 
 import click
 
-from ..base.log import configure
 from ..eval.config import EvalConfig
 from ..eval.tasks import task_names
 from .command_line import typed_command
@@ -153,7 +152,6 @@ def evaluate(**options) -> None:
     from ..eval.api import evaluate as run_evaluation  # here, not at the top: keeps `csip --help` fast (torch)
     from ..eval.report import markdown_report
 
-    configure()  # progress and warnings on stderr as "[csip] ..." (until csip.cli does it for every command)
     with reporting_errors():
         cfg = EvalConfig.from_options(options)
         results = run_evaluation(cfg, command=typed_command("eval"))

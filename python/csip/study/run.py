@@ -52,7 +52,7 @@ class _Study:
         cfg, t0 = self.cfg, time.perf_counter()
         self.log(f"precompute: {cfg.n} synthetic scenes, {cfg.image_size} px, forces {cfg.forces}, "
                  f"{cfg.n_angles} angles")
-        status = stages.build_cache(cfg, self.cache_dir, self.log)
+        status = stages.build_cache(cfg, self.cache_dir)
         self.log(f"precompute: {status} ({time.perf_counter() - t0:.1f} s) -> {self.cache_dir}")
         if cfg.figures:
             sfb_demo(self.out, n_scenes=4, seed=cfg.data_seed)

@@ -48,14 +48,14 @@ def check_settings(cfg: StudyConfig) -> None:
     check_config(eval_config(cfg, out / "cache", out / "eval", cfg.encoders[0], cfg.seeds[0], {}))  # VQA's text encoder
 
 
-def build_cache(cfg: StudyConfig, cache_dir: Path, log) -> str:
+def build_cache(cfg: StudyConfig, cache_dir: Path) -> str:
     """Precompute (or resume, or find complete) the synthetic scenes into ``cache_dir``.
     Returns the build status (``"complete"`` or ``"already-complete"``)."""
     try:
         src = resolve_source("synthetic", n=cfg.n, seed=cfg.data_seed)
         desc = DescriptorParams.make(cfg.forces, cfg.n_angles, "max")
         res = build(src, cache_dir, spec="synthetic", seed=cfg.data_seed, image_size=cfg.image_size, desc=desc,
-                    shard=(0, 1), n_threads=cfg.threads, progress=cfg.progress, log=log)
+                    shard=(0, 1), n_threads=cfg.threads, progress=cfg.progress)
     except (CacheError, ValueError) as exc:
         raise StudyError(f"precompute into {cache_dir}: {exc}") from None
     return res["status"]
