@@ -25,7 +25,9 @@ use crate::plan_cache::{shared_plan, PlanKind};
 /// batch sent to it would wait for ever; the child builds its own (the inherited one is never
 /// used, nor dropped: dropping it would wait for those threads).
 pub fn thread_pool(n_threads: usize) -> Result<Arc<ThreadPool>> {
-    static POOLS: OnceLock<Mutex<HashMap<(u32, usize), Arc<ThreadPool>>>> = OnceLock::new();
+    /// The pools built so far, by (process id, thread count).
+    type Pools = HashMap<(u32, usize), Arc<ThreadPool>>;
+    static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
     if n_threads == 0 || n_threads > 1024 {
         return Err(Error::value(format!(
             "n_threads must be between 1 and 1024, got {n_threads}"

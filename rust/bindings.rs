@@ -497,7 +497,10 @@ fn checked_out<'py>(out: Bound<'py, PyAny>, shape: [usize; 3]) -> PyResult<Bound
 #[pyfunction]
 #[pyo3(signature = (masks_a, masks_b = None, forces = None, n_angles = 180, normalize = Some("max"),
     n_threads = None, chunk_size = 64, progress = None, out = None))]
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "PyO3 takes one Rust parameter per Python parameter of sfb_batch's signature"
+)]
 fn sfb_batch<'py>(
     py: Python<'py>,
     masks_a: &Bound<'py, PyAny>,

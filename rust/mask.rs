@@ -278,7 +278,7 @@ macro_rules! mask_dtypes {
         $then! { Bool: bool, U8: u8, I8: i8, U16: u16, I16: i16, U32: u32, I32: i32, U64: u64, I64: i64 }
     };
 }
-#[allow(unused_imports)] // used by the bindings (feature "python")
+#[cfg(feature = "python")] // the bindings' numpy arrays
 pub(crate) use mask_dtypes;
 
 macro_rules! define_mask_view {
