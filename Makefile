@@ -40,8 +40,10 @@ test-rust:
 test-python: install
 	$(PY) -m pytest -q
 
+# Rust benches (benches/rust/: criterion, then the hand-out of pairs to threads), then the bindings'.
 bench: install
 	cargo bench --bench sfb -- --quick
+	cargo bench --bench handout
 	$(PY) benches/bench_sfb.py
 
 clean:
