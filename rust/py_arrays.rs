@@ -113,12 +113,15 @@ pub(crate) fn forces_or_default(forces: Option<&Bound<'_, PyAny>>) -> PyResult<V
 
 /// A size or count argument: at least 1.
 pub(crate) fn positive(name: &str, n: i64) -> PyResult<usize> {
-    if n < 1 {
-        return Err(PyValueError::new_err(format!(
+    match usize::try_from(n) {
+        Ok(n) if n >= 1 => Ok(n),
+        _ if n < 1 => Err(PyValueError::new_err(format!(
             "{name} must be at least 1, got {n}"
-        )));
+        ))),
+        _ => Err(PyValueError::new_err(format!(
+            "{name} = {n} does not fit this platform's sizes"
+        ))),
     }
-    Ok(n as usize)
 }
 
 /// The `normalize` argument: "max", "none" (or "raw"), or None for raw values.

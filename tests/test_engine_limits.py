@@ -59,6 +59,21 @@ def test_rle_window_too_large_names_the_limit():
         csip_core.rle_window([10**12], 10**6, 10**6, (0, 0, 10**6, 10**6))
 
 
+def test_rle_window_of_a_mask_beyond_64_bits_names_the_limit():
+    """height x width is a checked product: 2^33 x 2^33 wrapped to 0 in 64 bits, which an empty
+    RLE "covered", and a 2 x 2 window came back."""
+    with pytest.raises(ValueError, match=r"RLE mask of 8589934592 x 8589934592 pixels exceeds the "
+                                         r"limit of 1099511627776 pixels"):
+        csip_core.rle_window([], 2**33, 2**33, (0, 0, 2, 2))
+    with pytest.raises(ValueError, match="exceeds the limit"):
+        csip_core.rle_window(b"", 2**32, 2**32, (0, 0, 1, 1))  # 2^64 wraps to 0 too
+    # within the limit the runs are checked against the mask's size, as before
+    with pytest.raises(ValueError, match=r"RLE covers 0 pixels, expected 1048576x1048576"):
+        csip_core.rle_window([], 2**20, 2**20, (0, 0, 2, 2))
+    assert csip_core.rle_window([1, 2, 1], 2, 2, (0, 0, 2, 2)).tolist() == [[False, True],
+                                                                           [True, False]]
+
+
 def test_banner_too_large_names_the_limit():
     a, b = _pair()
     forces = np.linspace(-2, 2, 4096)
@@ -198,3 +213,47 @@ def test_a_request_the_memory_cannot_hold_is_a_memory_error_not_an_abort():
     assert r.returncode == 0, r.stderr[-2000:]  # 134 (abort) before
     lines = r.stdout.splitlines()
     assert len(lines) == 3 and all(line.startswith("MemoryError: could not allocate") for line in lines), r.stdout
+
+
+def test_a_union_box_beyond_the_limits_is_refused_before_it_is_copied():
+    """The union box of a pair is checked before its dense copy is made (2^31 pixels at most, no
+    side over 2^28): a broadcast mask of 50000 x 50000 pixels (no memory) made the engine copy
+    2.5 GB, and aborted the process where memory was short. Within the limits, a copy the memory
+    cannot hold is a MemoryError, not an abort. Run under a 2 GB address-space limit."""
+    r = _run_script("""
+        import resource, numpy as np
+        resource.setrlimit(resource.RLIMIT_AS, (2_000_000_000, 2_000_000_000))
+        import csip_core
+        big = np.broadcast_to(True, (50_000, 50_000))     # 2.5e9 pixels > 2^31
+        fits = np.broadcast_to(True, (46_000, 46_000))    # 2.1e9 pixels: within, yet 2.1 GB
+        calls = [lambda: csip_core.sfb(big, big),
+                 lambda: csip_core.sfb_batch([(big, big)], n_threads=1),
+                 lambda: csip_core.force_banner(big, big, forces=[0.0], n_dirs=4),
+                 lambda: csip_core.sfb(fits, fits, forces=[0.0], n_angles=4)]
+        for call in calls:
+            try:
+                call()
+                print("no error")
+            except (ValueError, MemoryError) as exc:
+                print(type(exc).__name__ + ":", exc)
+    """)
+    assert r.returncode == 0, r.stderr[-2000:]  # -6 (SIGABRT: allocation failed) before
+    lines = r.stdout.splitlines()
+    limit = "of 50000 x 50000 pixels exceeds the limit of 2147483648 pixels"
+    assert lines[:3] == [
+        f"ValueError: the union box of a and b {limit}",
+        f"ValueError: the union box of masks_a[0][0] and masks_a[0][1] {limit}",
+        f"ValueError: the union box of a and b {limit}",
+    ], r.stdout
+    assert lines[3] == "MemoryError: could not allocate the encoding of a (2116000000 items of 1 bytes)", r.stdout
+
+
+def test_a_union_box_side_beyond_the_limit_is_refused():
+    """A pair 2^28 + 1 pixels apart on one row (zero pages: no memory touched) is refused by the
+    union box's side, before its copy, naming the limit."""
+    n = 2**28 + 1
+    a, b = np.zeros((1, n), bool), np.zeros((1, n), bool)
+    a[0, 0] = b[0, -1] = True
+    with pytest.raises(ValueError, match=r"the union box of a and b of 1 x 268435457 pixels has a "
+                                         r"side longer than the limit of 268435456 pixels"):
+        csip_core.sfb(a, b, forces=[0.0], n_angles=4)
