@@ -16,7 +16,7 @@ use crate::dispenser::Dispenser;
 use crate::error::{Error, Result};
 use crate::mask::MaskPair;
 use crate::pair_counts::Workspace;
-use crate::plan::{never, Stop};
+use crate::plan::{never, Plan, Stop};
 use crate::plan_cache::{shared_plan, PlanKind};
 
 /// A rayon pool of `n_threads` workers, built once per size and process and reused (building a
@@ -78,10 +78,6 @@ pub trait PairSource: Sync {
         self.len() == 0
     }
 
-    /// An upper bound of every pair's [`MaskPair::max_extent`] (the longest side of any mask),
-    /// so that one plan serves the whole batch.
-    fn max_side(&self) -> usize;
-
     /// Pair `i`, validated and encoded (errors name the argument).
     fn pair(&self, i: usize) -> Result<Cow<'_, MaskPair>>;
 }
@@ -90,9 +86,6 @@ pub trait PairSource: Sync {
 impl PairSource for [MaskPair] {
     fn len(&self) -> usize {
         <[MaskPair]>::len(self)
-    }
-    fn max_side(&self) -> usize {
-        self.iter().map(MaskPair::max_extent).max().unwrap_or(1)
     }
     fn pair(&self, i: usize) -> Result<Cow<'_, MaskPair>> {
         Ok(Cow::Borrowed(&self[i]))
@@ -110,11 +103,25 @@ pub struct BatchSpec<'a> {
     pub chunk_size: usize,
 }
 
+/// What one worker of a batch keeps from pair to pair.
+struct Scratch {
+    /// The plan of its last pair (shared): large enough for every pair it computed so far.
+    plan: Arc<Plan>,
+    ws: Workspace,
+    /// The raw banner of the current pair.
+    raw: Vec<f64>,
+}
+
 /// How often the calling thread tests `stop` while the pool computes.
 const POLL: Duration = Duration::from_millis(20);
 
 /// Symmetric banners of every pair of `source` into `out` (`N · R · K` f32, pair-major, each
 /// bit-identical to [`crate::banner::sfb`]), on `threads`.
+///
+/// Like [`crate::banner::sfb`], each pair is computed with a plan sized for its own union box
+/// (its [`MaskPair::max_extent`]), not for its canvas: a worker keeps the plan it last used and
+/// asks [`shared_plan`] for a larger one only when a pair needs it. A plan's kernel values do
+/// not depend on its size, so the banners are the same whichever plan computes them.
 ///
 /// Each pair is encoded, computed, normalised and written by one worker: there is no serial
 /// step per chunk. The calling thread only waits: it calls `chunk_done(done, total)` as the
@@ -132,17 +139,22 @@ pub fn sfb_batch<S: PairSource + ?Sized>(
     mut chunk_done: impl FnMut(usize, usize) -> Result<()>,
 ) -> Result<()> {
     let total = source.len();
-    let plan = shared_plan(
-        PlanKind::Symmetric,
-        spec.forces,
-        spec.n_angles,
-        source.max_side().max(1),
-    )?;
-    let len = plan.banner_len();
+    // the parameters are checked (and the smallest plan shared) before any pair is read
+    let first_plan = shared_plan(PlanKind::Symmetric, spec.forces, spec.n_angles, 1)?;
+    let len = first_plan.banner_len();
     assert_eq!(out.len(), total * len, "output size");
     let chunk = spec.chunk_size.max(1);
-    let one = |(ws, raw): &mut (Workspace, Vec<f64>), i: usize, dst: &mut [f32], stop: Stop<'_>| {
+    let one = |state: &mut Scratch, i: usize, dst: &mut [f32], stop: Stop<'_>| {
         let pair = source.pair(i)?;
+        let Scratch { plan, ws, raw } = state;
+        if pair.max_extent() > plan.max_extent() {
+            *plan = shared_plan(
+                PlanKind::Symmetric,
+                spec.forces,
+                spec.n_angles,
+                pair.max_extent(),
+            )?;
+        }
         plan.symmetric_into(&pair, ws, raw, stop)?;
         normalize_rows(raw, spec.n_angles, spec.mode);
         for (d, &v) in dst.iter_mut().zip(raw.iter()) {
@@ -150,7 +162,11 @@ pub fn sfb_batch<S: PairSource + ?Sized>(
         }
         Ok(())
     };
-    let init = || (Workspace::default(), vec![0.0f64; len]);
+    let init = || Scratch {
+        plan: first_plan.clone(),
+        ws: Workspace::default(),
+        raw: vec![0.0f64; len],
+    };
     let pool = match threads {
         Threads::Calling => {
             let mut state = init();
@@ -307,9 +323,6 @@ mod tests {
         fn len(&self) -> usize {
             self.pairs.len()
         }
-        fn max_side(&self) -> usize {
-            24
-        }
         fn pair(&self, i: usize) -> Result<Cow<'_, MaskPair>> {
             if self.bad.contains(&i) {
                 return Err(Error::value(format!("masks_a[{i}] is bad")));
@@ -372,6 +385,73 @@ mod tests {
             assert_eq!(e.to_string(), "masks_a[15] is bad");
             assert_eq!(calls, vec![7, 14]); // the chunks before the failing one
         }
+    }
+
+    /// Pairs on large canvases, cropped and encoded when the batch reads them (as the bindings'
+    /// numpy views are).
+    struct Canvases(Vec<(Array2<u8>, Array2<u8>)>);
+
+    impl PairSource for Canvases {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn pair(&self, i: usize) -> Result<Cow<'_, MaskPair>> {
+            let (a, b) = &self.0[i];
+            MaskPair::new(a.view(), b.view(), "a", "b").map(Cow::Owned)
+        }
+    }
+
+    #[test]
+    fn each_plan_is_sized_for_the_pair_not_its_canvas() {
+        // two 3-pixel objects 10 px apart on a 1 x 5,000,000 canvas, and an ordinary pair: a plan
+        // for the canvas would need a kernel table of 5,000,001 distances per level
+        let mut far = (
+            Array2::<u8>::zeros((1, 5_000_000)),
+            Array2::<u8>::zeros((1, 5_000_000)),
+        );
+        far.0
+            .slice_mut(ndarray::s![.., 4_000_000..4_000_003])
+            .fill(1);
+        far.1
+            .slice_mut(ndarray::s![.., 4_000_013..4_000_016])
+            .fill(1);
+        let mut near = (
+            Array2::<u8>::zeros((600, 700)),
+            Array2::<u8>::zeros((600, 700)),
+        );
+        near.0.slice_mut(ndarray::s![10..300, 5..20]).fill(1);
+        near.1.slice_mut(ndarray::s![400..590, 100..690]).fill(1);
+        let src = Canvases(vec![far.clone(), near.clone(), far]);
+        // force levels no other test uses: the shared plan seen below is this test's
+        let forces = [-0.37, 0.0, 1.37];
+        let spec = BatchSpec {
+            forces: &forces,
+            n_angles: 9,
+            mode: Normalize::None,
+            chunk_size: 1,
+        };
+        for n in [1, 2] {
+            let mut out = vec![0.0f32; 3 * 27];
+            sfb_batch(
+                &src,
+                &spec,
+                &Threads::new(n).unwrap(),
+                &mut out,
+                &never,
+                |_, _| Ok(()),
+            )
+            .unwrap();
+            for (i, got) in out.chunks(27).enumerate() {
+                let want = sfb(&src.pair(i).unwrap(), &forces, 9, Normalize::None).unwrap();
+                assert_eq!(got, want.as_slice(), "pair {i}, {n} threads");
+            }
+        }
+        let plan = shared_plan(PlanKind::Symmetric, &forces, 9, 1).unwrap();
+        assert!(
+            plan.max_extent() < 2_000,
+            "plan for {} px",
+            plan.max_extent()
+        );
     }
 
     #[test]

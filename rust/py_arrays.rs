@@ -255,18 +255,6 @@ impl PairSource for BatchViews<'_> {
         }
     }
 
-    fn max_side(&self) -> usize {
-        let side = |shape: &[usize]| shape[shape.len() - 2].max(shape[shape.len() - 1]);
-        match self {
-            BatchViews::Stacks(a, b) => side(a.shape()).max(side(b.shape())),
-            BatchViews::Items(items, _) => items
-                .iter()
-                .map(|(a, b)| side(a.shape()).max(side(b.shape())))
-                .max()
-                .unwrap_or(1),
-        }
-    }
-
     fn pair(&self, i: usize) -> crate::Result<Cow<'_, MaskPair>> {
         let pair = match self {
             BatchViews::Stacks(a, b) => {

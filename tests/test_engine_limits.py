@@ -257,3 +257,20 @@ def test_a_union_box_side_beyond_the_limit_is_refused():
     with pytest.raises(ValueError, match=r"the union box of a and b of 1 x 268435457 pixels has a "
                                          r"side longer than the limit of 268435456 pixels"):
         csip_core.sfb(a, b, forces=[0.0], n_angles=4)
+
+
+def test_batch_plans_are_sized_for_the_pair_not_the_canvas():
+    """sfb_batch sizes each pair's plan after cropping to the pair's union box, as sfb does: two
+    3-pixel objects 10 px apart on a 1 x 5,000,000 canvas were refused ("kernel table ... exceeds
+    the limit"; the batch sized its plan for the canvas), which sfb computes in milliseconds."""
+    n = 5_000_000
+    a, b = np.zeros((1, n), bool), np.zeros((1, n), bool)
+    a[0, 3_000_000:3_000_003] = True
+    b[0, 3_000_013:3_000_016] = True
+    small_a, small_b = _pair(40)
+    want = [csip_core.sfb(a, b), csip_core.sfb(small_a, small_b)]
+    for n_threads in (1, 2):
+        stacked = csip_core.sfb_batch(a[None], b[None], n_threads=n_threads)
+        assert stacked[0].tobytes() == want[0].tobytes()
+        listed = csip_core.sfb_batch([(a, b), (small_a, small_b)], n_threads=n_threads)
+        assert [x.tobytes() for x in listed] == [w.tobytes() for w in want]
