@@ -4,9 +4,8 @@
 //! claiming blocks of pairs in index order from a [`Dispenser`] until none is left.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use rayon::ThreadPool;
@@ -19,33 +18,68 @@ use crate::pair_counts::Workspace;
 use crate::plan::{never, Plan, Stop};
 use crate::plan_cache::{shared_plan, PlanKind};
 
-/// A rayon pool of `n_threads` workers, built once per size and process and reused (building a
-/// pool costs about as much as a few banners). Pools are keyed by process id too: a process
-/// forked from one whose pool was running inherits the pool but none of its threads, and a
-/// batch sent to it would wait for ever; the child builds its own (the inherited one is never
-/// used, nor dropped: dropping it would wait for those threads).
+/// Most thread pools a process keeps: the [`MAX_POOLS`] thread counts used last. A batch at
+/// another count builds its pool and retires the least recently used one, whose threads end as
+/// soon as no batch runs on it (a batch holds its own reference), so at most the threads of
+/// these pools, plus those of the pools still finishing a batch, are alive.
+pub const MAX_POOLS: usize = 4;
+
+/// The pools of this process, least recently used first.
+struct Pools {
+    /// The process they were built in.
+    pid: u32,
+    by_size: Vec<(usize, Arc<ThreadPool>)>,
+}
+
+static POOLS: Mutex<Pools> = Mutex::new(Pools {
+    pid: 0,
+    by_size: Vec::new(),
+});
+
+/// A rayon pool of `n_threads` workers, reused while it is among the [`MAX_POOLS`] most
+/// recently used (building a pool costs about as much as a few banners).
+///
+/// Pools belong to the process that built them: a process forked from one whose pool was
+/// running inherits the pool but none of its threads, and a batch sent to it would wait for
+/// ever. The child builds its own; the inherited ones are never used, nor dropped (dropping one
+/// wakes threads that no longer exist, through locks they may have held at the fork): they are
+/// leaked, once, when the child first asks for a pool.
 pub fn thread_pool(n_threads: usize) -> Result<Arc<ThreadPool>> {
-    /// The pools built so far, by (process id, thread count).
-    type Pools = HashMap<(u32, usize), Arc<ThreadPool>>;
-    static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
     if n_threads == 0 || n_threads > 1024 {
         return Err(Error::value(format!(
             "n_threads must be between 1 and 1024, got {n_threads}"
         )));
     }
-    let pools = POOLS.get_or_init(Default::default);
-    let mut pools = pools.lock().unwrap_or_else(|p| p.into_inner());
-    let key = (std::process::id(), n_threads);
-    if let Some(pool) = pools.get(&key) {
-        return Ok(pool.clone());
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(n_threads)
-        .thread_name(|i| format!("csip-sfb-{i}"))
-        .build()
-        .map_err(|e| Error::value(format!("could not start {n_threads} threads: {e}")))?;
-    let pool = Arc::new(pool);
-    pools.insert(key, pool.clone());
+    let pid = std::process::id();
+    let (pool, retired) = {
+        let mut pools = POOLS.lock().unwrap_or_else(|p| p.into_inner());
+        if pools.pid != pid {
+            std::mem::forget(std::mem::take(&mut pools.by_size));
+            pools.pid = pid;
+        }
+        if let Some(k) = pools.by_size.iter().position(|&(n, _)| n == n_threads) {
+            let entry = pools.by_size.remove(k);
+            let pool = entry.1.clone();
+            pools.by_size.push(entry);
+            return Ok(pool);
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n_threads)
+            .thread_name(|i| format!("csip-sfb-{i}"))
+            .build()
+            .map_err(|e| Error::value(format!("could not start {n_threads} threads: {e}")))?;
+        let pool = Arc::new(pool);
+        pools.by_size.push((n_threads, pool.clone()));
+        let retired = if pools.by_size.len() > MAX_POOLS {
+            Some(pools.by_size.remove(0))
+        } else {
+            None
+        };
+        (pool, retired)
+    };
+    // outside the lock: the retired pool's threads are told to end (without waiting for them)
+    // once the last batch running on it lets go of it
+    drop(retired);
     Ok(pool)
 }
 
@@ -126,7 +160,7 @@ const POLL: Duration = Duration::from_millis(20);
 /// Each pair is encoded, computed, normalised and written by one worker: there is no serial
 /// step per chunk. The calling thread only waits: it calls `chunk_done(done, total)` as the
 /// chunks complete (in order; an error from it stops the batch) and tests `stop` every
-/// [`POLL`] (a `true` stops the batch with [`Error::Cancelled`] within one direction's work).
+/// `POLL` (20 ms; a `true` stops the batch with [`Error::Cancelled`] within one direction's work).
 /// With [`Threads::Calling`] the pairs are computed in order on the calling thread, which
 /// tests `stop` before each direction. An invalid pair stops the batch with the error of the
 /// lowest such index; the chunks before it have been reported.
@@ -311,6 +345,41 @@ mod tests {
             }
         }
         assert!(Threads::new(0).is_err());
+    }
+
+    #[test]
+    fn pools_beyond_the_most_recent_are_retired() {
+        // thread counts no other test uses (tests may run at once, in one process)
+        let first = thread_pool(41).unwrap();
+        assert!(Arc::ptr_eq(&first, &thread_pool(41).unwrap()), "reused");
+        for n in 42..42 + MAX_POOLS {
+            thread_pool(n).unwrap();
+        }
+        // the cache let go of the least recently used pool: only this test holds it now
+        assert_eq!(Arc::strong_count(&first), 1);
+        let again = thread_pool(41).unwrap();
+        assert!(!Arc::ptr_eq(&first, &again), "a retired pool is rebuilt");
+        assert_eq!(again.current_num_threads(), 41);
+        // a retired pool still running a batch finishes it
+        let mut out = vec![0.0f32; 4 * 57 * 8];
+        let pairs = pairs(4);
+        let threads = Threads::Pool(first);
+        sfb_many(
+            &pairs,
+            &default_forces(),
+            8,
+            Normalize::Max,
+            &threads,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            &out[..57 * 8],
+            sfb(&pairs[0], &default_forces(), 8, Normalize::Max)
+                .unwrap()
+                .as_slice()
+        );
+        assert!(thread_pool(0).is_err() && thread_pool(1025).is_err());
     }
 
     /// Pairs from a list in which some are invalid (their error names the index).

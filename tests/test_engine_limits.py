@@ -274,3 +274,61 @@ def test_batch_plans_are_sized_for_the_pair_not_the_canvas():
         assert stacked[0].tobytes() == want[0].tobytes()
         listed = csip_core.sfb_batch([(a, b), (small_a, small_b)], n_threads=n_threads)
         assert [x.tobytes() for x in listed] == [w.tobytes() for w in want]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_thread_pools_are_bounded():
+    """A process keeps the pools of the 4 thread counts it used last (csip_core's MAX_POOLS):
+    after batches at 2 to 33 threads and 1000, then at 2, 3, 4 and 5, at most 2 + 3 + 4 + 5
+    pool threads are alive (1,562 stayed before, one pool per count ever used), and every batch,
+    on a new, reused or rebuilt pool, gives the one-thread banners."""
+    r = _run_script("""
+        import os, time, numpy as np, csip_core
+        alive = lambda: len(os.listdir("/proc/self/task"))
+        rng = np.random.default_rng(0)
+        a, b = rng.random((6, 24, 24)) < 0.3, rng.random((6, 24, 24)) < 0.3
+        ref = csip_core.sfb_batch(a, b, n_threads=1, n_angles=16)
+        before = alive()
+        same = True
+        for n in list(range(2, 34)) + [1000] + [2, 3, 4, 5, 5, 2]:
+            same &= np.array_equal(csip_core.sfb_batch(a, b, n_threads=n, n_angles=16), ref)
+        deadline = time.time() + 20  # retired pools' threads end shortly after
+        while alive() - before > 14 and time.time() < deadline:
+            time.sleep(0.05)
+        print(same, alive() - before)
+    """, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    same, extra = r.stdout.split()
+    assert same == "True"
+    assert int(extra) <= 2 + 3 + 4 + 5, f"{extra} threads more than before the batches"
+
+
+def test_a_forked_child_retiring_pools_does_not_touch_its_parents():
+    """The pools a child inherits are never dropped: a child that uses more thread counts than
+    the pools it keeps (retiring its own) still finishes, and the parent's pools still work."""
+    r = _run_script("""
+        import os, time, numpy as np, csip_core
+        rng = np.random.default_rng(1)
+        a, b = rng.random((5, 32, 32)) < 0.3, rng.random((5, 32, 32)) < 0.3
+        ref = csip_core.sfb_batch(a, b, n_threads=1)
+        for n in (2, 3, 4, 5):
+            csip_core.sfb_batch(a, b, n_threads=n)  # the parent's four pools
+        pid = os.fork()
+        if pid == 0:
+            ok = all(np.array_equal(csip_core.sfb_batch(a, b, n_threads=n), ref)
+                     for n in (2, 6, 7, 8, 9, 10, 3, 2))
+            os._exit(0 if ok else 3)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                print("child", os.waitstatus_to_exitcode(status))
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            print("child hung")
+        print("parent", all(np.array_equal(csip_core.sfb_batch(a, b, n_threads=n), ref)
+                            for n in (2, 3, 4, 5)))
+    """)
+    assert r.stdout.split() == ["child", "0", "parent", "True"], r.stdout + r.stderr
