@@ -9,7 +9,7 @@
 use ndarray::{ArrayView, ArrayView2, Axis, Dimension, Ix2, Ix3};
 
 use crate::error::{Error, Result};
-use crate::limits::{check_output_size, check_sides, try_with_capacity};
+use crate::limits::{check_output_size, check_sides, MAX_OUTPUT_PIXELS, MAX_SIDE};
 
 /// Runs of one mask along one axis: for each major index `u` (column or row), the sorted,
 /// disjoint intervals `[lo, hi)` of the minor coordinate that belong to the object.
@@ -254,9 +254,16 @@ impl MaskPair {
         let (c0, c1) = (box_a.2.min(box_b.2), box_a.3.max(box_b.3));
         let union = (r0, r1, c0, c1);
         let (height, width) = (r1 - r0, c1 - c0);
-        let what = format!("the union box of {name_a} and {name_b}");
-        check_output_size(&what, height, width)?;
-        check_sides(&what, height, width)?;
+        let too_large = height
+            .checked_mul(width)
+            .is_none_or(|n| n > MAX_OUTPUT_PIXELS)
+            || height.max(width) > MAX_SIDE;
+        if too_large {
+            // (the name is formatted only then: this runs for every pair of a batch)
+            let what = format!("the union box of {name_a} and {name_b}");
+            check_output_size(&what, height, width)?;
+            check_sides(&what, height, width)?;
+        }
         Ok(Self {
             height,
             width,
@@ -434,7 +441,13 @@ impl Object {
             (m.view(), false)
         };
         let (h, w) = view.dim();
-        let mut dense = try_with_capacity(h * w, &format!("the encoding of {name}"))?;
+        let mut dense = Vec::new();
+        dense.try_reserve_exact(h * w).map_err(|_| {
+            Error::Memory(format!(
+                "could not allocate the encoding of {name} ({} items of 1 bytes)",
+                h * w
+            ))
+        })?;
         for row in view.rows() {
             match row.as_slice().and_then(T::as_bytes) {
                 Some(bytes) => dense.extend(bytes.iter().map(|&b| (b != 0) as u8)),
