@@ -40,9 +40,30 @@ test-rust:
 test-python: install
 	$(PY) -m pytest -q
 
+# Rust benches (benches/rust/: criterion, then the hand-out of pairs to threads), then the bindings'.
 bench: install
 	cargo bench --bench sfb -- --quick
+	cargo bench --bench handout
 	$(PY) benches/bench_sfb.py
+
+# The abi3 release wheel (one file for CPython >= 3.10) into dist/, installable on older clusters:
+# zig links it against glibc 2.28's symbols (manylinux_2_28, torch's own floor), where a plain
+# `maturin build` here takes this machine's glibc and tags the wheel manylinux_2_34.
+# `make wheel WHEEL_COMPAT=manylinux_2_17` (CentOS 7's glibc) works too. The tools (maturin and
+# zig, from PyPI) live in their own venv, so .venv is left as it is.
+WHEEL_VENV ?= .whl
+WHEEL_COMPAT ?= manylinux_2_28
+.PHONY: wheel
+
+$(WHEEL_VENV)/.tools:
+	test -x $(WHEEL_VENV)/bin/python || python3 -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install -q "maturin==1.16.0" "ziglang==0.17.0"
+	touch $@
+
+wheel: $(WHEEL_VENV)/.tools
+	# maturin finds zig through the venv's python (python -m ziglang)
+	VIRTUAL_ENV=$(abspath $(WHEEL_VENV)) PATH="$(abspath $(WHEEL_VENV))/bin:$$PATH" \
+		maturin build --release --zig --compatibility $(WHEEL_COMPAT) --out dist
 
 clean:
 	rm -rf $(VENV) target $(OUT)

@@ -14,7 +14,7 @@ echo "   ceiling), the load-imbalance bound, prefaulted output; about 30-40 s on
 lscpu 2>/dev/null | grep -E "^(Model name|Thread|Core|Socket|NUMA node\(s\)|L3|CPU\(s\)|On-line|Hypervisor|CPU max MHz)" | tee $OUT/lscpu.txt
 timeout 90 python3 benches/bench_sfb_scaling.py --threads 1,2,4,8,16 --pairs ${SCALING_PAIRS:-2048} --repeats 3 \
     ${BASELINE_CORE:+--baseline "$BASELINE_CORE"} 2>&1 | tee $OUT/sfb_scaling.txt
-# HANDOUT_BIN=path (optional): benches/handout.rs built here (`cargo bench --bench handout
+# HANDOUT_BIN=path (optional): benches/rust/handout.rs built here (`cargo bench --bench handout
 # --no-run` prints it; copy it to e.g. baseline_core/handout and carry it): the hand-out alone,
 # rayon's splitting beside the guided claims, on sleeping work (about 20 s)
 [ -x "${HANDOUT_BIN:-}" ] && timeout 40 "$HANDOUT_BIN" 2048 9 2>&1 | tee $OUT/handout.txt

@@ -4,9 +4,8 @@
 //! claiming blocks of pairs in index order from a [`Dispenser`] until none is left.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use rayon::ThreadPool;
@@ -16,34 +15,71 @@ use crate::dispenser::Dispenser;
 use crate::error::{Error, Result};
 use crate::mask::MaskPair;
 use crate::pair_counts::Workspace;
-use crate::plan::{never, Stop};
+use crate::plan::{never, Plan, Stop};
 use crate::plan_cache::{shared_plan, PlanKind};
 
-/// A rayon pool of `n_threads` workers, built once per size and process and reused (building a
-/// pool costs about as much as a few banners). Pools are keyed by process id too: a process
-/// forked from one whose pool was running inherits the pool but none of its threads, and a
-/// batch sent to it would wait for ever; the child builds its own (the inherited one is never
-/// used, nor dropped: dropping it would wait for those threads).
+/// Most thread pools a process keeps: the [`MAX_POOLS`] thread counts used last. A batch at
+/// another count builds its pool and retires the least recently used one, whose threads end as
+/// soon as no batch runs on it (a batch holds its own reference), so at most the threads of
+/// these pools, plus those of the pools still finishing a batch, are alive.
+pub const MAX_POOLS: usize = 4;
+
+/// The pools of this process, least recently used first.
+struct Pools {
+    /// The process they were built in.
+    pid: u32,
+    by_size: Vec<(usize, Arc<ThreadPool>)>,
+}
+
+static POOLS: Mutex<Pools> = Mutex::new(Pools {
+    pid: 0,
+    by_size: Vec::new(),
+});
+
+/// A rayon pool of `n_threads` workers, reused while it is among the [`MAX_POOLS`] most
+/// recently used (building a pool costs about as much as a few banners).
+///
+/// Pools belong to the process that built them: a process forked from one whose pool was
+/// running inherits the pool but none of its threads, and a batch sent to it would wait for
+/// ever. The child builds its own; the inherited ones are never used, nor dropped (dropping one
+/// wakes threads that no longer exist, through locks they may have held at the fork): they are
+/// leaked, once, when the child first asks for a pool.
 pub fn thread_pool(n_threads: usize) -> Result<Arc<ThreadPool>> {
-    static POOLS: OnceLock<Mutex<HashMap<(u32, usize), Arc<ThreadPool>>>> = OnceLock::new();
     if n_threads == 0 || n_threads > 1024 {
         return Err(Error::value(format!(
             "n_threads must be between 1 and 1024, got {n_threads}"
         )));
     }
-    let pools = POOLS.get_or_init(Default::default);
-    let mut pools = pools.lock().unwrap_or_else(|p| p.into_inner());
-    let key = (std::process::id(), n_threads);
-    if let Some(pool) = pools.get(&key) {
-        return Ok(pool.clone());
-    }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(n_threads)
-        .thread_name(|i| format!("csip-sfb-{i}"))
-        .build()
-        .map_err(|e| Error::value(format!("could not start {n_threads} threads: {e}")))?;
-    let pool = Arc::new(pool);
-    pools.insert(key, pool.clone());
+    let pid = std::process::id();
+    let (pool, retired) = {
+        let mut pools = POOLS.lock().unwrap_or_else(|p| p.into_inner());
+        if pools.pid != pid {
+            std::mem::forget(std::mem::take(&mut pools.by_size));
+            pools.pid = pid;
+        }
+        if let Some(k) = pools.by_size.iter().position(|&(n, _)| n == n_threads) {
+            let entry = pools.by_size.remove(k);
+            let pool = entry.1.clone();
+            pools.by_size.push(entry);
+            return Ok(pool);
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n_threads)
+            .thread_name(|i| format!("csip-sfb-{i}"))
+            .build()
+            .map_err(|e| Error::value(format!("could not start {n_threads} threads: {e}")))?;
+        let pool = Arc::new(pool);
+        pools.by_size.push((n_threads, pool.clone()));
+        let retired = if pools.by_size.len() > MAX_POOLS {
+            Some(pools.by_size.remove(0))
+        } else {
+            None
+        };
+        (pool, retired)
+    };
+    // outside the lock: the retired pool's threads are told to end (without waiting for them)
+    // once the last batch running on it lets go of it
+    drop(retired);
     Ok(pool)
 }
 
@@ -76,10 +112,6 @@ pub trait PairSource: Sync {
         self.len() == 0
     }
 
-    /// An upper bound of every pair's [`MaskPair::max_extent`] (the longest side of any mask),
-    /// so that one plan serves the whole batch.
-    fn max_side(&self) -> usize;
-
     /// Pair `i`, validated and encoded (errors name the argument).
     fn pair(&self, i: usize) -> Result<Cow<'_, MaskPair>>;
 }
@@ -88,9 +120,6 @@ pub trait PairSource: Sync {
 impl PairSource for [MaskPair] {
     fn len(&self) -> usize {
         <[MaskPair]>::len(self)
-    }
-    fn max_side(&self) -> usize {
-        self.iter().map(MaskPair::max_extent).max().unwrap_or(1)
     }
     fn pair(&self, i: usize) -> Result<Cow<'_, MaskPair>> {
         Ok(Cow::Borrowed(&self[i]))
@@ -108,16 +137,30 @@ pub struct BatchSpec<'a> {
     pub chunk_size: usize,
 }
 
+/// What one worker of a batch keeps from pair to pair.
+struct Scratch {
+    /// The plan of its last pair (shared): large enough for every pair it computed so far.
+    plan: Arc<Plan>,
+    ws: Workspace,
+    /// The raw banner of the current pair.
+    raw: Vec<f64>,
+}
+
 /// How often the calling thread tests `stop` while the pool computes.
 const POLL: Duration = Duration::from_millis(20);
 
 /// Symmetric banners of every pair of `source` into `out` (`N · R · K` f32, pair-major, each
 /// bit-identical to [`crate::banner::sfb`]), on `threads`.
 ///
+/// Like [`crate::banner::sfb`], each pair is computed with a plan sized for its own union box
+/// (its [`MaskPair::max_extent`]), not for its canvas: a worker keeps the plan it last used and
+/// asks [`shared_plan`] for a larger one only when a pair needs it. A plan's kernel values do
+/// not depend on its size, so the banners are the same whichever plan computes them.
+///
 /// Each pair is encoded, computed, normalised and written by one worker: there is no serial
 /// step per chunk. The calling thread only waits: it calls `chunk_done(done, total)` as the
 /// chunks complete (in order; an error from it stops the batch) and tests `stop` every
-/// [`POLL`] (a `true` stops the batch with [`Error::Cancelled`] within one direction's work).
+/// `POLL` (20 ms; a `true` stops the batch with [`Error::Cancelled`] within one direction's work).
 /// With [`Threads::Calling`] the pairs are computed in order on the calling thread, which
 /// tests `stop` before each direction. An invalid pair stops the batch with the error of the
 /// lowest such index; the chunks before it have been reported.
@@ -130,17 +173,22 @@ pub fn sfb_batch<S: PairSource + ?Sized>(
     mut chunk_done: impl FnMut(usize, usize) -> Result<()>,
 ) -> Result<()> {
     let total = source.len();
-    let plan = shared_plan(
-        PlanKind::Symmetric,
-        spec.forces,
-        spec.n_angles,
-        source.max_side().max(1),
-    )?;
-    let len = plan.banner_len();
+    // the parameters are checked (and the smallest plan shared) before any pair is read
+    let first_plan = shared_plan(PlanKind::Symmetric, spec.forces, spec.n_angles, 1)?;
+    let len = first_plan.banner_len();
     assert_eq!(out.len(), total * len, "output size");
     let chunk = spec.chunk_size.max(1);
-    let one = |(ws, raw): &mut (Workspace, Vec<f64>), i: usize, dst: &mut [f32], stop: Stop<'_>| {
+    let one = |state: &mut Scratch, i: usize, dst: &mut [f32], stop: Stop<'_>| {
         let pair = source.pair(i)?;
+        let Scratch { plan, ws, raw } = state;
+        if pair.max_extent() > plan.max_extent() {
+            *plan = shared_plan(
+                PlanKind::Symmetric,
+                spec.forces,
+                spec.n_angles,
+                pair.max_extent(),
+            )?;
+        }
         plan.symmetric_into(&pair, ws, raw, stop)?;
         normalize_rows(raw, spec.n_angles, spec.mode);
         for (d, &v) in dst.iter_mut().zip(raw.iter()) {
@@ -148,7 +196,11 @@ pub fn sfb_batch<S: PairSource + ?Sized>(
         }
         Ok(())
     };
-    let init = || (Workspace::default(), vec![0.0f64; len]);
+    let init = || Scratch {
+        plan: first_plan.clone(),
+        ws: Workspace::default(),
+        raw: vec![0.0f64; len],
+    };
     let pool = match threads {
         Threads::Calling => {
             let mut state = init();
@@ -295,6 +347,41 @@ mod tests {
         assert!(Threads::new(0).is_err());
     }
 
+    #[test]
+    fn pools_beyond_the_most_recent_are_retired() {
+        // thread counts no other test uses (tests may run at once, in one process)
+        let first = thread_pool(41).unwrap();
+        assert!(Arc::ptr_eq(&first, &thread_pool(41).unwrap()), "reused");
+        for n in 42..42 + MAX_POOLS {
+            thread_pool(n).unwrap();
+        }
+        // the cache let go of the least recently used pool: only this test holds it now
+        assert_eq!(Arc::strong_count(&first), 1);
+        let again = thread_pool(41).unwrap();
+        assert!(!Arc::ptr_eq(&first, &again), "a retired pool is rebuilt");
+        assert_eq!(again.current_num_threads(), 41);
+        // a retired pool still running a batch finishes it
+        let mut out = vec![0.0f32; 4 * 57 * 8];
+        let pairs = pairs(4);
+        let threads = Threads::Pool(first);
+        sfb_many(
+            &pairs,
+            &default_forces(),
+            8,
+            Normalize::Max,
+            &threads,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            &out[..57 * 8],
+            sfb(&pairs[0], &default_forces(), 8, Normalize::Max)
+                .unwrap()
+                .as_slice()
+        );
+        assert!(thread_pool(0).is_err() && thread_pool(1025).is_err());
+    }
+
     /// Pairs from a list in which some are invalid (their error names the index).
     struct Faulty {
         pairs: Vec<MaskPair>,
@@ -304,9 +391,6 @@ mod tests {
     impl PairSource for Faulty {
         fn len(&self) -> usize {
             self.pairs.len()
-        }
-        fn max_side(&self) -> usize {
-            24
         }
         fn pair(&self, i: usize) -> Result<Cow<'_, MaskPair>> {
             if self.bad.contains(&i) {
@@ -370,6 +454,73 @@ mod tests {
             assert_eq!(e.to_string(), "masks_a[15] is bad");
             assert_eq!(calls, vec![7, 14]); // the chunks before the failing one
         }
+    }
+
+    /// Pairs on large canvases, cropped and encoded when the batch reads them (as the bindings'
+    /// numpy views are).
+    struct Canvases(Vec<(Array2<u8>, Array2<u8>)>);
+
+    impl PairSource for Canvases {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn pair(&self, i: usize) -> Result<Cow<'_, MaskPair>> {
+            let (a, b) = &self.0[i];
+            MaskPair::new(a.view(), b.view(), "a", "b").map(Cow::Owned)
+        }
+    }
+
+    #[test]
+    fn each_plan_is_sized_for_the_pair_not_its_canvas() {
+        // two 3-pixel objects 10 px apart on a 1 x 5,000,000 canvas, and an ordinary pair: a plan
+        // for the canvas would need a kernel table of 5,000,001 distances per level
+        let mut far = (
+            Array2::<u8>::zeros((1, 5_000_000)),
+            Array2::<u8>::zeros((1, 5_000_000)),
+        );
+        far.0
+            .slice_mut(ndarray::s![.., 4_000_000..4_000_003])
+            .fill(1);
+        far.1
+            .slice_mut(ndarray::s![.., 4_000_013..4_000_016])
+            .fill(1);
+        let mut near = (
+            Array2::<u8>::zeros((600, 700)),
+            Array2::<u8>::zeros((600, 700)),
+        );
+        near.0.slice_mut(ndarray::s![10..300, 5..20]).fill(1);
+        near.1.slice_mut(ndarray::s![400..590, 100..690]).fill(1);
+        let src = Canvases(vec![far.clone(), near.clone(), far]);
+        // force levels no other test uses: the shared plan seen below is this test's
+        let forces = [-0.37, 0.0, 1.37];
+        let spec = BatchSpec {
+            forces: &forces,
+            n_angles: 9,
+            mode: Normalize::None,
+            chunk_size: 1,
+        };
+        for n in [1, 2] {
+            let mut out = vec![0.0f32; 3 * 27];
+            sfb_batch(
+                &src,
+                &spec,
+                &Threads::new(n).unwrap(),
+                &mut out,
+                &never,
+                |_, _| Ok(()),
+            )
+            .unwrap();
+            for (i, got) in out.chunks(27).enumerate() {
+                let want = sfb(&src.pair(i).unwrap(), &forces, 9, Normalize::None).unwrap();
+                assert_eq!(got, want.as_slice(), "pair {i}, {n} threads");
+            }
+        }
+        let plan = shared_plan(PlanKind::Symmetric, &forces, 9, 1).unwrap();
+        assert!(
+            plan.max_extent() < 2_000,
+            "plan for {} px",
+            plan.max_extent()
+        );
     }
 
     #[test]

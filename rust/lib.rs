@@ -11,8 +11,10 @@
 //! worker threads, handed out by [`dispenser`]). [`limits`] bounds every large allocation. Beside the pipeline, the
 //! resizing that `csip precompute` does for the cache: [`resize_mask`] (binary masks, by area
 //! coverage) and [`resize_image`] (RGB images, Pillow's bilinear filter byte for byte), and
-//! [`rle`] (a window of a COCO run-length encoded mask). The Python bindings live in one thin
-//! module built only with the `python` feature.
+//! [`rle`] (a window of a COCO run-length encoded mask). The Python bindings, built only with the
+//! `python` feature, keep out of the engine: `bindings` (the thin `#[pyfunction]`s),
+//! `py_arrays` (Python objects and numpy arrays to engine inputs) and `py_call` (running the
+//! engine without the GIL, Ctrl-C, error mapping).
 
 pub mod banner;
 pub mod batch;
@@ -34,6 +36,10 @@ pub mod rle;
 
 #[cfg(feature = "python")]
 mod bindings;
+#[cfg(feature = "python")]
+mod py_arrays;
+#[cfg(feature = "python")]
+mod py_call;
 
 pub use banner::{default_forces, force_banner, sfb, Normalize};
 pub use error::{Error, Result};

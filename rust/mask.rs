@@ -9,6 +9,7 @@
 use ndarray::{ArrayView, ArrayView2, Axis, Dimension, Ix2, Ix3};
 
 use crate::error::{Error, Result};
+use crate::limits::{check_output_size, check_sides, MAX_OUTPUT_PIXELS, MAX_SIDE};
 
 /// Runs of one mask along one axis: for each major index `u` (column or row), the sorted,
 /// disjoint intervals `[lo, hi)` of the minor coordinate that belong to the object.
@@ -187,12 +188,12 @@ impl MaskPair {
             (
                 a.dim(),
                 || bounding_box(&a),
-                |r: Crop| Object::encode(&crop(&a, r)),
+                |r: Crop| Object::encode(&crop(&a, r), name_a),
             ),
             (
                 b.dim(),
                 || bounding_box(&b),
-                |r: Crop| Object::encode(&crop(&b, r)),
+                |r: Crop| Object::encode(&crop(&b, r), name_b),
             ),
             name_a,
             name_b,
@@ -207,25 +208,27 @@ impl MaskPair {
         name_b: &str,
     ) -> Result<Self> {
         Self::assemble(
-            (a.dim(), || a.bounding_box(), |r: Crop| a.encode(r)),
-            (b.dim(), || b.bounding_box(), |r: Crop| b.encode(r)),
+            (a.dim(), || a.bounding_box(), |r: Crop| a.encode(r, name_a)),
+            (b.dim(), || b.bounding_box(), |r: Crop| b.encode(r, name_b)),
             name_a,
             name_b,
         )
     }
 
-    /// Check the shapes, crop both masks to the union of their boxes, encode them; each mask
-    /// comes as `(shape, its bounding box, its encoding within a crop)`.
+    /// Check the shapes, crop both masks to the union of their boxes (checked against
+    /// [`crate::limits::MAX_OUTPUT_PIXELS`] and [`crate::limits::MAX_SIDE`]: the encoding
+    /// copies the crop), encode them; each mask comes as `(shape, its bounding box, its
+    /// encoding within a crop)`.
     fn assemble(
         a: (
             (usize, usize),
             impl FnOnce() -> Option<Crop>,
-            impl FnOnce(Crop) -> Object,
+            impl FnOnce(Crop) -> Result<Object>,
         ),
         b: (
             (usize, usize),
             impl FnOnce() -> Option<Crop>,
-            impl FnOnce(Crop) -> Object,
+            impl FnOnce(Crop) -> Result<Object>,
         ),
         name_a: &str,
         name_b: &str,
@@ -250,11 +253,22 @@ impl MaskPair {
         let (r0, r1) = (box_a.0.min(box_b.0), box_a.1.max(box_b.1));
         let (c0, c1) = (box_a.2.min(box_b.2), box_a.3.max(box_b.3));
         let union = (r0, r1, c0, c1);
+        let (height, width) = (r1 - r0, c1 - c0);
+        let too_large = height
+            .checked_mul(width)
+            .is_none_or(|n| n > MAX_OUTPUT_PIXELS)
+            || height.max(width) > MAX_SIDE;
+        if too_large {
+            // (the name is formatted only then: this runs for every pair of a batch)
+            let what = format!("the union box of {name_a} and {name_b}");
+            check_output_size(&what, height, width)?;
+            check_sides(&what, height, width)?;
+        }
         Ok(Self {
-            height: r1 - r0,
-            width: c1 - c0,
-            a: a.2(union),
-            b: b.2(union),
+            height,
+            width,
+            a: a.2(union)?,
+            b: b.2(union)?,
         })
     }
 
@@ -278,7 +292,7 @@ macro_rules! mask_dtypes {
         $then! { Bool: bool, U8: u8, I8: i8, U16: u16, I16: i16, U32: u32, I32: i32, U64: u64, I64: i64 }
     };
 }
-#[allow(unused_imports)] // used by the bindings (feature "python")
+#[cfg(feature = "python")] // the bindings' numpy arrays
 pub(crate) use mask_dtypes;
 
 macro_rules! define_mask_view {
@@ -353,15 +367,15 @@ impl MaskView<'_, Ix2> {
         self.apply(BoundingBox)
     }
 
-    fn encode(&self, r: Crop) -> Object {
-        struct Encode(Crop);
-        impl ViewFn for Encode {
-            type Output = Object;
-            fn call<T: MaskPixel>(self, m: ArrayView2<'_, T>) -> Object {
-                Object::encode(&crop(&m, self.0))
+    fn encode(&self, r: Crop, name: &str) -> Result<Object> {
+        struct Encode<'n>(Crop, &'n str);
+        impl ViewFn for Encode<'_> {
+            type Output = Result<Object>;
+            fn call<T: MaskPixel>(self, m: ArrayView2<'_, T>) -> Result<Object> {
+                Object::encode(&crop(&m, self.0), self.1)
             }
         }
-        self.apply(Encode(r))
+        self.apply(Encode(r, name))
     }
 }
 
@@ -418,7 +432,8 @@ fn first_last_nonzero(bytes: &[u8]) -> Option<(usize, usize)> {
 }
 
 impl Object {
-    fn encode<T: MaskPixel>(m: &ArrayView2<'_, T>) -> Self {
+    /// The runs of `m` (named `name` in errors), from a dense 0/1 copy of it.
+    fn encode<T: MaskPixel>(m: &ArrayView2<'_, T>, name: &str) -> Result<Self> {
         // the rows of a column-major mask's transpose are its columns, and the other way round
         let (view, transposed) = if is_column_major(m) {
             (m.t(), true)
@@ -426,7 +441,13 @@ impl Object {
             (m.view(), false)
         };
         let (h, w) = view.dim();
-        let mut dense = Vec::with_capacity(h * w);
+        let mut dense = Vec::new();
+        dense.try_reserve_exact(h * w).map_err(|_| {
+            Error::Memory(format!(
+                "could not allocate the encoding of {name} ({} items of 1 bytes)",
+                h * w
+            ))
+        })?;
         for row in view.rows() {
             match row.as_slice().and_then(T::as_bytes) {
                 Some(bytes) => dense.extend(bytes.iter().map(|&b| (b != 0) as u8)),
@@ -440,11 +461,11 @@ impl Object {
         } else {
             (rows, columns)
         };
-        Self {
+        Ok(Self {
             by_row,
             by_column,
             pixels,
-        }
+        })
     }
 }
 
@@ -534,7 +555,7 @@ fn column_runs(dense: &[u8], h: usize, w: usize) -> RunList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::array;
+    use ndarray::{array, ShapeBuilder};
 
     #[test]
     fn crops_to_union_box_and_encodes_runs() {
@@ -591,5 +612,34 @@ mod tests {
         let empty = ndarray::Array2::<u8>::ones((0, 3));
         let e = MaskPair::new(empty.view(), empty.view(), "a", "b").unwrap_err();
         assert!(e.to_string().contains("a is a zero-size array"));
+    }
+
+    /// A mask whose every pixel is `value`, of any shape, in no memory (a broadcast scalar).
+    fn uniform(value: &bool, shape: (usize, usize)) -> ArrayView2<'_, bool> {
+        ArrayView2::from_shape(shape.strides((0, 0)), std::slice::from_ref(value)).unwrap()
+    }
+
+    #[test]
+    fn a_union_box_beyond_the_limits_is_refused_before_its_copy() {
+        // 50000² = 2.5e9 pixels > 2^31: the dense copy of the crop would take 2.5 GB
+        let full = uniform(&true, (50_000, 50_000));
+        let e = MaskPair::new(full, full, "masks_a[3]", "masks_b[3]").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the union box of masks_a[3] and masks_b[3] of 50000 x 50000 pixels exceeds the \
+             limit of 2147483648 pixels"
+        );
+        // one row longer than any line the engine indexes (2^28 + 1 pixels; zero pages only)
+        let n = crate::limits::MAX_SIDE + 1;
+        let mut a = ndarray::Array2::<u8>::zeros((1, n));
+        let mut b = a.clone();
+        a[[0, 0]] = 1;
+        b[[0, n - 1]] = 1;
+        let e = MaskPair::new(a.view(), b.view(), "a", "b").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the union box of a and b of 1 x 268435457 pixels has a side"),
+            "{e}"
+        );
     }
 }

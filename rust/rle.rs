@@ -13,7 +13,7 @@
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
-use crate::limits::{check_output_size, try_filled};
+use crate::limits::{check_output_size, check_rle_size, try_filled};
 
 /// The run lengths of a compressed RLE string.
 pub fn decode_counts(s: &[u8]) -> Result<Vec<u64>> {
@@ -74,8 +74,9 @@ pub fn decode_counts(s: &[u8]) -> Result<Vec<u64>> {
 /// as a bool array `(y1 − y0, x1 − x0)` in column-major order (its transpose is row-major:
 /// the layout the runs come in, and one the engine reads without a copy).
 ///
-/// Errors when the window is not inside the mask or the runs do not cover exactly
-/// `height · width` pixels.
+/// Errors when the window is not inside the mask, the mask has more than
+/// [`crate::limits::MAX_RLE_PIXELS`] pixels, or the runs do not cover exactly `height · width`
+/// pixels.
 pub fn window(
     counts: &[u64],
     height: usize,
@@ -87,11 +88,11 @@ pub fn window(
             "window ({x0}, {y0}, {x1}, {y1}) is not inside the {width}x{height} mask"
         )));
     }
+    let pixels = check_rle_size(height, width)?;
     let total = counts
         .iter()
         .try_fold(0u64, |acc, &c| acc.checked_add(c))
         .unwrap_or(u64::MAX);
-    let pixels = (height as u64) * (width as u64);
     if total != pixels {
         return Err(Error::value(format!(
             "RLE covers {total} pixels, expected {height}x{width}"
@@ -247,5 +248,21 @@ mod tests {
         assert!(err.contains("covers 6 pixels, expected 2x2"), "{err}");
         let err = window(&[4], 2, 2, (0, 0, 3, 2)).unwrap_err().to_string();
         assert!(err.contains("not inside the 2x2 mask"), "{err}");
+        // 2^33 x 2^33 pixels wrap to 0 in 64 bits, which an empty RLE "covered"
+        let huge = 1usize << 33;
+        let err = window(&[], huge, huge, (0, 0, 2, 2))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("exceeds the limit of 1099511627776 pixels"),
+            "{err}"
+        );
+        let err = window(&[0], huge, huge, (0, 0, 2, 2))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("RLE mask of 8589934592 x 8589934592"),
+            "{err}"
+        );
     }
 }
