@@ -50,10 +50,6 @@ def _parse_encoders(value: str) -> tuple[str, ...]:
     return encs
 
 
-def _echo(msg: str) -> None:
-    click.echo(f"[csip run] {msg}", err=True)
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path(_D.out), show_default=True,
               help="Everything goes here: cache/, runs/<encoder>/..., eval/<encoder>/seed<k>/, summary.md, summary.json.")
@@ -96,15 +92,38 @@ def _echo(msg: str) -> None:
 @click.option("--figures/--no-figures", default=_D.figures, show_default=True, help="Eval figures, Fig. 4, sFB demo.")
 @click.option("--progress/--no-progress", default=_D.progress, show_default=True, help="Progress bars.")
 @click.option("--quiet", is_flag=True, help="Print only the summary, not every evaluation's tables.")
-def run(out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, label_smoothing, n_angles, forces, data_seed,
-        eval_split, tasks, features, vqa_epochs, budget_check, text_encoder, threads, device, figures, progress, quiet) -> None:
+@click.option("--config", "config", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Run the study a TOML file describes (preset 'paper': the paper's protocol on the real "
+                   "datasets; 'synthetic': this built-in study); the other options above are then not taken.")
+@click.option("--print-config", "print_config", type=click.Choice(["paper", "synthetic"]), default=None,
+              help="Print a commented config file of this preset (to edit, then --config), and exit.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (caches, trainings, evaluations) with the expected "
+                                              "sizes on disk, and exit without writing anything.")
+@click.pass_context
+def run(ctx, out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, label_smoothing, n_angles, forces,
+        data_seed, eval_split, tasks, features, vqa_epochs, budget_check, text_encoder, threads, device, figures, progress,
+        quiet, config, print_config, dry_run) -> None:
     """Precompute → pretrain (C-SIP and supervised, per encoder and seed) → eval → summary.
 
     Runs on the built-in synthetic scenes; rerunning resumes (finished stages are skipped).
     """
-    from ..study import run_study  # here, not at the top: keeps `csip --help` fast (torch)
-    from ..train.loss_monitor import TrainingDiverged
+    if print_config is not None:
+        from ..study.config_file import template
 
+        click.echo(template(print_config), nl=False)
+        return
+
+    if config is not None:
+        typed = [p.opts[0] for p in ctx.command.params if p.name not in ("config", "dry_run", "quiet", "print_config")
+                 and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
+        if typed:
+            raise click.UsageError(f"--config {config}: {', '.join(typed)} cannot be given beside it (set them in the file)")
+        with reporting_errors():
+            from ..study.config_file import load
+
+            cfg = load(config)
+        _go(cfg, dry_run, quiet or None, config)
+        return
     task_list = TASKS if "all" in tasks else tuple(sorted(set(tasks), key=TASKS.index))
     try:
         cfg = StudyConfig(out=str(out), encoders=_parse_encoders(encoders), seeds=_parse_seeds(seeds), n=n,
@@ -116,11 +135,25 @@ def run(out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, labe
                           device=device, figures=figures, progress=progress, quiet=quiet)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    _go(cfg, dry_run, None, None)
+
+
+def _go(cfg, dry_run: bool, quiet: bool | None, config: Path | None) -> None:
+    """Print the plan (``dry_run``) or run the study, mapping its failures to exit codes."""
+    from ..study import run_study  # here, not at the top: keeps `csip --help` fast (torch)
+    from ..study.run import dry_run as describe_plan
+    from ..train.loss_monitor import TrainingDiverged
+
+    if dry_run:
+        with reporting_errors():
+            click.echo(describe_plan(cfg))
+        return
     typed = typed_command("run")
-    resume = shlex.join(typed) if typed else f"csip run --out {shlex.quote(str(out))} (with the same options)"
+    resume = shlex.join(typed) if typed else (f"csip run --config {shlex.quote(str(config))}" if config else
+                                              f"csip run --out {shlex.quote(str(cfg.out))} (with the same options)")
     try:
         with reporting_errors(), signals_interrupt():
-            run_study(cfg, log=_echo, echo=click.echo)
+            run_study(cfg, echo=click.echo, quiet=quiet)
     except TrainingDiverged as exc:
         raise click.ClickException(str(exc)) from None
     except Interrupted as exc:  # a training stopped cleanly at a step end, its checkpoint saved

@@ -33,6 +33,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ..base.errors import BadOption
+from ..base.options import check_fields, option
+
 from ..eval.config import RANDOM_INIT_MODELS
 
 #: The four image encoders of the paper's Table 1, in its order (those of ``csip eval``'s
@@ -51,55 +54,67 @@ DEFAULT_EPOCHS = 10
 
 @dataclass
 class StudyConfig:
-    """Everything ``csip run`` does; the defaults are ``make demo``'s."""
+    """Everything ``csip run`` does; the defaults are ``make demo``'s. Each field carries its
+    ``csip run`` flag and bounds (:func:`csip.base.options.option`); :meth:`validate` checks
+    them (called on construction) and raises :class:`~csip.base.errors.BadOption`."""
 
-    out: str = "csip-out"
-    encoders: tuple[str, ...] = DEMO_ENCODERS
-    seeds: tuple[int, ...] = (0, 1, 2)
-    n: int = 5000  # synthetic scenes: 80 % train, 10 % val, 10 % test
-    image_size: int = 32
-    width: int = 32  # ResNet18 stem channels (32-64-128-256); 64 is torchvision's ResNet18
-    epochs: int = DEFAULT_EPOCHS
-    batch_size: int = 256
-    lr: float = 5e-4
-    label_smoothing: float = 0.3
-    n_angles: int = 90
-    forces: str = "-2.24:2.24:0.16"
-    data_seed: int = 0
-    eval_split: str = "test"  # "val" to choose settings; report on "test"
-    tasks: tuple[str, ...] = ("cbir", "srr", "vqa")
-    features: str = "embed"  # C-SIP rows: "embed" (g_v∘f_v) or "pre" (f_v)
-    vqa_epochs: int = 12  # VQA fusion heads (best val epoch kept); every head peaked by epoch 10 of 30
-    budget_check: bool = False  # seed 0 of every run again at 2× the epochs (adds ~4.5 min on 2 cores)
-    text_encoder: str | None = None  # VQA; None: the bundled MiniLM
-    threads: int | None = None
-    device: str | None = None  # None: cuda when available
-    figures: bool = True
-    progress: bool = False
-    quiet: bool = False
+    out: str = option("csip-out", flag="--out")
+    encoders: tuple[str, ...] = option(DEMO_ENCODERS, flag="--encoders")
+    seeds: tuple[int, ...] = option((0, 1, 2), flag="--seeds")
+    n: int = option(5000, flag="--n", integer=True, minimum=20)  # synthetic scenes: 80 % train, 10 % val, 10 % test
+    image_size: int = option(32, flag="--image-size", integer=True, minimum=16)
+    # ResNet18 stem channels (32-64-128-256); 64 is torchvision's ResNet18
+    width: int = option(32, flag="--width")
+    epochs: int = option(DEFAULT_EPOCHS, flag="--epochs")
+    batch_size: int = option(256, flag="--batch-size")
+    lr: float = option(5e-4, flag="--lr")
+    label_smoothing: float = option(0.3, flag="--label-smoothing")
+    n_angles: int = option(90, flag="--n-angles", integer=True, minimum=1)
+    forces: str = option("-2.24:2.24:0.16", flag="--forces")
+    data_seed: int = option(0, flag="--data-seed")
+    eval_split: str = option("test", flag="--eval-split")  # "val" to choose settings; report on "test"
+    tasks: tuple[str, ...] = option(("cbir", "srr", "vqa"), flag="--task")
+    features: str = option("embed", flag="--features")  # C-SIP rows: "embed" (g_v∘f_v) or "pre" (f_v)
+    # VQA fusion heads (best val epoch kept); every head peaked by epoch 10 of 30
+    vqa_epochs: int = option(12, flag="--vqa-epochs", integer=True, minimum=1)
+    # seed 0 of every run again at 2× the epochs (adds ~4.5 min on 2 cores)
+    budget_check: bool = option(False, flag="--budget-check")
+    text_encoder: str | None = option(None, flag="--text-encoder")  # VQA; None: the bundled MiniLM
+    threads: int | None = option(None, flag="--threads")
+    device: str | None = option(None, flag="--device")  # None: cuda when available
+    figures: bool = option(True, flag="--figures")
+    progress: bool = option(False, flag="--progress")
+    quiet: bool = option(False, flag="--quiet")
     extra_train: dict = field(default_factory=dict)  # more TrainConfig fields (tests)
 
     def __post_init__(self):
         self.encoders = tuple(self.encoders)
         self.seeds = tuple(int(s) for s in self.seeds)
         self.tasks = tuple(self.tasks)
-        bad = [e for e in self.encoders if e not in TABLE1_ENCODERS]
-        if bad or not self.encoders:
-            raise ValueError(f"encoders must be among {', '.join(TABLE1_ENCODERS)}; got {', '.join(self.encoders) or 'none'}")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds must be distinct and at least one; got {self.seeds}")
-        if self.features not in ("pre", "embed"):
-            raise ValueError(f"features must be 'pre' or 'embed', got {self.features!r}")
-        if self.eval_split not in ("val", "test"):
-            raise ValueError(f"eval_split must be 'val' or 'test', got {self.eval_split!r}")
         if "cbir" not in self.tasks:
             self.tasks = ("cbir", *self.tasks)  # Table 2 is about CBIR
+        self.validate()
+
+    def validate(self) -> StudyConfig:
+        """:class:`~csip.base.errors.BadOption` for a setting no study can use (the field
+        metadata's bounds, then the study's own rules); ``self`` otherwise."""
+        bad = [e for e in self.encoders if e not in TABLE1_ENCODERS]
+        if bad or not self.encoders:
+            raise BadOption(f"encoders must be among {', '.join(TABLE1_ENCODERS)}; got {', '.join(self.encoders) or 'none'}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise BadOption(f"seeds must be distinct and at least one; got {self.seeds}")
+        if self.features not in ("pre", "embed"):
+            raise BadOption(f"features must be 'pre' or 'embed', got {self.features!r}")
+        if self.eval_split not in ("val", "test"):
+            raise BadOption(f"eval_split must be 'val' or 'test', got {self.eval_split!r}")
         if self.epochs < 1 or self.n < 20 or self.batch_size < 2:
-            raise ValueError("need epochs >= 1, n >= 20 and batch_size >= 2")
+            raise BadOption("need epochs >= 1, n >= 20 and batch_size >= 2")
         if min(self.seeds) < 0 or self.data_seed < 0:
-            raise ValueError(f"seeds and data_seed must be >= 0; got {self.seeds} and {self.data_seed}")
+            raise BadOption(f"seeds and data_seed must be >= 0; got {self.seeds} and {self.data_seed}")
         if self.width < 1 or (self.threads is not None and self.threads < 1):
-            raise ValueError(f"need width >= 1 and threads >= 1 (or None); got {self.width} and {self.threads}")
+            raise BadOption(f"need width >= 1 and threads >= 1 (or None); got {self.width} and {self.threads}")
+        check_fields(self)
+        return self
 
     @property
     def select(self) -> str:

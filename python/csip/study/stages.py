@@ -25,6 +25,7 @@ from ..train.loss_monitor import TrainingDiverged
 from ..train.resume import read_params
 from ..train.run import check_options, train
 from .config import StudyConfig
+from .plan import CacheStep, Plan
 
 
 class StudyError(CsipInputError, RuntimeError):
@@ -48,16 +49,68 @@ def check_settings(cfg: StudyConfig) -> None:
     check_config(eval_config(cfg, out / "cache", out / "eval", cfg.encoders[0], cfg.seeds[0], {}))  # VQA's text encoder
 
 
-def build_cache(cfg: StudyConfig, cache_dir: Path) -> str:
-    """Precompute (or resume, or find complete) the synthetic scenes into ``cache_dir``.
-    Returns the build status (``"complete"`` or ``"already-complete"``)."""
+def check_plan(plan: Plan) -> None:
+    """:class:`~csip.base.errors.BadOption` for a step a later stage would refuse, before any
+    work: every training's options, every evaluation's (with its task inputs, e.g. VQA's text
+    encoder) and every dataset and weights path named."""
+    for step in plan.caches:
+        spec_path = step.source.partition(":")[2]
+        for value in (spec_path, *(v for k, v in step.options.items() if k in ("images", "sam_checkpoint",
+                                                                               "eval_questions", "scene_graphs",
+                                                                               "eval_scene_graphs"))):
+            if value and not Path(value).exists():
+                raise BadOption(f"{step.name}: not found: {value}")
+    for t in plan.trainings:
+        for tc in t.configs:
+            check_options(tc)
+    for e in plan.evaluations:
+        check_config(e.make({row: Path("unknown") for row in e.rows}))
+
+
+def source_sizes(plan: Plan) -> dict[str, int | None]:
+    """Each cache step's source item count (an upper bound of its cache's items), None when the
+    source cannot be opened now (its files missing)."""
+    out: dict[str, int | None] = {}
+    for step in plan.caches:
+        try:
+            out[step.name] = len(resolve_source(step.source, **step.options))
+        except (CsipInputError, ValueError, OSError, CacheError):
+            out[step.name] = None
+    return out
+
+
+def checkpoint_sizes(plan: Plan) -> dict[str, int | None]:
+    """Bytes of one checkpoint of each training (weights and AdamW's two moments, float32), from
+    its model built at the first cache's banner shape."""
+    from ..models.build import build_model, default_model_config
+    from ..train.objectives import objective_class
+
+    sizes: dict[str, int | None] = {}
+    shape = plan.caches[0].desc.shape if plan.caches else (57, 180)
+    for t in plan.trainings:
+        tc = t.configs[0]
+        try:
+            config = default_model_config(tc.model, shape[0], shape[1], kind=objective_class(tc.objective_name).model_kind,
+                                          embed_dim=tc.embed_dim, feature_dim=tc.feature_dim, width=tc.width,
+                                          spatial_channels=tc.spatial_channels)
+            n = sum(p.numel() for p in build_model(config).parameters())
+            sizes[t.name] = 3 * 4 * n
+        except (ValueError, KeyError):
+            sizes[t.name] = None
+    return sizes
+
+
+def build_cache(step: CacheStep, threads: int | None = None, progress: bool = False,
+                workers: int | None = None) -> str:
+    """Precompute (or resume, or find complete) the cache of ``step``; its build status
+    (``"complete"`` or ``"already-complete"``). ``workers``: loader processes (default: one
+    per core); ``threads``: the sFB engine's."""
     try:
-        src = resolve_source("synthetic", n=cfg.n, seed=cfg.data_seed)
-        desc = DescriptorParams.make(cfg.forces, cfg.n_angles, "max")
-        res = build(src, cache_dir, spec="synthetic", seed=cfg.data_seed, image_size=cfg.image_size, desc=desc,
-                    shard=(0, 1), n_threads=cfg.threads, progress=cfg.progress)
-    except (CacheError, ValueError) as exc:
-        raise StudyError(f"precompute into {cache_dir}: {exc}") from None
+        src = resolve_source(step.source, **step.options)
+        res = build(src, step.out, spec=step.source, seed=step.seed, image_size=step.image_size, desc=step.desc,
+                    shard=(0, 1), n_threads=threads, progress=progress, workers=workers)
+    except (CacheError, ValueError, FileNotFoundError) as exc:
+        raise StudyError(f"precompute {step.name} into {step.out}: {exc}") from None
     return res["status"]
 
 
