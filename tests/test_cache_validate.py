@@ -112,16 +112,31 @@ def test_search_and_dataset_check_too(copy, tmp_path):
     assert res.exit_code == 2 and "sfb.npy: checksum" in res.output, res.output
 
 
-@pytest.mark.parametrize("name, change, message", [
-    ("sfb.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 3, 1.5, a), r"item 3 has values outside \[0, 1\]"),
-    ("sfb.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 5, -0.25, a), r"item 5 has values outside"),
-    ("sfb.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 7, np.inf, a), r"item 7 holds NaN or infinite"),
-    ("boxes.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 2, 1.01, a), r"item 2 has boxes"),
-    ("boxes.npy", lambda a: a[:, :, [2, 1, 0, 3]], r"x0 <= x1"),  # x0 and x1 swapped
-    ("boxes.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 4, np.nan, a), r"item 4 has boxes"),
-    ("labels.npy", lambda a: np.where(np.arange(a.shape[0]) == 6, 10**6, a), r"item 6 has label 1000000"),
-    ("split.npy", lambda a: np.where(np.arange(a.shape[0]) == 1, 9, a).astype(np.int8), r"item 1 has split code 9"),
-])
+@pytest.mark.parametrize(
+    "name, change, message",
+    [
+        (
+            "sfb.npy",
+            lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 3, 1.5, a),
+            r"item 3 has values outside \[0, 1\]",
+        ),
+        (
+            "sfb.npy",
+            lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 5, -0.25, a),
+            r"item 5 has values outside",
+        ),
+        (
+            "sfb.npy",
+            lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 7, np.inf, a),
+            r"item 7 holds NaN or infinite",
+        ),
+        ("boxes.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 2, 1.01, a), r"item 2 has boxes"),
+        ("boxes.npy", lambda a: a[:, :, [2, 1, 0, 3]], r"x0 <= x1"),  # x0 and x1 swapped
+        ("boxes.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 4, np.nan, a), r"item 4 has boxes"),
+        ("labels.npy", lambda a: np.where(np.arange(a.shape[0]) == 6, 10**6, a), r"item 6 has label 1000000"),
+        ("split.npy", lambda a: np.where(np.arange(a.shape[0]) == 1, 9, a).astype(np.int8), r"item 1 has split code 9"),
+    ],
+)
 def test_values_out_of_range_with_matching_sums(copy, name, change, message):
     a = np.load(copy / name)
     rewrite_consistently(copy, name, change(a).astype(a.dtype))

@@ -39,7 +39,9 @@ def test_run_writes_table2_rows_for_every_encoder_training_and_seed(tiny_run):
     assert s["format"] == "csip-run-summary" and s["settings"]["encoders"] == ["resnet18", "2d"]
     assert s["settings"]["seeds"] == [0, 1] and s["select"] == "val_ndcg10_embed"
     keys = {(r["encoder"], r["training"], r["seed"]) for r in s["rows"]}
-    assert keys == {(e, t, k) for e in ("resnet18", "2d") for t in ("random-init", "supervised", "c-sip") for k in (0, 1)}
+    assert keys == {
+        (e, t, k) for e in ("resnet18", "2d") for t in ("random-init", "supervised", "c-sip") for k in (0, 1)
+    }
     for r in s["rows"]:
         assert 0 < r["ndcg@10"] <= 1 and 0 < r["ndcg@25"] <= 1
         assert r["features"] == ("embed" if r["training"] == "c-sip" else "pre")

@@ -100,7 +100,6 @@ from .batches import BatchReader, batches  # (imports torch only when used)
 from .format import FORMAT_NAME, FORMAT_VERSION, SPLIT_NAMES, SPLITS, CacheError, ParamsMismatch
 from .reader import Cache
 
-
 # imported on use: torch and the writer stay unimported until needed
 __getattr__ = lazy_exports(__name__, {"CacheDataset": "dataset", "build": "writer", "resolve_source": "writer",
                                       "merge": "assemble", "consolidate": "assemble"})

@@ -17,11 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from ..base.fingerprint import fingerprint as params_hash  # noqa: F401  (re-exported)
+
 # The settings fingerprint lives in csip.base.fingerprint (shared with training runs and evaluations);
 # re-exported here under the cache's names, so params_hash values, and the caches, stay the same.
-from ..base.fingerprint import settings_diff, short_repr
-from ..base.fingerprint import sha256_file  # noqa: F401  (re-exported)
-from ..base.fingerprint import fingerprint as params_hash  # noqa: F401  (re-exported)
+from ..base.fingerprint import (
+    settings_diff,
+    sha256_file,  # noqa: F401  (re-exported)
+    short_repr,
+)
 
 FORMAT_NAME = "csip-cache"
 #: Bumped on any incompatible change of the on-disk layout; readers refuse other versions.
@@ -169,7 +173,11 @@ def save_npy(path: str | os.PathLike, arr: np.ndarray) -> None:
 
 def npy_header_bytes(shape: tuple[int, ...], dtype: np.dtype | str) -> bytes:
     """The exact header ``np.save`` writes for an array of this shape and dtype (C order)."""
-    d = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(int(x) for x in shape)}
+    d = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": tuple(int(x) for x in shape),
+    }
     bio = io.BytesIO()
     try:
         np.lib.format.write_array_header_1_0(bio, d)
@@ -222,7 +230,7 @@ class Rows:
         return [memoryview(r.reshape(-1)).cast("B") for r in self.rows if r.size]
 
 
-def array_buffers(arr: "np.ndarray | Rows") -> list[memoryview]:
+def array_buffers(arr: np.ndarray | Rows) -> list[memoryview]:
     """The bytes of an array (C order) or of a :class:`Rows` stack, as buffers to write in order."""
     if isinstance(arr, Rows):
         return arr.buffers()
@@ -230,7 +238,7 @@ def array_buffers(arr: "np.ndarray | Rows") -> list[memoryview]:
     return [memoryview(arr.reshape(-1)).cast("B")] if arr.size else []
 
 
-def save_npy_hashed(path: str | os.PathLike, arr: "np.ndarray | Rows", fsync: bool = True) -> dict[str, Any]:
+def save_npy_hashed(path: str | os.PathLike, arr: np.ndarray | Rows, fsync: bool = True) -> dict[str, Any]:
     """Write ``arr`` (an array, or a :class:`Rows` stack) as a .npy (the bytes ``np.save``
     would write for the stacked array) and hash it on the way.
 

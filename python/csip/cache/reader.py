@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..base.checks import is_integer
 from .format import (
     ARRAY_FILES,
     CHUNKS_DIR,
@@ -25,7 +26,6 @@ from .format import (
     npy_header,
     read_json,
 )
-from ..base.checks import is_integer
 from .validate import validate
 
 
@@ -116,7 +116,10 @@ class Cache:
             raise CacheError(_diagnose_missing_manifest(self.path))
         man = read_json(mpath, "manifest")
         if not isinstance(man, dict) or man.get("format") != FORMAT_NAME:
-            raise CacheError(f"{mpath} is not a {FORMAT_NAME} manifest (format {man.get('format') if isinstance(man, dict) else None!r})")
+            raise CacheError(
+                f"{mpath} is not a {FORMAT_NAME} manifest "
+                f"(format {man.get('format') if isinstance(man, dict) else None!r})"
+            )
         if man.get("format_version") != FORMAT_VERSION:
             raise CacheError(
                 f"{self.path}: cache format version {man.get('format_version')} (written by csip "
@@ -133,7 +136,10 @@ class Cache:
             if not p.is_file():
                 raise CacheError(f"{self.path}: {name} is missing")
             if p.stat().st_size != info["bytes"]:
-                raise CacheError(f"{self.path}: {name} has {p.stat().st_size} bytes, the manifest says {info['bytes']} (truncated or replaced)")
+                raise CacheError(
+                    f"{self.path}: {name} has {p.stat().st_size} bytes, the manifest says {info['bytes']} "
+                    "(truncated or replaced)"
+                )
         for name, dtype in ARRAY_FILES.items():
             if name not in files:
                 raise CacheError(f"{mpath} lists no {name}")

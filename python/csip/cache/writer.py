@@ -24,11 +24,11 @@ Sharding: shard ``i`` of ``n`` computes the chunks ``c`` with ``c % n == i`` and
 
 from __future__ import annotations
 
-import logging
 import gc
 import importlib
 import inspect
 import json
+import logging
 import os
 import time
 from collections import Counter, deque
@@ -211,7 +211,9 @@ def _check_or_write_run(out: Path, params: dict[str, Any], n_chunks: int) -> str
     return run_hash
 
 
-def _split_results(results: list[PreparedItem | Skipped], stats: BuildStats) -> tuple[list[PreparedItem], list[Skipped]]:
+def _split_results(
+    results: list[PreparedItem | Skipped], stats: BuildStats
+) -> tuple[list[PreparedItem], list[Skipped]]:
     """Prepared items and skipped ones of a batch, counted in ``stats``."""
     items = [r for r in results if isinstance(r, PreparedItem)]
     skipped = [r for r in results if isinstance(r, Skipped)]

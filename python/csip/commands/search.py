@@ -110,12 +110,16 @@ def image_query(path: Path, cache, uses: tuple[str, ...], sam_checkpoint: Path |
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--cache", "cache_dir", required=True, type=click.Path(path_type=Path), help="Cache directory (the gallery).")
+@click.option(
+    "--cache", "cache_dir", required=True, type=click.Path(path_type=Path), help="Cache directory (the gallery)."
+)
 @click.option("--checkpoint", required=True, type=click.Path(path_type=Path),
               help="Trained encoder: checkpoint file, run directory or exported encoder.")
 @click.option("--query", required=True, help="A cache index (integer) or an image file.")
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Results to list.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result grid here (PNG).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result grid here (PNG)."
+)
 @click.option("--split", default="all", show_default=True, type=click.Choice(["train", "val", "test", "all"]),
               help="Gallery split.")
 @click.option("--sam-checkpoint", type=click.Path(path_type=Path), default=None,
@@ -259,7 +263,9 @@ def _print_results(results: list[dict], query: str, mode: str, split: str, n_gal
     click.echo(f"{'rank':>4}  {'index':>6}  {'score':>7}  {'rel':>6}  {'label':<15}  id")
     for r in results:
         rel = f"{r['relevance']:.3f}" if "relevance" in r else "—"
-        click.echo(f"{r['rank']:>4}  {r['index']:>6}  {r['score']:>7.4f}  {rel:>6}  {str(r['label'] or '—'):<15}  {r['id']}")
+        click.echo(
+            f"{r['rank']:>4}  {r['index']:>6}  {r['score']:>7.4f}  {rel:>6}  {str(r['label'] or '—'):<15}  {r['id']}"
+        )
 
 
 def _draw(out: Path, cache, results: list[dict], q_index: int | None, q_view: dict, qpath: Path) -> None:

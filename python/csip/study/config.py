@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 
 from ..base.errors import BadOption
 from ..base.options import check_fields, option
-
 from ..eval.config import RANDOM_INIT_MODELS
 
 #: The four image encoders of the paper's Table 1, in its order (those of ``csip eval``'s
@@ -100,7 +99,9 @@ class StudyConfig:
         metadata's bounds, then the study's own rules); ``self`` otherwise."""
         bad = [e for e in self.encoders if e not in TABLE1_ENCODERS]
         if bad or not self.encoders:
-            raise BadOption(f"encoders must be among {', '.join(TABLE1_ENCODERS)}; got {', '.join(self.encoders) or 'none'}")
+            raise BadOption(
+                f"encoders must be among {', '.join(TABLE1_ENCODERS)}; got {', '.join(self.encoders) or 'none'}"
+            )
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise BadOption(f"seeds must be distinct and at least one; got {self.seeds}")
         if self.features not in ("pre", "embed"):

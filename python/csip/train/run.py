@@ -5,8 +5,8 @@ opened, model, optimiser and schedule built by :func:`setup_run`, then the loop 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import json
+import logging
 import random
 import sys
 from pathlib import Path
@@ -163,8 +163,15 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
     )
 
 
-def _open_data(cfg: TrainConfig, objective: Objective, out: Path, main: bool, dataset: Dataset | None,
-               data_info: dict | None, val_dataset: Dataset | None) -> tuple[Dataset, dict, Dataset | None, tuple[int, int]]:
+def _open_data(
+    cfg: TrainConfig,
+    objective: Objective,
+    out: Path,
+    main: bool,
+    dataset: Dataset | None,
+    data_info: dict | None,
+    val_dataset: Dataset | None,
+) -> tuple[Dataset, dict, Dataset | None, tuple[int, int]]:
     """``(dataset, data_info, val_dataset, (R, K) of the items' banners)``: the given dataset,
     else ``cfg.cache`` (one cache or several read as one; its ``cfg.val_split`` as val data when
     there is one; only the labelled training items for an objective that reads labels only),
@@ -228,8 +235,10 @@ def _batch_geometry(n: int, cfg: TrainConfig, world: int, main: bool) -> tuple[i
     if n < global_batch:
         global_batch = (n // world) * world
         if global_batch < 2:  # a contrastive batch of one item has loss 0 and teaches nothing
-            raise DataError(f"only {n} training item{'s' if n != 1 else ''}: a batch needs at least 2 (and one per process, "
-                            f"{world} here)")
+            raise DataError(
+                f"only {n} training item{'s' if n != 1 else ''}: a batch needs at least 2 (and one per process, "
+                f"{world} here)"
+            )
         if main:
             logger.warning("only %d training items; batch size lowered to %d", n, global_batch)
     if global_batch % world:
