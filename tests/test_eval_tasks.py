@@ -30,7 +30,7 @@ def toy():
 
 
 def test_the_registry_names_are_the_task_classes_names_in_report_order():
-    assert task_names() == ("cbir", "srr", "vqa")
+    assert task_names() == ("cbir", "srr", "vqa", "zeroshot")
     for name in TASKS:
         task = load_task(name)
         assert isinstance(task, Task) and task.name == name and task.table_type.__name__.lower() == f"{name}table"
