@@ -112,7 +112,7 @@ def test_a_toy_task_runs_through_csip_eval_beside_a_built_in_one(toy, cache, tmp
 def test_an_unregistered_task_is_refused_by_name():
     from csip.base.errors import BadOption
 
-    with pytest.raises(BadOption, match="--task 'toy': expected one of cbir, srr, vqa, all"):
+    with pytest.raises(BadOption, match="--task 'toy': expected one of cbir, srr, vqa, zeroshot, all"):
         EvalConfig(cache="c", out="o", tasks=("toy",))
     res = CliRunner().invoke(main, ["eval", "--cache", "c", "--out", "o", "--task", "toy"])
     assert res.exit_code == 2 and "'toy' is not one of" in res.output

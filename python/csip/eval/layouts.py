@@ -7,21 +7,23 @@ object behind loses the pixels the front one covers (the occlusion "bite"). Imag
 downwards; ``θ`` is the direction from B's centroid to A's (0° = right, 90° = up), as in
 :mod:`csip.data.synthetic.relations`, whose rules these layouts follow (A = subject, B = referent):
 
-- ``above``: A over B, apart (gap ≥ 1/4 of the canvas height's quarter: 12–18 px at S = 64),
-  θ within 15° of 90°, no overlap. Three layouts: equal widths, A offset sideways, A wider than B.
+Sizes are in a 64-unit frame scaled by ``S / 64``; contact and the "next to" gap are exact pixels.
+
+- ``above``: A over B, apart (a gap of 14–18 units between them), θ within 15° of 90°, no
+  overlap. Three layouts: equal widths, A offset sideways, A wider than B.
 - ``under``: the three ``above`` layouts with A and B exchanged (A below B, apart), plus one by
   contact: B resting on A (the first ``on`` layout, exchanged).
-- ``to the left of`` / ``to the right of``: A beside B, apart (≥ 16 px at S = 64), θ within 15°
+- ``to the left of`` / ``to the right of``: A beside B, apart (a gap of 17–20 units), θ within 15°
   of 180° / 0°; three layouts (similar sizes, a disk beside a box, a tall A beside a small B);
   ``right`` is ``left`` with A and B exchanged.
-- ``next to``: side by side (θ within 30° of horizontal), no overlap, the masks 1–2 px apart
-  (within 3 px, Chebyshev: the synthetic rule; a fixed pixel gap at every S).
+- ``next to``: side by side (θ within 30° of horizontal), no overlap, 1–2 empty pixel columns between
+  the masks (within 3 px, Chebyshev: the synthetic rule; a fixed pixel gap at every S).
 - ``on``: A rests on B: A's bottom row touches B's top row (8-neighbourhood), no overlap, A's
   centroid above B's, within B's width (a box on a table, a disk on a box, a plank on a post).
 - ``in``: A wholly inside B's silhouette, at most a quarter of B's area, A in front: B's visible
   mask has A's shape cut out of it (a box in a disk, a disk in a box, a box at the bottom of a box).
 - ``in front of``: the full masks overlap (25–50 % of the smaller one), A in front: B's visible
-  mask has a bite the shape of A's overlap; A is not inside B (at most half of A lies in B).
+  mask has a bite the shape of the overlap; A is not inside B (at most half of A lies in B's outline).
 - ``behind``: the ``in front of`` layouts with A and B exchanged (A is the bitten one).
 
 Every layout's label by the synthetic scenes' own rules (:func:`csip.data.synthetic.relations.relations`)
@@ -172,7 +174,7 @@ def _in(c: _Canvas) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def _in_front(c: _Canvas) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(c.rect(24, 48, 14, 34), c.rect(12, 40, 26, 52)),
-            (c.disk(38, 26, 10), c.rect(14, 44, 24, 54)),
+            (c.disk(38, 24, 10), c.rect(14, 44, 24, 54)),
             (c.rect(8, 56, 28, 38), c.rect(20, 44, 10, 54))]
 
 
