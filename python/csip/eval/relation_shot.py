@@ -420,6 +420,22 @@ def _layout_side(table: ZeroshotTable) -> str:
                            "val zero-shot (9)"], ["---", *["---:"] * (2 * len(SOURCES) + 1)], body)
 
 
+def _image_adds(table: ZeroshotTable) -> str:
+    """One sentence per C-SIP row: what the images add to (or lose from) the layout side, in
+    Acc@1 points, and what the probe gains by reading images (it can tell mirror pairs apart)."""
+    out = []
+    for r in table.rows:
+        if r.status != "ok" or r.group != "C-SIP":
+            continue
+        d = [100 * (r.image[s][1] - r.banner[s][1]) for s in ("zero-shot", f"{table.ks[-1]}-shot")]
+        d6 = [100 * (r.image6[s][1] - r.banner6[s][1]) for s in ("zero-shot", f"{table.ks[-1]}-shot")]
+        gap = 100 * (r.image["probe"][1] - r.image["zero-shot"][1])
+        out.append(f"- {r.name}: images minus own banners, Acc@1 points: zero-shot {d[0]:+.1f} (9 classes), "
+                   f"{d6[0]:+.1f} (6); {table.ks[-1]}-shot {d[1]:+.1f} (9), {d6[1]:+.1f} (6). "
+                   f"Probe minus zero-shot (9 classes): {gap:+.1f}.")
+    return "\n".join(out)
+
+
 def shot_markdown(table: ZeroshotTable) -> str:
     """The task's section of the report (how to read it: ``docs/layouts.md``)."""
     notes = "".join(f"- {n}\n" for n in table.notes)
@@ -433,7 +449,8 @@ def shot_markdown(table: ZeroshotTable) -> str:
             f"### Acc@1..{max(table.ns)}, 9 classes\n\n{_at_n(table, 'image')}\n\n"
             f"### Acc@1..{max(table.ns)}, 6 classes\n\n{_at_n(table, 'image6')}\n\n"
             "### Layout side: Acc@1 of the test items' own banners / of their images, same prototypes\n\n"
-            f"{_layout_side(table)}\n" + (f"\nNotes:\n\n{notes}" if notes else ""))
+            f"{_layout_side(table)}\n\nWhat the image side adds (negative: the images fall short of the "
+            f"banners):\n\n{_image_adds(table)}\n" + (f"\nNotes:\n\n{notes}" if notes else ""))
 
 
 class ZeroShot(Task):
