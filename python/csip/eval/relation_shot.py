@@ -339,8 +339,8 @@ def _csip_rows(ctx: TaskContext, spec, sp: _Split, banners: dict, zero: np.ndarr
                notes: set[str]) -> list[ShotRow]:
     """The rows of one C-SIP encoder: itself, and its random-init twin (or one skipped row)."""
     model, config = load_csip_model(spec.source)
-    if model is None:
-        return [ShotRow(*row_ids(spec)[:3], "skipped", f"{config}", features=row_features(spec))]
+    if model is None:  # then ``config`` says why
+        return [ShotRow(*row_ids(spec)[:3], "skipped", str(config), features=row_features(spec))]
     dev = ctx.device
     rows = [ShotRow(*row_ids(spec), **row_scores(model, _features_of(ctx, spec, None, sp), banners, zero, sp, probe,
                                                  dev, notes), features=row_features(spec))]
