@@ -29,7 +29,9 @@ def test_eval_all_tasks_end_to_end(base, cache, tmp_path):
                 "--device", "cpu", "--grid-k", "3"])
     assert res.exit_code == 0, res.output
     r = json.loads((out / "results.json").read_text())
-    assert r["tasks"] == ["cbir", "srr", "vqa"] and r["seed"] == 0 and r["cache"]["content_hash"]
+    assert r["tasks"] == ["cbir", "srr", "vqa", "zeroshot"] and r["seed"] == 0 and r["cache"]["content_hash"]
+    zs = {row["name"]: row for row in r["zeroshot"]["rows"]}
+    assert zs["c2d"]["status"] == "ok" and zs["sup2d"]["note"] == "no banner tower (supervised encoder)"
     groups = {e["name"]: (e["group"], e["status"]) for e in r["encoders"]}
     assert groups["c2d"] == ("C-SIP", "ok") and groups["sup2d"] == ("supervised", "ok")
     assert groups["random-init 2D"] == ("random init", "ok")

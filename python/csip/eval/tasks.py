@@ -23,6 +23,7 @@ TASKS: dict[str, str] = {
     "cbir": "csip.eval.cbir:Cbir",
     "srr": "csip.eval.srr:Srr",
     "vqa": "csip.eval.vqa:Vqa",
+    "zeroshot": "csip.eval.relation_shot:ZeroShot",
 }
 
 #: Names no task may take: ``--task all``, and the other top-level keys of ``results.json``
