@@ -72,7 +72,7 @@ def embed_banners(model: CSIPModel, sfb, batch_size: int = 256, device: str | to
     import numpy as np  # numpy only here: this module is imported by torch-only callers too
 
     model = model.to(device).eval()
-    x = np.asarray(sfb, dtype=np.float32)
+    x = np.array(sfb, dtype=np.float32)  # a writable copy for torch (the cache maps banners read-only)
     out = [model.encode_spatial(torch.from_numpy(x[i:i + batch_size]).to(device)).float().cpu()
            for i in range(0, len(x), int(batch_size))]
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
