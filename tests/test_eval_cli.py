@@ -22,7 +22,7 @@ def test_eval_all_tasks_end_to_end(base, cache, tmp_path):
     csip_run = trained_run(base, cache, "2d")
     sup_run = trained_run(base, cache, "2d", supervised=True)
     out = tmp_path / "out"
-    res = _run(["--task", "all", "--cache", cache, "--out", out,
+    res = _run(["--task", "all", "--task", "zeroshot", "--cache", cache, "--out", out,
                 "--checkpoint", f"c2d={csip_run}", "--checkpoint", f"sup2d={sup_run / 'checkpoints' / 'final.pt'}",
                 "--imagenet-resnet18", resnet18_weights(base), "--clip", tiny_clip_dir(base), "--pretrained-size", "32",
                 "--text-encoder", tiny_bert_dir(base), "--probe-epochs", "5", "--vqa-epochs", "3", "--vqa-hidden", "16",

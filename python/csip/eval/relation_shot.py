@@ -141,43 +141,29 @@ def accuracies(scores: np.ndarray, labels: np.ndarray, of: np.ndarray, ns: Seque
 
 def load_csip_model(source: str | Path):
     """Both towers of a C-SIP checkpoint file or run directory → ``(CSIPModel, model config)``
-    (eval mode, CPU), or ``(None, why)`` when ``source`` holds no banner tower."""
-    from ..models.build import build_model
-    from ..models.checkpoint import load_checkpoint
-    from ..models.encoder import EXPORT_WEIGHTS, run_checkpoint
+    (eval mode, CPU), or ``(None, why)`` when ``source`` holds no banner tower
+    (:func:`csip.models.towers.load_towers` and :func:`~csip.models.towers.towers_config`)."""
+    from ..models.towers import NoBannerTower, load_towers, towers_config
 
-    path = Path(source)
-    if path.is_dir():
-        if (path / EXPORT_WEIGHTS).is_file():
-            return None, "an exported encoder: it holds the image tower only, no banner tower"
-        path = run_checkpoint(path)
-        if path is None:
-            return None, f"{source}: no checkpoint"
-    state = load_checkpoint(path, "cpu")
-    config = state["model_config"]
-    if config.get("kind") != "csip":
-        return None, f"a {config.get('kind')!r} model: no banner tower"
-    model = build_model(config)
-    model.load_state_dict(state["model"])
-    return model.eval(), config
+    try:
+        return load_towers(source), towers_config(source)
+    except NoBannerTower as exc:
+        return None, str(exc)
 
 
 def random_twin(config: dict, seed: int):
     """A C-SIP model of ``config`` (both towers) with seeded random weights, in eval mode."""
-    from ..models.build import build_model
+    from ..models.towers import random_towers
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return build_model(config).eval()
+    return random_towers(config, seed)
 
 
-@torch.no_grad()
 def embed_banners(model, banners: np.ndarray, device: str = "cpu", batch: int = 512) -> np.ndarray:
-    """Banner-tower embeddings ``(n, E)`` float64 of banners ``(n, R, K)``."""
-    model = model.to(device)
-    out = [model.encode_spatial(torch.as_tensor(np.asarray(banners[s:s + batch], np.float32)).to(device)).float().cpu()
-           for s in range(0, len(banners), batch)]
-    return torch.cat(out).numpy().astype(np.float64)
+    """Banner-tower embeddings ``(n, E)`` float64 of banners ``(n, R, K)``
+    (:func:`csip.models.towers.embed_banners`)."""
+    from ..models import towers
+
+    return towers.embed_banners(model, banners, batch, device).astype(np.float64)
 
 
 @torch.no_grad()
@@ -460,6 +446,7 @@ class ZeroShot(Task):
     title = "Relation recognition from layouts"
     table_type = ZeroshotTable
     reference_rows = (CLASS_PRIOR,)
+    in_all = False  # opt-in (--task zeroshot), as crossmodal: `all` stays the paper's tasks
 
     def missing(self, cache, cfg) -> str | None:
         if not cache.has_labels:
