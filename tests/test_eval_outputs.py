@@ -11,7 +11,9 @@ import torch
 from click.testing import CliRunner
 
 import csip.eval.outputs as outputs
+from csip.base.errors import EvalError
 from csip.cli import main
+from csip.eval import checkpoint_ndcg
 from csip.eval.outputs import BACKUP, STAGE, recover, swap_in
 from eval_helpers import trained_run
 
@@ -65,13 +67,17 @@ def test_a_swap_killed_at_any_rename_is_undone_or_completed_by_the_next_run(tmp_
     assert not (out / BACKUP).exists() and not (out / STAGE).exists()
 
 
-def test_a_checkpoint_whose_weights_are_nan_gives_no_number(base, cache, tmp_path, single_thread):
-    run = trained_run(base, cache, "2d")
-    state = torch.load(run / "checkpoints" / "final.pt", weights_only=True)
+def _nan_checkpoint(base, cache, path):
+    """A well-formed checkpoint of a trained run whose every float weight is NaN."""
+    state = torch.load(trained_run(base, cache, "2d") / "checkpoints" / "final.pt", weights_only=True)
     state["model"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
                       for k, v in state["model"].items()}
-    nan = tmp_path / "nan.pt"
-    torch.save(state, nan)
+    torch.save(state, path)
+    return path
+
+
+def test_a_checkpoint_whose_weights_are_nan_gives_no_number(base, cache, tmp_path, single_thread):
+    nan = _nan_checkpoint(base, cache, tmp_path / "nan.pt")
     out = tmp_path / "eval"
     out.mkdir()
     (out / "results.json").write_text('{"previous": true}')
@@ -82,3 +88,9 @@ def test_a_checkpoint_whose_weights_are_nan_gives_no_number(base, cache, tmp_pat
     line = res.output.strip().splitlines()[-1]
     assert line.startswith("error: ") and "'broken'" in line and str(nan) in line and "not finite" in line, line
     assert json.loads((out / "results.json").read_text()) == {"previous": True}
+
+
+def test_csip_runs_other_feature_kind_refuses_nan_weights_too(base, cache, tmp_path, single_thread):
+    nan = _nan_checkpoint(base, cache, tmp_path / "nan.pt")
+    with pytest.raises(EvalError, match="not finite"):
+        checkpoint_ndcg(cache, nan, "test", "embed", "cpu")

@@ -15,7 +15,8 @@ figures (:func:`write_figures`), and the outputs: ``results.json``, ``report.md`
 ``<task>.md`` per task, written into a staging directory and swapped into ``cfg.out`` only when
 all are written (:mod:`csip.eval.outputs`: a failed or killed evaluation leaves the previous one
 whole), ``cfg.out`` locked meanwhile (:func:`csip.base.lock.output_lock`: a second evaluation
-into it fails at once). Features that are not finite are refused (:func:`check_finite`).
+into it fails at once). Features that are not finite are refused
+(:func:`~csip.eval.features.check_finite`).
 ``csip eval`` is a thin command over :func:`evaluate`.
 ``results.json`` also holds the evaluation's settings fingerprint
 (:func:`csip.eval.config.eval_settings`), which ``csip run`` compares before reusing it.
@@ -40,13 +41,12 @@ import torch
 
 from .. import __version__
 from ..base.checks import check_writable_dir
-from ..base.errors import BadOption, EvalError
+from ..base.errors import BadOption
 from ..base.files import write_json
 from ..base.fingerprint import settings_record
 from ..base.lock import output_lock
-from .baselines import EncoderSpec
 from .config import EvalConfig, eval_settings
-from .features import FeatureTable, extract, uses_embedding
+from .features import check_finite, extract, uses_embedding
 from .items import sfb_examples_figure
 from .outputs import final_path, staged_outputs
 from .plan import Plan, make_plan
@@ -124,7 +124,7 @@ def features_by_row(plan: Plan, ctx: TaskContext) -> None:
         if enc is None:
             enc = spec.load()
         table = extract(enc, cache, need_idx, cfg.batch_size, plan.device, cfg.workers, cfg.features)
-        check_finite(spec, table)
+        check_finite(table, spec.name, spec.source)
         ctx.tables[spec.name] = table
         spec.info.setdefault("out_dim", table.dim)
         spec.info["features"] = "embed" if uses_embedding(enc, cfg.features) else "pre"
@@ -133,19 +133,6 @@ def features_by_row(plan: Plan, ctx: TaskContext) -> None:
             torch.cuda.empty_cache()
         seconds = ctx.timings[f"features:{spec.name}"] = round(time.perf_counter() - t0, 3)
         log.info("features %s: %s in %.1f s", spec.name, table.features.shape, seconds)
-
-
-def check_finite(spec: EncoderSpec, table: FeatureTable) -> None:
-    """:class:`~csip.base.errors.EvalError` naming the row and its source (the checkpoint) when
-    any of its features is NaN or infinite (weights that are NaN, a diverged run): no task ranks
-    or probes them, since they would still give a number (NaN distances sort somewhere)."""
-    bad = ~np.isfinite(table.features).all(axis=1)
-    if bad.any():
-        first = int(table.indices[np.argmax(bad)])
-        source = f" ({spec.source})" if spec.source else ""
-        raise EvalError(f"encoder row {spec.name!r}{source}: its features are not finite (NaN or inf) for "
-                        f"{int(bad.sum())} of {len(bad)} items (first: cache item {first}); its weights are "
-                        "broken (a diverged or damaged checkpoint?), so no number is computed from them")
 
 
 def results_header(cfg: EvalConfig, plan: Plan, command: list[str] | None, timings: dict[str, float]) -> dict:
@@ -203,5 +190,5 @@ def write_outputs(cfg: EvalConfig, results: EvalResults, where: Path | None = No
     write_json(where / "results.json", results.to_json())
 
 
-__all__ = ["EvalConfig", "check_finite", "evaluate", "features_by_row", "output_files", "results_header", "run",
+__all__ = ["EvalConfig", "evaluate", "features_by_row", "output_files", "results_header", "run",
            "run_tasks", "write_figures", "write_outputs"]
