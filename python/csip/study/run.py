@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..base.checks import check_writable_dir
 from ..base.files import atomic_write, write_json
 from ..base.lock import output_lock
 from . import paper, stages, synthetic
@@ -61,7 +62,8 @@ def run_study(cfg: StudyConfig | PaperConfig, echo: Callable[[str], None] = prin
         import torch
 
         torch.set_num_threads(cfg.threads)
-    with output_lock(cfg.out) as out:  # one study per directory; its stages lock their own below it
+    # one study per directory; its stages lock their own below it
+    with output_lock(check_writable_dir(cfg.out, "--out")) as out:
         return _run_locked(cfg, plan, out, echo, quiet)
 
 

@@ -77,7 +77,10 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     :class:`~csip.base.lock.OutputLocked` before anything is written.
     """
     check_options(cfg)  # a bad option leaves no run directory behind, not even a locked one
-    with output_lock(cfg.out, enabled=os.environ.get("RANK", "0") == "0"):
+    main = os.environ.get("RANK", "0") == "0"  # before the process group: torchrun's variable
+    if main:
+        check_writable_dir(cfg.out, "--out")
+    with output_lock(cfg.out, enabled=main):
         return _train_locked(cfg, dataset, data_info, val_dataset, stop_flag)
 
 
