@@ -108,6 +108,12 @@ def _acquire(directory: Path, name: str) -> int | None:
     return fd
 
 
+def launched_as_rank0() -> bool:
+    """Whether this process is rank 0 of its launch (``RANK`` unset, as without torchrun, or
+    ``"0"``): the one that holds a torchrun job's lock, read before any process group exists."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 @contextlib.contextmanager
 def output_lock(directory: str | os.PathLike, enabled: bool = True, name: str = LOCK_NAME) -> Iterator[Path]:
     """Hold the exclusive lock of ``directory`` (created with its parents if needed) for the
@@ -142,4 +148,4 @@ def output_lock(directory: str | os.PathLike, enabled: bool = True, name: str = 
                     os.close(entry[0])
 
 
-__all__ = ["LOCK_NAME", "OutputLocked", "holder_pid", "output_lock"]
+__all__ = ["LOCK_NAME", "OutputLocked", "holder_pid", "launched_as_rank0", "output_lock"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import json
-import os
 import random
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from ..base.checks import check_writable_dir
 from ..base.errors import BadOption, CsipInputError
 from ..base.files import atomic_write
 from ..base.fingerprint import settings_record
-from ..base.lock import output_lock
+from ..base.lock import launched_as_rank0, output_lock
 from ..base.preemption import StopFlag
 from ..cache.format import CacheError
 from ..cache.synthetic import build_synthetic_cache
@@ -77,7 +76,7 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     :class:`~csip.base.lock.OutputLocked` before anything is written.
     """
     check_options(cfg)  # a bad option leaves no run directory behind, not even a locked one
-    main = os.environ.get("RANK", "0") == "0"  # before the process group: torchrun's variable
+    main = launched_as_rank0()  # before the process group: torchrun's RANK
     if main:
         check_writable_dir(cfg.out, "--out")
     with output_lock(cfg.out, enabled=main):
