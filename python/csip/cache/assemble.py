@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..base.lock import output_lock
 from .chunks import consolidate_tmp_name, list_chunks, load_chunk_text, read_chunk_manifest, verify_chunk_files
 from .format import (
     ARRAY_FILES,
@@ -461,7 +462,13 @@ def merge(
     if not shard_dirs:
         raise CacheError("merge: no shard directory given")
     run, chunks = _shard_chunks([Path(d) for d in shard_dirs])
-    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out):  # one writer per cache directory
+        return _merge_into(out, shard_dirs, run, chunks, keep_chunks, verify)
+
+
+def _merge_into(out: Path, shard_dirs: list[str | os.PathLike], run: dict[str, Any], chunks: dict[int, Path],
+                keep_chunks: bool, verify: bool) -> dict[str, Any]:
+    """:func:`merge` once ``out`` is locked: the finished cache found there, else the merged one."""
     if (out / MANIFEST).exists():
         man = read_json(out / MANIFEST, "manifest")
         if man.get("run", {}).get("params_hash") == run["params_hash"]:

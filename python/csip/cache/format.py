@@ -104,6 +104,25 @@ def split_code(value: Any) -> int | None:
 MANIFEST_HASH = "manifest_hash"
 
 
+#: When csip started writing :data:`MANIFEST_HASH` (the commit that added it). The format version
+#: did not change then, so a manifest's ``created`` time tells a cache made before it (readable
+#: without one) from a newer one whose field was deleted (an edit, refused).
+MANIFEST_HASH_SINCE = _dt.datetime(2026, 11, 27, 14, 30, 39, tzinfo=_dt.timezone.utc)
+
+
+def manifest_hash_expected(manifest: dict[str, Any]) -> bool:
+    """Whether ``manifest`` must hold a :data:`MANIFEST_HASH`: made (``created``, ISO 8601 UTC)
+    at or after :data:`MANIFEST_HASH_SINCE`, or of unknown date (a ``created`` that is missing
+    or not a date is itself an edit)."""
+    try:
+        created = _dt.datetime.fromisoformat(str(manifest.get("created")))
+    except ValueError:
+        return True
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=_dt.timezone.utc)
+    return created >= MANIFEST_HASH_SINCE
+
+
 def manifest_hash(manifest: dict[str, Any]) -> str:
     """:func:`params_hash` (the settings fingerprint) of ``manifest`` without its own
     :data:`MANIFEST_HASH` field."""

@@ -28,7 +28,7 @@ from typing import Any
 import click
 
 from ..base.checks import check_writable_dir
-from ..base.errors import UnwritableOutput
+from ..base.errors import CsipInputError, UnwritableOutput
 from ..base.preemption import Interrupted, exit_interrupted, signals_interrupt
 from .command_line import typed_command
 from .failures import fail
@@ -247,7 +247,7 @@ def run(
                         progress=progress)
     except KeyboardInterrupt:
         _interrupted(out, got)
-    except CacheError as exc:
+    except (CacheError, CsipInputError) as exc:  # CsipInputError: another writer holds --out
         _fail(exc)
     if res["status"] == "complete":
         _print_built(out, res["manifest"], res["stats"])
@@ -339,7 +339,7 @@ def merge_cmd(shard_dirs: tuple[Path, ...], out: Path, no_verify: bool) -> None:
 
     try:
         man = merge(list(shard_dirs), out, verify=not no_verify)
-    except CacheError as exc:
+    except (CacheError, CsipInputError) as exc:
         _fail(exc)
     c = man["counts"]
     click.echo(f"{out}: merged {len(shard_dirs)} shard dir(s): {c['items']} items ({c['skipped']} skipped)", err=True)
