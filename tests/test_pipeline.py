@@ -64,6 +64,28 @@ def test_run_writes_table2_rows_for_every_encoder_training_and_seed(tiny_run):
     assert "## Table 2" in md and "## Budget check" in md and "csip eval --cache" in md
 
 
+def test_the_summary_holds_the_banner_tower_tasks_for_every_c_sip_row(tiny_run):
+    """Cross-modal recalls and zero/k-shot accuracies of each C-SIP row: the mean over seeds of
+    the evaluations' results.json values (read back here independently)."""
+    out, _ = tiny_run
+    s = json.loads((out / "summary.json").read_text())
+    cm = {(r["label"], r["row"]): r for r in s["layouts"]["crossmodal"]}
+    zs = {(r["label"], r["row"]): r for r in s["layouts"]["zeroshot"]}
+    for enc in ("resnet18", "2d"):
+        assert cm[(enc, "c-sip")]["seeds"] == 2 and zs[(enc, "c-sip")]["seeds"] == 2
+        assert cm[(enc, "chance")]["group"] == "reference" and zs[(enc, "class prior")]["group"] == "reference"
+        assert any(g["group"] == "random init" for (e, _), g in zs.items() if e == enc)
+        per_seed = [json.loads((out / "eval" / enc / f"seed{k}" / "results.json").read_text()) for k in (0, 1)]
+        r1 = [next(r for r in d["crossmodal"]["rows"] if r["name"] == f"c-sip-seed{k}")["banner_to_image"]["1"]
+              for k, d in enumerate(per_seed)]
+        assert cm[(enc, "c-sip")]["b2i@1"] == pytest.approx(100 * sum(r1) / 2)
+        z = [next(r for r in d["zeroshot"]["rows"] if r["name"] == f"c-sip-seed{k}")["image6"]["zero-shot"]["1"]
+             for k, d in enumerate(per_seed)]
+        assert zs[(enc, "c-sip")]["zero-shot/6"] == pytest.approx(100 * sum(z) / 2)
+    md = (out / "summary.md").read_text()
+    assert "## Layouts: cross-modal retrieval" in md and "## Layouts: relation recognition" in md
+
+
 def test_every_summary_number_comes_from_the_printed_csip_eval_command(tiny_run, tmp_path):
     """Rerunning the printed command for (resnet18, seed 1) reproduces its rows' NDCG exactly."""
     import shlex

@@ -72,7 +72,8 @@ class StudyConfig:
     forces: str = option("-2.24:2.24:0.16", flag="--forces")
     data_seed: int = option(0, flag="--data-seed")
     eval_split: str = option("test", flag="--eval-split")  # "val" to choose settings; report on "test"
-    tasks: tuple[str, ...] = option(("cbir", "srr", "vqa"), flag="--task")
+    # the paper's three, then the banner tower's two (cross-modal retrieval, relations from layouts)
+    tasks: tuple[str, ...] = option(("cbir", "srr", "vqa", "crossmodal", "zeroshot"), flag="--task")
     features: str = option("embed", flag="--features")  # C-SIP rows: "embed" (g_v∘f_v) or "pre" (f_v)
     # VQA fusion heads (best val epoch kept); every head peaked by epoch 10 of 30
     vqa_epochs: int = option(12, flag="--vqa-epochs", integer=True, minimum=1)

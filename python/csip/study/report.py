@@ -3,6 +3,7 @@ budget check, the commands that reproduce every number)."""
 
 from __future__ import annotations
 
+from .layouts_report import layouts_markdown
 from .table import DISPLAY
 
 
@@ -102,6 +103,7 @@ def summary_markdown(doc: dict) -> str:
     else:
         lines += [f"Budget check not run: `csip run --budget-check` with the same options adds it (it reuses every "
                   f"finished run and trains seed {seeds[0]} of each again with {2 * s['epochs']} epochs).", ""]
+    lines += layouts_markdown(doc.get("layouts") or {})
     lines += ["## Reproduce", "", "Each (encoder, seed) row set comes from one command:", "", "```"]
     lines += doc["eval_commands"]
     lines += ["```", "", "Wall time per stage: " + ", ".join(f"{k} {_fmt_s(v)}" for k, v in doc["timings_s"].items())]
