@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .chunks import consolidate_tmp_name, list_chunks, load_chunk_text, read_chunk_manifest, verify_chunk_files
+from .chunks import (
+    clean_stale_tmp,
+    consolidate_tmp_name,
+    list_chunks,
+    load_chunk_text,
+    read_chunk_manifest,
+    verify_chunk_files,
+)
 from .format import (
     ARRAY_FILES,
     FORMAT_NAME,
@@ -372,10 +379,17 @@ class Consolidator:
                     pass
 
     def close(self) -> None:
-        """Close the files and remove the temporary directory (after :meth:`finish`, or instead)."""
+        """Close the files and remove the temporary directory (after :meth:`finish`, or instead).
+
+        Also after a failure: closing flushes what is buffered, which on a full disk fails
+        again; that error is dropped (the first one is already on its way) so that the
+        directory still goes."""
         for f in list(self._files.values()) + [getattr(self, "_questions", None)]:
             if f is not None and not f.closed:
-                f.close()
+                try:
+                    f.close()
+                except OSError:
+                    pass
         self._files.clear()
         rmtree_quiet(self.tmp)
 
@@ -463,6 +477,7 @@ def merge(
         raise CacheError("merge: no shard directory given")
     run, chunks = _shard_chunks([Path(d) for d in shard_dirs])
     out.mkdir(parents=True, exist_ok=True)
+    clean_stale_tmp(out)  # the consolidation directory of a merge that was killed
     if (out / MANIFEST).exists():
         man = read_json(out / MANIFEST, "manifest")
         if man.get("run", {}).get("params_hash") == run["params_hash"]:

@@ -29,6 +29,7 @@ import click
 
 from ..base.checks import check_writable_dir
 from ..base.errors import UnwritableOutput
+from ..base.files import naming_disk_full
 from ..base.preemption import Interrupted, exit_interrupted, signals_interrupt
 from .command_line import typed_command
 from .failures import fail
@@ -89,13 +90,14 @@ def _fail(exc: Exception) -> None:
     fail(str(exc))
 
 
-def _interrupted(out: Path, got: list[int]) -> None:
-    """After SIGINT or SIGTERM stopped a build: what is kept, how to resume; exit code 75."""
+def _interrupted(out: Path, got: list[int], kept: str | None = None) -> None:
+    """After SIGINT or SIGTERM stopped a build (or a merge, saying what it ``kept``): what is
+    kept, how to resume; exit code 75."""
     from ..cache.chunks import list_chunks  # numpy: lazy (see run); the build loaded it already
 
     typed = typed_command("precompute")
     again = shlex.join(typed) if typed else f"the same `csip precompute ... --out {out}` command"
-    kept = f"stopped; {len(list_chunks(out))} finished chunk(s) are kept in {out}"
+    kept = kept or f"stopped; {len(list_chunks(out))} finished chunk(s) are kept in {out}"
     exit_interrupted(Interrupted(got[0] if got else signal.SIGINT, kept), again)
 
 
@@ -161,7 +163,7 @@ def run(
             opts[key] = str(value)
     src, n_limit, seed_used, desc = _open_source(source, opts, n, seed, n_angles, forces, normalize, out)
     try:
-        with signals_interrupt() as got:
+        with naming_disk_full(out), signals_interrupt(then_ignore=True) as got:
             res = build(src, out, spec=source, n=n_limit, seed=seed_used, image_size=image_size, desc=desc,
                         workers=workers, chunk=chunk, shard=shard_t, n_threads=threads, keep_chunks=keep_chunks,
                         progress=progress)
@@ -251,12 +253,19 @@ def _print_built(out: Path, man: dict[str, Any], stats: dict[str, Any]) -> None:
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Merged cache directory.")
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check of every chunk.")
 def merge_cmd(shard_dirs: tuple[Path, ...], out: Path, no_verify: bool) -> None:
-    """Merge the shard directories of one run (`--shard i/n`) into one cache in --out."""
+    """Merge the shard directories of one run (`--shard i/n`) into one cache in --out.
+
+    SIGTERM or SIGINT stops it with exit code 75, its temporary files removed and the shard
+    directories untouched; rerunning the same command merges again."""
     from ..cache.assemble import merge  # numpy: lazy (see run)
     from ..cache.format import CacheError
 
     try:
-        man = merge(list(shard_dirs), out, verify=not no_verify)
+        with naming_disk_full(out), signals_interrupt(then_ignore=True) as got:
+            man = merge(list(shard_dirs), out, verify=not no_verify)
+    except KeyboardInterrupt:
+        _interrupted(out, got, f"stopped before the merged cache was complete; the shard directories are kept "
+                               f"and nothing of the merge is left in {out}")
     except CacheError as exc:
         _fail(exc)
     c = man["counts"]
