@@ -37,7 +37,12 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def _refusal(path: str | os.PathLike, mode: int) -> NotRegularFile:
+def _refusal(path: str | os.PathLike, mode: int) -> OSError | NotRegularFile:
+    """The error of reading ``path`` of ``mode``: a directory gives ``IsADirectoryError``, as a
+    plain ``open`` does (readers that treat an unreadable file as absent keep doing so); a FIFO,
+    device or socket, whose read could block, :class:`NotRegularFile`."""
+    if stat.S_ISDIR(mode):
+        return IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     return NotRegularFile(f"{path} is {_kind(mode)}, not a regular file: refusing to read it "
                           "(replace it with the file csip wrote, or remove it)")
 
@@ -45,7 +50,7 @@ def _refusal(path: str | os.PathLike, mode: int) -> NotRegularFile:
 def require_regular(path: str | os.PathLike) -> Path:
     """``path`` when it is a regular file (symlinks followed), else :class:`NotRegularFile`;
     for readers that must open by name themselves (``np.load`` memory maps, ``torch.load``).
-    ``FileNotFoundError`` as ``os.stat`` raises it."""
+    ``FileNotFoundError`` as ``os.stat`` raises it, ``IsADirectoryError`` for a directory."""
     mode = os.stat(path).st_mode
     if not stat.S_ISREG(mode):
         raise _refusal(path, mode)
@@ -57,7 +62,8 @@ def open_regular(path: str | os.PathLike, mode: str = "r", encoding: str | None 
 
     Opened with ``O_NONBLOCK`` (so that a FIFO without a writer does not block the open) and
     checked with ``fstat`` on the descriptor itself (no window between check and open); a
-    regular file is then read in blocking mode as usual. Anything else: :class:`NotRegularFile`.
+    regular file is then read in blocking mode as usual. A directory: ``IsADirectoryError``;
+    anything else: :class:`NotRegularFile`.
     """
     if mode not in ("r", "rb"):
         raise ValueError(f"open_regular reads only ('r' or 'rb'), got mode {mode!r}")

@@ -113,7 +113,7 @@ class Cache:
     def __init__(self, path: str | os.PathLike, verify: bool = False, check: bool = True):
         self.path = Path(path)
         mpath = self.path / MANIFEST
-        if not mpath.exists():  # anything else there (a FIFO, a directory) is refused by name below
+        if not mpath.exists() or mpath.is_dir():  # anything else there (a FIFO) is refused by name below
             raise CacheError(_diagnose_missing_manifest(self.path))
         man = read_json(mpath, "manifest")
         if not isinstance(man, dict) or man.get("format") != FORMAT_NAME:
@@ -131,7 +131,7 @@ class Cache:
         files = man["files"]
         for name, info in files.items():
             p = self.path / name
-            if not p.exists():
+            if not p.exists() or p.is_dir():
                 raise CacheError(f"{self.path}: {name} is missing")
             require_regular(p)
             if p.stat().st_size != info["bytes"]:
