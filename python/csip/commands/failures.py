@@ -59,6 +59,8 @@ def reporting_errors() -> Iterator[None]:
     """Run a command's body; an error of :func:`user_error_types` or a full disk -> :func:`fail`."""
     try:
         yield
+    except (click.ClickException, click.exceptions.Exit):  # usage errors, --help: click's own
+        raise
     except Exception as exc:  # noqa: BLE001 - filtered just below
         message = one_line(exc)
         if message is not None:

@@ -29,7 +29,6 @@ import click
 
 from ..base.checks import check_writable_dir
 from ..base.errors import UnwritableOutput
-from ..base.files import naming_disk_full
 from ..base.preemption import Interrupted, exit_interrupted, signals_interrupt
 from .command_line import typed_command
 from .failures import fail
@@ -151,6 +150,7 @@ def run(
 ) -> None:
     """Compute (or resume) the cache of SOURCE in --out (SOURCE: synthetic by default)."""
     # the cache library imports numpy: imported here so that `csip precompute --help` stays fast
+    from ..base.files import naming_disk_full  # numpy too
     from ..cache.format import CacheError
     from ..cache.writer import build
 
@@ -257,6 +257,7 @@ def merge_cmd(shard_dirs: tuple[Path, ...], out: Path, no_verify: bool) -> None:
 
     SIGTERM or SIGINT stops it with exit code 75, its temporary files removed and the shard
     directories untouched; rerunning the same command merges again."""
+    from ..base.files import naming_disk_full
     from ..cache.assemble import merge  # numpy: lazy (see run)
     from ..cache.format import CacheError
 
