@@ -1,6 +1,6 @@
 # csip: build, run and test. Two commands on a fresh machine (see README):
 #   make demo   # the main job (csip run) on the built-in synthetic data
-#   make test   # every test, Rust and Python
+#   make test   # every test and lint, Rust and Python
 # Both create .venv, install the pinned dependencies and build the Rust extension as needed.
 
 VENV ?= .venv
@@ -9,7 +9,7 @@ RUST_SRC := $(wildcard rust/*.rs) Cargo.toml Cargo.lock
 PY_SRC := $(shell find python -name '*.py' -o -name '*.pyi' 2>/dev/null)
 OUT ?= csip-out
 
-.PHONY: demo test test-rust test-python bench install clean
+.PHONY: demo test test-rust test-python lint bench install clean
 
 install: $(VENV)/.built
 
@@ -32,10 +32,17 @@ $(VENV)/.built: $(VENV)/.deps $(RUST_SRC) pyproject.toml
 demo: install
 	$(VENV)/bin/csip run --out $(OUT)
 
-test: test-rust test-python
+test: lint test-rust test-python
 
 test-rust:
 	if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --no-fail-fast; else cargo test; fi
+
+# Lint clean or nothing lands: rustfmt, clippy (the core alone and with the PyO3 bindings), ruff.
+lint: $(VENV)/.deps
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	PYO3_PYTHON=$(abspath $(PY)) cargo clippy --all-targets --features python -- -D warnings
+	$(VENV)/bin/ruff check python tests benches scripts
 
 test-python: install
 	$(PY) -m pytest -q

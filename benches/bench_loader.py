@@ -38,11 +38,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
+from bench_cache import cache_or_synthetic, warm_page_cache  # noqa: E402
+
 from csip.cache import BatchReader, Cache, CacheDataset  # noqa: E402
 from csip.cache.order import EpochBatchSampler, flip_mask, hflip_batch
 from csip.train.step import to_device  # noqa: E402
-
-from bench_cache import cache_or_synthetic, warm_page_cache  # noqa: E402
 
 ALL_KEYS = ("image", "sfb", "boxes", "label", "index")
 

@@ -18,9 +18,9 @@ and (2) each stage alone, in this process, one stage at a time, as CPU milliseco
 (``time.process_time``, so a busy shared machine distorts them less than wall time):
 load/decode (image decode, and conversion of the window kept), masks (the rest of the
 source's ``load_cropped``/``load``: polygon/RLE decoding, choosing the two objects),
-crop+resize (crop, pad, resize of the image and of the masks, bit-packing), sFB (``sfb_batch`` on one thread, as in a worker), transfer (pickling a prepared item to the
-main process and back), write (a chunk written and hashed) and consolidate (chunks ->
-final arrays).
+crop+resize (crop, pad, resize of the image and of the masks, bit-packing), sFB (``sfb_batch``
+on one thread, as in a worker), transfer (pickling a prepared item to the main process and back),
+write (a chunk written and hashed) and consolidate (chunks -> final arrays).
 The machine's load average is printed: on shared machines, wall-clock figures move with it.
 """
 
@@ -64,7 +64,10 @@ def write_coco_fixture(root: Path, n: int, seed: int = 0) -> Path:
     # noise tiles, combined differently per image, keep the writing quick
     fields = [
         np.stack(
-            [127 + 60 * np.sin(xx / rng.uniform(20, 90) + rng.uniform(0, 6)) * np.cos(yy / rng.uniform(20, 90)) for _ in range(3)],
+            [
+                127 + 60 * np.sin(xx / rng.uniform(20, 90) + rng.uniform(0, 6)) * np.cos(yy / rng.uniform(20, 90))
+                for _ in range(3)
+            ],
             axis=-1,
         ).astype(np.int16)
         for _ in range(4)
@@ -235,27 +238,51 @@ def main() -> None:
                         windows[i] = src.load(i).union_box()
                     except Exception:  # noqa: BLE001 - skipped items
                         pass
-                decode = lambda i: read_rgb(img_dir / f"{i:06d}.jpg", crop=windows.get(i))  # noqa: E731
+
+                def decode(i, img_dir=img_dir, windows=windows):
+                    return read_rgb(img_dir / f"{i:06d}.jpg", crop=windows.get(i))
+
             stages = stage_times(src, args.stage_n, args.image_size, desc, decode)
             e2e = end_to_end(src, spec, min(args.n, len(src)), args.image_size, desc, args.workers, args.chunk)
             results[name] = {"stages_ms_per_item": stages, "end_to_end": e2e}
             cores = os.cpu_count() or 1
             print(f"## {name}\n")
-            print(f"end to end: **{e2e['pairs_per_s']:.0f} pairs/s** ({min(args.n, len(src))} items in "
-                  f"{e2e['wall_s']:.1f} s, load average now {os.getloadavg()[0]:.2f}); CPU of the whole "
-                  f"pipeline (main + loader processes): {e2e['cpu_ms_per_item']:.2f} ms/item, i.e. "
-                  f"**{(os.cpu_count() or 1) * 1e3 / e2e['cpu_ms_per_item']:.0f} pairs/s** on {os.cpu_count()} idle cores\n")
+            print(
+                f"end to end: **{e2e['pairs_per_s']:.0f} pairs/s** ({min(args.n, len(src))} items in "
+                f"{e2e['wall_s']:.1f} s, load average now {os.getloadavg()[0]:.2f}); CPU of the whole "
+                f"pipeline (main + loader processes): {e2e['cpu_ms_per_item']:.2f} ms/item, i.e. "
+                f"**{cores * 1e3 / e2e['cpu_ms_per_item']:.0f} pairs/s** on {cores} idle cores\n"
+            )
             print("| stage | CPU ms / item | share |\n|---|---:|---:|")
             for k, v in stages.items():
                 if k in ("sum",) or k.startswith("_"):
                     continue
                 print(f"| {k} | {v:.2f} | {100 * v / stages['sum']:.0f}% |")
             print(f"| **sum** | **{stages['sum']:.2f}** | |")
-            print(f"\nmean sFB input (masks' union-box crop): {stages['_pairs_sfb']:.0f} px; CPU-bound ceiling on {cores} cores "
-                  f"(cores / total CPU per item): **{cores * 1e3 / stages['sum']:.0f} pairs/s**\n")
+            print(
+                f"\nmean sFB input (masks' union-box crop): {stages['_pairs_sfb']:.0f} px; "
+                f"CPU-bound ceiling on {cores} cores "
+                f"(cores / total CPU per item): **{cores * 1e3 / stages['sum']:.0f} pairs/s**\n"
+            )
             st = e2e["stats"]
-            print("pipeline counters (s; load/prepare summed over workers): " + ", ".join(
-                f"{k}={st[k]}" for k in ("load_s", "prepare_s", "wait_s", "sfb_s", "write_s", "consolidate_s", "finish_s", "wall_s") if k in st) + "\n")
+            print(
+                "pipeline counters (s; load/prepare summed over workers): "
+                + ", ".join(
+                    f"{k}={st[k]}"
+                    for k in (
+                        "load_s",
+                        "prepare_s",
+                        "wait_s",
+                        "sfb_s",
+                        "write_s",
+                        "consolidate_s",
+                        "finish_s",
+                        "wall_s",
+                    )
+                    if k in st
+                )
+                + "\n"
+            )
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     if args.json:

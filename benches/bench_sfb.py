@@ -25,7 +25,6 @@ import numpy as np
 
 import csip_core
 
-
 # ----------------------------------------------------------------------------------- masks
 
 
@@ -171,7 +170,7 @@ def bench_default(args) -> None:
         c0 = _cpu()
         reps = [0]
 
-        def call(i=i):
+        def call(i=i, reps=reps):
             reps[0] += 1
             csip_core.sfb(A[i], B[i])
 

@@ -55,12 +55,12 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
-
-import csip_core
 from scaling_balance import efficiency
 from scaling_baseline import Baseline, time_batch
 from scaling_machine import describe
 from scaling_workers import ProcessCeiling, save_masks
+
+import csip_core
 
 
 def ellipse_pairs(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -41,18 +41,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from csip.cache.batches import default_reader_threads  # noqa: E402
-from csip.train.objectives import make_objective  # noqa: E402
-from csip.models import build_model, default_model_config  # noqa: E402
-from csip.train.data import batch_feed, default_loader_workers, open_cache
-from csip.train.step import batch_keys, forward_loss, to_device
-from csip.cache.order import flip_mask, hflip_batch
-from csip.train.schedule import param_groups
-
 from bench_cache import cache_or_synthetic, warm_page_cache  # noqa: E402
 
+from csip.cache.batches import default_reader_threads  # noqa: E402
+from csip.cache.order import flip_mask, hflip_batch
+from csip.models import build_model, default_model_config  # noqa: E402
+from csip.train.data import batch_feed, default_loader_workers, open_cache
+from csip.train.objectives import make_objective  # noqa: E402
+from csip.train.schedule import param_groups
+from csip.train.step import batch_keys, forward_loss, to_device
 
-def endless(feed) -> "itertools.chain":
+
+def endless(feed) -> itertools.chain:
     """The batches of ``feed`` (:func:`csip.train.batch_feed`), epoch 0, 1, 2, ... one after another."""
     return itertools.chain.from_iterable(feed(epoch, 0) for epoch in itertools.count())
 

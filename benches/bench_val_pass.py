@@ -30,11 +30,13 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from csip.models import build_model, default_model_config, image_tower  # noqa: E402
-from csip.train.selection import retrieval_scores  # noqa: E402
 from csip.train.data import open_cache  # noqa: E402
 from csip.train.objectives import make_objective  # noqa: E402
-from csip.train.validation import validate  # noqa: E402
-from csip.train.validation import validation_record  # noqa: E402
+from csip.train.selection import retrieval_scores  # noqa: E402
+from csip.train.validation import (
+    validate,  # noqa: E402
+    validation_record,  # noqa: E402
+)
 
 
 @torch.no_grad()

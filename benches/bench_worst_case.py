@@ -27,7 +27,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +52,7 @@ def coco_pairs(n: int, tmp: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     sys.path.insert(0, str(ROOT / "benches"))
     sys.path.insert(0, str(NEW))
     from bench_precompute import write_coco_fixture
+
     from csip.cache.writer import resolve_source
 
     ann = write_coco_fixture(tmp, n)

@@ -62,9 +62,9 @@ class Baseline:
 
 def _serve(core_dir: str, mask_dir: str, chunk_size: int, shape: tuple[int, ...]) -> None:
     sys.path.insert(0, core_dir)
-    import csip_core
-
     from scaling_workers import load_masks
+
+    import csip_core
 
     a, b = (np.ascontiguousarray(m) for m in load_masks(Path(mask_dir)))
     print(json.dumps(csip_core.__file__), flush=True)

@@ -17,10 +17,10 @@ import json
 import time
 from pathlib import Path
 
-from csip.train.selection import read_best
 from csip.study import StudyConfig
 from csip.study.stages import build_cache, train_config, train_run
 from csip.train.metrics import read_metrics
+from csip.train.selection import read_best
 
 
 def main() -> None:

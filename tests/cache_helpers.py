@@ -86,7 +86,7 @@ class RandomSource:
         if self.skip_all or (self.skip_every and i % self.skip_every == self.skip_every - 1):
             raise SkipItem("unlucky")
         if self.error_every and i % self.error_every == 1:
-            1 / 0
+            raise ZeroDivisionError("division by zero")
         rng = np.random.default_rng([self.seed, i])
         s = self.size
         h = s + int(rng.integers(0, s // 2))

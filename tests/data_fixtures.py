@@ -97,15 +97,60 @@ def write_coco(root: Path) -> Path:
     runs = run_lengths(small)  # an uncompressed RLE
     poly = [6, 8, 22, 8, 22, 24, 6, 24]  # x, y pairs of the red block's corners
     anns = [
-        {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [poly], "area": 256.0, "bbox": [6, 8, 16, 16], "iscrowd": 0},
-        {"id": 2, "image_id": 1, "category_id": 2, "segmentation": rle, "area": 440.0, "bbox": [36, 20, 22, 20], "iscrowd": 0},
-        {"id": 3, "image_id": 1, "category_id": 1, "segmentation": {"size": [h, w], "counts": runs}, "area": 16.0, "bbox": [2, 40, 4, 4], "iscrowd": 0},
-        {"id": 4, "image_id": 1, "category_id": 1, "segmentation": {"size": [h, w], "counts": runs}, "area": 9999.0, "bbox": [0, 0, 64, 48], "iscrowd": 1},
+        {
+            "id": 1,
+            "image_id": 1,
+            "category_id": 1,
+            "segmentation": [poly],
+            "area": 256.0,
+            "bbox": [6, 8, 16, 16],
+            "iscrowd": 0,
+        },
+        {
+            "id": 2,
+            "image_id": 1,
+            "category_id": 2,
+            "segmentation": rle,
+            "area": 440.0,
+            "bbox": [36, 20, 22, 20],
+            "iscrowd": 0,
+        },
+        {
+            "id": 3,
+            "image_id": 1,
+            "category_id": 1,
+            "segmentation": {"size": [h, w], "counts": runs},
+            "area": 16.0,
+            "bbox": [2, 40, 4, 4],
+            "iscrowd": 0,
+        },
+        {
+            "id": 4,
+            "image_id": 1,
+            "category_id": 1,
+            "segmentation": {"size": [h, w], "counts": runs},
+            "area": 9999.0,
+            "bbox": [0, 0, 64, 48],
+            "iscrowd": 1,
+        },
     ]
     for k in range(4):
-        anns.append({"id": 10 + k, "image_id": 2, "category_id": 1, "segmentation": [[k * 10 + 1, 1, k * 10 + 9, 1, k * 10 + 9, 9, k * 10 + 1, 9]], "area": 64.0, "bbox": [k * 10 + 1, 1, 8, 8], "iscrowd": 0})
+        anns.append(
+            {
+                "id": 10 + k,
+                "image_id": 2,
+                "category_id": 1,
+                "segmentation": [[k * 10 + 1, 1, k * 10 + 9, 1, k * 10 + 9, 9, k * 10 + 1, 9]],
+                "area": 64.0,
+                "bbox": [k * 10 + 1, 1, 8, 8],
+                "iscrowd": 0,
+            }
+        )
     data = {
-        "images": [{"id": 1, "file_name": "a.png", "height": h, "width": w}, {"id": 2, "file_name": "b.png", "height": h, "width": w}],
+        "images": [
+            {"id": 1, "file_name": "a.png", "height": h, "width": w},
+            {"id": 2, "file_name": "b.png", "height": h, "width": w},
+        ],
         "annotations": anns,
         "categories": [{"id": 1, "name": "cup"}, {"id": 2, "name": "table"}],
     }
@@ -118,8 +163,8 @@ def write_random_coco(root: Path, n: int = 30, height: int = 60, width: int = 80
     """``root/ann.json`` and ``root/images/``: ``n`` noise PNGs with 2 or 3 random objects each:
     polygons (some objects made of several, some reaching outside the image), compressed RLE
     and uncompressed RLE blocks. Returns the annotation file."""
-    from pycocotools import mask as mask_utils
     from PIL import Image
+    from pycocotools import mask as mask_utils
 
     rng = np.random.default_rng(seed)
     h, w = height, width
@@ -128,10 +173,13 @@ def write_random_coco(root: Path, n: int = 30, height: int = 60, width: int = 80
     for i in range(n):
         Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(root / "images" / f"{i}.png")
         images.append({"id": i + 1, "file_name": f"{i}.png", "height": h, "width": w})
-        for k in range(int(rng.integers(2, 4))):
+        for _ in range(int(rng.integers(2, 4))):
             kind = rng.integers(0, 3)
             if kind == 0:  # polygon(s), several for some objects
-                polys = [list(rng.uniform(-5, max(h, w) + 5, size=2 * int(rng.integers(3, 8)))) for _ in range(int(rng.integers(1, 3)))]
+                polys = [
+                    list(rng.uniform(-5, max(h, w) + 5, size=2 * int(rng.integers(3, 8))))
+                    for _ in range(int(rng.integers(1, 3)))
+                ]
                 seg = polys
             else:
                 m = np.zeros((h, w), np.uint8, order="F")
@@ -148,7 +196,16 @@ def write_random_coco(root: Path, n: int = 30, height: int = 60, width: int = 80
                             counts.append(run)
                             cur, run = v, 1
                     seg = {"size": [h, w], "counts": counts + [run]}
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "segmentation": seg, "iscrowd": 0, "area": 1.0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": 1,
+                    "segmentation": seg,
+                    "iscrowd": 0,
+                    "area": 1.0,
+                }
+            )
     path = root / "ann.json"
     path.write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "x"}]}))
     return path
@@ -177,7 +234,9 @@ def write_spatialsense(root: Path) -> Path:
             "height": 48,
             "width": 64,
             "split": "test",
-            "annotations": [{"_id": "r3", "subject": blue, "object": red, "predicate": "to the right of", "label": True}],
+            "annotations": [
+                {"_id": "r3", "subject": blue, "object": red, "predicate": "to the right of", "label": True}
+            ],
         },
     ]
     path = root / "annotations.json"
@@ -194,7 +253,13 @@ def write_unrel(root: Path) -> Path:
             "im_id": 1,
             "objects": [{"category": "dog", "box": [6, 8, 22, 24]}, {"category": "car", "box": [36, 20, 58, 40]}],
             "relationships": [
-                {"sub": "dog", "sub_box": [6, 8, 22, 24], "obj": "car", "obj_box": [36, 20, 58, 40], "rels": ["ride", "on the left of"]},
+                {
+                    "sub": "dog",
+                    "sub_box": [6, 8, 22, 24],
+                    "obj": "car",
+                    "obj_box": [36, 20, 58, 40],
+                    "rels": ["ride", "on the left of"],
+                },
                 {"sub": "car", "sub_box": [36, 20, 58, 40], "obj": "dog", "obj_box": [6, 8, 22, 24], "rels": ["wear"]},
             ],
         }
@@ -437,61 +502,151 @@ def write_gqa_release(root: Path) -> Release:
     a, b, c = "2405043", "2324119", "2329004"
     train = {
         # kept: helmet (101) and motorcycle (102), three ways
-        "t01": _gqa_question(a, "Is the helmet to the left of the white motorcycle that is to the right of the person?",
-                             "yes", [("select", "person (103)", []),
-                                     ("relate", "motorcycle,to the right of,s (102)", [0]),
-                                     ("filter color", "white", [1]),
-                                     ("verify rel", "helmet,to the left of,s (101)", [2])],
-                             detailed="relVerify", spans={"3": "101", "9:11": "102", "17": "103"}),
-        "t02": _gqa_question(a, "Is the helmet to the right of the motorcycle?", "no",
-                             [("select", "motorcycle (102)", []), ("verify rel", "helmet,to the right of,s (101)", [0])],
-                             detailed="relVerifyCr", spans={"3": "101", "9": "102"}),
-        "t03": _gqa_question(a, "Is the red helmet to the left of the motorcycle?", "yes",
-                             [("select", "helmet (101)", []), ("filter color", "red", [0]),
-                              ("verify rel", "motorcycle,to the left of,o (102)", [1])],
-                             detailed="relVerify", spans={"3:5": "101", "10": "102"}),
+        "t01": _gqa_question(
+            a,
+            "Is the helmet to the left of the white motorcycle that is to the right of the person?",
+            "yes",
+            [
+                ("select", "person (103)", []),
+                ("relate", "motorcycle,to the right of,s (102)", [0]),
+                ("filter color", "white", [1]),
+                ("verify rel", "helmet,to the left of,s (101)", [2]),
+            ],
+            detailed="relVerify",
+            spans={"3": "101", "9:11": "102", "17": "103"},
+        ),
+        "t02": _gqa_question(
+            a,
+            "Is the helmet to the right of the motorcycle?",
+            "no",
+            [("select", "motorcycle (102)", []), ("verify rel", "helmet,to the right of,s (101)", [0])],
+            detailed="relVerifyCr",
+            spans={"3": "101", "9": "102"},
+        ),
+        "t03": _gqa_question(
+            a,
+            "Is the red helmet to the left of the motorcycle?",
+            "yes",
+            [
+                ("select", "helmet (101)", []),
+                ("filter color", "red", [0]),
+                ("verify rel", "motorcycle,to the left of,o (102)", [1]),
+            ],
+            detailed="relVerify",
+            spans={"3:5": "101", "10": "102"},
+        ),
         # kept: motorcycle (102) and the person (103) below the helmet
-        "t04": _gqa_question(a, "Is the motorcycle to the right of the person below the helmet?", "yes",
-                             [("select", "helmet (101)", []), ("relate", "person,below,s (103)", [0]),
-                              ("verify rel", "motorcycle,to the right of,s (102)", [1])],
-                             detailed="relVerify", spans={"3": "102", "9": "103", "12": "101"}),
-        "t05": _gqa_question(a, "Is there a dog next to the motorcycle?", "no",
-                             [("select", "motorcycle (102)", []), ("verify rel", "dog,next to,s (-)", [0])],
-                             detailed="relVerify", spans={"7": "102"}),
-        "t06": _gqa_question(a, "Is the helmet to the left of the motorcycle and to the right of the person?", "no",
-                             [("select", "motorcycle (102)", []), ("verify rel", "helmet,to the left of,s (101)", [0]),
-                              ("select", "person (103)", []), ("verify rel", "helmet,to the right of,s (101)", [2]),
-                              ("and", "", [1, 3])],
-                             detailed="relVerifyAnd", structural="logical", spans={"3": "101"}),
-        "t07": _gqa_question(a, "What is to the left of the motorcycle?", "helmet",
-                             [("select", "motorcycle (102)", []), ("relate", "_,to the left of,s (101)", [0]),
-                              ("query", "name", [1])],
-                             detailed="relS", structural="query", spans={"7": "102"}),
-        "t08": _gqa_question(a, "Is the helmet red?", "yes",
-                             [("select", "helmet (101)", []), ("verify color", "red", [0])],
-                             detailed="verifyAttr", semantic_type="attr", spans={"3": "101"}),
-        "t09": _gqa_question(a, "Is the helmet on the car?", "no",
-                             [("select", "car (999)", []), ("verify rel", "helmet,on,s (101)", [0])],
-                             detailed="relVerify", spans={"3": "101", "7": "999"}),
-        "t10": _gqa_question(a, "Is the helmet to the left of the motorcycle?", "yes",
-                             [("select", "motorcycle (102)", []), ("verify rel", "helmet,to the left of (101)", [0])],
-                             detailed="relVerify", spans={"3": "101", "9": "102"}),
+        "t04": _gqa_question(
+            a,
+            "Is the motorcycle to the right of the person below the helmet?",
+            "yes",
+            [
+                ("select", "helmet (101)", []),
+                ("relate", "person,below,s (103)", [0]),
+                ("verify rel", "motorcycle,to the right of,s (102)", [1]),
+            ],
+            detailed="relVerify",
+            spans={"3": "102", "9": "103", "12": "101"},
+        ),
+        "t05": _gqa_question(
+            a,
+            "Is there a dog next to the motorcycle?",
+            "no",
+            [("select", "motorcycle (102)", []), ("verify rel", "dog,next to,s (-)", [0])],
+            detailed="relVerify",
+            spans={"7": "102"},
+        ),
+        "t06": _gqa_question(
+            a,
+            "Is the helmet to the left of the motorcycle and to the right of the person?",
+            "no",
+            [
+                ("select", "motorcycle (102)", []),
+                ("verify rel", "helmet,to the left of,s (101)", [0]),
+                ("select", "person (103)", []),
+                ("verify rel", "helmet,to the right of,s (101)", [2]),
+                ("and", "", [1, 3]),
+            ],
+            detailed="relVerifyAnd",
+            structural="logical",
+            spans={"3": "101"},
+        ),
+        "t07": _gqa_question(
+            a,
+            "What is to the left of the motorcycle?",
+            "helmet",
+            [("select", "motorcycle (102)", []), ("relate", "_,to the left of,s (101)", [0]), ("query", "name", [1])],
+            detailed="relS",
+            structural="query",
+            spans={"7": "102"},
+        ),
+        "t08": _gqa_question(
+            a,
+            "Is the helmet red?",
+            "yes",
+            [("select", "helmet (101)", []), ("verify color", "red", [0])],
+            detailed="verifyAttr",
+            semantic_type="attr",
+            spans={"3": "101"},
+        ),
+        "t09": _gqa_question(
+            a,
+            "Is the helmet on the car?",
+            "no",
+            [("select", "car (999)", []), ("verify rel", "helmet,on,s (101)", [0])],
+            detailed="relVerify",
+            spans={"3": "101", "7": "999"},
+        ),
+        "t10": _gqa_question(
+            a,
+            "Is the helmet to the left of the motorcycle?",
+            "yes",
+            [("select", "motorcycle (102)", []), ("verify rel", "helmet,to the left of (101)", [0])],
+            detailed="relVerify",
+            spans={"3": "101", "9": "102"},
+        ),
         # kept: book (201) and bed (202), by the program and by the annotations alone
-        "t11": _gqa_question(b, "Is the book to the left of the bed?", "yes",
-                             [("select", "bed (202)", []), ("verify rel", "book,to the left of,s (201)", [0])],
-                             detailed="relVerify", spans={"3": "201", "9": "202"}),
-        "t12": _gqa_question(b, "Is the small book to the left of the bed?", "yes", [],
-                             detailed="verifyRel", spans={"2:4": "201", "9": "202"}),
+        "t11": _gqa_question(
+            b,
+            "Is the book to the left of the bed?",
+            "yes",
+            [("select", "bed (202)", []), ("verify rel", "book,to the left of,s (201)", [0])],
+            detailed="relVerify",
+            spans={"3": "201", "9": "202"},
+        ),
+        "t12": _gqa_question(
+            b,
+            "Is the small book to the left of the bed?",
+            "yes",
+            [],
+            detailed="verifyRel",
+            spans={"2:4": "201", "9": "202"},
+        ),
         # kept: cup (301) and table (302), answered no (no label)
-        "t13": _gqa_question(c, "Is the cup on the table?", "no",
-                             [("select", "table (302)", []), ("verify rel", "cup,on,s (301)", [0])],
-                             detailed="relVerify", spans={"3": "301", "6": "302"}),
-        "t14": _gqa_question(c, "Is the cup next to the cup?", "no",
-                             [("select", "cup (301)", []), ("verify rel", "cup,next to,s (301)", [0])],
-                             detailed="relVerify", spans={"3": "301"}),
-        "t15": _gqa_question("2341659", "Is the console on the floor?", "yes",
-                             [("select", "floor (2187054)", []), ("verify rel", "console,on,s (2187053)", [0])],
-                             detailed="relVerify", spans={"3": "2187053", "6": "2187054"}),
+        "t13": _gqa_question(
+            c,
+            "Is the cup on the table?",
+            "no",
+            [("select", "table (302)", []), ("verify rel", "cup,on,s (301)", [0])],
+            detailed="relVerify",
+            spans={"3": "301", "6": "302"},
+        ),
+        "t14": _gqa_question(
+            c,
+            "Is the cup next to the cup?",
+            "no",
+            [("select", "cup (301)", []), ("verify rel", "cup,next to,s (301)", [0])],
+            detailed="relVerify",
+            spans={"3": "301"},
+        ),
+        "t15": _gqa_question(
+            "2341659",
+            "Is the console on the floor?",
+            "yes",
+            [("select", "floor (2187054)", []), ("verify rel", "console,on,s (2187053)", [0])],
+            detailed="relVerify",
+            spans={"3": "2187053", "6": "2187054"},
+        ),
     }
     val_graphs = {
         "2354786": _gqa_graph({"100": ("book", *_RED), "200": ("bed", *_BLUE), "300": ("lamp", *_LOW)}),

@@ -37,7 +37,7 @@ little (a few ‰ to ~1 % relative L2 for objects of 20–60 px); see ``digitisa
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import mpmath as mp
 import numpy as np
@@ -77,7 +77,7 @@ def kernel_exact(r: float, d: int) -> float:
         return float(_G(d + 1, r) - 2 * _G(d, r) + _G(d - 1, r))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _kernel_block(r: float, block: int) -> np.ndarray:
     lo, hi = block * 256, block * 256 + 256
     with mp.workdps(30):

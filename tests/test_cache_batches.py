@@ -7,17 +7,17 @@ import math
 import numpy as np
 import pytest
 import torch
-from cache_helpers import RandomSource
 from torch.utils.data import DataLoader, Subset
 
+from cache_helpers import RandomSource
 from csip.cache import BatchReader, Cache, CacheDataset, batches
+from csip.cache.order import EpochBatchSampler, epoch_permutation, flip_mask
 from csip.cache.writer import build
 from csip.descriptor import DescriptorParams
-from csip.cache.order import EpochBatchSampler, epoch_permutation, flip_mask
 from csip.train.config import TrainConfig
 from csip.train.metrics import read_metrics
-from csip.train.step import to_device
 from csip.train.run import train
+from csip.train.step import to_device
 
 S = 24
 KEYS = ("image", "sfb", "boxes", "label", "index")

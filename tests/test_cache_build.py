@@ -7,8 +7,8 @@ import pickle
 
 import numpy as np
 import pytest
-from cache_helpers import RandomSource
 
+from cache_helpers import RandomSource
 from csip.cache import Cache, CacheError
 from csip.cache.assemble import merge
 from csip.cache.format import ARRAY_FILES, split_of_id

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cache_helpers import RandomSource
 
 import csip_core
+from cache_helpers import RandomSource
 from csip.descriptor import (
     DescriptorParams,
     crop_pair,
@@ -49,13 +49,17 @@ def test_crop_is_free_and_batches_agree():
     one = np.stack([sfb(s.mask_a, s.mask_b, p) for s in samples])
     assert one.shape == (7, 57, 45) and one.dtype == np.float32
     # cropping to the union box does not change the banner (translation invariance)
-    full = np.stack([csip_core.sfb(s.mask_a, s.mask_b, forces=list(p.forces), n_angles=45, normalize="max") for s in samples])
+    full = np.stack(
+        [csip_core.sfb(s.mask_a, s.mask_b, forces=list(p.forces), n_angles=45, normalize="max") for s in samples]
+    )
     np.testing.assert_allclose(one, full, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(sfb_for_samples(samples, p), one)
     chunks = list(sfb_stream(((s.mask_a, s.mask_b) for s in samples), p, chunk=3))
     assert [len(c) for c in chunks] == [3, 3, 1]
     np.testing.assert_array_equal(np.concatenate(chunks), one)
-    raw = sfb_pairs([s.mask_a for s in samples], [s.mask_b for s in samples], forces="0,1", n_angles=45, normalize="none")
+    raw = sfb_pairs(
+        [s.mask_a for s in samples], [s.mask_b for s in samples], forces="0,1", n_angles=45, normalize="none"
+    )
     assert raw.shape == (7, 2, 45) and raw.max() > 1.0
     assert sfb_pairs([], [], p).shape == (0, 57, 45)
 

@@ -95,7 +95,9 @@ def test_training_on_a_union_is_training_on_one_cache_of_its_items(caches, tmp_p
 
 
 def test_caches_with_other_descriptors_or_sizes_are_refused_naming_the_difference(caches):
-    other = _build(caches["base"] / "other-desc", SyntheticSource(n=20, seed=4), desc=DescriptorParams.make("-2:2:1", 12, "max"))
+    other = _build(
+        caches["base"] / "other-desc", SyntheticSource(n=20, seed=4), desc=DescriptorParams.make("-2:2:1", 12, "max")
+    )
     with pytest.raises(CacheError, match=r"n_angles 16 in .*a, 12 in .*other-desc"):
         CacheUnion([caches["a"], other])
     small = _build(caches["base"] / "other-size", SyntheticSource(n=20, seed=4), size=16)

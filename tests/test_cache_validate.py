@@ -112,16 +112,31 @@ def test_search_and_dataset_check_too(copy, tmp_path):
     assert res.exit_code == 2 and "sfb.npy: checksum" in res.output, res.output
 
 
-@pytest.mark.parametrize("name, change, message", [
-    ("sfb.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 3, 1.5, a), r"item 3 has values outside \[0, 1\]"),
-    ("sfb.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 5, -0.25, a), r"item 5 has values outside"),
-    ("sfb.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 7, np.inf, a), r"item 7 holds NaN or infinite"),
-    ("boxes.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 2, 1.01, a), r"item 2 has boxes"),
-    ("boxes.npy", lambda a: a[:, :, [2, 1, 0, 3]], r"x0 <= x1"),  # x0 and x1 swapped
-    ("boxes.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 4, np.nan, a), r"item 4 has boxes"),
-    ("labels.npy", lambda a: np.where(np.arange(a.shape[0]) == 6, 10**6, a), r"item 6 has label 1000000"),
-    ("split.npy", lambda a: np.where(np.arange(a.shape[0]) == 1, 9, a).astype(np.int8), r"item 1 has split code 9"),
-])
+@pytest.mark.parametrize(
+    "name, change, message",
+    [
+        (
+            "sfb.npy",
+            lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 3, 1.5, a),
+            r"item 3 has values outside \[0, 1\]",
+        ),
+        (
+            "sfb.npy",
+            lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 5, -0.25, a),
+            r"item 5 has values outside",
+        ),
+        (
+            "sfb.npy",
+            lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 7, np.inf, a),
+            r"item 7 holds NaN or infinite",
+        ),
+        ("boxes.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 2, 1.01, a), r"item 2 has boxes"),
+        ("boxes.npy", lambda a: a[:, :, [2, 1, 0, 3]], r"x0 <= x1"),  # x0 and x1 swapped
+        ("boxes.npy", lambda a: np.where(np.arange(a.shape[0])[:, None, None] == 4, np.nan, a), r"item 4 has boxes"),
+        ("labels.npy", lambda a: np.where(np.arange(a.shape[0]) == 6, 10**6, a), r"item 6 has label 1000000"),
+        ("split.npy", lambda a: np.where(np.arange(a.shape[0]) == 1, 9, a).astype(np.int8), r"item 1 has split code 9"),
+    ],
+)
 def test_values_out_of_range_with_matching_sums(copy, name, change, message):
     a = np.load(copy / name)
     rewrite_consistently(copy, name, change(a).astype(a.dtype))
@@ -257,6 +272,7 @@ def test_counts_that_disagree_with_the_arrays_are_refused_with_or_without_a_mani
     with pytest.raises(CacheError, match=r"counts.splits says \{'train': \d+"):
         Cache(copy, verify=True)
     del man[MANIFEST_HASH]
+    man["created"] = "2026-11-26T12:00:00+00:00"  # a cache made before csip wrote manifest_hash
     man["counts"]["splits"]["train"] -= 1
     man["counts"]["labelled"] += 1
     (copy / "manifest.json").write_text(json.dumps(man))
@@ -265,3 +281,32 @@ def test_counts_that_disagree_with_the_arrays_are_refused_with_or_without_a_mani
     man["counts"]["labelled"] -= 1
     (copy / "manifest.json").write_text(json.dumps(man))
     assert Cache(copy, verify=True).counts == man["counts"]  # no manifest_hash: still readable
+
+
+def test_a_deleted_manifest_hash_is_an_edit_for_every_cache_made_since_it_exists(copy):
+    """Deleting manifest_hash (to edit the descriptor or the counts unnoticed) is itself refused
+    by every reader: Cache, `precompute info --verify`, eval and pretrain, exit 2; a cache made
+    before csip wrote one (its `created` earlier) stays readable."""
+    man = json.loads((copy / "manifest.json").read_text())
+    del man[MANIFEST_HASH]
+    man["descriptor"]["normalize"] = "none"  # what the deletion would let through
+    (copy / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(CacheError, match=f"no {MANIFEST_HASH}.*deleted or the manifest edited"):
+        Cache(copy)
+    for args in (["precompute", "info", str(copy), "--verify"],
+                 ["eval", "--cache", str(copy), "--out", str(copy.parent / "ev"), "--task", "cbir", "--no-figures",
+                  "--device", "cpu"],
+                 ["pretrain", "--cache", str(copy), "--out", str(copy.parent / "run"), "--epochs", "1",
+                  "--device", "cpu", "--no-progress"]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2 and f"no {MANIFEST_HASH}" in res.output, (args[0], res.output)
+        assert "Traceback" not in res.output
+    man["descriptor"]["normalize"] = "max"
+    for created in ("2026-11-27T14:30:39+00:00", "not a date"):
+        man["created"] = created
+        (copy / "manifest.json").write_text(json.dumps(man))
+        with pytest.raises(CacheError, match=f"no {MANIFEST_HASH}"):
+            Cache(copy)
+    man["created"] = "2026-11-27T14:30:38+00:00"
+    (copy / "manifest.json").write_text(json.dumps(man))
+    assert Cache(copy, verify=True).manifest["created"] == man["created"]

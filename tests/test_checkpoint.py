@@ -10,12 +10,12 @@ import torch
 
 import csip
 from csip.base.files import atomic_write
-from csip.train.rng import capture_rng_state, restore_rng_state
-from csip.models.encoder import encode, export_encoder, load_encoder
 from csip.models.checkpoint import load_checkpoint, save_checkpoint
-from toydata import ToyPairs
+from csip.models.encoder import encode, export_encoder, load_encoder
 from csip.train.config import TrainConfig
+from csip.train.rng import capture_rng_state, restore_rng_state
 from csip.train.run import train
+from toydata import ToyPairs
 
 
 def test_rng_state_round_trip_through_weights_only_file(tmp_path):

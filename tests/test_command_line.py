@@ -24,10 +24,12 @@ def test_help_lists_every_command_without_importing_torch():
 
     from csip.cli import COMMANDS
 
-    probe = ("import sys\nfrom csip.cli import main\n"
-             "for args in (['--help'], ['pretrain', '--help'], ['eval', '--help'], ['run', '--help']):\n"
-             "    try:\n        main(args)\n    except SystemExit as exc:\n        assert exc.code == 0, (args, exc.code)\n"
-             "print('IMPORTED', [m for m in ('torch', 'numpy', 'csip_core') if m in sys.modules])\n")
+    probe = (
+        "import sys\nfrom csip.cli import main\n"
+        "for args in (['--help'], ['pretrain', '--help'], ['eval', '--help'], ['run', '--help']):\n"
+        "    try:\n        main(args)\n    except SystemExit as exc:\n        assert exc.code == 0, (args, exc.code)\n"
+        "print('IMPORTED', [m for m in ('torch', 'numpy', 'csip_core') if m in sys.modules])\n"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.rstrip().endswith("IMPORTED []"), out[-500:]
     listing = out.split("Commands:")[1]

@@ -11,9 +11,9 @@ import warnings
 import numpy as np
 import pytest
 
+from csip.base.errors import BadFile
 from csip.data.option_values import option_bool, option_float, option_int
 from csip.data.source import open_source
-from csip.base.errors import BadFile
 from data_fixtures import write_gqa, write_spatialsense, write_unrel
 
 
@@ -66,16 +66,24 @@ def test_spatialsense_items_keep_their_image_split_in_the_cache(tmp_path):
     assert src.options()["item_splits"] == "image"  # in the build's parameters: a run begun hashing them is not resumed
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d[0]["annotations"][0].update(label="false"), r"\[0\].annotations\[0\] has label str 'false', expected true or false"),
-    (lambda d: d[0].pop("url"), r"\[0\] has no 'url'"),
-    (lambda d: d[1]["annotations"][0].pop("subject"), r"\[1\].annotations\[0\] has no 'subject'"),
-    (lambda d: d[0]["annotations"][0]["subject"].update(bbox=[8, "24", 6, 22]),
-     r"\[0\].annotations\[0\].subject has bbox .*, expected a list of 4 numbers"),
-    (lambda d: d[1].update(height="48"), r"\[1\] has height str '48', expected an integer >= 1"),
-    (lambda d: d[0].update(split="dev"), r"\[0\] has split 'dev', expected one of train, valid, test"),
-    (lambda d: d[0].update(annotations=None), r"\[0\].annotations is null, expected a list"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda d: d[0]["annotations"][0].update(label="false"),
+            r"\[0\].annotations\[0\] has label str 'false', expected true or false",
+        ),
+        (lambda d: d[0].pop("url"), r"\[0\] has no 'url'"),
+        (lambda d: d[1]["annotations"][0].pop("subject"), r"\[1\].annotations\[0\] has no 'subject'"),
+        (
+            lambda d: d[0]["annotations"][0]["subject"].update(bbox=[8, "24", 6, 22]),
+            r"\[0\].annotations\[0\].subject has bbox .*, expected a list of 4 numbers",
+        ),
+        (lambda d: d[1].update(height="48"), r"\[1\] has height str '48', expected an integer >= 1"),
+        (lambda d: d[0].update(split="dev"), r"\[0\] has split 'dev', expected one of train, valid, test"),
+        (lambda d: d[0].update(annotations=None), r"\[0\].annotations is null, expected a list"),
+    ],
+)
 def test_spatialsense_records_are_checked(tmp_path, change, message):
     path = write_spatialsense(tmp_path)
     _edit(path, change)

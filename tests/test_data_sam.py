@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from data_fixtures import sam_shaped_checkpoint, tiny_sam_checkpoint, write_image, write_spatialsense
 
 pytest.importorskip("segment_anything")

@@ -8,6 +8,11 @@ import warnings
 
 import numpy as np
 import pytest
+
+from csip.data import PREDICATES, Sample, SkipItem
+from csip.data.common import box_mask, predicate_index, read_rgb, resolve_inside, saliency_order
+from csip.data.sample import box_of
+from csip.data.source import Source, open_source, parse_spec
 from data_fixtures import (
     run_lengths,
     write_coco,
@@ -20,11 +25,6 @@ from data_fixtures import (
     write_unrel,
     write_unrel_release,
 )
-
-from csip.data import PREDICATES, Sample, SkipItem
-from csip.data.sample import box_of
-from csip.data.common import box_mask, predicate_index, read_rgb, resolve_inside, saliency_order
-from csip.data.source import Source, open_source, parse_spec
 
 RED_BOX = (6.0, 8.0, 22.0, 24.0)
 BLUE_BOX = (36.0, 20.0, 58.0, 40.0)
@@ -441,7 +441,9 @@ def test_gqa_release_train_and_eval_files(tmp_path):
     src = _gqa(rel)
     assert len(src) == rel.items
     got = src.summary()["questions"]
-    assert [{k: f[k] for k in ("file", "role", "total", "kept", "items", "dropped")} for f in got] == rel.summary["questions"]
+    assert [{k: f[k] for k in ("file", "role", "total", "kept", "items", "dropped")} for f in got] == rel.summary[
+        "questions"
+    ]
     for f in got:
         assert f["total"] == f["kept"] + sum(f["dropped"].values())
     samples = [src.load(i) for i in range(len(src))]
@@ -472,7 +474,9 @@ def test_gqa_program_walks_through_relate_and_filter_steps():
     assert classify(fig5f) == (("1", "2", "to the right of"), None)
     not_small = q(("select", "bed (7)", []), ("filter size", "not(small)", [0]), ("verify rel", "cat,on,s (8)", [1]))
     assert classify(not_small) == (("8", "7", "on"), None)  # "not(small)" is no object id
-    flag_o = q(("select", "fire truck (1)", []), ("filter color", "red", [0]), ("verify rel", "street,next to,o (2)", [1]))
+    flag_o = q(
+        ("select", "fire truck (1)", []), ("filter color", "red", [0]), ("verify rel", "street,next to,o (2)", [1])
+    )
     assert classify(flag_o) == (("1", "2", "next to"), None)
     assert classify(q(("select", "bed (7)", []), ("verify rel", "cat,on,s (-)", [0])))[1] == "object absent"
     assert classify(q(("select", "cat (-) ", []), ("verify rel", "dog,on,o (8)", [0])))[1] == "object absent"

@@ -42,7 +42,11 @@ def test_deterministic_and_order_independent():
     for a, b, c in zip(forward, backward, (clone.load(i) for i in range(20))):
         for x in (b, c):
             assert a.id == x.id and a.label == x.label and a.questions == x.questions
-            assert np.array_equal(a.image, x.image) and np.array_equal(a.mask_a, x.mask_a) and np.array_equal(a.mask_b, x.mask_b)
+            assert (
+                np.array_equal(a.image, x.image)
+                and np.array_equal(a.mask_a, x.mask_a)
+                and np.array_equal(a.mask_b, x.mask_b)
+            )
     other = SyntheticSource(n=20, seed=6).load(0)
     assert not np.array_equal(other.image, forward[0].image)
 
@@ -192,7 +196,11 @@ def test_options_record_the_generator_and_reject_bad_probabilities():
     assert SyntheticSource(n=3, size=64.0).size == 64
 
 
-_Q = re.compile(r"^Is the (.+?) (" + "|".join(sorted(map(re.escape, PREDICATES), key=len, reverse=True)) + r") the (.+?)( in the image| here)?\?$")
+_Q = re.compile(
+    r"^Is the (.+?) ("
+    + "|".join(sorted(map(re.escape, PREDICATES), key=len, reverse=True))
+    + r") the (.+?)( in the image| here)?\?$"
+)
 
 
 def test_questions_balanced_and_consistent(scenes):

@@ -22,18 +22,23 @@ def test_eval_all_tasks_end_to_end(base, cache, tmp_path):
     csip_run = trained_run(base, cache, "2d")
     sup_run = trained_run(base, cache, "2d", supervised=True)
     out = tmp_path / "out"
-    res = _run(["--task", "all", "--cache", cache, "--out", out,
+    res = _run(["--task", "all", "--task", "zeroshot", "--cache", cache, "--out", out,
                 "--checkpoint", f"c2d={csip_run}", "--checkpoint", f"sup2d={sup_run / 'checkpoints' / 'final.pt'}",
                 "--imagenet-resnet18", resnet18_weights(base), "--clip", tiny_clip_dir(base), "--pretrained-size", "32",
                 "--text-encoder", tiny_bert_dir(base), "--probe-epochs", "5", "--vqa-epochs", "3", "--vqa-hidden", "16",
                 "--device", "cpu", "--grid-k", "3"])
     assert res.exit_code == 0, res.output
     r = json.loads((out / "results.json").read_text())
-    assert r["tasks"] == ["cbir", "srr", "vqa"] and r["seed"] == 0 and r["cache"]["content_hash"]
+    assert r["tasks"] == ["cbir", "srr", "vqa", "zeroshot"] and r["seed"] == 0 and r["cache"]["content_hash"]
+    zs = {row["name"]: row for row in r["zeroshot"]["rows"]}
+    assert zs["c2d"]["status"] == "ok" and zs["sup2d"]["note"] == "no banner tower (supervised encoder)"
     groups = {e["name"]: (e["group"], e["status"]) for e in r["encoders"]}
     assert groups["c2d"] == ("C-SIP", "ok") and groups["sup2d"] == ("supervised", "ok")
     assert groups["random-init 2D"] == ("random init", "ok")
-    assert groups["ResNet18 (ImageNet)"] == ("pre-trained", "ok") and groups["CLIP image encoder"] == ("pre-trained", "ok")
+    assert groups["ResNet18 (ImageNet)"] == ("pre-trained", "ok") and groups["CLIP image encoder"] == (
+        "pre-trained",
+        "ok",
+    )
     assert groups["ResNet50 (ImageNet)"] == ("pre-trained", "skipped")
     cb = {row["name"]: row for row in r["cbir"]["rows"]}
     assert set(cb["c2d"]["ndcg"]) == {"10", "25"} and 0 < cb["c2d"]["ndcg"]["10"] <= 1
@@ -118,7 +123,9 @@ def test_an_evaluation_into_a_used_out_leaves_no_table_or_figure_of_the_earlier_
 
 def test_eval_all_skips_what_the_cache_cannot_do(base, tmp_path):
     out = tmp_path / "out"
-    res = _run(["--cache", bare_cache(base), "--out", out, "--random-init-model", "2d", "--no-figures", "--device", "cpu"])
+    res = _run(
+        ["--cache", bare_cache(base), "--out", out, "--random-init-model", "2d", "--no-figures", "--device", "cpu"]
+    )
     assert res.exit_code == 0, res.output
     r = json.loads((out / "results.json").read_text())
     assert r["tasks"] == ["cbir"] and "srr" in r["notes"] and "vqa" in r["notes"]

@@ -8,7 +8,6 @@ import torch
 
 from csip.eval.srr import ProbeConfig, accuracy_at_n, class_prior_accuracy, evaluate_probe, train_probe
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
@@ -33,8 +32,16 @@ def test_accuracy_at_n_hand_case():
 def test_linear_and_mlp_probes_learn_and_are_monotone_in_n():
     x, y = _blobs()
     for kind, lr in (("linear", 1e-2), ("mlp", 1e-2)):
-        res = evaluate_probe(x[:80], y[:80], x[100:], y[100:], n_classes=4,
-                             config=ProbeConfig(kind=kind, epochs=20, lr=lr, batch_size=16), x_val=x[80:100], y_val=y[80:100])
+        res = evaluate_probe(
+            x[:80],
+            y[:80],
+            x[100:],
+            y[100:],
+            n_classes=4,
+            config=ProbeConfig(kind=kind, epochs=20, lr=lr, batch_size=16),
+            x_val=x[80:100],
+            y_val=y[80:100],
+        )
         acc = res["acc"]
         assert acc[1] > 0.8, (kind, acc)
         assert all(acc[n] <= acc[n + 1] for n in range(1, 5))

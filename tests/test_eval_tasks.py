@@ -30,7 +30,7 @@ def toy():
 
 
 def test_the_registry_names_are_the_task_classes_names_in_report_order():
-    assert task_names() == ("cbir", "srr", "vqa")
+    assert task_names() == ("cbir", "srr", "vqa", "crossmodal", "zeroshot")
     for name in TASKS:
         task = load_task(name)
         assert isinstance(task, Task) and task.name == name and task.table_type.__name__.lower() == f"{name}table"
@@ -112,7 +112,7 @@ def test_a_toy_task_runs_through_csip_eval_beside_a_built_in_one(toy, cache, tmp
 def test_an_unregistered_task_is_refused_by_name():
     from csip.base.errors import BadOption
 
-    with pytest.raises(BadOption, match="--task 'toy': expected one of cbir, srr, vqa, all"):
+    with pytest.raises(BadOption, match="--task 'toy': expected one of cbir, srr, vqa, crossmodal, zeroshot, all"):
         EvalConfig(cache="c", out="o", tasks=("toy",))
     res = CliRunner().invoke(main, ["eval", "--cache", "c", "--out", "o", "--task", "toy"])
     assert res.exit_code == 2 and "'toy' is not one of" in res.output

@@ -13,16 +13,21 @@ from pathlib import Path
 
 import pytest
 
-from csip.cache import format as cache_format
 from csip.base.errors import BadOption
-from csip.eval.config import EvalConfig, eval_settings
 from csip.base.fingerprint import (
-    ABSENT, cache_identity, cache_identity_at, describe_diff, fingerprint, path_identity, settings_diff,
+    ABSENT,
+    cache_identity,
+    cache_identity_at,
+    describe_diff,
+    fingerprint,
+    path_identity,
+    settings_diff,
 )
+from csip.cache import format as cache_format
+from csip.eval.config import EvalConfig, eval_settings
 from csip.study.stages import StudyError, run_eval, train_run
-from csip.train.config import TrainConfig
+from csip.train.config import RUN_DEFINING_FIELDS, TrainConfig, run_settings, stored_run_settings
 from csip.train.run import train
-from csip.train.config import RUN_DEFINING_FIELDS, run_settings, stored_run_settings
 from eval_helpers import one_thread, synthetic_cache
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -122,7 +127,9 @@ def test_a_field_that_does_not_define_the_run_leaves_the_fingerprint(name, value
 
 def test_the_cache_content_changes_the_fingerprint():
     cfg = TrainConfig(out="a", cache="c")
-    assert fingerprint(run_settings(cfg, {**IDENTITY, "content_hash": "d" * 64})) != fingerprint(run_settings(cfg, IDENTITY))
+    assert fingerprint(run_settings(cfg, {**IDENTITY, "content_hash": "d" * 64})) != fingerprint(
+        run_settings(cfg, IDENTITY)
+    )
     assert fingerprint(run_settings(cfg, None)) != fingerprint(run_settings(cfg, IDENTITY))
 
 

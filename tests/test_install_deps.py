@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "install_deps.py"
 

@@ -15,16 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cache_helpers import HOLD_ENV, subprocess_env
 from click.testing import CliRunner
+
+from cache_helpers import HOLD_ENV, subprocess_env
 
 pytest.importorskip("csip_core._csip_core", reason="the Rust extension is not built")
 
+from csip.base.preemption import EXIT_INTERRUPTED  # noqa: E402
 from csip.cache import Cache  # noqa: E402
 from csip.cache.format import ARRAY_FILES  # noqa: E402
-from csip.models.checkpoint import load_checkpoint  # noqa: E402
 from csip.cli import main  # noqa: E402
-from csip.base.preemption import EXIT_INTERRUPTED  # noqa: E402
+from csip.models.checkpoint import load_checkpoint  # noqa: E402
 from csip.train.metrics import read_metrics  # noqa: E402
 
 SRC = "python:cache_helpers:make_source"
@@ -341,7 +342,9 @@ def test_a_bare_resume_keeps_the_options_that_do_not_define_the_run(tmp_path, cl
     torch.save(state, ckpts / "last.pt")
     res = _in_process(["pretrain", "--out", str(out), "--resume"])  # as the interrupted run prints it
     assert res.exit_code == 0, res.output
-    steps = [r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "train"]
+    steps = [
+        r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "train"
+    ]
     assert steps == [1, 2, 3]  # step 3 logged once (by the resumed run), 4 and the torn line gone
     assert not list(ckpts.glob(".*.tmp"))
     stored = load_checkpoint(ckpts / "final.pt")["train_config"]

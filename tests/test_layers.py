@@ -47,10 +47,16 @@ def _imported_modules(source: str, package: str) -> list[str]:
 
 
 def test_no_library_module_imports_a_command_even_lazily():
-    library = [p for p in PACKAGE.rglob("*.py") if "commands" not in p.relative_to(PACKAGE).parts and p.name != "cli.py"]
+    library = [
+        p for p in PACKAGE.rglob("*.py") if "commands" not in p.relative_to(PACKAGE).parts and p.name != "cli.py"
+    ]
     assert PACKAGE / "study" / "stages.py" in library and len(library) > 40
-    offenders = {str(p.relative_to(PACKAGE)): m for p in library
-                 for m in _imported_modules(p.read_text(encoding="utf-8"), _package_of(p)) if m.startswith(COMMAND_LAYER)}
+    offenders = {
+        str(p.relative_to(PACKAGE)): m
+        for p in library
+        for m in _imported_modules(p.read_text(encoding="utf-8"), _package_of(p))
+        if m.startswith(COMMAND_LAYER)
+    }
     assert offenders == {}
 
 
@@ -58,7 +64,13 @@ def test_the_import_scan_resolves_lazy_relative_imports():
     """What run_eval once did (``from ..commands.evaluate import evaluate`` in a function) is seen."""
     src = "import json\nfrom . import table\ndef f():\n    from ..commands.evaluate import evaluate\n"
     names = _imported_modules(src, _package_of(PACKAGE / "study" / "stages.py"))
-    assert names == ["json", "csip.study", "csip.study.table", "csip.commands.evaluate", "csip.commands.evaluate.evaluate"]
+    assert names == [
+        "json",
+        "csip.study",
+        "csip.study.table",
+        "csip.commands.evaluate",
+        "csip.commands.evaluate.evaluate",
+    ]
     assert _package_of(PACKAGE / "eval" / "__init__.py") == "csip.eval"
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from csip.cache.order import hflip_batch, mirror_boxes, mirror_sfb
 from csip.models import (
     IMAGE_ENCODERS,
     ImageNormalize,
@@ -21,7 +22,6 @@ from csip.models import (
     circular_theta_pad,
     default_model_config,
 )
-from csip.cache.order import hflip_batch, mirror_boxes, mirror_sfb
 
 torch.set_num_threads(2)
 
@@ -67,7 +67,10 @@ def test_spatial_encoder_is_equivariant_to_theta_shifts():
 def test_image_encoders_forward_backward(name):
     torch.manual_seed(0)
     enc = build_image_encoder(name, out_dim=16)
-    batch = {"image": torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8), "boxes": torch.rand(2, 2, 4).sort(-1)[0]}
+    batch = {
+        "image": torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8),
+        "boxes": torch.rand(2, 2, 4).sort(-1)[0],
+    }
     f = enc(batch)
     assert f.shape == (2, 16) and enc.out_dim == 16
     f.sum().backward()
@@ -201,7 +204,10 @@ def test_narrow_resnet_width(name):
     enc = build_image_encoder(name, out_dim=8, width=16)
     assert enc.backbone.out_dim == 128 and enc.backbone.layer4[1].conv2.out_channels == 128
     assert enc.backbone.conv1.out_channels == 16 and enc.config["width"] == 16
-    batch = {"image": torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8), "boxes": torch.rand(2, 2, 4).sort(-1)[0]}
+    batch = {
+        "image": torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8),
+        "boxes": torch.rand(2, 2, 4).sort(-1)[0],
+    }
     assert enc(batch).shape == (2, 8)
     assert "width" not in build_image_encoder(name, out_dim=8).config
     n16 = sum(p.numel() for p in enc.backbone.parameters())
@@ -234,7 +240,10 @@ def test_checkpoints_with_the_old_wrapped_keys_still_load():
 def test_channels_last_model_matches_contiguous():
     torch.manual_seed(0)
     enc = build_image_encoder("drnet", out_dim=8).eval()
-    batch = {"image": torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8), "boxes": torch.rand(2, 2, 4).sort(-1)[0]}
+    batch = {
+        "image": torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8),
+        "boxes": torch.rand(2, 2, 4).sort(-1)[0],
+    }
     a = enc(batch)
     enc_cl = enc.to(memory_format=torch.channels_last)
     b = enc_cl({**batch, "image": batch["image"].contiguous(memory_format=torch.channels_last)})

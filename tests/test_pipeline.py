@@ -39,7 +39,9 @@ def test_run_writes_table2_rows_for_every_encoder_training_and_seed(tiny_run):
     assert s["format"] == "csip-run-summary" and s["settings"]["encoders"] == ["resnet18", "2d"]
     assert s["settings"]["seeds"] == [0, 1] and s["select"] == "val_ndcg10_embed"
     keys = {(r["encoder"], r["training"], r["seed"]) for r in s["rows"]}
-    assert keys == {(e, t, k) for e in ("resnet18", "2d") for t in ("random-init", "supervised", "c-sip") for k in (0, 1)}
+    assert keys == {
+        (e, t, k) for e in ("resnet18", "2d") for t in ("random-init", "supervised", "c-sip") for k in (0, 1)
+    }
     for r in s["rows"]:
         assert 0 < r["ndcg@10"] <= 1 and 0 < r["ndcg@25"] <= 1
         assert r["features"] == ("embed" if r["training"] == "c-sip" else "pre")
@@ -60,6 +62,28 @@ def test_run_writes_table2_rows_for_every_encoder_training_and_seed(tiny_run):
     assert (out / "runs" / "resnet18" / "c-sip-seed0-x2" / "checkpoints" / "best.pt").is_file()
     md = (out / "summary.md").read_text()
     assert "## Table 2" in md and "## Budget check" in md and "csip eval --cache" in md
+
+
+def test_the_summary_holds_the_banner_tower_tasks_for_every_c_sip_row(tiny_run):
+    """Cross-modal recalls and zero/k-shot accuracies of each C-SIP row: the mean over seeds of
+    the evaluations' results.json values (read back here independently)."""
+    out, _ = tiny_run
+    s = json.loads((out / "summary.json").read_text())
+    cm = {(r["label"], r["row"]): r for r in s["layouts"]["crossmodal"]}
+    zs = {(r["label"], r["row"]): r for r in s["layouts"]["zeroshot"]}
+    for enc in ("resnet18", "2d"):
+        assert cm[(enc, "c-sip")]["seeds"] == 2 and zs[(enc, "c-sip")]["seeds"] == 2
+        assert cm[(enc, "chance")]["group"] == "reference" and zs[(enc, "class prior")]["group"] == "reference"
+        assert any(g["group"] == "random init" for (e, _), g in zs.items() if e == enc)
+        per_seed = [json.loads((out / "eval" / enc / f"seed{k}" / "results.json").read_text()) for k in (0, 1)]
+        r1 = [next(r for r in d["crossmodal"]["rows"] if r["name"] == f"c-sip-seed{k}")["banner_to_image"]["1"]
+              for k, d in enumerate(per_seed)]
+        assert cm[(enc, "c-sip")]["b2i@1"] == pytest.approx(100 * sum(r1) / 2)
+        z = [next(r for r in d["zeroshot"]["rows"] if r["name"] == f"c-sip-seed{k}")["image6"]["zero-shot"]["1"]
+             for k, d in enumerate(per_seed)]
+        assert zs[(enc, "c-sip")]["zero-shot/6"] == pytest.approx(100 * sum(z) / 2)
+    md = (out / "summary.md").read_text()
+    assert "## Layouts: cross-modal retrieval" in md and "## Layouts: relation recognition" in md
 
 
 def test_every_summary_number_comes_from_the_printed_csip_eval_command(tiny_run, tmp_path):

@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 import pytest
-from cache_helpers import subprocess_env
 from click.testing import CliRunner
 
+from cache_helpers import subprocess_env
 from csip.cache import Cache
 from csip.cache.format import ARRAY_FILES
 from csip.commands.precompute import precompute

@@ -118,9 +118,9 @@ def _rank(rank: int, port: int, tmp: str) -> None:
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     from csip.base import distributed as du
-    from toydata import ToyPairs
     from csip.train.config import TrainConfig
     from csip.train.run import train
+    from toydata import ToyPairs
 
     cfg = TrainConfig(out=str(Path(tmp) / "ddp"), model="2d", epochs=2, batch_size=8, workers=0, log_every=1,
                       progress=False, feature_dim=16, embed_dim=8, spatial_channels=4, device="cpu")

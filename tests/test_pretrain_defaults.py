@@ -6,7 +6,12 @@ import dataclasses
 
 from csip.commands.pretrain import pretrain
 from csip.train.config import (
-    KEPT_ON_RESUME, RUN_DEFINING_FIELDS, SYNTHETIC_DEFAULTS, TrainConfig, option_value, param_of,
+    KEPT_ON_RESUME,
+    RUN_DEFINING_FIELDS,
+    SYNTHETIC_DEFAULTS,
+    TrainConfig,
+    option_value,
+    param_of,
 )
 
 #: Options named differently from their TrainConfig field.

@@ -23,7 +23,13 @@ def reference(mask: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
         cells = []
         for j in range(n_out):
             lo, hi = Fraction(j * n_in, n_out), Fraction((j + 1) * n_in, n_out)
-            cells.append([(x, min(hi, x + 1) - max(lo, x)) for x in range(int(lo), min(n_in, int(hi) + 1)) if min(hi, x + 1) > max(lo, x)])
+            cells.append(
+                [
+                    (x, min(hi, x + 1) - max(lo, x))
+                    for x in range(int(lo), min(n_in, int(hi) + 1))
+                    if min(hi, x + 1) > max(lo, x)
+                ]
+            )
         return cells
 
     rows, cols = overlaps(h, out_h), overlaps(w, out_w)
@@ -35,7 +41,9 @@ def reference(mask: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("shape,size", [((23, 31), (7, 12)), ((40, 17), (13, 5)), ((9, 9), (14, 20)), ((50, 64), (17, 17))])
+@pytest.mark.parametrize(
+    "shape,size", [((23, 31), (7, 12)), ((40, 17), (13, 5)), ((9, 9), (14, 20)), ((50, 64), (17, 17))]
+)
 def test_matches_the_exact_reference(shape, size):
     rng = np.random.default_rng(sum(shape) + sum(size))
     blobs = rng.random(shape) < 0.5

@@ -15,7 +15,9 @@ import csip_core
 
 
 def pillow(img: np.ndarray, height: int, width: int) -> np.ndarray:
-    return np.asarray(Image.fromarray(np.ascontiguousarray(img), mode="RGB").resize((width, height), Image.Resampling.BILINEAR))
+    return np.asarray(
+        Image.fromarray(np.ascontiguousarray(img), mode="RGB").resize((width, height), Image.Resampling.BILINEAR)
+    )
 
 
 def test_equals_pillow_on_random_sizes():
@@ -27,7 +29,9 @@ def test_equals_pillow_on_random_sizes():
         else:  # near the input size, where the order of Pillow's two passes flips
             oh, ow = int(rng.integers(max(1, h - 6), h + 7)), int(rng.integers(max(1, w - 6), w + 7))
         img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-        np.testing.assert_array_equal(csip_core.resize_rgb(img, oh, ow), pillow(img, oh, ow), err_msg=f"{(h, w)} -> {(oh, ow)}")
+        np.testing.assert_array_equal(
+            csip_core.resize_rgb(img, oh, ow), pillow(img, oh, ow), err_msg=f"{(h, w)} -> {(oh, ow)}"
+        )
 
 
 @pytest.mark.parametrize("size", [(640, 480), (480, 300)])

@@ -12,7 +12,6 @@ from csip.cli import main
 from data_fixtures import tiny_sam_checkpoint, write_image
 from eval_helpers import trained_run
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 

@@ -49,9 +49,9 @@ def selected_run(tmp_path_factory):
 
 def test_best_checkpoint_is_the_best_val_epoch_and_reproduces_its_metric(selected_run):
     from csip.cache import Cache
-    from csip.models.encoder import load_encoder
     from csip.eval.cbir import ndcg
     from csip.eval.features import extract
+    from csip.models.encoder import load_encoder
     from csip.train.metrics import read_metrics
 
     cache_dir, out = selected_run
@@ -74,9 +74,9 @@ def test_best_checkpoint_is_the_best_val_epoch_and_reproduces_its_metric(selecte
 
 def test_features_embed_changes_only_rows_with_a_projection_head(tmp_path_factory, tmp_path):
     from csip.cache import Cache
-    from csip.models.encoder import load_encoder
     from csip.cli import main
     from csip.eval.cbir import ndcg
+    from csip.models.encoder import load_encoder
 
     base = shared_base(tmp_path_factory)
     cache_dir = synthetic_cache(base)
@@ -90,7 +90,9 @@ def test_features_embed_changes_only_rows_with_a_projection_head(tmp_path_factor
                                             "--checkpoint", f"c={csip_run}", "--checkpoint", f"s={sup_run}",
                                             "--features", kind, "--no-figures", "--quiet"], catch_exceptions=False)
             assert res.exit_code == 0, res.output
-            results[kind] = {r["name"]: r for r in json.loads((tmp_path / kind / "results.json").read_text())["cbir"]["rows"]}
+            results[kind] = {
+                r["name"]: r for r in json.loads((tmp_path / kind / "results.json").read_text())["cbir"]["rows"]
+            }
             assert json.loads((tmp_path / kind / "results.json").read_text())["settings"]["features"] == kind
     pre, emb = results["pre"], results["embed"]
     for name in ("random-init 2D", "s"):

@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 import torch
 
-from csip.models.checkpoint import load_checkpoint
-from toydata import ToyPairs
-from csip.train.data import DataError
 from csip.cache.order import EpochBatchSampler, flip_mask
+from csip.models.checkpoint import load_checkpoint
 from csip.train.config import TrainConfig
+from csip.train.data import DataError
 from csip.train.loss_monitor import TrainingDiverged
 from csip.train.metrics import read_metrics
 from csip.train.run import train
 from csip.train.schedule import warmup_cosine
+from toydata import ToyPairs
 
 PYTHON_DIR = str(Path(__file__).resolve().parents[1] / "python")
 
@@ -243,8 +243,8 @@ def test_hflip_mirrors_left_right_labels_for_the_supervised_baseline():
     """A horizontal flip turns "A to the left of B" into "A to the right of B": the supervised
     baseline, trained with flips, must see the mirrored label (it used to keep the original one,
     so half of its left/right examples were labelled wrongly)."""
-    from csip.data import PREDICATES
     from csip.cache.order import hflip_batch, mirror_labels
+    from csip.data import PREDICATES
 
     left, right = PREDICATES.index("to the left of"), PREDICATES.index("to the right of")
     labels = torch.tensor([left, right, left, PREDICATES.index("above"), -1, PREDICATES.index("next to")])

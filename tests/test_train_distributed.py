@@ -11,10 +11,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from toydata import ToyPairs
 from csip.train.config import TrainConfig
 from csip.train.metrics import read_metrics
 from csip.train.run import train
+from toydata import ToyPairs
 
 WORLD = 2
 

@@ -13,15 +13,14 @@ from torch.utils.data import DataLoader
 
 import csip
 from csip.eval.cbir import ndcg
-from csip.train.loss import clip_loss, supervised_loss
 from csip.models import build_model, default_model_config, image_tower
-from csip.train.config import TrainConfig
-from csip.train.run import train
-from csip.train.validation import validate
 from csip.train.checkpointer import Checkpointer
-from csip.train.objectives import make_objective
+from csip.train.config import TrainConfig
+from csip.train.loss import clip_loss, supervised_loss
 from csip.train.loss_monitor import LossMonitor, TrainingDiverged
-from csip.train.validation import validation_record
+from csip.train.objectives import make_objective
+from csip.train.run import train
+from csip.train.validation import validate, validation_record
 from toydata import ToyPairs
 
 
@@ -89,14 +88,23 @@ def test_one_val_pass_gives_what_a_loss_pass_and_a_retrieval_pass_give(name, sup
     rng_after_two_passes = torch.get_rng_state()
     ds.reads = 0
     torch.manual_seed(5)
-    got = validation_record(model, ds, 6, torch.device("cpu"), make_objective("supervised" if supervised else "csip"), amp=False,
-                            retrieval=True)
+    got = validation_record(
+        model,
+        ds,
+        6,
+        torch.device("cpu"),
+        make_objective("supervised" if supervised else "csip"),
+        amp=False,
+        retrieval=True,
+    )
     assert got == want  # exactly, every value
     assert list(got) == list(want)  # the record's key order (metrics.jsonl) too
     assert ds.reads == 19  # every item read once
     assert torch.equal(torch.get_rng_state(), rng_after_two_passes)  # checkpoints store this RNG
     assert not model.training  # the mode it was called in
-    loss_only = validate(model, ds, 6, torch.device("cpu"), make_objective("supervised" if supervised else "csip"), amp=False)
+    loss_only = validate(
+        model, ds, 6, torch.device("cpu"), make_objective("supervised" if supervised else "csip"), amp=False
+    )
     assert loss_only == {key: want[key] for key in list(want)[:2]}
 
 

@@ -42,8 +42,9 @@ Layout of a finished cache (``N`` items, image size ``S``, banner ``R × K``)::
     content_hash sha256 over "name:sha256\\n" of every file, sorted by name
     run          {params_hash, params (everything that fixes the content), n_chunks, chunk}
     build        seconds per stage (load, prepare, wait, sfb, write, consolidate, wall)
-    manifest_hash  csip.base.fingerprint of every field above (caches made before it have none):
-                   an edited manifest field is refused on opening
+    manifest_hash  csip.base.fingerprint of every field above: an edited manifest field is refused
+                   on opening, and so is a deleted manifest_hash (caches created before
+                   2026-11-27T14:30:39Z, when csip started writing it, have none and stay readable)
 
 Items keep the source's order; skipped items (``SkipItem(reason)`` from the source, or any
 other exception, counted as ``"error: <ExceptionType>"`` with its message) leave no gap.
@@ -99,7 +100,6 @@ from ..base.lazy import lazy_exports
 from .batches import BatchReader, batches  # (imports torch only when used)
 from .format import FORMAT_NAME, FORMAT_VERSION, SPLIT_NAMES, SPLITS, CacheError, ParamsMismatch
 from .reader import Cache
-
 
 # imported on use: torch and the writer stay unimported until needed
 __getattr__ = lazy_exports(__name__, {"CacheDataset": "dataset", "build": "writer", "resolve_source": "writer",

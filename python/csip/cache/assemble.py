@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..base.lock import output_lock
 from .chunks import (
     clean_stale_tmp,
     consolidate_tmp_name,
@@ -51,7 +52,6 @@ from .format import (
 )
 from .validate import check_values, stamp_fresh
 
-
 #: How the stored images and masks were made (recorded in every manifest as ``image``).
 IMAGE_LAYOUT: dict[str, str] = {
     "crop": "union box of box_a and box_b, clamped to the image",
@@ -75,7 +75,7 @@ class SkippedItems:
     listed: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def of(cls, manifests: list[dict[str, Any]]) -> "SkippedItems":
+    def of(cls, manifests: list[dict[str, Any]]) -> SkippedItems:
         skipped = cls()
         for m in manifests:
             for entry in m["skipped"]:
@@ -156,7 +156,7 @@ class Consolidator:
             self.close()
             raise
 
-    def add(self, c: int, path: str | os.PathLike, arrays: "dict[str, np.ndarray | Rows] | None" = None) -> None:
+    def add(self, c: int, path: str | os.PathLike, arrays: dict[str, np.ndarray | Rows] | None = None) -> None:
         """Append finished chunk ``c`` (which must be :attr:`next`), checked first.
 
         ``arrays``: the chunk's arrays as just written by this process
@@ -179,7 +179,7 @@ class Consolidator:
         self.chunk_dirs.append(path)
         self.seconds += time.perf_counter() - t0
 
-    def append_rows(self, c: int, arrays: "dict[str, np.ndarray | Rows]", ids: list[str],
+    def append_rows(self, c: int, arrays: dict[str, np.ndarray | Rows], ids: list[str],
                     questions: list[dict[str, Any]], sync: bool = False) -> None:
         """Append some items of chunk ``c`` (which must be :attr:`next`) straight from memory,
         as they come; :meth:`seal_unwritten` closes the chunk. For the run's last chunk, never
@@ -281,7 +281,7 @@ class Consolidator:
             self._remove_own_chunks()
         return manifest
 
-    def _nothing_usable(self, skipped: "SkippedItems") -> CacheError:
+    def _nothing_usable(self, skipped: SkippedItems) -> CacheError:
         """The error of a run whose every item was skipped, with the reasons and the first ones."""
         params = self.params
         detail = ", ".join(f"{r!r}: {k}" for r, k in skipped.reasons.most_common())
@@ -324,7 +324,7 @@ class Consolidator:
         fsync_dir(self.out)
         return files
 
-    def _manifest(self, files: dict[str, dict[str, Any]], skipped: "SkippedItems") -> dict[str, Any]:
+    def _manifest(self, files: dict[str, dict[str, Any]], skipped: SkippedItems) -> dict[str, Any]:
         """``manifest.json`` of the sealed cache (its counts read back from the final files)."""
         out, params, manifests = self.out, self.params, self.manifests
         splits = np.load(out / "split.npy", mmap_mode="r", allow_pickle=False)
@@ -409,7 +409,7 @@ class InOrderFeeder:
         self._ready = dict(ready)
         self._in_memory: dict[int, dict[str, Any]] = {}  # arrays of chunks written by this run
 
-    def add(self, c: int, path: Path, arrays: "dict[str, np.ndarray | Rows] | None" = None) -> None:
+    def add(self, c: int, path: Path, arrays: dict[str, np.ndarray | Rows] | None = None) -> None:
         """Chunk ``c`` is finished in ``path`` (with ``arrays`` in memory): append every chunk
         that can now go, in order."""
         self._ready[c] = path
@@ -476,7 +476,13 @@ def merge(
     if not shard_dirs:
         raise CacheError("merge: no shard directory given")
     run, chunks = _shard_chunks([Path(d) for d in shard_dirs])
-    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out):  # one writer per cache directory
+        return _merge_into(out, shard_dirs, run, chunks, keep_chunks, verify)
+
+
+def _merge_into(out: Path, shard_dirs: list[str | os.PathLike], run: dict[str, Any], chunks: dict[int, Path],
+                keep_chunks: bool, verify: bool) -> dict[str, Any]:
+    """:func:`merge` once ``out`` is locked: the finished cache found there, else the merged one."""
     clean_stale_tmp(out)  # the consolidation directory of a merge that was killed
     if (out / MANIFEST).exists():
         man = read_json(out / MANIFEST, "manifest")
@@ -537,7 +543,9 @@ def _missing_shards_error(shard_dirs: list[str | os.PathLike], missing: list[int
     for d in shard_dirs:
         for marker in Path(d).glob("shard-*-of-*.json"):
             shard_n = int(marker.stem.split("-of-")[1])
-    owners = f"; with {shard_n} shards they belong to shard(s) {sorted({c % shard_n for c in missing})}" if shard_n else ""
+    owners = (
+        f"; with {shard_n} shards they belong to shard(s) {sorted({c % shard_n for c in missing})}" if shard_n else ""
+    )
     return CacheError(
         f"merge: {len(missing)} of {n_chunks} chunks are missing (e.g. {missing[:10]}){owners}. "
         "Finish those shards (rerun their command) and merge again."

@@ -78,11 +78,24 @@ class BatchReader:
     the cache rows of the dataset to read instead of the whole ``split`` (e.g. its labelled items).
     """
 
-    def __init__(self, cache: str | os.PathLike | Cache | CacheUnion, split: str | None = "train", batch_size: int = 256,
-                 seed: int = 0, rank: int = 0, world: int = 1, *, keys: Sequence[str] | None = None,
-                 device: str | torch.device | None = None, flip: bool = True, channels_last: bool = False,
-                 threads: int | None = None, prefetch: int = 3, reuse: bool = False,
-                 rows: np.ndarray | None = None):
+    def __init__(
+        self,
+        cache: str | os.PathLike | Cache | CacheUnion,
+        split: str | None = "train",
+        batch_size: int = 256,
+        seed: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        *,
+        keys: Sequence[str] | None = None,
+        device: str | torch.device | None = None,
+        flip: bool = True,
+        channels_last: bool = False,
+        threads: int | None = None,
+        prefetch: int = 3,
+        reuse: bool = False,
+        rows: np.ndarray | None = None,
+    ):
         import torch  # optional (the ml extra): csip.cache imports without torch
 
         self.cache = cache if isinstance(cache, (Cache, CacheUnion)) else Cache(cache)

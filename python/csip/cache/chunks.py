@@ -36,11 +36,11 @@ from .format import (
     FORMAT_VERSION,
     CacheError,
     ParamsMismatch,
+    Rows,
     expected_shapes,
     load_npy,
     read_json,
     rmtree_quiet,
-    Rows,
     save_npy_hashed,
     sha256_file,
 )
@@ -71,8 +71,8 @@ def consolidate_tmp_name() -> str:
 
 
 def chunk_arrays(
-    items: list[PreparedItem], sfb: "np.ndarray | list[np.ndarray]", image_size: int, desc_shape: tuple[int, int]
-) -> dict[str, "np.ndarray | Rows"]:
+    items: list[PreparedItem], sfb: np.ndarray | list[np.ndarray], image_size: int, desc_shape: tuple[int, int]
+) -> dict[str, np.ndarray | Rows]:
     """The array files of a chunk of ``items``, by file name. ``sfb``: the stacked ``(n, R, K)``
     banners or one ``(R, K)`` array per item. Images, masks and banners stay :class:`Rows`
     (written without stacking); the small arrays are stacked."""
@@ -97,7 +97,9 @@ def chunk_text(items: list[PreparedItem]) -> tuple[list[str], list[dict[str, Any
     """A chunk's ids and its questions (``{"index", "text", "answer"}``, index in the chunk)."""
     ids = [it.id for it in items]
     questions = [
-        {"index": k, "text": text, "answer": bool(answer)} for k, it in enumerate(items) for text, answer in it.questions
+        {"index": k, "text": text, "answer": bool(answer)}
+        for k, it in enumerate(items)
+        for text, answer in it.questions
     ]
     return ids, questions
 
@@ -151,12 +153,12 @@ def write_chunk(
     start: int,
     stop: int,
     items: list[PreparedItem],
-    sfb: "np.ndarray | list[np.ndarray]",
+    sfb: np.ndarray | list[np.ndarray],
     skipped: list[Skipped],
     params_hash: str,
     image_size: int,
     desc_shape: tuple[int, int],
-    arrays: "dict[str, np.ndarray | Rows] | None" = None,
+    arrays: dict[str, np.ndarray | Rows] | None = None,
 ) -> Path:
     """Write chunk ``c`` atomically; returns its final directory. ``arrays``: the chunk's
     :func:`chunk_arrays`, when the caller has them already."""

@@ -20,9 +20,12 @@ import numpy as np
 # The settings fingerprint lives in csip.base.fingerprint (shared with training runs and evaluations);
 # re-exported here under the cache's names, so params_hash values, and the caches, stay the same.
 from ..base.files import open_regular, read_regular_json, require_regular
-from ..base.fingerprint import settings_diff, short_repr
-from ..base.fingerprint import sha256_file  # noqa: F401  (re-exported)
 from ..base.fingerprint import fingerprint as params_hash  # noqa: F401  (re-exported)
+from ..base.fingerprint import (
+    settings_diff,
+    sha256_file,  # noqa: F401  (re-exported)
+    short_repr,
+)
 
 FORMAT_NAME = "csip-cache"
 #: Bumped on any incompatible change of the on-disk layout; readers refuse other versions.
@@ -101,6 +104,25 @@ def split_code(value: Any) -> int | None:
 MANIFEST_HASH = "manifest_hash"
 
 
+#: When csip started writing :data:`MANIFEST_HASH` (the commit that added it). The format version
+#: did not change then, so a manifest's ``created`` time tells a cache made before it (readable
+#: without one) from a newer one whose field was deleted (an edit, refused).
+MANIFEST_HASH_SINCE = _dt.datetime(2026, 11, 27, 14, 30, 39, tzinfo=_dt.timezone.utc)
+
+
+def manifest_hash_expected(manifest: dict[str, Any]) -> bool:
+    """Whether ``manifest`` must hold a :data:`MANIFEST_HASH`: made (``created``, ISO 8601 UTC)
+    at or after :data:`MANIFEST_HASH_SINCE`, or of unknown date (a ``created`` that is missing
+    or not a date is itself an edit)."""
+    try:
+        created = _dt.datetime.fromisoformat(str(manifest.get("created")))
+    except ValueError:
+        return True
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=_dt.timezone.utc)
+    return created >= MANIFEST_HASH_SINCE
+
+
 def manifest_hash(manifest: dict[str, Any]) -> str:
     """:func:`params_hash` (the settings fingerprint) of ``manifest`` without its own
     :data:`MANIFEST_HASH` field."""
@@ -174,7 +196,11 @@ def save_npy(path: str | os.PathLike, arr: np.ndarray) -> None:
 
 def npy_header_bytes(shape: tuple[int, ...], dtype: np.dtype | str) -> bytes:
     """The exact header ``np.save`` writes for an array of this shape and dtype (C order)."""
-    d = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(int(x) for x in shape)}
+    d = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": tuple(int(x) for x in shape),
+    }
     bio = io.BytesIO()
     try:
         np.lib.format.write_array_header_1_0(bio, d)
@@ -227,7 +253,7 @@ class Rows:
         return [memoryview(r.reshape(-1)).cast("B") for r in self.rows if r.size]
 
 
-def array_buffers(arr: "np.ndarray | Rows") -> list[memoryview]:
+def array_buffers(arr: np.ndarray | Rows) -> list[memoryview]:
     """The bytes of an array (C order) or of a :class:`Rows` stack, as buffers to write in order."""
     if isinstance(arr, Rows):
         return arr.buffers()
@@ -235,7 +261,7 @@ def array_buffers(arr: "np.ndarray | Rows") -> list[memoryview]:
     return [memoryview(arr.reshape(-1)).cast("B")] if arr.size else []
 
 
-def save_npy_hashed(path: str | os.PathLike, arr: "np.ndarray | Rows", fsync: bool = True) -> dict[str, Any]:
+def save_npy_hashed(path: str | os.PathLike, arr: np.ndarray | Rows, fsync: bool = True) -> dict[str, Any]:
     """Write ``arr`` (an array, or a :class:`Rows` stack) as a .npy (the bytes ``np.save``
     would write for the stacked array) and hash it on the way.
 

@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from csip_core import resize_mask, resize_rgb
 
 from .. import descriptor
+from ..base.orphans import die_with_parent
 from ..data.sample import SkipItem
 from ..descriptor import crop_pair
-from ..base.orphans import die_with_parent
 from .format import split_code, split_of_id
 
 
@@ -207,7 +208,11 @@ def add_banners(
     t0 = time.perf_counter()
     bad: dict[int, Skipped] = {}
     try:
-        rows = list(descriptor.sfb_pairs([it.sfb_a for it in items], [it.sfb_b for it in items], desc, n_threads=n_threads, crop=False))
+        rows = list(
+            descriptor.sfb_pairs(
+                [it.sfb_a for it in items], [it.sfb_b for it in items], desc, n_threads=n_threads, crop=False
+            )
+        )
     except Exception:  # noqa: BLE001 - find the culprit(s) one by one
         rows = []
         for it in items:

@@ -18,12 +18,14 @@ from .format import (
     FORMAT_VERSION,
     MANIFEST,
     MANIFEST_HASH,
+    MANIFEST_HASH_SINCE,
     RUN_FILE,
     SPLITS,
     CacheError,
     expected_shapes,
     load_npy,
     manifest_hash,
+    manifest_hash_expected,
     npy_header,
     read_json,
 )
@@ -84,7 +86,9 @@ _FIELDS: tuple[tuple[tuple[str, ...], Any, str], ...] = (
 def check_manifest(man: dict[str, Any], mpath: Path) -> None:
     """:class:`CacheError` naming the field when a manifest field that readers use is missing
     or of the wrong type, or when the manifest no longer matches its :data:`MANIFEST_HASH`
-    (an edited count or descriptor field would otherwise be printed and used)."""
+    (an edited count or descriptor field would otherwise be printed and used), or lacks it
+    although it was made when csip wrote one (:func:`manifest_hash_expected`: the field
+    deleted to turn the check off)."""
     for keys, ok, expected in _FIELDS:
         v: Any = man
         for k in keys:
@@ -93,6 +97,10 @@ def check_manifest(man: dict[str, Any], mpath: Path) -> None:
             raise CacheError(f"{mpath}: field {'.'.join(keys)!r} is {v!r}, expected {expected} (a damaged "
                              "manifest); recompute the cache with `csip precompute`")
     stored = man.get(MANIFEST_HASH)
+    if stored is None and manifest_hash_expected(man):
+        raise CacheError(f"{mpath}: the manifest has no {MANIFEST_HASH}, which every cache made since "
+                         f"{MANIFEST_HASH_SINCE:%Y-%m-%d} records (this one: created {man.get('created')!r}): it was "
+                         "deleted or the manifest edited; recompute the cache with `csip precompute`")
     if stored is not None and stored != manifest_hash(man):
         raise CacheError(f"{mpath}: the manifest was edited (its fields no longer match its {MANIFEST_HASH}); "
                          "recompute the cache with `csip precompute`")
@@ -117,7 +125,10 @@ class Cache:
             raise CacheError(_diagnose_missing_manifest(self.path))
         man = read_json(mpath, "manifest")
         if not isinstance(man, dict) or man.get("format") != FORMAT_NAME:
-            raise CacheError(f"{mpath} is not a {FORMAT_NAME} manifest (format {man.get('format') if isinstance(man, dict) else None!r})")
+            raise CacheError(
+                f"{mpath} is not a {FORMAT_NAME} manifest "
+                f"(format {man.get('format') if isinstance(man, dict) else None!r})"
+            )
         if man.get("format_version") != FORMAT_VERSION:
             raise CacheError(
                 f"{self.path}: cache format version {man.get('format_version')} (written by csip "
@@ -135,7 +146,10 @@ class Cache:
                 raise CacheError(f"{self.path}: {name} is missing")
             require_regular(p)
             if p.stat().st_size != info["bytes"]:
-                raise CacheError(f"{self.path}: {name} has {p.stat().st_size} bytes, the manifest says {info['bytes']} (truncated or replaced)")
+                raise CacheError(
+                    f"{self.path}: {name} has {p.stat().st_size} bytes, the manifest says {info['bytes']} "
+                    "(truncated or replaced)"
+                )
         for name, dtype in ARRAY_FILES.items():
             if name not in files:
                 raise CacheError(f"{mpath} lists no {name}")

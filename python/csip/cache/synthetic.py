@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
+from ..descriptor import DescriptorParams
 from . import writer as cache_writer  # a module: its usable_cores is looked up at each call
 from .format import CacheError
-from ..descriptor import DescriptorParams
-
 
 
 def build_synthetic_cache(out_dir: str | Path, n: int, image_size: int, seed: int = 0, progress: bool = True) -> Path:

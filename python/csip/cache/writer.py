@@ -24,11 +24,11 @@ Sharding: shard ``i`` of ``n`` computes the chunks ``c`` with ``c % n == i`` and
 
 from __future__ import annotations
 
-import logging
 import gc
 import importlib
 import inspect
 import json
+import logging
 import os
 import time
 from collections import Counter, deque
@@ -41,6 +41,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..base.lock import LOCK_NAME, output_lock
 from ..data.source import ADAPTERS, open_source, parse_spec
 from ..descriptor import DescriptorParams, core_version
 from .assemble import Consolidator, InOrderFeeder
@@ -211,7 +212,9 @@ def _check_or_write_run(out: Path, params: dict[str, Any], n_chunks: int) -> str
     return run_hash
 
 
-def _split_results(results: list[PreparedItem | Skipped], stats: BuildStats) -> tuple[list[PreparedItem], list[Skipped]]:
+def _split_results(
+    results: list[PreparedItem | Skipped], stats: BuildStats
+) -> tuple[list[PreparedItem], list[Skipped]]:
     """Prepared items and skipped ones of a batch, counted in ``stats``."""
     items = [r for r in results if isinstance(r, PreparedItem)]
     skipped = [r for r in results if isinstance(r, Skipped)]
@@ -488,40 +491,44 @@ def build(
     plan = ChunkPlan(_item_count(source, spec, n), chunk, shard_i, shard_n)
     params = run_params(source, spec, plan.n_items, seed, image_size, desc, chunk)
     run_hash = params_hash(params)
-    out.mkdir(parents=True, exist_ok=True)
-    finished = _finished_manifest(out, params, run_hash)
-    if finished is not None:
-        logger.info(f"{out}: the cache is already complete ({finished['counts']['items']} items); nothing to do")
-        return {"status": "already-complete", "manifest": finished, "stats": {}}
-    _check_or_write_run(out, params, plan.n_chunks)
-    clean_stale_tmp(out)
+    # one writer per cache directory; the shards of one run may share it, each locking its own part
+    lock_name = f"{LOCK_NAME}-shard-{plan.shard_i}-of-{plan.shard_n}" if plan.sharded else LOCK_NAME
+    with output_lock(out, name=lock_name):
+        finished = _finished_manifest(out, params, run_hash)
+        if finished is not None:
+            logger.info(f"{out}: the cache is already complete ({finished['counts']['items']} items); nothing to do")
+            return {"status": "already-complete", "manifest": finished, "stats": {}}
+        _check_or_write_run(out, params, plan.n_chunks)
+        clean_stale_tmp(out)
 
-    mine, existing = plan.mine(), list_chunks(out)
-    done = _verified_chunks(out, existing, plan, run_hash)
-    todo = [c for c in mine if c not in done]
-    ctx = _BuildContext(out, plan, run_hash, image_size, desc, keep_chunks,
-                        BuildStats(chunks_done_before=sum(1 for c in mine if c in done)))
-    shard_txt = f" (shard {plan.shard_i}/{plan.shard_n})" if plan.sharded else ""
-    if ctx.stats.chunks_done_before:
-        logger.info(f"{out}: resuming{shard_txt}: {ctx.stats.chunks_done_before} of {len(mine)} chunks already done")
-    if progress and todo:
-        ctx.pbar = tqdm(total=plan.count_items(mine), initial=plan.count_items(mine) - plan.count_items(todo),
-                        unit="pair", desc=f"precompute{shard_txt}", smoothing=0.1)
-    if not plan.sharded:
-        # the final arrays grow while later chunks compute (chunks are appended in order)
-        consolidator = Consolidator(out, read_json(out / RUN_FILE, "run file"), trusted=frozenset(range(plan.n_chunks)))
-        ctx.feeder = InOrderFeeder(consolidator, {c: existing[c] for c in done})
-    try:
-        if ctx.feeder is not None:
-            ctx.feeder.drain()  # chunks finished by an earlier run
-        if todo:
-            with _frozen_loader(source, image_size, workers, desc, n_threads) as loader:
-                _compute_chunks(ctx, loader, todo)
-    except BaseException:
-        if ctx.feeder is not None:
-            ctx.feeder.consolidator.close()
-        raise
-    finally:
-        if ctx.pbar is not None:
-            ctx.pbar.close()
-    return _shard_done(ctx, t_start) if plan.sharded else _finish(ctx, t_start)
+        mine, existing = plan.mine(), list_chunks(out)
+        done = _verified_chunks(out, existing, plan, run_hash)
+        todo = [c for c in mine if c not in done]
+        ctx = _BuildContext(out, plan, run_hash, image_size, desc, keep_chunks,
+                            BuildStats(chunks_done_before=sum(1 for c in mine if c in done)))
+        shard_txt = f" (shard {plan.shard_i}/{plan.shard_n})" if plan.sharded else ""
+        if ctx.stats.chunks_done_before:
+            logger.info(f"{out}: resuming{shard_txt}: {ctx.stats.chunks_done_before} of {len(mine)} chunks "
+                        "already done")
+        if progress and todo:
+            ctx.pbar = tqdm(total=plan.count_items(mine), initial=plan.count_items(mine) - plan.count_items(todo),
+                            unit="pair", desc=f"precompute{shard_txt}", smoothing=0.1)
+        if not plan.sharded:
+            # the final arrays grow while later chunks compute (chunks are appended in order)
+            consolidator = Consolidator(out, read_json(out / RUN_FILE, "run file"),
+                                        trusted=frozenset(range(plan.n_chunks)))
+            ctx.feeder = InOrderFeeder(consolidator, {c: existing[c] for c in done})
+        try:
+            if ctx.feeder is not None:
+                ctx.feeder.drain()  # chunks finished by an earlier run
+            if todo:
+                with _frozen_loader(source, image_size, workers, desc, n_threads) as loader:
+                    _compute_chunks(ctx, loader, todo)
+        except BaseException:
+            if ctx.feeder is not None:
+                ctx.feeder.consolidator.close()
+            raise
+        finally:
+            if ctx.pbar is not None:
+                ctx.pbar.close()
+        return _shard_done(ctx, t_start) if plan.sharded else _finish(ctx, t_start)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import click
 
-from ..eval.config import CHOICES, TASKS
 from ..base.preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
+from ..eval.config import CHOICES, TASKS
 from ..study.config import TABLE1_ENCODERS, StudyConfig
 from .command_line import typed_command
 from .failures import reporting_errors
@@ -51,12 +51,21 @@ def _parse_encoders(value: str) -> tuple[str, ...]:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path(_D.out), show_default=True,
-              help="Everything goes here: cache/, runs/<encoder>/..., eval/<encoder>/seed<k>/, summary.md, summary.json.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(_D.out),
+    show_default=True,
+    help="Everything goes here: cache/, runs/<encoder>/..., eval/<encoder>/seed<k>/, summary.md, summary.json.",
+)
 @click.option("--encoders", default=",".join(_D.encoders), show_default=True,
               help="Table 1 image encoders, comma-separated, or 'all' (resnet18, 2d, drnet, resnet18+2d).")
-@click.option("--seeds", default=",".join(map(str, _D.seeds)), show_default=True,
-              help="Comma-separated seeds: per encoder and seed, one supervised and one C-SIP run and a random-init row.")
+@click.option(
+    "--seeds",
+    default=",".join(map(str, _D.seeds)),
+    show_default=True,
+    help="Comma-separated seeds: per encoder and seed, one supervised and one C-SIP run and a random-init row.",
+)
 @click.option("--n", type=click.IntRange(min=20), default=_D.n, show_default=True,
               help="Synthetic scenes (80% train, 10% val, 10% test).")
 @click.option("--image-size", type=click.IntRange(min=16), default=_D.image_size, show_default=True,
@@ -73,7 +82,13 @@ def _parse_encoders(value: str) -> tuple[str, ...]:
               help="Directions of the banner over [0, π).")
 @click.option("--forces", default=_D.forces, show_default=True,
               help="Force levels r: 'default' (57 levels, step 0.08), 'START:STOP:STEP' or 'r1,r2,...'.")
-@click.option("--data-seed", type=click.IntRange(min=0), default=_D.data_seed, show_default=True, help="Seed of the synthetic scenes.")
+@click.option(
+    "--data-seed",
+    type=click.IntRange(min=0),
+    default=_D.data_seed,
+    show_default=True,
+    help="Seed of the synthetic scenes.",
+)
 @click.option("--eval-split", type=click.Choice(["test", "val"]), default=_D.eval_split, show_default=True,
               help="Split of the evaluations (choose settings on val, report test).")
 @click.option("--task", "tasks", multiple=True, type=click.Choice(CHOICES["tasks"]), default=("all",),
@@ -100,9 +115,36 @@ def _parse_encoders(value: str) -> tuple[str, ...]:
 @click.option("--dry-run", is_flag=True, help="Print the plan (caches, trainings, evaluations) with the expected "
                                               "sizes on disk, and exit without writing anything.")
 @click.pass_context
-def run(ctx, out, encoders, seeds, n, image_size, width, epochs, batch_size, lr, label_smoothing, n_angles, forces,
-        data_seed, eval_split, tasks, features, vqa_epochs, budget_check, text_encoder, threads, device, figures, progress,
-        quiet, config, print_config, dry_run) -> None:
+def run(
+    ctx,
+    out,
+    encoders,
+    seeds,
+    n,
+    image_size,
+    width,
+    epochs,
+    batch_size,
+    lr,
+    label_smoothing,
+    n_angles,
+    forces,
+    data_seed,
+    eval_split,
+    tasks,
+    features,
+    vqa_epochs,
+    budget_check,
+    text_encoder,
+    threads,
+    device,
+    figures,
+    progress,
+    quiet,
+    config,
+    print_config,
+    dry_run,
+) -> None:
     """Precompute → pretrain (C-SIP and supervised, per encoder and seed) → eval → summary.
 
     Runs on the built-in synthetic scenes; rerunning resumes (finished stages are skipped).
@@ -117,7 +159,9 @@ def run(ctx, out, encoders, seeds, n, image_size, width, epochs, batch_size, lr,
         typed = [p.opts[0] for p in ctx.command.params if p.name not in ("config", "dry_run", "quiet", "print_config")
                  and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
         if typed:
-            raise click.UsageError(f"--config {config}: {', '.join(typed)} cannot be given beside it (set them in the file)")
+            raise click.UsageError(
+                f"--config {config}: {', '.join(typed)} cannot be given beside it (set them in the file)"
+            )
         with reporting_errors():
             from ..study.config_file import load
 

@@ -28,7 +28,7 @@ from typing import Any
 import click
 
 from ..base.checks import check_writable_dir
-from ..base.errors import UnwritableOutput
+from ..base.errors import CsipInputError, UnwritableOutput
 from ..base.preemption import Interrupted, exit_interrupted, signals_interrupt
 from .command_line import typed_command
 from .failures import fail
@@ -113,22 +113,102 @@ def precompute() -> None:
 
 @precompute.command("run")
 @click.argument("source", required=False, default="synthetic")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Cache directory ('{rank}' in it becomes the shard index i).")
-@click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Number of items (synthetic: how many scenes to make; other sources: the first N). Default: the source's own (all items).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the synthetic scenes (for sources that take one).")
-@click.option("--image-size", type=click.IntRange(min=8), default=224, show_default=True, help="Side S of the stored square crops.")
-@click.option("--n-angles", type=click.IntRange(min=1), default=180, show_default=True, help="Directions θ in [0, π) of the banner.")
-@click.option("--forces", default="default", show_default=True, help="Force levels r: 'default' (57 levels, -2.24..2.24 step 0.08), 'START:STOP:STEP' or 'r1,r2,...'.")
-@click.option("--normalize", type=click.Choice(["max", "none"]), default="max", show_default=True, help="'max': each force level divided by its max over θ; 'none': raw.")
-@click.option("--workers", type=click.IntRange(min=0), default=None, help="Worker processes (decode, masks, crop, resize, sFB). Default: one per usable core (2 for sources running SAM). 0: everything in the main process.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="sFB threads with --workers 0 (default: all cores); workers use one each.")
-@click.option("--chunk", type=click.IntRange(min=1), default=512, show_default=True, help="Items per chunk (the unit of work, resumption and sharding).")
-@click.option("--shard", default=None, help="i/n: compute only the chunks c with c mod n == i, then `csip precompute merge` (default: RANK/WORLD_SIZE from the environment, as under torchrun, else 0/1). Shards may share one --out or use their own ('{rank}' in --out).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Cache directory ('{rank}' in it becomes the shard index i).",
+)
+@click.option(
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of items (synthetic: how many scenes to make; other sources: the first N). "
+    "Default: the source's own (all items).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the synthetic scenes (for sources that take one).",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(min=8),
+    default=224,
+    show_default=True,
+    help="Side S of the stored square crops.",
+)
+@click.option(
+    "--n-angles",
+    type=click.IntRange(min=1),
+    default=180,
+    show_default=True,
+    help="Directions θ in [0, π) of the banner.",
+)
+@click.option(
+    "--forces",
+    default="default",
+    show_default=True,
+    help="Force levels r: 'default' (57 levels, -2.24..2.24 step 0.08), 'START:STOP:STEP' or 'r1,r2,...'.",
+)
+@click.option(
+    "--normalize",
+    type=click.Choice(["max", "none"]),
+    default="max",
+    show_default=True,
+    help="'max': each force level divided by its max over θ; 'none': raw.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Worker processes (decode, masks, crop, resize, sFB). Default: one per usable core "
+    "(2 for sources running SAM). 0: everything in the main process.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="sFB threads with --workers 0 (default: all cores); workers use one each.",
+)
+@click.option(
+    "--chunk",
+    type=click.IntRange(min=1),
+    default=512,
+    show_default=True,
+    help="Items per chunk (the unit of work, resumption and sharding).",
+)
+@click.option(
+    "--shard",
+    default=None,
+    help="i/n: compute only the chunks c with c mod n == i, then `csip precompute merge` "
+    "(default: RANK/WORLD_SIZE from the environment, as under torchrun, else 0/1). "
+    "Shards may share one --out or use their own ('{rank}' in --out).",
+)
 @click.option("--keep-chunks", is_flag=True, help="Keep DIR/chunks after the final arrays are written.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-@click.option("--images", type=click.Path(path_type=Path), default=None, help="Image folder (COCO, SpatialSense, UnRel, GQA).")
-@click.option("--sam-checkpoint", type=click.Path(path_type=Path), default=None, help="Local SAM checkpoint (box-only sources, image folders).")
-@click.option("-O", "--source-opt", "source_opts", multiple=True, metavar="KEY=VALUE", help="Any other source option (value parsed as JSON when it can be), e.g. -O size=256; `csip precompute options SOURCE` lists them.")
+@click.option(
+    "--images", type=click.Path(path_type=Path), default=None, help="Image folder (COCO, SpatialSense, UnRel, GQA)."
+)
+@click.option(
+    "--sam-checkpoint",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Local SAM checkpoint (box-only sources, image folders).",
+)
+@click.option(
+    "-O",
+    "--source-opt",
+    "source_opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other source option (value parsed as JSON when it can be), e.g. -O size=256; "
+    "`csip precompute options SOURCE` lists them.",
+)
 def run(
     source: str,
     out: Path,
@@ -169,7 +249,7 @@ def run(
                         progress=progress)
     except KeyboardInterrupt:
         _interrupted(out, got)
-    except CacheError as exc:
+    except (CacheError, CsipInputError) as exc:  # CsipInputError: another writer holds --out
         _fail(exc)
     if res["status"] == "complete":
         _print_built(out, res["manifest"], res["stats"])
@@ -250,7 +330,9 @@ def _print_built(out: Path, man: dict[str, Any], stats: dict[str, Any]) -> None:
 
 @precompute.command("merge")
 @click.argument("shard_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Merged cache directory.")
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Merged cache directory."
+)
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check of every chunk.")
 def merge_cmd(shard_dirs: tuple[Path, ...], out: Path, no_verify: bool) -> None:
     """Merge the shard directories of one run (`--shard i/n`) into one cache in --out.
@@ -267,7 +349,7 @@ def merge_cmd(shard_dirs: tuple[Path, ...], out: Path, no_verify: bool) -> None:
     except KeyboardInterrupt:
         _interrupted(out, got, f"stopped before the merged cache was complete; the shard directories are kept "
                                f"and nothing of the merge is left in {out}")
-    except CacheError as exc:
+    except (CacheError, CsipInputError) as exc:
         _fail(exc)
     c = man["counts"]
     click.echo(f"{out}: merged {len(shard_dirs)} shard dir(s): {c['items']} items ({c['skipped']} skipped)", err=True)
@@ -308,13 +390,22 @@ def info(cache_dir: Path, verify: bool) -> None:
     except CacheError as exc:
         _fail(exc)
     m = c.manifest
-    click.echo(f"cache        {c.path}  (format {m['format']} v{m['format_version']}, csip {m['csip_version']}, {m['created']})")
+    click.echo(
+        f"cache        {c.path}  "
+        f"(format {m['format']} v{m['format_version']}, csip {m['csip_version']}, {m['created']})"
+    )
     click.echo(f"source       {m['source']['spec']}  {json.dumps(m['source']['options'], sort_keys=True)}")
     d = m["descriptor"]
-    click.echo(f"descriptor   sFB {d['shape']}  r {d['forces'][0]}..{d['forces'][-1]}  normalize={d['normalize']}  csip_core {d['csip_core_version']}")
+    click.echo(
+        f"descriptor   sFB {d['shape']}  r {d['forces'][0]}..{d['forces'][-1]}  normalize={d['normalize']}  "
+        f"csip_core {d['csip_core_version']}"
+    )
     for line in summary_lines(m["source"].get("summary") or {}):
         click.echo(f"             {line}")
-    click.echo(f"items        {len(c)} of {m['counts']['source_items']}  splits {m['counts']['splits']}  labelled {m['counts']['labelled']}  questions {m['counts']['questions']}")
+    click.echo(
+        f"items        {len(c)} of {m['counts']['source_items']}  splits {m['counts']['splits']}  "
+        f"labelled {m['counts']['labelled']}  questions {m['counts']['questions']}"
+    )
     if m["counts"].get("masks"):
         click.echo(f"masks        {m['counts']['masks']}")
     if m["skipped"]["reasons"]:

@@ -98,7 +98,9 @@ _T = TrainConfig(out="")  # the one source of the options' defaults
               help="Steps between periodic checkpoints (0: at epoch ends only).")
 @click.option("--log-every", type=click.IntRange(min=1), default=_T.log_every, show_default=True,
               help="Steps between metrics.jsonl records.")
-@click.option("--tensorboard", is_flag=True, default=_T.tensorboard, help="Also write TensorBoard logs to OUT/tensorboard.")
+@click.option(
+    "--tensorboard", is_flag=True, default=_T.tensorboard, help="Also write TensorBoard logs to OUT/tensorboard."
+)
 @click.option("--resume", is_flag=True, default=_T.resume, help="Resume from OUT/checkpoints/last.pt.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many steps.")
 @click.option("--synthetic-n", type=click.IntRange(min=2), default=_T.synthetic_n, show_default=True,
@@ -130,14 +132,22 @@ def pretrain(ctx, out, resume, **_options) -> None:
     except Interrupted:
         raise
     except KeyboardInterrupt:  # a signal outside the training steps (start-up, precompute, export)
-        resume_line = _resume_line(out_dir) if (out_dir / "checkpoints" / "last.pt").is_file() else (
-            shlex.join(typed_command("pretrain") or ["csip", "pretrain", "--out", str(out_dir)]) + " (the same options)")
+        resume_line = (
+            _resume_line(out_dir)
+            if (out_dir / "checkpoints" / "last.pt").is_file()
+            else (
+                shlex.join(typed_command("pretrain") or ["csip", "pretrain", "--out", str(out_dir)])
+                + " (the same options)"
+            )
+        )
         if os.environ.get("RANK", "0") == "0":  # once under torchrun (csip.base.distributed may not be loaded)
             click.echo(f"csip pretrain: interrupted outside the training steps; finished cache chunks and "
                        f"checkpoints are kept. Rerun: {resume_line}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:
-        distributed = sys.modules.get("csip.base.distributed")  # never imported (a signal during start-up): nothing to free
+        distributed = sys.modules.get(
+            "csip.base.distributed"
+        )  # never imported (a signal during start-up): nothing to free
         if distributed is not None:
             distributed.cleanup()
 

@@ -26,14 +26,23 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
 from csip_core import rle_window
 
+from ..base.checks import is_integer, is_number
 from ..base.errors import BadFile
-from .common import (BAD_ANNOTATION, MASK_TOO_SMALL, about_file, check_masks, read_json_file, read_rgb, resolve_inside,
-                     saliency_order)
+from .common import (
+    BAD_ANNOTATION,
+    MASK_TOO_SMALL,
+    about_file,
+    check_masks,
+    read_json_file,
+    read_rgb,
+    resolve_inside,
+    saliency_order,
+)
 from .option_values import option_int
 from .records import Records
-from ..base.checks import is_integer, is_number
 from .sample import Sample, SkipItem, box_of, shift_box, union_box
 
 
@@ -211,7 +220,14 @@ class CocoSource:
         "min_pixels": "items whose mask A or B has fewer pixels are skipped ('mask too small')",
     }
 
-    def __init__(self, annotations: str | Path, images: str | Path | None = None, max_objects: int = 3, saliency: str = "area", min_pixels: int = 16):
+    def __init__(
+        self,
+        annotations: str | Path,
+        images: str | Path | None = None,
+        max_objects: int = 3,
+        saliency: str = "area",
+        min_pixels: int = 16,
+    ):
         from pycocotools.coco import COCO  # optional (the ml extra)
 
         self.annotations = Path(annotations).expanduser()

@@ -33,7 +33,13 @@ from .sample import Sample, SkipItem, box_of
 FEWER_THAN_TWO = "fewer than two objects"
 
 
-def pick_two(masks: list[np.ndarray], saliency: str = "area", max_area_frac: float = 0.95, max_overlap: float = 0.8, min_pixels: int = 16) -> tuple[int, int]:
+def pick_two(
+    masks: list[np.ndarray],
+    saliency: str = "area",
+    max_area_frac: float = 0.95,
+    max_overlap: float = 0.8,
+    min_pixels: int = 16,
+) -> tuple[int, int]:
     """Indices ``(a, b)`` of the two masks chosen by the rules of the module docstring, or
     ``SkipItem("fewer than two objects")``."""
     keep = [i for i, m in enumerate(masks) if min_pixels <= int(m.sum()) <= max_area_frac * m.size]
@@ -99,7 +105,9 @@ class FolderSource:
         self.min_pixels = option_int(min_pixels, "min_pixels", lo=0)
         pattern = "**/*" if self.recursive else "*"
         self._files = sorted(
-            p.relative_to(self.root).as_posix() for p in self.root.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
+            p.relative_to(self.root).as_posix()
+            for p in self.root.glob(pattern)
+            if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()
         )
         self.masker = AutoMasker(
             sam_checkpoint,

@@ -70,11 +70,20 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from .common import (SIZE_MISMATCH, about_file, check_masks, clip_box, predicate_index, read_json_file, read_rgb,
-                     resolve_inside, size_mismatch)
+from ..base.checks import is_integer
+from .common import (
+    SIZE_MISMATCH,
+    about_file,
+    check_masks,
+    clip_box,
+    predicate_index,
+    read_json_file,
+    read_rgb,
+    resolve_inside,
+    size_mismatch,
+)
 from .option_values import option_float, option_int
 from .records import Records
-from ..base.checks import is_integer
 from .sam import SAM_OPTIONS, BoxMasker
 from .sample import Question, Sample, SkipItem, box_of
 

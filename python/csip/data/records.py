@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from ..base.checks import is_integer, is_number
 from ..base.errors import BadFile
 

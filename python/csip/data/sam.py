@@ -69,7 +69,8 @@ SAM_OPTIONS: dict[str, str] = {
     "sam_checkpoint": "local SAM checkpoint file: masks from SAM prompted by the boxes (without it: the boxes)",
     "sam_kind": "SAM architecture (vit_h, vit_l, vit_b, tiny); default: read from the checkpoint",
     "sam_device": "device SAM runs on (default: cuda when available, else cpu)",
-    "sam_masks": "folder of stored SAM masks, reused by later precomputes (default: ~/.cache/csip/sam-masks; off: none)",
+    "sam_masks": "folder of stored SAM masks, reused by later precomputes "
+    "(default: ~/.cache/csip/sam-masks; off: none)",
 }
 
 #: Bumped when what a stored mask means changes (how SAM is prompted, how it is clipped).
@@ -140,7 +141,7 @@ def read_sam_state(path: str | Path) -> dict:
     return state
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _architecture(kind: str) -> dict[str, tuple[int, ...]]:
     """Names and shapes of the tensors of SAM ``kind`` (the model built on the meta device)."""
     import torch  # optional (the ml extra): imported only when SAM runs
@@ -437,7 +438,12 @@ class AutoMasker(_Lazy):
         self._image_key = None
 
     def options(self) -> dict:
-        return {"masks": "sam-auto", "sam_checkpoint": self.checkpoint, "sam_kind": self.kind, "sam_generator": self.generator_opts}
+        return {
+            "masks": "sam-auto",
+            "sam_checkpoint": self.checkpoint,
+            "sam_kind": self.kind,
+            "sam_generator": self.generator_opts,
+        }
 
     def _build(self, sam):
         from segment_anything import SamAutomaticMaskGenerator  # optional (the ml extra): imported only when SAM runs

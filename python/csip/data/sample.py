@@ -104,7 +104,7 @@ class Sample:
         h, w = self.image.shape[:2]
         return union_box(self.box_a, self.box_b, h, w)
 
-    def crop(self, box: tuple[int, int, int, int]) -> "Sample":
+    def crop(self, box: tuple[int, int, int, int]) -> Sample:
         """The sample cut to the integer box ``(x0, y0, x1, y1)``: image and masks are views of
         that window, the boxes are shifted by ``(-x0, -y0)`` (exactly: integer shifts of floats
         below 2**52 do not round). Everything else is kept."""

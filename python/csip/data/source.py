@@ -63,9 +63,10 @@ class Source(Protocol):
     Optional: ``item_id(i)``, the id ``load(i)`` gives its sample, without loading it: the
     manifest then lists the skipped items by id. ``summary()``, a JSON-able dict of what reading
     the annotations gave (GQA: the questions kept and dropped, by file and reason), recorded in
-    the manifest (``source.summary``) and printed by ``csip precompute``. ``load_cropped(i)``, the same sample cut to the union box of its two objects
-    (exactly ``load(i).crop(load(i).union_box())``, see :meth:`Sample.crop`), for sources that
-    can then skip converting the rest of the frame. ``csip precompute`` keeps only that window
+    the manifest (``source.summary``) and printed by ``csip precompute``. ``load_cropped(i)``, the
+    same sample cut to the union box of its two objects (exactly
+    ``load(i).crop(load(i).union_box())``, see :meth:`Sample.crop`), for sources that can then skip
+    converting the rest of the frame. ``csip precompute`` keeps only that window
     and calls it when present; a source whose masks may reach outside their boxes must not
     offer it.
 
@@ -133,7 +134,9 @@ def open_source(spec: str = "synthetic", **opts: Any) -> Source:
     accepted = [p for p in inspect.signature(cls).parameters if p != path_arg]
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
-        raise TypeError(f"source {kind!r} does not take option(s) {', '.join(unknown)}; it takes: {', '.join(accepted)}")
+        raise TypeError(
+            f"source {kind!r} does not take option(s) {', '.join(unknown)}; it takes: {', '.join(accepted)}"
+        )
     if path_arg is not None:
         kwargs[path_arg] = Path(path).expanduser()
     return cls(**kwargs)

@@ -41,8 +41,17 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .common import (SIZE_MISMATCH, about_file, check_masks, clip_box, predicate_index, read_json_file, read_rgb,
-                     resolve_inside, size_mismatch)
+from .common import (
+    SIZE_MISMATCH,
+    about_file,
+    check_masks,
+    clip_box,
+    predicate_index,
+    read_json_file,
+    read_rgb,
+    resolve_inside,
+    size_mismatch,
+)
 from .option_values import option_bool, option_int
 from .records import Records
 from .sam import SAM_OPTIONS, BoxMasker

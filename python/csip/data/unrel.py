@@ -39,8 +39,16 @@ from pathlib import Path
 import numpy as np
 
 from ..base.errors import BadFile
-from .common import (BAD_ANNOTATION, about_file, check_masks, clip_box, predicate_index, read_json_file, read_rgb,
-                     resolve_inside)
+from .common import (
+    BAD_ANNOTATION,
+    about_file,
+    check_masks,
+    clip_box,
+    predicate_index,
+    read_json_file,
+    read_rgb,
+    resolve_inside,
+)
 from .option_values import option_int
 from .records import Records
 from .sam import SAM_OPTIONS, BoxMasker
@@ -97,7 +105,9 @@ class _MatReader:
         if isinstance(value, np.void) and value.dtype.names is not None:
             return {name: value[name] for name in value.dtype.names}
         shape = getattr(value, "shape", None)
-        raise self.rec.error(where, f"is {type(value).__name__} {shape or ''}, expected a 1 x 1 struct".replace("  ", " "))
+        raise self.rec.error(
+            where, f"is {type(value).__name__} {shape or ''}, expected a 1 x 1 struct".replace("  ", " ")
+        )
 
     def text(self, value, where: str) -> str:
         value = _unwrap(value)
@@ -151,12 +161,20 @@ class _MatReader:
                 if missing:
                     raise self.rec.error(at, f"has no field(s) {', '.join(missing)} (fields: {', '.join(r)})")
                 rels_v = _unwrap(r["rels"]) if "rels" in r else []
-                preds = ([self.text(rels_v, f"{at}.rels")] if isinstance(rels_v, (str, np.ndarray)) and
-                         np.asarray(rels_v).dtype.kind in "US" else
-                         [self.text(c, f"{at}.rels{{{j + 1}}}") for j, c in enumerate(self.cells(rels_v, f"{at}.rels"))])
-                rels.append({"sub": self.text(r["sub"], f"{at}.sub"), "sub_box": self.numbers(r["sub_box"], f"{at}.sub_box"),
-                             "obj": self.text(r["obj"], f"{at}.obj"), "obj_box": self.numbers(r["obj_box"], f"{at}.obj_box"),
-                             "rels": preds})
+                preds = (
+                    [self.text(rels_v, f"{at}.rels")]
+                    if isinstance(rels_v, (str, np.ndarray)) and np.asarray(rels_v).dtype.kind in "US"
+                    else [self.text(c, f"{at}.rels{{{j + 1}}}") for j, c in enumerate(self.cells(rels_v, f"{at}.rels"))]
+                )
+                rels.append(
+                    {
+                        "sub": self.text(r["sub"], f"{at}.sub"),
+                        "sub_box": self.numbers(r["sub_box"], f"{at}.sub_box"),
+                        "obj": self.text(r["obj"], f"{at}.obj"),
+                        "obj_box": self.numbers(r["obj_box"], f"{at}.obj_box"),
+                        "rels": preds,
+                    }
+                )
             out.append({"filename": fname, "im_id": im_id, "relationships": rels})
         return out
 
@@ -231,7 +249,10 @@ class UnRelSource:
         if self.annotations.suffix.lower() == ".mat":
             for img in read_unrel_mat(self.annotations):
                 for k, r in enumerate(img["relationships"]):
-                    (sbox, why_s), (obox, why_o) = _box_or_reason(r["sub_box"], "sub_box"), _box_or_reason(r["obj_box"], "obj_box")
+                    (sbox, why_s), (obox, why_o) = (
+                        _box_or_reason(r["sub_box"], "sub_box"),
+                        _box_or_reason(r["obj_box"], "obj_box"),
+                    )
                     why = why_s or why_o
                     self._items.append((f"unrel-{img['im_id']}-{k}", img["filename"], r["sub"], sbox, r["obj"], obox,
                                         _label(r["rels"]),

@@ -11,8 +11,13 @@ Steps, the same for every task of the registry (:mod:`csip.eval.tasks`; the inte
 :class:`csip.eval.task.Task`): :func:`csip.eval.plan.make_plan` (every input checked, every
 encoder opened), each task's :meth:`~csip.eval.task.Task.prepare`, the features of each encoder
 once for the items every task reads (:func:`features_by_row`), the tasks (:func:`run_tasks`), the
-figures (:func:`write_figures`), and the outputs in ``cfg.out``: ``results.json``, ``report.md``
-and one ``<task>.md`` per task. ``csip eval`` is a thin command over :func:`evaluate`.
+figures (:func:`write_figures`), and the outputs: ``results.json``, ``report.md`` and one
+``<task>.md`` per task, written into a staging directory and swapped into ``cfg.out`` only when
+all are written (:mod:`csip.eval.outputs`: a failed or killed evaluation leaves the previous one
+whole), ``cfg.out`` locked meanwhile (:func:`csip.base.lock.output_lock`: a second evaluation
+into it fails at once). Features that are not finite are refused
+(:func:`~csip.eval.features.check_finite`).
+``csip eval`` is a thin command over :func:`evaluate`.
 ``results.json`` also holds the evaluation's settings fingerprint
 (:func:`csip.eval.config.eval_settings`), which ``csip run`` compares before reusing it.
 
@@ -39,9 +44,11 @@ from ..base.checks import check_writable_dir
 from ..base.errors import BadOption
 from ..base.files import write_json
 from ..base.fingerprint import settings_record
+from ..base.lock import output_lock
 from .config import EvalConfig, eval_settings
-from .features import extract, uses_embedding
+from .features import check_finite, extract, uses_embedding
 from .items import sfb_examples_figure
+from .outputs import final_path, staged_outputs
 from .plan import Plan, make_plan
 from .report import markdown_report
 from .results import EvalResults
@@ -73,21 +80,24 @@ def evaluate(cfg: EvalConfig, command: list[str] | None = None, command_args: Se
         raise BadOption(f"--out {cfg.out} is inside the cache {plan.cache.path}: choose a directory outside it")
     out = check_writable_dir(cfg.out, "--out")
     identity = settings_record(eval_settings(cfg, plan.cache.content_hash))
-    ctx = TaskContext(cfg, plan.cache, plan.specs, plan.device, out, shared={} if shared is None else shared)
-    for task in plan.tasks.values():
-        task.prepare(ctx)  # what a task loads before any feature (VQA: its text encoder): bad input
-    _remove_earlier_outputs(out)
-    features_by_row(plan, ctx)
-    header = results_header(cfg, plan, command, ctx.timings)
-    tables = run_tasks(plan, ctx)
-    for name, table in tables.items():
-        (out / f"{name}.md").write_text(table.markdown + "\n", encoding="utf-8")
     args = None if command_args is None else tuple(command_args)
-    results = EvalResults(header, tables, **identity, command_args=args)
-    if cfg.figures:
-        write_figures(plan, ctx, results)
-    ctx.timings["total"] = round(time.perf_counter() - t_start, 3)
-    write_outputs(cfg, results)
+    with output_lock(out), staged_outputs(out, output_files()) as stage:
+        # every file goes to the staging directory; swapped into out only once all are written
+        ctx = TaskContext(cfg, plan.cache, plan.specs, plan.device, stage, shared={} if shared is None else shared)
+        for task in plan.tasks.values():
+            task.prepare(ctx)  # what a task loads before any feature (VQA: its text encoder): bad input
+        features_by_row(plan, ctx)
+        header = results_header(cfg, plan, command, ctx.timings)
+        tables = run_tasks(plan, ctx)
+        for name, table in tables.items():
+            (stage / f"{name}.md").write_text(table.markdown + "\n", encoding="utf-8")
+        results = EvalResults(header, tables, **identity, command_args=args)
+        if cfg.figures:
+            write_figures(plan, ctx, results)
+            figs = results.header["figures"]
+            figs.update({k: final_path(v, stage, out) for k, v in figs.items()})
+        ctx.timings["total"] = round(time.perf_counter() - t_start, 3)
+        write_outputs(cfg, results, stage)
     return results
 
 
@@ -97,13 +107,6 @@ def output_files() -> tuple[str, ...]:
     tasks = [load_task(n) for n in task_names()]
     return ("results.json", "report.md", *(f"{t.name}.md" for t in tasks), "fig_sfb.png",
             *(f for t in tasks for f in t.figure_files))
-
-
-def _remove_earlier_outputs(out: Path) -> None:
-    """Delete what an earlier evaluation wrote into ``out`` (:func:`output_files`), so that the
-    directory never holds two evaluations' tables and figures side by side."""
-    for name in output_files():
-        (out / name).unlink(missing_ok=True)
 
 
 def features_by_row(plan: Plan, ctx: TaskContext) -> None:
@@ -121,6 +124,7 @@ def features_by_row(plan: Plan, ctx: TaskContext) -> None:
         if enc is None:
             enc = spec.load()
         table = extract(enc, cache, need_idx, cfg.batch_size, plan.device, cfg.workers, cfg.features)
+        check_finite(table, spec.name, spec.source)
         ctx.tables[spec.name] = table
         spec.info.setdefault("out_dim", table.dim)
         spec.info["features"] = "embed" if uses_embedding(enc, cfg.features) else "pre"
@@ -178,11 +182,13 @@ def write_figures(plan: Plan, ctx: TaskContext, results: EvalResults) -> None:
         figs.update(task.figures(ctx, results.tables[name]))
 
 
-def write_outputs(cfg: EvalConfig, results: EvalResults) -> None:
-    """``report.md`` (every task's table) and ``results.json`` into ``cfg.out``."""
-    (cfg.out / "report.md").write_text(markdown_report(results) + "\n", encoding="utf-8")
-    write_json(cfg.out / "results.json", results.to_json())
+def write_outputs(cfg: EvalConfig, results: EvalResults, where: Path | None = None) -> None:
+    """``report.md`` (every task's table) and ``results.json`` into ``where`` (default
+    ``cfg.out``; :func:`evaluate` writes into its staging directory)."""
+    where = Path(cfg.out) if where is None else where
+    (where / "report.md").write_text(markdown_report(results) + "\n", encoding="utf-8")
+    write_json(where / "results.json", results.to_json())
 
 
-__all__ = ["EvalConfig", "evaluate", "features_by_row", "output_files", "results_header", "run", "run_tasks",
-           "write_figures", "write_outputs"]
+__all__ = ["EvalConfig", "evaluate", "features_by_row", "output_files", "results_header", "run",
+           "run_tasks", "write_figures", "write_outputs"]

@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..base.weights_io import loading_model
-from ..models.encoder import EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_WEIGHTS, load_encoder, run_checkpoint
-from ..models.checkpoint import load_checkpoint
 from ..models import ImageTower, build_image_encoder
+from ..models.checkpoint import load_checkpoint
+from ..models.encoder import EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_WEIGHTS, load_encoder, run_checkpoint
 from ..models.image import load_state_file
 from ..models.registry import TABLE1_MODELS  # Table 1 encoders with display names (defined torch-free)
 

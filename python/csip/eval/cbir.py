@@ -45,7 +45,7 @@ from ..base.files import json_ready
 from ..cache import Cache
 from ..models.encoder import load_encoder
 from ..viz.figures import retrieval_grid
-from .features import FeatureTable, extract
+from .features import FeatureTable, check_finite, extract
 from .items import item_view, label_name, split_indices
 from .report import metric_table, sorted_rows
 from .task import Task, TaskContext, TaskTable, by_cutoff, present, row_features, row_ids
@@ -401,6 +401,7 @@ def checkpoint_ndcg(cache_dir: str | Path, checkpoint: str | Path, split: str = 
     cache = Cache(cache_dir)
     q = cache.indices(split)
     table = extract(load_encoder(checkpoint, map_location="cpu"), cache, q, device=device, features=features)
+    check_finite(table, features, str(checkpoint))
     return {k: float(v) for k, v in ndcg(table.rows(q), np.asarray(cache.sfb[q]), ks=ks).items()}
 
 

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Subset
 
 from ..base.checks import default_device
+from ..base.errors import EvalError
 from ..cache import CacheDataset
 from ..models.encoder import encode
 
@@ -49,6 +50,20 @@ class FeatureTable:
 FEATURE_KINDS = ("pre", "embed")
 
 
+def check_finite(table: FeatureTable, row: str, source: str = "") -> None:
+    """:class:`~csip.base.errors.EvalError` naming the encoder ``row`` and its ``source`` (the
+    checkpoint) when any of its features is NaN or infinite (weights that are NaN, a diverged
+    run): nothing ranks or probes them, since they would still give a number (NaN distances sort
+    somewhere)."""
+    bad = ~np.isfinite(table.features).all(axis=1)
+    if bad.any():
+        first = int(table.indices[np.argmax(bad)])
+        where = f" ({source})" if source else ""
+        raise EvalError(f"encoder row {row!r}{where}: its features are not finite (NaN or inf) for "
+                        f"{int(bad.sum())} of {len(bad)} items (first: cache item {first}); its weights are "
+                        "broken (a diverged or damaged checkpoint?), so no number is computed from them")
+
+
 def uses_embedding(encoder, features: str) -> bool:
     """Whether ``features`` (one of :data:`FEATURE_KINDS`) ranks ``encoder`` by its shared-space
     embedding: only for ``"embed"`` and an encoder with a projection head (a C-SIP tower). Other
@@ -77,4 +92,4 @@ def extract(encoder, cache, indices: Sequence[int] | np.ndarray, batch_size: int
     return FeatureTable(idx, feats)
 
 
-__all__ = ["FEATURE_KINDS", "FeatureTable", "default_device", "extract", "uses_embedding"]
+__all__ = ["FEATURE_KINDS", "FeatureTable", "check_finite", "default_device", "extract", "uses_embedding"]

@@ -64,8 +64,10 @@ def make_plan(cfg: EvalConfig) -> Plan:
 
 
 def asked_tasks(cfg: EvalConfig) -> dict[str, Task]:
-    """``{name: Task}`` of the tasks ``cfg.tasks`` names (every registered one for ``"all"``), in report order."""
-    return {n: load_task(n) for n in task_names() if "all" in cfg.tasks or n in cfg.tasks}
+    """``{name: Task}`` of the tasks ``cfg.tasks`` names (for ``"all"``, every registered one
+    whose :attr:`~csip.eval.task.Task.in_all` is set), in report order."""
+    tasks = {n: load_task(n) for n in task_names() if "all" in cfg.tasks or n in cfg.tasks}
+    return {n: t for n, t in tasks.items() if n in cfg.tasks or t.in_all}
 
 
 def check_config(cfg: EvalConfig) -> None:

@@ -126,6 +126,9 @@ class Task(abc.ABC):
     #: Whether ``--task all`` skips it, with a note, on a cache that cannot do it (False: the
     #: evaluation fails instead). Skippable tasks are checked first.
     optional: ClassVar[bool] = True
+    #: Whether ``--task all`` (the default) runs it. False: only when asked by name (a task
+    #: whose rows need inputs most evaluations lack, e.g. a C-SIP checkpoint's banner tower).
+    in_all: ClassVar[bool] = True
     #: The files its :meth:`figures` may write into ``--out`` (an evaluation into a used
     #: ``--out`` removes them first, with ``NAME.md``).
     figure_files: ClassVar[tuple[str, ...]] = ()

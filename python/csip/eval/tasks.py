@@ -23,6 +23,8 @@ TASKS: dict[str, str] = {
     "cbir": "csip.eval.cbir:Cbir",
     "srr": "csip.eval.srr:Srr",
     "vqa": "csip.eval.vqa:Vqa",
+    "crossmodal": "csip.eval.crossmodal:Crossmodal",  # not in --task all (Task.in_all)
+    "zeroshot": "csip.eval.relation_shot:ZeroShot",  # not in --task all (Task.in_all)
 }
 
 #: Names no task may take: ``--task all``, and the other top-level keys of ``results.json``

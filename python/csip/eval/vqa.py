@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..base.errors import BadFile, BadOption, EvalError
+from ..base.errors import BadOption, EvalError
 from ..base.files import json_ready
 from ..base.weights_io import loading_model
 from .baselines import model_display

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 
 from ..base.errors import BadOption
 from ..base.options import check_fields, option
-
 from ..eval.config import RANDOM_INIT_MODELS
 
 #: The four image encoders of the paper's Table 1, in its order (those of ``csip eval``'s
@@ -73,7 +72,8 @@ class StudyConfig:
     forces: str = option("-2.24:2.24:0.16", flag="--forces")
     data_seed: int = option(0, flag="--data-seed")
     eval_split: str = option("test", flag="--eval-split")  # "val" to choose settings; report on "test"
-    tasks: tuple[str, ...] = option(("cbir", "srr", "vqa"), flag="--task")
+    # the paper's three, then the banner tower's two (cross-modal retrieval, relations from layouts)
+    tasks: tuple[str, ...] = option(("cbir", "srr", "vqa", "crossmodal", "zeroshot"), flag="--task")
     features: str = option("embed", flag="--features")  # C-SIP rows: "embed" (g_v∘f_v) or "pre" (f_v)
     # VQA fusion heads (best val epoch kept); every head peaked by epoch 10 of 30
     vqa_epochs: int = option(12, flag="--vqa-epochs", integer=True, minimum=1)
@@ -100,7 +100,9 @@ class StudyConfig:
         metadata's bounds, then the study's own rules); ``self`` otherwise."""
         bad = [e for e in self.encoders if e not in TABLE1_ENCODERS]
         if bad or not self.encoders:
-            raise BadOption(f"encoders must be among {', '.join(TABLE1_ENCODERS)}; got {', '.join(self.encoders) or 'none'}")
+            raise BadOption(
+                f"encoders must be among {', '.join(TABLE1_ENCODERS)}; got {', '.join(self.encoders) or 'none'}"
+            )
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise BadOption(f"seeds must be distinct and at least one; got {self.seeds}")
         if self.features not in ("pre", "embed"):

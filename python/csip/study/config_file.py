@@ -18,8 +18,7 @@ from typing import Any
 
 from ..base.errors import BadFile, BadOption
 from .config import StudyConfig
-from .paper import (CocoData, EvalSettings, GqaData, PaperConfig, SpatialSenseData, TrainSettings, UnrelData,
-                    Weights)
+from .paper import CocoData, EvalSettings, GqaData, PaperConfig, SpatialSenseData, TrainSettings, UnrelData, Weights
 
 if sys.version_info >= (3, 11):
     import tomllib

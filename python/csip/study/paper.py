@@ -264,14 +264,23 @@ def _evaluations(cfg: PaperConfig) -> list[EvalStep]:
     steps = []
     for seed in cfg.seeds:
         named = {r: training_name(r.split(" ", 1)[1], tr, seed) for r, tr in rows.items()}
-        for name, tasks, enabled in (("spatialsense", ("cbir", "srr"), True), ("unrel", ("cbir",), cfg.unrel is not None)):
+        for name, tasks, enabled in (
+            ("spatialsense", ("cbir", "srr"), True),
+            ("unrel", ("cbir",), cfg.unrel is not None),
+        ):
             if not enabled:
                 continue
             cache, out = p["caches"] / name, p["eval"] / name / f"seed{seed}"
-            steps.append(EvalStep(f"{name} seed {seed}", out, cache, named,
-                                  lambda ck, c=cache, o=out, s=seed, t=tasks: _eval_config(cfg, c, o, s, t, ck, True, best),
-                                  what=f"{', '.join(t.upper() for t in tasks)}: Table 2" + (", Fig. 4" if "srr" in tasks
-                                                                                            else "")))
+            steps.append(
+                EvalStep(
+                    f"{name} seed {seed}",
+                    out,
+                    cache,
+                    named,
+                    lambda ck, c=cache, o=out, s=seed, t=tasks: _eval_config(cfg, c, o, s, t, ck, True, best),
+                    what=f"{', '.join(t.upper() for t in tasks)}: Table 2" + (", Fig. 4" if "srr" in tasks else ""),
+                )
+            )
         if cfg.gqa is not None and "resnet18" in cfg.encoders:
             cache, out = p["caches"] / "gqa", p["eval"] / "gqa" / f"seed{seed}"
             vqa_rows = {row_name("resnet18", "c-sip"): training_name("resnet18", "c-sip", seed)}

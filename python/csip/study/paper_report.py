@@ -72,8 +72,12 @@ def table2(results: dict[str, Sequence[EvalResults]]) -> list[dict]:
         row = {"group": group, "model": model}
         for dataset, evals in results.items():
             for k in (10, 25):
-                ours = _mean(100 * (r.ndcg or {}).get(k, math.nan) for res in evals for r in (res.cbir.rows if res.cbir else ())
-                             if (r.group, r.model) == (group, model) and r.status == "ok")
+                ours = _mean(
+                    100 * (r.ndcg or {}).get(k, math.nan)
+                    for res in evals
+                    for r in (res.cbir.rows if res.cbir else ())
+                    if (r.group, r.model) == (group, model) and r.status == "ok"
+                )
                 paper = PAPER_TABLE2.get((group, model), {}).get(dataset)
                 row[f"{dataset}@{k}"] = {"ours": ours, "paper": None if paper is None else paper[0 if k == 10 else 1]}
         rows.append(row)

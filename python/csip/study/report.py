@@ -3,6 +3,7 @@ budget check, the commands that reproduce every number)."""
 
 from __future__ import annotations
 
+from .layouts_report import layouts_markdown
 from .table import DISPLAY
 
 
@@ -55,23 +56,37 @@ def summary_markdown(doc: dict) -> str:
     s = doc["settings"]
     seeds = s["seeds"]
     refs = doc["references"]
-    lines = ["# csip run — the built-in study (paper, Table 2 / Fig. 4 / Table 3)", "",
-             f"CBIR NDCG@k (points) on the `{s['eval_split']}` split of {s['n']} built-in synthetic scenes "
-             f"({s['image_size']} px crops), mean ± sample std over seeds {', '.join(map(str, seeds))}. Each trained "
-             f"row is the checkpoint with the best val `{doc['select']}` over {s['epochs']} epochs. C-SIP rows "
-             f"rank by `{s['features']}` features ({'g_v∘f_v, the shared image–banner space' if s['features'] == 'embed' else 'f_v, before the projection'}); "
-             "the others by f_v.", "",
-             "## Table 2", "", *table2_markdown(doc["means"], doc["rows"], seeds), "",
-             f"References: random ranking NDCG@10 {_num(refs['cbir_random_ranking_ndcg@10'])}; SRR class prior "
-             f"Acc@1 {_num(refs['srr_class_prior_acc@1'])}; VQA text only {_num(refs['vqa_text_only'])}.", "",
-             "## Verdicts (NDCG@10)", "", *verdict_lines(doc["verdicts"]), ""]
+    lines = [
+        "# csip run — the built-in study (paper, Table 2 / Fig. 4 / Table 3)",
+        "",
+        f"CBIR NDCG@k (points) on the `{s['eval_split']}` split of {s['n']} built-in synthetic scenes "
+        f"({s['image_size']} px crops), mean ± sample std over seeds {', '.join(map(str, seeds))}. Each trained "
+        f"row is the checkpoint with the best val `{doc['select']}` over {s['epochs']} epochs. C-SIP rows "
+        f"rank by `{s['features']}` features "
+        f"({'g_v∘f_v, the shared image–banner space' if s['features'] == 'embed' else 'f_v, before the projection'}); "
+        "the others by f_v.",
+        "",
+        "## Table 2",
+        "",
+        *table2_markdown(doc["means"], doc["rows"], seeds),
+        "",
+        f"References: random ranking NDCG@10 {_num(refs['cbir_random_ranking_ndcg@10'])}; SRR class prior "
+        f"Acc@1 {_num(refs['srr_class_prior_acc@1'])}; VQA text only {_num(refs['vqa_text_only'])}.",
+        "",
+        "## Verdicts (NDCG@10)",
+        "",
+        *verdict_lines(doc["verdicts"]),
+        "",
+    ]
     if doc.get("alt_features"):
         lines += ["C-SIP with the other features (`" + doc["alt_features"] + "`), NDCG@10 mean over seeds: "
                   + ", ".join(f"`{e}` {v:.2f}" for e, v in doc["alt_means"].items()) + ".", ""]
     if doc.get("table3"):
         lines += ["## Table 3 (VQA accuracy, mean ± std over seeds)", "", "| encoder | inputs | accuracy |",
                   "|---|---|---:|"]
-        lines += [f"| {r['encoder'] or '—'} | {r['inputs']} | {r['mean']:.2f} ± {r['std']:.2f} |" for r in doc["table3"]]
+        lines += [
+            f"| {r['encoder'] or '—'} | {r['inputs']} | {r['mean']:.2f} ± {r['std']:.2f} |" for r in doc["table3"]
+        ]
         lines.append("")
     if doc.get("budget"):
         lines += [f"## Budget check (seed {seeds[0]}): best val {doc['select']} with {s['epochs']} epochs and with "
@@ -80,12 +95,15 @@ def summary_markdown(doc: dict) -> str:
         for b in doc["budget"]:
             acc = (f"{_num(b.get('val_acc_at_budget'))} → {_num(b.get('val_acc_at_2x'))}"
                    if b["training"] == "supervised" else "")
-            lines.append(f"| {b['encoder']} | {DISPLAY[b['training']]} | {_num(b['at_budget'])} ({b['epoch_at_budget']}) "
-                         f"| {_num(b['at_2x_budget'])} ({b['epoch_at_2x']}) | {_num(b['gain'], sign=True)} | {acc} |")
+            lines.append(
+                f"| {b['encoder']} | {DISPLAY[b['training']]} | {_num(b['at_budget'])} ({b['epoch_at_budget']}) "
+                f"| {_num(b['at_2x_budget'])} ({b['epoch_at_2x']}) | {_num(b['gain'], sign=True)} | {acc} |"
+            )
         lines.append("")
     else:
         lines += [f"Budget check not run: `csip run --budget-check` with the same options adds it (it reuses every "
                   f"finished run and trains seed {seeds[0]} of each again with {2 * s['epochs']} epochs).", ""]
+    lines += layouts_markdown(doc.get("layouts") or {})
     lines += ["## Reproduce", "", "Each (encoder, seed) row set comes from one command:", "", "```"]
     lines += doc["eval_commands"]
     lines += ["```", "", "Wall time per stage: " + ", ".join(f"{k} {_fmt_s(v)}" for k, v in doc["timings_s"].items())]

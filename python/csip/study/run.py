@@ -9,13 +9,14 @@ Rerunning skips every finished stage; a stage made with other settings is refuse
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..base.files import atomic_write
+from ..base.checks import check_writable_dir
+from ..base.files import atomic_write, write_json
+from ..base.lock import output_lock
 from . import paper, stages, synthetic
 from .config import StudyConfig
 from .paper import PaperConfig
@@ -61,8 +62,14 @@ def run_study(cfg: StudyConfig | PaperConfig, echo: Callable[[str], None] = prin
         import torch
 
         torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    # one study per directory; its stages lock their own below it
+    with output_lock(check_writable_dir(cfg.out, "--out")) as out:
+        return _run_locked(cfg, plan, out, echo, quiet)
+
+
+def _run_locked(cfg: StudyConfig | PaperConfig, plan: Plan, out: Path, echo: Callable[[str], None],
+                quiet: bool | None) -> dict:
+    """:func:`run_study` once ``out`` is locked."""
     t_all = time.perf_counter()
     if isinstance(cfg, StudyConfig):
         synthetic.before(cfg)
@@ -73,9 +80,9 @@ def run_study(cfg: StudyConfig | PaperConfig, echo: Callable[[str], None] = prin
     done.timings["precompute"] = done.timings.get("precompute", 0.0) + t_before
     done.timings["total"] = time.perf_counter() - t_all
     doc, md, reports = preset_of(cfg).summary(cfg, done)
+    # each file atomic; summary.json strict JSON (NaN as null, as results.json)
+    write_json(out / "summary.json", doc)
     atomic_write(out / "summary.md", lambda tmp: Path(tmp).write_text(md + "\n", encoding="utf-8"))
-    atomic_write(out / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2) + "\n",
-                                                                         encoding="utf-8"))
     if not (getattr(cfg, "quiet", False) if quiet is None else quiet):
         for rp in reports:
             if rp.is_file():

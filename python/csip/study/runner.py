@@ -100,7 +100,9 @@ class Runner:
         ec = step.make(ckpts)
         t0 = time.perf_counter()
         res, reused = stages.run_eval(ec, ckpts, self.shared)
-        logger.info(f"eval {step.name}: {'skipped (complete)' if reused else 'done'} ({time.perf_counter() - t0:.1f} s)")
+        logger.info(
+            f"eval {step.name}: {'skipped (complete)' if reused else 'done'} ({time.perf_counter() - t0:.1f} s)"
+        )
         return EvalOutcome(res, reused, stages.eval_command(ec), ckpts)
 
     def run(self, plan: Plan, stage_names: dict[str, str] | None = None) -> Outcome:

@@ -91,9 +91,16 @@ def checkpoint_sizes(plan: Plan) -> dict[str, int | None]:
     for t in plan.trainings:
         tc = t.configs[0]
         try:
-            config = default_model_config(tc.model, shape[0], shape[1], kind=objective_class(tc.objective_name).model_kind,
-                                          embed_dim=tc.embed_dim, feature_dim=tc.feature_dim, width=tc.width,
-                                          spatial_channels=tc.spatial_channels)
+            config = default_model_config(
+                tc.model,
+                shape[0],
+                shape[1],
+                kind=objective_class(tc.objective_name).model_kind,
+                embed_dim=tc.embed_dim,
+                feature_dim=tc.feature_dim,
+                width=tc.width,
+                spatial_channels=tc.spatial_channels,
+            )
             n = sum(p.numel() for p in build_model(config).parameters())
             sizes[t.name] = 3 * 4 * n
         except (ValueError, KeyError):

@@ -23,6 +23,7 @@ from ..train.selection import read_best
 from ..viz.demo import sfb_demo
 from . import stages, table
 from .config import StudyConfig
+from .layouts_report import layouts_section
 from .plan import CacheStep, EvalStep, Plan, TrainStep
 from .report import summary_markdown
 from .runner import Outcome
@@ -116,7 +117,8 @@ def summary(cfg: StudyConfig, done: Outcome) -> tuple[dict, str, list[Path]]:
            "references": table.references(results), "table3": table.table3(results),
            "alt_features": alt,
            "alt_means": {e: sum(v) / len(v) for e, v in alt_rows.items() if v},
-           "budget": budget, "eval_commands": commands,
+           "budget": budget, "layouts": layouts_section((enc, res) for (enc, _), res in results.items()),
+           "eval_commands": commands,
            "timings_s": {k: round(v, 2) for k, v in done.timings.items()},
            "paths": {"cache": str(p["cache"]), "runs": str(p["runs"]), "eval": str(p["eval"])}}
     if cfg.figures and "srr" in cfg.tasks:

@@ -142,7 +142,10 @@ def references(results_by_eval: dict[tuple[str, int], EvalResults]) -> dict:
         r = next((x for x in res.vqa.rows if x.name == "text only"), None) if res.vqa else None
         if r and r.accuracy is not None:
             vq.append(100 * r.accuracy)
-    mean = (lambda v: sum(v) / len(v) if v else None)
+
+    def mean(v):
+        return sum(v) / len(v) if v else None
+
     return {"cbir_random_ranking_ndcg@10": mean(cb), "srr_class_prior_acc@1": mean(sr), "vqa_text_only": mean(vq)}
 
 

@@ -15,7 +15,6 @@ from torch.utils.data import DataLoader, Dataset
 from ..base.fingerprint import cache_identity
 from ..base.preemption import loader_worker_init
 from ..cache import CacheDataset, CacheError
-from ..cache.union import CacheUnion, expand_cache_paths, open_caches
 from ..cache import writer as cache_writer  # a module: its usable_cores is looked up at each call
 from ..cache.batches import BatchReader
 from ..cache.order import (
@@ -23,12 +22,14 @@ from ..cache.order import (
     flip_mask,
     hflip_batch,
 )
+from ..cache.union import CacheUnion, expand_cache_paths, open_caches
 from .objectives.base import Objective
 from .step import to_device
 
 
 class DataError(ValueError):
-    """The data cannot be trained on (empty, wrong banner shape, data an objective cannot use, such as no labels for --supervised)."""
+    """The data cannot be trained on (empty, wrong banner shape, data an objective cannot use,
+    such as no labels for --supervised)."""
 
 
 def open_cache(path: str | Path | tuple[str, ...], split: str | None,

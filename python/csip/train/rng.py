@@ -37,7 +37,13 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate((int(py[0]), tuple(int(x) for x in py[1]), py[2]))
     n = state["numpy"]
     np.random.set_state(
-        (n["name"], n["keys"].numpy().astype(np.uint32), int(n["pos"]), int(n["has_gauss"]), float(n["cached_gaussian"]))
+        (
+            n["name"],
+            n["keys"].numpy().astype(np.uint32),
+            int(n["pos"]),
+            int(n["has_gauss"]),
+            float(n["cached_gaussian"]),
+        )
     )
     torch.set_rng_state(state["torch"].cpu())
     if state.get("cuda") and torch.cuda.is_available():

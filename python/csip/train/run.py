@@ -5,8 +5,8 @@ opened, model, optimiser and schedule built by :func:`setup_run`, then the loop 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import json
+import logging
 import random
 import sys
 from pathlib import Path
@@ -21,6 +21,7 @@ from ..base.checks import check_writable_dir
 from ..base.errors import BadOption, CsipInputError
 from ..base.files import atomic_write
 from ..base.fingerprint import settings_record
+from ..base.lock import launched_as_rank0, output_lock
 from ..base.preemption import StopFlag
 from ..cache.format import CacheError
 from ..cache.synthetic import build_synthetic_cache
@@ -69,7 +70,22 @@ def train(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict | No
     The shape of open_clip's and torchvision's reference loops: :func:`setup_run`, then
     :func:`~csip.train.loop.train_one_epoch` and :func:`~csip.train.loop.end_of_epoch`
     per epoch, then :func:`~csip.train.loop.finish`.
+
+    ``cfg.out`` is locked for the run (:func:`csip.base.lock.output_lock`; by rank 0 only under
+    torchrun, so one lock per run): a second training into it raises
+    :class:`~csip.base.lock.OutputLocked` before anything is written.
     """
+    check_options(cfg)  # a bad option leaves no run directory behind, not even a locked one
+    main = launched_as_rank0()  # before the process group: torchrun's RANK
+    if main:
+        check_writable_dir(cfg.out, "--out")
+    with output_lock(cfg.out, enabled=main):
+        return _train_locked(cfg, dataset, data_info, val_dataset, stop_flag)
+
+
+def _train_locked(cfg: TrainConfig, dataset: Dataset | None, data_info: dict | None, val_dataset: Dataset | None,
+                  stop_flag: StopFlag | None) -> dict:
+    """:func:`train` once its run directory is locked."""
     run = setup_run(cfg, dataset, data_info, val_dataset)
     own_flag = None
     if stop_flag is None:
@@ -163,8 +179,15 @@ def setup_run(cfg: TrainConfig, dataset: Dataset | None = None, data_info: dict 
     )
 
 
-def _open_data(cfg: TrainConfig, objective: Objective, out: Path, main: bool, dataset: Dataset | None,
-               data_info: dict | None, val_dataset: Dataset | None) -> tuple[Dataset, dict, Dataset | None, tuple[int, int]]:
+def _open_data(
+    cfg: TrainConfig,
+    objective: Objective,
+    out: Path,
+    main: bool,
+    dataset: Dataset | None,
+    data_info: dict | None,
+    val_dataset: Dataset | None,
+) -> tuple[Dataset, dict, Dataset | None, tuple[int, int]]:
     """``(dataset, data_info, val_dataset, (R, K) of the items' banners)``: the given dataset,
     else ``cfg.cache`` (one cache or several read as one; its ``cfg.val_split`` as val data when
     there is one; only the labelled training items for an objective that reads labels only),
@@ -228,8 +251,10 @@ def _batch_geometry(n: int, cfg: TrainConfig, world: int, main: bool) -> tuple[i
     if n < global_batch:
         global_batch = (n // world) * world
         if global_batch < 2:  # a contrastive batch of one item has loss 0 and teaches nothing
-            raise DataError(f"only {n} training item{'s' if n != 1 else ''}: a batch needs at least 2 (and one per process, "
-                            f"{world} here)")
+            raise DataError(
+                f"only {n} training item{'s' if n != 1 else ''}: a batch needs at least 2 (and one per process, "
+                f"{world} here)"
+            )
         if main:
             logger.warning("only %d training items; batch size lowered to %d", n, global_batch)
     if global_batch % world:

@@ -7,8 +7,9 @@ import json
 import time
 from pathlib import Path
 
-import csip_core
 import numpy as np
+
+import csip_core
 
 from ..data import PREDICATES
 from ..data.synthetic import SyntheticSource

@@ -32,8 +32,9 @@ Version 1 let the two boxes decide almost every label. Measured before any chang
 trained on 80 % of them, tested on the rest): **88.7 %** test accuracy; 100 % on "in", "to the
 left / right of" and "above", 99 % on "on" and "under", 93 % on "next to"; only "in front of" /
 "behind" (57 % / 48 %) needed the pixels. A random encoder of the boxes was therefore near the
-ceiling of the relation task (SRR Acc@1 89.8 % in the demo), which then said nothing. Photographs are not like that: contact, containment and depth are
-not functions of two boxes. The changes, each aimed at one of those box shortcuts:
+ceiling of the relation task (SRR Acc@1 89.8 % in the demo), which then said nothing.
+Photographs are not like that: contact, containment and depth are not functions of two boxes.
+The changes, each aimed at one of those box shortcuts:
 
 1. **Contact is decided by the masks.** Version 1 labelled "to the left of" only when the boxes
    were 8 px apart and "above" only when 4 px apart, so contact ("next to", "on") and separation
@@ -41,8 +42,8 @@ not functions of two boxes. The changes, each aimed at one of those box shortcut
    half of the directional scenes put the masks only 4–10 px apart (:func:`.layout.close_in`):
    their boxes often touch or overlap.
 2. **Boxes inside boxes that are not "in".** Half of the "in front of" / "behind" scenes put a
-   small A anywhere in the square around B, often inside B's box but partly outside B itself (:func:`.layout.place_pair`): containment must be
-   read from the masks, as "in" needs 95 % of A within B's silhouette.
+   small A anywhere in the square around B, often inside B's box but partly outside B itself
+   (:func:`.layout.place_pair`): containment must be read from the masks, as "in" needs 95 % of A within B's silhouette.
 3. **Concave shapes** (crescent, L-shape): their boxes are partly background, so touching or
    overlapping boxes do not mean touching objects.
 4. **Occluders**: with probability ``p_occluder`` (0.5), a shape in front of everything hides

@@ -112,12 +112,19 @@ def background(rng: np.random.Generator, size: int) -> np.ndarray:
         if win is not None:
             sub = img[(slice(None), *win)]
             ys, xs = np.nonzero(m)
-            sub[:, ys, xs] = sub[:, ys, xs] * np.float32(0.6) + np.float32(0.4) * rng.uniform(40, 220, (3, 1)).astype(np.float32)
+            sub[:, ys, xs] = sub[:, ys, xs] * np.float32(0.6) + np.float32(0.4) * rng.uniform(40, 220, (3, 1)).astype(
+                np.float32
+            )
     # clutter: a few thin lines
     for _ in range(int(rng.integers(0, 4))):
         ang = rng.uniform(0, np.pi)
-        d = np.abs((c * np.float32(math.sin(ang)) - np.float32(rng.uniform(0, size)))[:, None] + (c * np.float32(math.cos(ang)))[None, :])
+        d = np.abs(
+            (c * np.float32(math.sin(ang)) - np.float32(rng.uniform(0, size)))[:, None]
+            + (c * np.float32(math.cos(ang)))[None, :]
+        )
         m = d <= rng.uniform(0.4, 1.2)
         ys, xs = np.nonzero(m)
-        img[:, ys, xs] = img[:, ys, xs] * np.float32(0.5) + np.float32(0.5) * rng.uniform(40, 220, (3, 1)).astype(np.float32)
+        img[:, ys, xs] = img[:, ys, xs] * np.float32(0.5) + np.float32(0.5) * rng.uniform(40, 220, (3, 1)).astype(
+            np.float32
+        )
     return img

@@ -24,7 +24,9 @@ def questions(rng: np.random.Generator, truth_ab: dict[str, bool | None], label:
     if label is not None:
         true_q = (PREDICATES[label], False)
     else:
-        cands = [(p, False) for p in PREDICATES if truth_ab[p] is True] + [(p, True) for p in PREDICATES if truth_ba[p] is True]
+        cands = [(p, False) for p in PREDICATES if truth_ab[p] is True] + [
+            (p, True) for p in PREDICATES if truth_ba[p] is True
+        ]
         if not cands:
             return []
         true_q = cands[int(rng.integers(len(cands)))]

@@ -181,7 +181,9 @@ def compose_scene(seed: int, index: int, size: int = 128, distractors: int = 2, 
     lay = _layout(rng, target, (ka, kb), size, variant, retries)
     if lay is None:  # could not place (rare): a free layout from a derived stream, same id
         fallback = compose_scene(seed, index + 1_000_000_007, size, distractors, 1.0, retries, p_occluder)
-        return dataclasses.replace(fallback, sample=dataclasses.replace(fallback.sample, id=f"synthetic-{seed}-{index}"))
+        return dataclasses.replace(
+            fallback, sample=dataclasses.replace(fallback.sample, id=f"synthetic-{seed}-{index}")
+        )
     taken = ((ca, ka), (cb, kb))
     occluder = _occlude(rng, lay, size, p_occluder, taken)
     image = _picture(rng, lay, size, distractors, taken, occluder)
@@ -235,7 +237,10 @@ class SyntheticSource:
         self.n, self.seed = option_int(n, "n", lo=0), option_int(seed, "seed", lo=0)
         self.size = option_int(size, "size", MIN_SIZE, MAX_SIZE)
         self.distractors = option_int(distractors, "distractors", 0, MAX_DISTRACTORS)
-        self.p_free, self.p_occluder = option_float(p_free, "p_free", 0.0, 1.0), option_float(p_occluder, "p_occluder", 0.0, 1.0)
+        self.p_free, self.p_occluder = (
+            option_float(p_free, "p_free", 0.0, 1.0),
+            option_float(p_occluder, "p_occluder", 0.0, 1.0),
+        )
 
     def __len__(self) -> int:
         return self.n
