@@ -99,6 +99,14 @@ class LazyGroup(click.Group):
             raise
         return _refusing_repeats(getattr(module, attr))
 
+    def invoke(self, ctx: click.Context):
+        """Run the subcommand; bad input or a full disk that its own handling let through still
+        ends in one line and exit code 2 (:func:`csip.commands.failures.reporting_errors`)."""
+        from .commands.failures import reporting_errors
+
+        with reporting_errors():
+            return super().invoke(ctx)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="csip")

@@ -12,6 +12,11 @@ import os
 import torch
 import torch.distributed as dist
 
+from .errors import BadOption
+
+#: What torch's ``env://`` rendezvous reads besides WORLD_SIZE (torchrun sets them all).
+RENDEZVOUS_VARS = ("RANK", "MASTER_ADDR", "MASTER_PORT")
+
 
 def is_initialized() -> bool:
     """Whether a process group is up."""
@@ -33,16 +38,36 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def env_world_size() -> int:
+    """WORLD_SIZE from the environment (1 when unset), checked: with more than one process the
+    rendezvous variables must be there too, else :class:`BadOption` naming the missing ones
+    (torch would raise "MASTER_ADDR expected" from deep inside ``init_process_group``)."""
+    raw = os.environ.get("WORLD_SIZE", "1")
+    try:
+        ws = int(raw)
+    except ValueError:
+        raise BadOption(f"WORLD_SIZE={raw!r} in the environment: expected a positive integer") from None
+    if ws < 1:
+        raise BadOption(f"WORLD_SIZE={raw!r} in the environment: expected a positive integer")
+    missing = [v for v in RENDEZVOUS_VARS if not os.environ.get(v)]
+    if ws > 1 and missing:
+        raise BadOption(f"WORLD_SIZE={ws} is set but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not: "
+                        "launch with torchrun (which sets them), set them yourself, or unset WORLD_SIZE and RANK "
+                        "to train in one process")
+    return ws
+
+
 def init_from_env(device: str | None = None) -> tuple[int, int, torch.device]:
     """Start the process group when launched by torchrun (WORLD_SIZE > 1); pick the device.
 
     ``device``: "cpu", "cuda", "cuda:N" or None (CUDA if available). Under torchrun on CUDA,
-    each process takes ``cuda:LOCAL_RANK``. Returns ``(rank, world_size, device)``.
+    each process takes ``cuda:LOCAL_RANK``. Returns ``(rank, world_size, device)``. A world of
+    several processes without its rendezvous variables: :class:`BadOption` (:func:`env_world_size`).
     """
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
-    ws = int(os.environ.get("WORLD_SIZE", "1"))
+    ws = env_world_size()
     if ws > 1 and not is_initialized():
         if dev.type == "cuda":
             local = int(os.environ.get("LOCAL_RANK", "0"))

@@ -21,6 +21,23 @@ class BadFile(CsipInputError, ValueError):
     """A file that exists but cannot be used (corrupt, truncated, empty, of another format)."""
 
 
+class NotRegularFile(CsipInputError):
+    """A file csip reads (a manifest, run file, stamp, chunk file, JSON or checkpoint) that is
+    not a regular file: a FIFO or device would block the read or never end it."""
+
+
+class DiskFull(CsipInputError, OSError):
+    """No space left on the device (ENOSPC) or the disk quota exceeded (EDQUOT) while writing
+    ``path``; the temporary files of the write are removed before it is raised."""
+
+    def __init__(self, message: str, code: int, path: str | None = None):
+        super().__init__(message)
+        self.errno, self.filename = code, path
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class EvalError(CsipInputError):
     """An evaluation its inputs cannot give: a cache that cannot be opened or lacks what an
     asked task needs (labels, questions, items), or encoder rows that clash or do not exist."""

@@ -76,9 +76,12 @@ def settings_record(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def sha256_file(path: str | os.PathLike, bufsize: int = 1 << 22) -> str:
-    """sha256 (64 hex digits) of a file's bytes, read in ``bufsize`` chunks."""
+    """sha256 (64 hex digits) of a file's bytes, read in ``bufsize`` chunks; only a regular file
+    (:func:`csip.base.files.open_regular`: a FIFO would block the read)."""
+    from .files import open_regular
+
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path, "rb") as f:
         while True:
             b = f.read(bufsize)
             if not b:
@@ -112,7 +115,9 @@ def cache_identity(manifest: dict[str, Any]) -> dict[str, str]:
 def cache_identity_at(cache_dir: str | os.PathLike) -> dict[str, str] | None:
     """:func:`cache_identity` of the cache in ``cache_dir`` (None when it has no readable manifest)."""
     try:
-        return cache_identity(json.loads((Path(cache_dir) / "manifest.json").read_text(encoding="utf-8")))
+        from .files import read_regular_json
+
+        return cache_identity(read_regular_json(Path(cache_dir) / "manifest.json"))
     except (OSError, ValueError, AttributeError):
         return None
 

@@ -126,19 +126,33 @@ class StopFlag:
 
 def exit_interrupted(exc: Interrupted, resume_hint: str, echo: bool = True) -> None:
     """Print what was kept and how to resume (unless ``echo`` is false: the other ranks of a
-    torchrun launch, so that the lines appear once), then exit with :data:`EXIT_INTERRUPTED`."""
+    torchrun launch, so that the lines appear once), then exit with :data:`EXIT_INTERRUPTED`.
+
+    SIGTERM and SIGINT are ignored from here on: a second Ctrl-C while the process prints and
+    exits (its interpreter joining threads and workers) would otherwise kill it with 130."""
+    ignore_signals()
     if echo:
         print(f"csip: interrupted by {exc.signal_name}: {exc}", file=sys.stderr)
         print(f"csip: resume with: {resume_hint}", file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
 
 
+def ignore_signals() -> None:
+    """Ignore SIGTERM and SIGINT in this process from now on (a command that is exiting after a
+    signal); nothing outside the main thread, where Python cannot set handlers."""
+    if threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
-def signals_interrupt() -> Iterator[list[int]]:
+def signals_interrupt(then_ignore: bool = False) -> Iterator[list[int]]:
     """Within the block, SIGTERM raises ``KeyboardInterrupt`` just as SIGINT does, so that code
     which cleans up on Ctrl-C (keeps what is finished, stops its workers) does the same when a
     cluster or ``kill`` stops it. Yields a list that receives the signal's number. Signals after
-    the first are recorded but ignored, so that the clean-up itself is not interrupted."""
+    the first are recorded but ignored, so that the clean-up itself is not interrupted; with
+    ``then_ignore`` (a command that exits once stopped) they stay ignored after the block when a
+    signal came, instead of the earlier handlers coming back between the block and the exit."""
     got: list[int] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -153,7 +167,7 @@ def signals_interrupt() -> Iterator[list[int]]:
         yield got
     finally:
         for s, h in old.items():
-            signal.signal(s, h)
+            signal.signal(s, signal.SIG_IGN if then_ignore and got else h)
 
 
 def loader_worker_init(worker_id: int = 0) -> None:

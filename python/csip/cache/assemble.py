@@ -15,7 +15,14 @@ import numpy as np
 
 from .. import __version__
 from ..base.lock import output_lock
-from .chunks import consolidate_tmp_name, list_chunks, load_chunk_text, read_chunk_manifest, verify_chunk_files
+from .chunks import (
+    clean_stale_tmp,
+    consolidate_tmp_name,
+    list_chunks,
+    load_chunk_text,
+    read_chunk_manifest,
+    verify_chunk_files,
+)
 from .format import (
     ARRAY_FILES,
     FORMAT_NAME,
@@ -372,10 +379,17 @@ class Consolidator:
                     pass
 
     def close(self) -> None:
-        """Close the files and remove the temporary directory (after :meth:`finish`, or instead)."""
+        """Close the files and remove the temporary directory (after :meth:`finish`, or instead).
+
+        Also after a failure: closing flushes what is buffered, which on a full disk fails
+        again; that error is dropped (the first one is already on its way) so that the
+        directory still goes."""
         for f in list(self._files.values()) + [getattr(self, "_questions", None)]:
             if f is not None and not f.closed:
-                f.close()
+                try:
+                    f.close()
+                except OSError:
+                    pass
         self._files.clear()
         rmtree_quiet(self.tmp)
 
@@ -469,6 +483,7 @@ def merge(
 def _merge_into(out: Path, shard_dirs: list[str | os.PathLike], run: dict[str, Any], chunks: dict[int, Path],
                 keep_chunks: bool, verify: bool) -> dict[str, Any]:
     """:func:`merge` once ``out`` is locked: the finished cache found there, else the merged one."""
+    clean_stale_tmp(out)  # the consolidation directory of a merge that was killed
     if (out / MANIFEST).exists():
         man = read_json(out / MANIFEST, "manifest")
         if man.get("run", {}).get("params_hash") == run["params_hash"]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..base.files import open_regular, read_regular_json
 from .format import (
     ARRAY_FILES,
     CHUNK_MANIFEST,
@@ -277,10 +278,9 @@ def load_chunk_text(path: str | os.PathLike) -> dict[str, Any]:
     """Ids and questions of a finished chunk."""
     path = Path(path)
     out: dict[str, Any] = {}
-    with open(path / "ids.json", encoding="utf-8") as f:
-        out["ids"] = json.load(f)
+    out["ids"] = read_regular_json(path / "ids.json")
     qs = []
-    with open(path / "questions.jsonl", encoding="utf-8") as f:
+    with open_regular(path / "questions.jsonl") as f:
         for line in f:
             if line.strip():
                 qs.append(json.loads(line))

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..base.fingerprint import fingerprint as params_hash  # noqa: F401  (re-exported)
-
 # The settings fingerprint lives in csip.base.fingerprint (shared with training runs and evaluations);
 # re-exported here under the cache's names, so params_hash values, and the caches, stay the same.
+from ..base.files import open_regular, read_regular_json, require_regular
+from ..base.fingerprint import fingerprint as params_hash  # noqa: F401  (re-exported)
 from ..base.fingerprint import (
     settings_diff,
     sha256_file,  # noqa: F401  (re-exported)
@@ -160,22 +160,26 @@ def fsync_file(path: str | os.PathLike) -> None:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int | None = 1) -> None:
-    """Write JSON to ``path`` through a temporary file, fsync and rename (atomic on POSIX)."""
+    """Write JSON to ``path`` through a temporary file, fsync and rename (atomic on POSIX); the
+    temporary file is removed on any failure (a full disk among them)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=indent, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=indent, sort_keys=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(path.parent)
 
 
 def read_json(path: str | os.PathLike, what: str) -> Any:
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        return read_regular_json(path)  # a FIFO named manifest.json is refused, not read for ever
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as exc:
@@ -280,13 +284,13 @@ def save_npy_hashed(path: str | os.PathLike, arr: np.ndarray | Rows, fsync: bool
 
 
 def load_npy(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
-    """``np.load`` (memory-mapped by default), never unpickling."""
-    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    """``np.load`` (memory-mapped by default), never unpickling; only a regular file."""
+    return np.load(require_regular(path), mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
 def npy_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of a .npy file from its header alone."""
-    with open(path, "rb") as f:
+    with open_regular(path, "rb") as f:
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
             shape, _, dtype = np.lib.format.read_array_header_1_0(f)

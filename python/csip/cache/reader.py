@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..base.checks import is_integer
+from ..base.files import open_regular, read_regular_json, require_regular
 from .format import (
     ARRAY_FILES,
     CHUNKS_DIR,
@@ -41,7 +42,7 @@ def _diagnose_missing_manifest(path: Path) -> str:
     if run_path.exists() or chunks.exists():
         done, total = "?", "?"
         try:
-            run = json.loads(run_path.read_text())
+            run = read_regular_json(run_path)
             total = run.get("n_chunks", "?")
         except (OSError, ValueError):
             pass
@@ -120,7 +121,7 @@ class Cache:
     def __init__(self, path: str | os.PathLike, verify: bool = False, check: bool = True):
         self.path = Path(path)
         mpath = self.path / MANIFEST
-        if not mpath.is_file():
+        if not mpath.exists() or mpath.is_dir():  # anything else there (a FIFO) is refused by name below
             raise CacheError(_diagnose_missing_manifest(self.path))
         man = read_json(mpath, "manifest")
         if not isinstance(man, dict) or man.get("format") != FORMAT_NAME:
@@ -141,8 +142,9 @@ class Cache:
         files = man["files"]
         for name, info in files.items():
             p = self.path / name
-            if not p.is_file():
+            if not p.exists() or p.is_dir():
                 raise CacheError(f"{self.path}: {name} is missing")
+            require_regular(p)
             if p.stat().st_size != info["bytes"]:
                 raise CacheError(
                     f"{self.path}: {name} has {p.stat().st_size} bytes, the manifest says {info['bytes']} "
@@ -295,14 +297,13 @@ class Cache:
     @property
     def ids(self) -> list[str]:
         if self._ids is None:
-            with open(self.path / "ids.json", encoding="utf-8") as f:
-                self._ids = json.load(f)
+            self._ids = read_regular_json(self.path / "ids.json")
         return self._ids
 
     def questions(self) -> list[dict[str, Any]]:
         """Every question as ``{"index", "text", "answer"}`` (``index`` is the item's position)."""
         out = []
-        with open(self.path / "questions.jsonl", encoding="utf-8") as f:
+        with open_regular(self.path / "questions.jsonl") as f:
             for line in f:
                 if line.strip():
                     out.append(json.loads(line))

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..base.files import read_regular_json
 from ..data.sample import PREDICATES
 from .format import MANIFEST, SPLIT_NAMES, CacheError, content_hash, load_npy, sha256_file
 
@@ -67,7 +68,7 @@ def is_stamped(path: Path, key: dict[str, Any]) -> bool:
     """Whether a stamp of ``key`` exists (the files passed every check as they are now)."""
     for p in stamp_locations(path):
         try:
-            if json.loads(p.read_text(encoding="utf-8")) == key:
+            if read_regular_json(p) == key:
                 return True
         except (OSError, ValueError):
             continue

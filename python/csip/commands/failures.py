@@ -4,7 +4,10 @@ The bodies of ``csip pretrain``, ``eval`` and ``run`` run inside :func:`reportin
 precompute`` calls :func:`fail` itself; ``csip search`` raises click usage errors): an error of :func:`user_error_types`
 (a damaged cache, unusable data, a bad checkpoint, a bad option value, an unwritable output
 directory) prints ``error: <message>`` on stderr, one line naming the file or option, and
-exits with code 2, never a traceback. Anything else is a bug and keeps its traceback.
+exits with code 2, never a traceback. So does a full disk or quota anywhere (an ``OSError``
+with errno ENOSPC or EDQUOT: "no space left writing PATH"); the ``csip`` group runs every
+subcommand inside :func:`reporting_errors` too, so that no command lets one through as a
+traceback. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -39,12 +42,27 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     sys.exit(code)
 
 
+def one_line(exc: BaseException) -> str | None:
+    """The one-line message of an error that is the input's or the machine's fault (an error of
+    :func:`user_error_types`, a full disk or quota), or ``None`` for a bug."""
+    from ..base.files import DISK_FULL_ERRNOS, disk_full
+
+    if isinstance(exc, user_error_types()):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+        return str(disk_full(exc))
+    return None
+
+
 @contextlib.contextmanager
 def reporting_errors() -> Iterator[None]:
-    """Run a command's body; an error of :func:`user_error_types` -> :func:`fail`."""
+    """Run a command's body; an error of :func:`user_error_types` or a full disk -> :func:`fail`."""
     try:
         yield
+    except (click.ClickException, click.exceptions.Exit):  # usage errors, --help: click's own
+        raise
     except Exception as exc:  # noqa: BLE001 - filtered just below
-        if isinstance(exc, user_error_types()):
-            fail(str(exc))
+        message = one_line(exc)
+        if message is not None:
+            fail(message)
         raise

@@ -89,13 +89,14 @@ def _fail(exc: Exception) -> None:
     fail(str(exc))
 
 
-def _interrupted(out: Path, got: list[int]) -> None:
-    """After SIGINT or SIGTERM stopped a build: what is kept, how to resume; exit code 75."""
+def _interrupted(out: Path, got: list[int], kept: str | None = None) -> None:
+    """After SIGINT or SIGTERM stopped a build (or a merge, saying what it ``kept``): what is
+    kept, how to resume; exit code 75."""
     from ..cache.chunks import list_chunks  # numpy: lazy (see run); the build loaded it already
 
     typed = typed_command("precompute")
     again = shlex.join(typed) if typed else f"the same `csip precompute ... --out {out}` command"
-    kept = f"stopped; {len(list_chunks(out))} finished chunk(s) are kept in {out}"
+    kept = kept or f"stopped; {len(list_chunks(out))} finished chunk(s) are kept in {out}"
     exit_interrupted(Interrupted(got[0] if got else signal.SIGINT, kept), again)
 
 
@@ -229,6 +230,7 @@ def run(
 ) -> None:
     """Compute (or resume) the cache of SOURCE in --out (SOURCE: synthetic by default)."""
     # the cache library imports numpy: imported here so that `csip precompute --help` stays fast
+    from ..base.files import naming_disk_full  # numpy too
     from ..cache.format import CacheError
     from ..cache.writer import build
 
@@ -241,7 +243,7 @@ def run(
             opts[key] = str(value)
     src, n_limit, seed_used, desc = _open_source(source, opts, n, seed, n_angles, forces, normalize, out)
     try:
-        with signals_interrupt() as got:
+        with naming_disk_full(out), signals_interrupt(then_ignore=True) as got:
             res = build(src, out, spec=source, n=n_limit, seed=seed_used, image_size=image_size, desc=desc,
                         workers=workers, chunk=chunk, shard=shard_t, n_threads=threads, keep_chunks=keep_chunks,
                         progress=progress)
@@ -333,12 +335,20 @@ def _print_built(out: Path, man: dict[str, Any], stats: dict[str, Any]) -> None:
 )
 @click.option("--no-verify", is_flag=True, help="Skip the sha256 check of every chunk.")
 def merge_cmd(shard_dirs: tuple[Path, ...], out: Path, no_verify: bool) -> None:
-    """Merge the shard directories of one run (`--shard i/n`) into one cache in --out."""
+    """Merge the shard directories of one run (`--shard i/n`) into one cache in --out.
+
+    SIGTERM or SIGINT stops it with exit code 75, its temporary files removed and the shard
+    directories untouched; rerunning the same command merges again."""
+    from ..base.files import naming_disk_full
     from ..cache.assemble import merge  # numpy: lazy (see run)
     from ..cache.format import CacheError
 
     try:
-        man = merge(list(shard_dirs), out, verify=not no_verify)
+        with naming_disk_full(out), signals_interrupt(then_ignore=True) as got:
+            man = merge(list(shard_dirs), out, verify=not no_verify)
+    except KeyboardInterrupt:
+        _interrupted(out, got, f"stopped before the merged cache was complete; the shard directories are kept "
+                               f"and nothing of the merge is left in {out}")
     except (CacheError, CsipInputError) as exc:
         _fail(exc)
     c = man["counts"]

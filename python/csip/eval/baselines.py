@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..base.weights_io import loading_model
 from ..models import ImageTower, build_image_encoder
 from ..models.checkpoint import load_checkpoint
 from ..models.encoder import EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_WEIGHTS, load_encoder, run_checkpoint
@@ -141,7 +142,8 @@ class CLIPImageEncoder(nn.Module):
 
         path = Path(path)
         hf_logging.disable_progress_bar()
-        self.model = CLIPVisionModel.from_pretrained(str(path), local_files_only=True)
+        with loading_model(path, "--clip", "a transformers CLIP vision model"):
+            self.model = CLIPVisionModel.from_pretrained(str(path), local_files_only=True)
         cfg = self.model.config
         mean, std = CLIP_MEAN, CLIP_STD
         pre = path / "preprocessor_config.json"

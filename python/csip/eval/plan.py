@@ -183,6 +183,8 @@ def encoder_rows(cfg: EvalConfig, cache, named: list[tuple[str, Path]],
         if spec.status == "ok":
             try:
                 loaded[spec.name] = spec.load()
+            except BadFile:  # names the file already (csip.base.weights_io.loading_model)
+                raise
             except (ValueError, OSError, RuntimeError, KeyError) as exc:
                 raise BadFile(f"{B.PRETRAINED[key][1]} {pre_paths[key]}: cannot load it: {exc}") from None
         specs.append(spec)

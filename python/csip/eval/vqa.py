@@ -37,8 +37,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..base.errors import BadFile, BadOption, EvalError
+from ..base.errors import BadOption, EvalError
 from ..base.files import json_ready
+from ..base.weights_io import loading_model
 from .baselines import model_display
 from .report import DASH, bold_best, markdown_table, pct
 from .srr import Standardize
@@ -100,12 +101,9 @@ class TextEncoder:
         old = os.environ.get("HF_HUB_OFFLINE")
         os.environ["HF_HUB_OFFLINE"] = "1"
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-            self.model = AutoModel.from_pretrained(str(self.path), local_files_only=True).to(self.device).eval()
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            raise BadFile(f"--text-encoder {self.path}: cannot load a transformers tokenizer and text model "
-                          f"from it [{first}]") from None
+            with loading_model(self.path, "--text-encoder", "a transformers tokenizer and text model"):
+                self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+                self.model = AutoModel.from_pretrained(str(self.path), local_files_only=True).to(self.device).eval()
         finally:
             if old is None:
                 os.environ.pop("HF_HUB_OFFLINE", None)

@@ -41,8 +41,18 @@ VERSION = 1
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` to ``path`` atomically with ``torch.save``."""
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+    """Write ``state`` to ``path`` atomically with ``torch.save``.
+
+    Saved through a Python file object, not a path: torch's own file writer reports a full disk
+    as "unexpected pos N vs M" (a ``RuntimeError``), where Python's raises the ENOSPC/EDQUOT
+    ``OSError`` that :func:`~csip.base.files.atomic_write` turns into one line naming ``path``
+    (its temporary file removed, the previous ``path`` intact)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:

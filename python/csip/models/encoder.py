@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
 from ..base.errors import BadFile
-from ..base.files import atomic_write
+from ..base.files import atomic_write, read_regular_text
 from ..base.weights_io import safetensors_load
 from .build import MODEL_KINDS, build_image_encoder, build_model, image_tower
 from .checkpoint import VERSION, load_checkpoint
@@ -70,7 +70,7 @@ def _export_config(path: Path) -> dict[str, Any]:
     """The ``config.json`` of an exported encoder in ``path``; :class:`BadFile` when it is not
     one (another library's model directory also holds a ``model.safetensors``)."""
     try:
-        config = json.loads((path / EXPORT_CONFIG).read_text())
+        config = json.loads(read_regular_text(path / EXPORT_CONFIG))
     except (OSError, ValueError) as exc:
         raise BadFile(f"{path}: no readable {EXPORT_CONFIG} beside {EXPORT_WEIGHTS} [{exc}]") from None
     if not isinstance(config, dict) or config.get("format") != EXPORT_FORMAT or "model_config" not in config:

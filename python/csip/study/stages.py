@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..base.checks import default_device
 from ..base.errors import BadOption, CsipInputError
+from ..base.files import read_regular_text
 from ..base.fingerprint import cache_identity_at, describe_diff, fingerprint, settings_diff
 from ..cache.format import CacheError
 from ..cache.writer import build, resolve_source
@@ -196,7 +197,7 @@ def run_eval(ec: EvalConfig, checkpoints: dict[str, Path], shared: dict | None =
 
 def _read_results(path: Path) -> EvalResults | None:
     try:
-        return EvalResults.from_json(json.loads(path.read_text()))
+        return EvalResults.from_json(json.loads(read_regular_text(path)))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..base.errors import BadOption
+from ..base.files import read_regular_text
 from ..base.fingerprint import describe_diff, fingerprint, settings_diff
 from .config import (
     RUN_DEFINING_FIELDS,
@@ -28,7 +29,7 @@ def resumed_config(cfg: TrainConfig, stored: dict) -> TrainConfig:
 def read_params(run_dir: str | Path) -> dict:
     """A run's ``params.json`` ({} when it has none or it cannot be read)."""
     try:
-        params = json.loads((Path(run_dir) / "params.json").read_text())
+        params = json.loads(read_regular_text(Path(run_dir) / "params.json"))
     except (OSError, ValueError):
         return {}
     return params if isinstance(params, dict) else {}
