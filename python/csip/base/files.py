@@ -20,8 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
-
 from .errors import DiskFull, NotRegularFile
 
 #: errno values meaning "no room to write": the device is full, or the user's quota is.
@@ -152,10 +150,10 @@ def _jsonable(obj: Any) -> Any:
         return [_jsonable(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+    if type(obj).__module__ == "numpy" and hasattr(obj, "tolist"):  # a numpy scalar or array (numpy not imported
+        obj = obj.tolist()  # here: `csip --help` stays light); tolist gives Python numbers or lists
+        if isinstance(obj, list):
+            return _jsonable(obj)
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj

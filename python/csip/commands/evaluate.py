@@ -32,6 +32,7 @@ from pathlib import Path
 
 import click
 
+from ..base.files import naming_disk_full
 from ..eval.config import EvalConfig
 from ..eval.tasks import task_names
 from .command_line import typed_command
@@ -152,7 +153,7 @@ def evaluate(**options) -> None:
     from ..eval.api import evaluate as run_evaluation  # here, not at the top: keeps `csip --help` fast (torch)
     from ..eval.report import markdown_report
 
-    with reporting_errors():
+    with reporting_errors(), naming_disk_full(options.get("out") or "--out"):
         cfg = EvalConfig.from_options(options)
         results = run_evaluation(cfg, command=typed_command("eval"))
     if not cfg.quiet:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import click
 
+from ..base.files import naming_disk_full
 from ..base.preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
 from ..eval.config import CHOICES, TASKS
 from ..study.config import TABLE1_ENCODERS, StudyConfig
@@ -196,7 +197,7 @@ def _go(cfg, dry_run: bool, quiet: bool | None, config: Path | None) -> None:
     resume = shlex.join(typed) if typed else (f"csip run --config {shlex.quote(str(config))}" if config else
                                               f"csip run --out {shlex.quote(str(cfg.out))} (with the same options)")
     try:
-        with reporting_errors(), signals_interrupt():
+        with reporting_errors(), naming_disk_full(cfg.out), signals_interrupt():
             run_study(cfg, echo=click.echo, quiet=quiet)
     except TrainingDiverged as exc:
         raise click.ClickException(str(exc)) from None

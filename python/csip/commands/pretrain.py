@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from ..base.files import naming_disk_full
 from ..base.preemption import EXIT_INTERRUPTED, Interrupted, exit_interrupted, signals_interrupt
 from ..models.registry import TABLE1_MODELS
 from ..train.config import SELECTABLE, TrainConfig
@@ -124,7 +125,7 @@ def pretrain(ctx, out, resume, **_options) -> None:
     """
     out_dir = Path(out)
     try:
-        with reporting_errors(), signals_interrupt():
+        with reporting_errors(), naming_disk_full(out_dir), signals_interrupt():
             params = dict(ctx.params)
             if resume:
                 params.update(_resumed_options(ctx, out_dir))
