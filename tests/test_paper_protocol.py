@@ -135,3 +135,49 @@ def _stamps(out: Path) -> dict[str, int]:
     """Every file of the stages (summary files aside) and its modification time (ns)."""
     return {str(p): p.stat().st_mtime_ns for p in sorted(out.rglob("*"))
             if p.is_file() and not p.name.startswith("summary.")}
+
+
+def test_the_dry_run_prints_the_plan_with_sizes_and_writes_nothing(tmp_path, _sam_store):
+    cfg = _config(tmp_path)
+    res = CliRunner().invoke(run, ["--config", str(cfg), "--dry-run"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    text = res.output
+    # the release fixtures' item counts (tests/data_fixtures.py) and the cache bytes they take
+    for name, items in (("spatialsense", 8), ("coco", 3), ("unrel", 5), ("gqa", 6)):
+        line = rf"  {name}: {name}:\S+ -> \S+ \(<= {items} items, 32 px, banner 5x8; \d+\.\d kB\)"
+        assert re.search(line, text), text
+    # 2 encoders x (supervised, C-SIP), each at 2 learning rates; C-SIP on SpatialSense + COCO
+    assert "trainings (4, 8 runs with the learning-rate grids):" in text
+    assert re.search(r"resnet18/c-sip-seed0: csip resnet18, 1 epochs, .*lr 0\.0001, 0\.001 .*spatialsense \+ \S+coco",
+                     text)
+    assert "evaluations (3):" in text and "rows c-sip resnet18 — VQA: Table 3" in text
+    assert re.search(r"expected on disk: \d+\.\d (kB|MB)", text)
+    assert not (tmp_path / "out").exists()
+
+
+def _bad(tmp_path: Path, edit) -> tuple[int, str]:
+    doc = _template()
+    edit(doc)
+    path = tmp_path / "bad.toml"
+    path.write_text(_dump(doc))
+    res = CliRunner().invoke(run, ["--config", str(path), "--dry-run"])
+    return res.exit_code, res.output
+
+
+@pytest.mark.parametrize("edit, expect", [
+    (lambda d: d["train"].update(epochz=3), "train.epochz: unknown key"),
+    (lambda d: d.update(colour="red"), "colour: unknown key"),
+    (lambda d: d["train"].update(epochs=0), "train.epochs 0: expected an integer >= 1"),
+    (lambda d: d["train"].update(epochs="ten"), "train.epochs 'ten': expected an integer >= 1"),
+    (lambda d: d["train"].update(lrs=[1e-4, -1]), "train.lrs -1: must be a finite number > 0"),
+    (lambda d: d["eval"].update(features="both"), "eval.features 'both': expected one of pre, embed"),
+    (lambda d: d.update(seeds=0), "seeds 0: expected a list"),
+    (lambda d: d["train"].update(image_size=[224]), "train.image_size [224]: expected one value, not a list"),
+    (lambda d: d["spatialsense"].pop("annotations"), "spatialsense.annotations missing"),
+    (lambda d: d["spatialsense"].update(splits=3), "spatialsense.splits 3: expected one of release, paper"),
+])
+def test_a_bad_config_is_one_line_naming_its_key_exit_2(tmp_path, edit, expect):
+    code, out = _bad(tmp_path, edit)
+    assert code == 2, out
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and expect in lines[0], out
