@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from csip.base.errors import BadFile
 from csip.eval import baselines as B
 from csip.eval.cbir import cbir_table
 from csip.eval.results import CbirResult, VqaResult
@@ -96,3 +97,50 @@ def test_tables_bold_the_best_and_dash_skipped_rows():
     vq = vqa_table([VqaResult("text only", ("text",), "ok", "", 0.5),
                     VqaResult("a + text", ("text", "a"), "ok", "", 0.625)])
     assert "| a + text | **62.50** |" in vq
+
+
+def _tiny_full_clip(path):
+    """A whole CLIP (text and vision towers, projections) saved with save_pretrained."""
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.manual_seed(0)
+    cfg = CLIPConfig(text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                      vocab_size=100, max_position_embeddings=16),
+                     vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=2, image_size=32, patch_size=8), projection_dim=16)
+    model = CLIPModel(cfg)
+    model.save_pretrained(str(path))
+    return model
+
+
+def test_a_full_clip_directory_loads_its_vision_tower_without_the_unexpected_key_report(tmp_path, capfd):
+    full = _tiny_full_clip(tmp_path / "clip")
+    capfd.readouterr()
+    enc = B.CLIPImageEncoder(tmp_path / "clip").eval()
+    err = capfd.readouterr()
+    assert "UNEXPECTED" not in err.err + err.out and "text_model" not in err.err + err.out
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        ours = enc.model(pixel_values=x).pooler_output
+        theirs = full.vision_model(pixel_values=x).pooler_output  # the row: pooled, not projected
+    assert torch.allclose(ours, theirs, atol=1e-5) and enc.out_dim == 32
+    assert B.pretrained_spec("clip", tmp_path / "clip").note == B.CLIP_ROW_NOTE
+
+
+def test_a_directory_that_is_not_clip_is_one_line_naming_it(tmp_path):
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    cfg = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=32, patch_size=8)
+    CLIPVisionModel(cfg).save_pretrained(str(tmp_path / "v"))
+    from safetensors.torch import load_file, save_file
+
+    f = tmp_path / "v" / "model.safetensors"
+    state = load_file(str(f))
+    gone = next(k for k in state if k.endswith("post_layernorm.weight"))
+    state.pop(gone)
+    state["other.weight"] = torch.zeros(2)
+    save_file(state, str(f), metadata={"format": "pt"})
+    with pytest.raises(BadFile, match=r"--clip .*: not a CLIP image encoder \(missing \S*post_layernorm.weight, "
+                                      r"unexpected other.weight\)"):
+        B.CLIPImageEncoder(tmp_path / "v")

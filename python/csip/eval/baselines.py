@@ -123,11 +123,50 @@ class TorchvisionEncoder(nn.Module):
     forward = features
 
 
+#: The weights of a full CLIP directory (``CLIPModel.save_pretrained``) that the image row does
+#: not use: the text tower, both projections and the temperature.
+CLIP_NOT_IMAGE = ("text_model.", "text_projection.", "visual_projection.", "logit_scale")
+
+
+#: The CLIP row's note in the tables: which output it ranks.
+CLIP_ROW_NOTE = "vision tower's pooled output (pooler_output), before the visual projection"
+
+
+def load_clip_vision(path: Path):
+    """``transformers.CLIPVisionModel`` from a local directory holding either the vision tower
+    alone or a whole CLIP (``CLIPModel.save_pretrained``): the vision weights loaded, the text
+    tower's and the projections' left out without transformers' unexpected-key report; any
+    other missing or unexpected weight is :class:`~csip.base.errors.BadFile` naming it."""
+    from transformers import CLIPVisionModel
+    from transformers.utils import logging as hf_logging
+
+    from ..base.errors import BadFile
+
+    hf_logging.disable_progress_bar()
+    old = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the report lists the text keys, which are expected here
+    try:
+        with loading_model(path, "--clip", "a transformers CLIP vision model"):
+            model, info = CLIPVisionModel.from_pretrained(str(path), local_files_only=True, output_loading_info=True)
+    finally:
+        hf_logging.set_verbosity(old)
+    unexpected = sorted(k for k in info.get("unexpected_keys", ()) if not k.startswith(CLIP_NOT_IMAGE))
+    missing = sorted(info.get("missing_keys", ()))
+    if missing or unexpected:
+        what = ", ".join([*(f"missing {k}" for k in missing[:3]), *(f"unexpected {k}" for k in unexpected[:3])])
+        raise BadFile(f"--clip {path}: not a CLIP image encoder ({what}"
+                      f"{', ...' if len(missing) + len(unexpected) > 6 else ''})")
+    return model
+
+
 class CLIPImageEncoder(nn.Module):
-    """CLIP's image tower (``transformers.CLIPVisionModel``) from a local directory.
+    """CLIP's image tower (``transformers.CLIPVisionModel``) from a local directory: the
+    vision tower alone or a whole CLIP model (:func:`load_clip_vision`).
 
     ``features(batch)`` → ``(B, hidden)``: ``pooler_output`` (the post-layernorm class token),
-    the representation before CLIP's visual projection. Mean/std come from the directory's
+    the representation before CLIP's visual projection — the image encoder's own output, as
+    the ImageNet rows use their backbone's pooled features (CLIP ViT-B/16: 768; the
+    projected ``image_embeds``, 512, are CLIP's joint text-image space). Mean/std come from the directory's
     ``preprocessor_config.json`` when present, else CLIP's published values; the input size
     from the model config.
     """
@@ -136,14 +175,9 @@ class CLIPImageEncoder(nn.Module):
 
     def __init__(self, path: str | Path):
         super().__init__()
-        # here: an optional dependency (the "ml" extra), ~1.5 s to import, only for the CLIP row
-        from transformers import CLIPVisionModel
-        from transformers.utils import logging as hf_logging
-
+        # transformers: an optional dependency (the "ml" extra), ~1.5 s to import, only for the CLIP row
         path = Path(path)
-        hf_logging.disable_progress_bar()
-        with loading_model(path, "--clip", "a transformers CLIP vision model"):
-            self.model = CLIPVisionModel.from_pretrained(str(path), local_files_only=True)
+        self.model = load_clip_vision(path)
         cfg = self.model.config
         mean, std = CLIP_MEAN, CLIP_STD
         pre = path / "preprocessor_config.json"
@@ -210,7 +244,8 @@ def pretrained_spec(key: str, path: str | Path | None, size: int = 224) -> Encod
         return EncoderSpec(display, "pre-trained", key, status="skipped", note=f"no {option} PATH given")
     path = Path(path)
     if key == "clip":
-        return EncoderSpec(display, "pre-trained", key, str(path), lambda: CLIPImageEncoder(path).eval())
+        return EncoderSpec(display, "pre-trained", key, str(path), lambda: CLIPImageEncoder(path).eval(),
+                           note=CLIP_ROW_NOTE)
     return EncoderSpec(display, "pre-trained", key, str(path), lambda: TorchvisionEncoder(key, path, size).eval())
 
 
@@ -274,6 +309,8 @@ def find_runs(runs_dir: str | Path) -> dict[str, Path]:
 
 __all__ = [
     "CLIPImageEncoder",
+    "CLIP_NOT_IMAGE",
+    "load_clip_vision",
     "EncoderSpec",
     "GROUPS",
     "PRETRAINED",

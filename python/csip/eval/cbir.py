@@ -47,7 +47,7 @@ from ..models.encoder import load_encoder
 from ..viz.figures import retrieval_grid
 from .features import FeatureTable, check_finite, extract
 from .items import item_view, label_name, split_indices
-from .report import metric_table, sorted_rows
+from .report import metric_table, not_meaningful_line, sorted_rows
 from .task import Task, TaskContext, TaskTable, by_cutoff, present, row_features, row_ids
 
 DEFAULT_KS: tuple[int, ...] = (10, 25)
@@ -289,7 +289,12 @@ class CbirTable(TaskTable):
     relevance: str
     rows: tuple[CbirResult, ...]
     markdown: str
+    # the cut-offs k with fewer than k candidates per query (NDCG@k is then NDCG of the whole
+    # gallery, 100 with one candidate) and why: the table is flagged, those columns get no bold
+    short_ks: tuple[int, ...] | None = None
+    not_meaningful: str | None = None
     ROW = CbirResult
+    OPTIONAL = ("short_ks", "not_meaningful")
 
 
 def cbir_indices(cache, split: str = "test", gallery: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -311,6 +316,23 @@ def _random_ranking(q_idx: np.ndarray, g_idx: np.ndarray | None, seed: int) -> t
             if int(p) in pos:
                 rq[i] = rg[pos[int(p)]]
     return rq, rg
+
+
+def short_cutoffs(ks: Sequence[int], q_idx: np.ndarray, g_idx: np.ndarray | None,
+                  split: str, gallery: str | None) -> tuple[tuple[int, ...], str | None]:
+    """``(the cut-offs k of ks with fewer than k candidates per query, why)``: a query ranks
+    the gallery less itself (the query split when ``gallery`` is None), so NDCG@k needs a
+    gallery of more than k items; ``((), None)`` when every k is measured."""
+    n_g = len(q_idx) if g_idx is None else len(g_idx)
+    overlap = g_idx is None or bool(np.isin(q_idx, g_idx).any())
+    candidates = n_g - 1 if overlap else n_g
+    short = tuple(int(k) for k in ks if k > candidates)
+    if not short:
+        return (), None
+    where = f"the {split} split" if gallery is None else f"the gallery ({gallery} split)"
+    need = ", ".join(f"NDCG@{k} needs at least {k + 1 if overlap else k}" for k in short)
+    return short, (f"{where} has {n_g} items, {candidates} candidate{'s' if candidates != 1 else ''} per query "
+                   f"({need}); these columns rank the whole gallery")
 
 
 def cbir_task(cache, tables: dict[str, FeatureTable], specs: Sequence, split: str = "test",
@@ -341,16 +363,18 @@ def cbir_task(cache, tables: dict[str, FeatureTable], specs: Sequence, split: st
         t = tables[spec.name]
         nd = score(t.rows(q_idx), None if g_idx is None else t.rows(g_idx))
         rows.append(CbirResult(*row_ids(spec), nd, row_features(spec)))
+    short, flag = short_cutoffs(ks, q_idx, g_idx, split, gallery)
     table = CbirTable(split=split, gallery=gallery, ks=tuple(ks), n_queries=int(len(q_idx)),
                       n_gallery=int(len(g_idx) if g_idx is not None else len(q_idx)),
                       relevance=f"cos(sFB(q), sFB(p)), banners flattened, as stored (normalize={cache.normalize})",
-                      rows=tuple(sorted_rows(rows)), markdown="")  # rows were appended in encoder order
+                      rows=tuple(sorted_rows(rows)), markdown="",  # rows were appended in encoder order
+                      short_ks=short or None, not_meaningful=flag)
     return dataclasses.replace(table, markdown=cbir_markdown(table))
 
 
-def cbir_table(rows: Sequence[CbirResult], ks: Sequence[int]) -> str:
-    """Markdown table of NDCG@k (percent, like the paper's Table 2)."""
-    return metric_table(rows, "ndcg", ks, "NDCG@", 1)
+def cbir_table(rows: Sequence[CbirResult], ks: Sequence[int], plain: Sequence[int] = ()) -> str:
+    """Markdown table of NDCG@k (percent, like the paper's Table 2); no bold in ``plain``'s columns."""
+    return metric_table(rows, "ndcg", ks, "NDCG@", 1, plain)
 
 
 def cbir_markdown(table: CbirTable) -> str:
@@ -358,7 +382,7 @@ def cbir_markdown(table: CbirTable) -> str:
     gal = table.gallery or table.split
     return (f"## CBIR — NDCG@k (%), queries: {table.split} split ({table.n_queries}), "
             f"gallery: {gal} ({table.n_gallery}), query excluded; relevance cos(sFB(q), sFB(p))"
-            "\n\n" + cbir_table(table.rows, table.ks))
+            "\n\n" + not_meaningful_line(table.not_meaningful) + cbir_table(table.rows, table.ks, table.short_ks or ()))
 
 
 def best_row(rows: Sequence[CbirResult], k: int) -> str | None:

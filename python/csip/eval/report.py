@@ -4,7 +4,9 @@ draw their tables with.
 Rows are typed rows (:mod:`csip.eval.task`): ``name``, ``group`` (one of
 :data:`csip.eval.baselines.GROUPS`), ``model``, ``status`` (``"ok"``/``"skipped"``/``"failed"``),
 ``note``, and the task's numbers in [0, 1]. Tables print percentages like the paper's, the best
-value of each column in bold (reference rows excluded from the contest). Each task renders its
+value of each column in bold (reference rows excluded from the contest), unless the column
+measures nothing on the items at hand (a table flagged "not meaningful": a split too small
+for a cut-off, answers or labels all of one class; no bold there). Each task renders its
 own table (:meth:`csip.eval.task.Task.markdown`); the report puts the sections one after the
 other, in report order. ``results.json`` is written by :mod:`csip.eval.results`.
 """
@@ -12,7 +14,7 @@ other, in report order. ``results.json`` is written by :mod:`csip.eval.results`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .baselines import GROUPS, model_display
@@ -22,6 +24,8 @@ if TYPE_CHECKING:  # annotations only
 
 #: What a table shows for a number that is not there (a skipped row, NaN).
 DASH = "—"
+#: The words that flag a degenerate table (in its section and in the study summary).
+NOT_MEANINGFUL = "not meaningful"
 
 
 def pct(v: Any, digits: int) -> str:
@@ -64,12 +68,14 @@ def bold_best(rows: list, values: list[list[float | None]]) -> list[set[int]]:
     return best
 
 
-def metric_table(rows: Sequence, key: str, cols: Sequence[int], label: str, digits: int) -> str:
+def metric_table(rows: Sequence, key: str, cols: Sequence[int], label: str, digits: int,
+                 plain: Collection[int] = ()) -> str:
     """The table of rows with a ``{cut-off: value}`` field ``key`` (NDCG@k, Acc@n): one column
-    per cut-off in ``cols``, headed ``label`` + cut-off, rows by group, best values bold."""
+    per cut-off in ``cols``, headed ``label`` + cut-off, rows by group, best values bold except
+    in the columns of the cut-offs in ``plain`` (those :func:`not_meaningful_line` flags)."""
     rows = sorted_rows(rows)
     vals = [[(getattr(r, key) or {}).get(c) if r.status == "ok" else None for c in cols] for r in rows]
-    best = bold_best(rows, vals)
+    best = [set() if c in plain else b for c, b in zip(cols, bold_best(rows, vals))] if vals else []
     body = []
     for i, r in enumerate(rows):
         cells = []
@@ -79,6 +85,13 @@ def metric_table(rows: Sequence, key: str, cols: Sequence[int], label: str, digi
         body.append([r.group, r.name, _model_cell(r), *cells, r.note])
     header = ["Training", "Encoder", "Model", *[f"{label}{c}" for c in cols], "Note"]
     return markdown_table(header, ["---", "---", "---", *["---:"] * len(cols), "---"], body)
+
+
+def not_meaningful_line(flag: str | None) -> str:
+    """The line a task's section opens with when its table measures nothing (``flag``: why,
+    e.g. a query split too small for NDCG@25, or test answers all of one class); ``""`` when
+    ``flag`` is None. Such a table prints no value in bold."""
+    return "" if not flag else f"> {NOT_MEANINGFUL}: {flag}\n\n"
 
 
 def markdown_report(results: EvalResults) -> str:
@@ -93,4 +106,5 @@ def markdown_report(results: EvalResults) -> str:
     return "\n".join(out)
 
 
-__all__ = ["DASH", "bold_best", "markdown_report", "markdown_table", "metric_table", "pct", "sorted_rows"]
+__all__ = ["DASH", "NOT_MEANINGFUL", "bold_best", "markdown_report", "markdown_table", "metric_table",
+           "not_meaningful_line", "pct", "sorted_rows"]

@@ -39,7 +39,7 @@ from torch import nn
 from ..base.files import json_ready
 from ..data import PREDICATES
 from ..viz.figures import acc_at_n_plot
-from .report import metric_table, sorted_rows
+from .report import metric_table, not_meaningful_line, sorted_rows
 from .task import Task, TaskContext, TaskTable, by_cutoff, present, row_features, row_ids
 from .threads import single_threaded
 
@@ -244,13 +244,26 @@ class SrrTable(TaskTable):
     test_class_counts: tuple[int, ...]
     rows: tuple[SrrResult, ...]
     markdown: str
+    not_meaningful: str | None = None  # why the table measures nothing (see one_class_test); no bold then
     ROW = SrrResult
+    OPTIONAL = ("not_meaningful",)
 
 
 def srr_indices(cache) -> dict[str, np.ndarray]:
     """Labelled cache positions per split: ``{"train", "val", "test"}``, each ``(n,)``."""
     labels = np.asarray(cache.labels)
     return {s: cache.indices(s)[labels[cache.indices(s)] >= 0] for s in ("train", "val", "test")}
+
+
+def one_class_test(counts: Sequence[int], classes: Sequence[str]) -> str | None:
+    """Why SRR measures nothing when every labelled test item is of one class (the class prior
+    then scores 100% at every n, and a probe is judged on one class only); None otherwise."""
+    present_ = [i for i, c in enumerate(counts) if c > 0]
+    if len(present_) != 1:
+        return None
+    n, name = int(counts[present_[0]]), classes[present_[0]]
+    return (f"the test split's {n} labelled item{'s are' if n != 1 else ' is'} all {name!r}: "
+            "the class prior scores 100% at every n")
 
 
 def srr_task(cache, tables: dict, specs: Sequence, probe: ProbeConfig | None = None,
@@ -277,23 +290,25 @@ def srr_task(cache, tables: dict, specs: Sequence, probe: ProbeConfig | None = N
                              t.rows(idx["val"]) if has_val else None, y["val"] if has_val else None, ns)
         rows.append(SrrResult(*row_ids(spec), res["acc"], ProbeFit(res["best_epoch"], res["val_acc"]),
                               row_features(spec)))
+    counts = tuple(np.bincount(y["test"], minlength=n_classes).tolist())
     table = SrrTable(probe=probe.to_json(), ns=tuple(ns), n_classes=n_classes, classes=tuple(PREDICATES),
                      n_train=int(len(idx["train"])), n_val=int(len(idx["val"])), n_test=int(len(idx["test"])),
-                     test_class_counts=tuple(np.bincount(y["test"], minlength=n_classes).tolist()),
-                     rows=tuple(sorted_rows(rows)), markdown="")  # rows were appended in encoder order
+                     test_class_counts=counts, rows=tuple(sorted_rows(rows)),  # rows were appended in encoder order
+                     markdown="", not_meaningful=one_class_test(counts, PREDICATES))
     return dataclasses.replace(table, markdown=srr_markdown(table))
 
 
-def srr_table(rows: Sequence[SrrResult], ns: Sequence[int]) -> str:
-    """Markdown table of Acc@n (percent; the numbers behind Fig. 4)."""
-    return metric_table(rows, "acc", ns, "Acc@", 1)
+def srr_table(rows: Sequence[SrrResult], ns: Sequence[int], bold: bool = True) -> str:
+    """Markdown table of Acc@n (percent; the numbers behind Fig. 4); no bold unless ``bold``."""
+    return metric_table(rows, "acc", ns, "Acc@", 1, () if bold else ns)
 
 
 def srr_markdown(table: SrrTable) -> str:
     """The SRR section of the report: the probe, the labelled items, and the table."""
     return (f"## SRR — {table.probe.get('kind', 'linear')} probe on frozen features, Acc@n (%) "
             f"over {table.n_classes} classes; train {table.n_train}, val {table.n_val}, test {table.n_test} "
-            "labelled items\n\n" + srr_table(table.rows, table.ns))
+            "labelled items\n\n" + not_meaningful_line(table.not_meaningful)
+            + srr_table(table.rows, table.ns, bold=not table.not_meaningful))
 
 
 _COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",

@@ -41,7 +41,7 @@ from ..base.errors import BadOption, EvalError
 from ..base.files import json_ready
 from ..base.weights_io import loading_model
 from .baselines import model_display
-from .report import DASH, bold_best, markdown_table, pct
+from .report import DASH, bold_best, markdown_table, not_meaningful_line, pct
 from .srr import Standardize
 from .task import Task, TaskContext, TaskTable
 from .threads import single_threaded
@@ -299,8 +299,9 @@ class VqaTable(TaskTable):
     eval_note: str | None
     rows: tuple[VqaResult, ...]
     markdown: str
+    not_meaningful: str | None = None  # why the accuracies measure nothing (see one_answer); no bold then
     ROW = VqaResult
-    OPTIONAL = ("eval_note",)
+    OPTIONAL = ("eval_note", "not_meaningful")
 
     def row_of_groups(self, groups: tuple[str, ...]) -> VqaResult | None:
         """The ok row whose image inputs are of ``groups`` (``()``: text only)."""
@@ -319,6 +320,18 @@ def vqa_questions(cache) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]
     answers = np.asarray([bool(q["answer"]) for q in qs], dtype=bool)
     split = np.asarray(cache.split)[items].astype(np.int64) if len(items) else np.zeros(0, np.int64)
     return texts, items, answers, split
+
+
+def one_answer(answers: np.ndarray, split: np.ndarray) -> str | None:
+    """Why VQA measures nothing: every test answer the same (the majority class scores 100%),
+    or every train answer the same (each head learns a constant); None otherwise."""
+    for code, name in ((2, "test"), (0, "train")):
+        a = answers[split == code]
+        if len(a) and (a.all() or not a.any()):
+            word = "yes" if a[0] else "no"
+            what = "the majority class scores 100%" if code == 2 else "every head learns to answer it"
+            return f"every {name} answer is {word!r} ({len(a)} question{'s' if len(a) != 1 else ''}): {what}"
+    return None
 
 
 def vqa_task(cache, tables: dict, specs: Sequence, text_encoder: TextEncoder, config: VQAConfig | None = None,
@@ -359,14 +372,15 @@ def vqa_task(cache, tables: dict, specs: Sequence, text_encoder: TextEncoder, co
     table = VqaTable(head=config.to_json(), text_encoder=str(text_encoder.path), text_dim=int(text.shape[1]),
                      n_questions=int(len(texts)), n_distinct_texts=int(len(set(texts))), n_train=n_tr, n_val=n_va,
                      n_test=n_te, test_yes_rate=float(answers[split == 2].mean()) if n_te else None,
-                     image_encoders_for_pairs=tuple(image_names), eval_note=eval_note, rows=tuple(rows), markdown="")
+                     image_encoders_for_pairs=tuple(image_names), eval_note=eval_note, rows=tuple(rows), markdown="",
+                     not_meaningful=one_answer(answers, split))
     return dataclasses.replace(table, markdown=vqa_markdown(table))
 
 
-def vqa_table(rows: Sequence[VqaResult]) -> str:
-    """Markdown table of VQA accuracy (percent, like the paper's Table 3)."""
+def vqa_table(rows: Sequence[VqaResult], bold: bool = True) -> str:
+    """Markdown table of VQA accuracy (percent, like the paper's Table 3); no bold unless ``bold``."""
     vals = [[r.accuracy if r.status == "ok" else None] for r in rows]
-    best = bold_best(list(rows), vals)
+    best = bold_best(list(rows), vals) if bold else []
     body = []
     for i, r in enumerate(rows):
         s = pct(vals[i][0], 2)
@@ -379,7 +393,8 @@ def vqa_markdown(table: VqaTable) -> str:
     the rows that could not be made (no C-SIP or no "image" encoder), the test split and the
     majority class."""
     md = (f"## VQA — yes/no questions, accuracy (%); text encoder {table.text_encoder}; "
-          f"questions train {table.n_train}, val {table.n_val}, test {table.n_test}\n\n" + vqa_table(table.rows))
+          f"questions train {table.n_train}, val {table.n_val}, test {table.n_test}\n\n"
+          + not_meaningful_line(table.not_meaningful) + vqa_table(table.rows, bold=not table.not_meaningful))
     csip = any(r.status == "ok" and "C-SIP" in (r.groups or ()) for r in table.rows)
     if not csip or not table.image_encoders_for_pairs:
         md += ("\n\nNo image + C-SIP + text rows: " + ("no C-SIP encoder." if not csip else

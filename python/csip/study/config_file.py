@@ -47,21 +47,29 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise BadFile(f"--config {p}: not a readable TOML file ({exc})") from None
 
 
-def _values(cls: type, table: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
-    """The fields of dataclass ``cls`` from TOML ``table`` (lists as tuples, paths resolved)."""
+def _values(cls: type, table: dict[str, Any], where: str, base: Path, section: str = "") -> dict[str, Any]:
+    """The fields of dataclass ``cls`` from TOML ``table`` (lists as tuples, paths resolved);
+    :class:`BadOption` naming ``section.key`` (``where``: the file) for an unknown key, a table,
+    a list or not where the field wants one, or a path that is not a string."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     out = {}
     for key, value in table.items():
+        name = f"{section}.{key}" if section else key
         if key not in fields or key in _NOT_IN_FILES:
             known = ", ".join(k for k in fields if k not in _NOT_IN_FILES and k not in SECTIONS)
-            raise BadOption(f"{where}: unknown key {key!r} (known: {known})")
+            raise BadOption(f"{where}: {name}: unknown key (known in {f'[{section}]' if section else 'the top level'}: "
+                            f"{known})")
         if isinstance(value, dict):
-            raise BadOption(f"{where}.{key}: a table where a value was expected")
+            raise BadOption(f"{where}: {name}: a table where a value was expected")
+        wants_list = str(fields[key].type).startswith("tuple")
+        if wants_list != isinstance(value, list):
+            want = "a list" if wants_list else "one value, not a list"
+            raise BadOption(f"{where}: {name} {value!r}: expected {want}")
         if isinstance(value, list):
             value = tuple(value)
         if key in PATH_KEYS:
             if not isinstance(value, str) or not value:
-                raise BadOption(f"{where}.{key} {value!r}: expected a path (a string)")
+                raise BadOption(f"{where}: {name} {value!r}: expected a path (a string)")
             value = str((base / Path(value).expanduser()).resolve()) if not Path(value).is_absolute() else value
         out[key] = value
     return out
@@ -92,12 +100,12 @@ def load(path: str | Path) -> StudyConfig | PaperConfig:
     parts = {}
     for name, cls in SECTIONS.items():
         if name in tables:
-            values = _values(cls, tables[name], f"{where} [{name}]", base)
+            values = _values(cls, tables[name], where, base, name)
             missing = [f.name for f in dataclasses.fields(cls)
                        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
                        and f.name not in values]
             if missing:
-                raise BadOption(f"{where} [{name}]: {', '.join(missing)} missing")
+                raise BadOption(f"{where}: {', '.join(f'{name}.{m}' for m in missing)} missing")
             parts[name] = cls(**values)
     cfg = PaperConfig(**_values(PaperConfig, top, where, base), **parts)
     return cfg.validate()

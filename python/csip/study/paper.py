@@ -319,7 +319,7 @@ def summary(cfg: PaperConfig, done) -> tuple[dict, str, list[Path]]:
            "table3": paper_report.table3(by_dataset.get("gqa", [])),
            "trainings": {n: {"lr": t.lr, "run": str(t.run_dir), "checkpoint": str(t.checkpoint),
                              "by_lr": {f"{lr:g}": v for lr, v in t.by_lr.items()}} for n, t in done.trainings.items()},
-           "caches": done.caches, "figures": figures,
+           "caches": done.caches, "figures": figures, "flags": paper_report.flags(done.evaluations),
            "eval_commands": [ev.command for ev in done.evaluations.values()],
            "timings_s": {k: round(v, 2) for k, v in done.timings.items()},
            "paths": {k: str(v) for k, v in paths(cfg).items()}}

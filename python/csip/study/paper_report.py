@@ -2,14 +2,17 @@
 Tables 2 and 3; Fig. 4 is a plot without printed values) and the difference.
 
 Means over the seeds; points (×100). A cell reads ``ours (paper, Δ)``; ``—`` where a row did
-not run (no weights given, no dataset configured) or the paper has no such row.
+not run (no weights given, no dataset configured) or the paper has no such row. An evaluation
+flagged "not meaningful" (a split too small for its k, answers or labels of one class; see
+:mod:`csip.eval.report`) has its flag printed under the table its numbers are in.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
+from ..eval.report import NOT_MEANINGFUL
 from ..eval.results import EvalResults
 
 #: Table 2 of the paper: (training group, model) -> {dataset: (NDCG@10, NDCG@25)}.
@@ -120,6 +123,33 @@ def srr(evals: Sequence[EvalResults]) -> list[dict]:
             for (g, m), d in acc.items()]
 
 
+#: The summary's sections and the task whose flags each carries.
+_FLAGGED = {"table2": "cbir", "srr": "srr", "table3": "vqa"}
+
+
+def flags(evaluations: Mapping) -> list[dict]:
+    """The evaluations' "not meaningful" flags (:mod:`csip.eval.report`), carried into the
+    summary: ``[{"evaluation": "unrel seed 0", "task": "cbir", "flag": why}]``
+    (``evaluations``: step name -> the runner's outcome, with ``results``)."""
+    out = []
+    for name, ev in evaluations.items():
+        for task in _FLAGGED.values():
+            flag = getattr(getattr(ev.results, task, None), "not_meaningful", None)
+            if flag:
+                out.append({"evaluation": name, "task": task, "flag": flag})
+    return out
+
+
+def _flag_lines(doc: dict, section: str) -> list[str]:
+    return [f"> {NOT_MEANINGFUL} ({f['evaluation']}, {f['task'].upper()}): {f['flag']}"
+            for f in doc.get("flags", []) if f["task"] == _FLAGGED[section]]
+
+
+def _with_flags(doc: dict, section: str) -> list[str]:
+    lines = _flag_lines(doc, section)
+    return ["", *lines] if lines else []
+
+
 def markdown(doc: dict) -> str:
     """``summary.md`` of the paper protocol from its ``summary.json`` document."""
     s = doc["settings"]
@@ -135,6 +165,7 @@ def markdown(doc: dict) -> str:
     for r in doc["table2"]:
         cells = [_cell(r[f"{d}@{k}"]["ours"], r[f"{d}@{k}"]["paper"]) for d in datasets for k in (10, 25)]
         lines.append(f"| {r['group']} | {MODEL_NAMES.get(r['model'], r['model'])} | " + " | ".join(cells) + " |")
+    lines += _with_flags(doc, "table2")
     lines += ["", "## Fig. 4 — SRR Acc@n on SpatialSense test (%; the paper gives a plot, no values)", ""]
     if doc["srr"]:
         lines += ["| training | model | " + " | ".join(f"Acc@{n}" for n in range(1, 6)) + " |",
@@ -142,10 +173,12 @@ def markdown(doc: dict) -> str:
         for r in doc["srr"]:
             lines.append(f"| {r['group']} | {MODEL_NAMES.get(r['model'], r['model'])} | "
                          + " | ".join(_cell(r["acc"].get(str(n)), None) for n in range(1, 6)) + " |")
+        lines += _with_flags(doc, "srr")
     lines += ["", "## Table 3 — VQA on GQA verify-rel, accuracy (%)", ""]
     if doc["table3"] and any(r["ours"] is not None for r in doc["table3"]):
         lines += ["| inputs | accuracy |", "|---|---:|"]
         lines += [f"| {r['name']} | {_cell(r['ours'], r['paper'], 2)} |" for r in doc["table3"]]
+        lines += _with_flags(doc, "table3")
     else:
         lines.append("Not run: no GQA configured (or no ResNet18 among the encoders).")
     lines += ["", "## Learning rates chosen on val", "", "| training | lr kept | val metric per lr |", "|---|---:|---|"]
@@ -161,4 +194,4 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["MODEL_NAMES", "PAPER_TABLE2", "PAPER_TABLE3", "markdown", "srr", "table2", "table3"]
+__all__ = ["MODEL_NAMES", "PAPER_TABLE2", "PAPER_TABLE3", "flags", "markdown", "srr", "table2", "table3"]

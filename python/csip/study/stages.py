@@ -14,6 +14,7 @@ from ..base.errors import BadOption, CsipInputError
 from ..base.files import read_regular_text
 from ..base.fingerprint import cache_identity_at, describe_diff, fingerprint, settings_diff
 from ..cache.format import CacheError
+from ..cache.union import expand_cache_paths
 from ..cache.writer import build, resolve_source
 from ..descriptor import DescriptorParams
 from ..eval import check_config, checkpoint_ndcg
@@ -131,6 +132,20 @@ def train_config(cfg: StudyConfig, run_dir: Path, cache_dir: Path, encoder: str,
                        device=cfg.device or default_device(), select=cfg.select, width=cfg.width, **cfg.extra_train)
 
 
+def data_identity(cache: str | Path | tuple | list) -> dict | None:
+    """The identity a training records of its data (:func:`csip.train.data.cache_dataset`'s):
+    one cache's :func:`~csip.base.fingerprint.cache_identity`, or ``{"union": [theirs, in
+    order]}`` for several (``cache``: a directory, a glob, ``@LIST`` or a tuple of those); None
+    when one of them has no readable manifest."""
+    try:
+        ids = [cache_identity_at(p) for p in expand_cache_paths(cache)]
+    except (CacheError, OSError):
+        return None
+    if not ids or any(i is None for i in ids):
+        return None
+    return ids[0] if len(ids) == 1 else {"union": ids}
+
+
 def train_run(tc: TrainConfig) -> str:
     """Train one run (or skip it when finished with the same settings, or resume it).
     Returns ``"trained"``, ``"resumed"`` or ``"skipped"``."""
@@ -138,7 +153,7 @@ def train_run(tc: TrainConfig) -> str:
     ckpts = run_dir / "checkpoints"
     if (ckpts / "final.pt").is_file() or (ckpts / "last.pt").is_file():
         # the run's settings fingerprint: the run-defining options (those --resume keeps) and the cache
-        asked = run_settings(tc, cache_identity_at(tc.cache))
+        asked = run_settings(tc, data_identity(tc.cache))
         stored = stored_run_settings(read_params(run_dir), tc.cache, asked["cache"])
         if fingerprint(stored) != fingerprint(asked):
             what = describe_diff(settings_diff(stored, asked))

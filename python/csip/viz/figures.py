@@ -23,10 +23,31 @@ def _pyplot():
     return plt
 
 
+#: The colours of objects A and B in the figures (RGB, uint8).
+COLOUR_A, COLOUR_B = (255, 140, 0), (30, 120, 255)
+
+
+def boundary(mask: np.ndarray) -> np.ndarray:
+    """The boundary of ``mask`` (bool (H, W)): its pixels with a 4-neighbour outside it (the
+    image border counts as outside) → bool (H, W)."""
+    m = np.pad(mask.astype(bool), 1, constant_values=False)
+    inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+    return mask.astype(bool) & ~inner
+
+
+def outlined(image: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray, alpha: float = 0.35) -> np.ndarray:
+    """:func:`overlay` with each mask's boundary drawn in its colour (A orange, B blue; B's
+    outline over A's where they meet): what Fig. 3 shows of each item → uint8 (H, W, 3)."""
+    out = overlay(image, mask_a, mask_b, alpha)
+    for mask, colour in ((mask_a, COLOUR_A), (mask_b, COLOUR_B)):
+        out[boundary(mask)] = colour
+    return out
+
+
 def overlay(image: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray, alpha: float = 0.55) -> np.ndarray:
     """The image (uint8 (H, W, 3)) with A tinted orange and B tinted blue → uint8 (H, W, 3)."""
     out = image.astype(np.float32)
-    for mask, colour in ((mask_a, (255, 140, 0)), (mask_b, (30, 120, 255))):
+    for mask, colour in ((mask_a, COLOUR_A), (mask_b, COLOUR_B)):
         m = mask.astype(bool)
         out[m] = (1 - alpha) * out[m] + alpha * np.asarray(colour, np.float32)
     return out.clip(0, 255).astype(np.uint8)
@@ -102,6 +123,7 @@ def retrieval_grid(
     ``image`` uint8 (H, W, 3), ``mask_a``/``mask_b`` bool (H, W) or None, ``sfb`` (R, K) or
     None, ``caption``) and ``"results"`` (a list of such dicts, best first). Each query takes
     two figure rows (images, then banners); the query sits in the first column, framed in red.
+    A and B are tinted and outlined in every image (:func:`outlined`).
     """
     plt = _pyplot()
     nq = len(queries)
@@ -122,7 +144,7 @@ def retrieval_grid(
             it = items[j]
             img = it["image"]
             if it.get("mask_a") is not None and it.get("mask_b") is not None:
-                img = overlay(img, it["mask_a"], it["mask_b"], alpha=0.35)
+                img = outlined(img, it["mask_a"], it["mask_b"])
             ax_img.imshow(img)
             ax_img.set_title(it.get("caption", ""), fontsize=7)
             if j == 0:
