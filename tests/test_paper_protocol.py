@@ -10,6 +10,7 @@ rerun skips every stage.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -123,6 +124,11 @@ def test_the_paper_protocol_end_to_end_and_rerun(tmp_path, _sam_store):
     assert "**100.0" not in md
     for table in ("table2", "table3"):
         assert table in (out / "summary.json").read_text()
+    layouts = json.loads((out / "summary.json").read_text())["layouts"]  # the banner tower, on SpatialSense
+    for task in ("crossmodal", "zeroshot"):
+        rows = {(r["label"], r["row"]): r for r in layouts[task]}
+        assert rows[("spatialsense", "c-sip resnet18")]["group"] == "C-SIP", rows
+    assert "## Layouts: cross-modal retrieval" in md and "## Layouts: relation recognition" in md
     before = _stamps(out)
     t1 = time.perf_counter()
     res2 = CliRunner().invoke(run, ["--config", str(cfg)], catch_exceptions=False)

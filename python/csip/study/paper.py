@@ -32,6 +32,7 @@ from ..descriptor import DescriptorParams
 from ..eval.config import EvalConfig
 from ..models.registry import TABLE1_MODELS
 from ..train.config import TrainConfig
+from .layouts_report import layouts_section
 from .plan import CacheStep, EvalStep, Plan, TrainStep
 
 #: The protocol's trainings: name -> TrainConfig.supervised.
@@ -265,7 +266,7 @@ def _evaluations(cfg: PaperConfig) -> list[EvalStep]:
     for seed in cfg.seeds:
         named = {r: training_name(r.split(" ", 1)[1], tr, seed) for r, tr in rows.items()}
         for name, tasks, enabled in (
-            ("spatialsense", ("cbir", "srr"), True),
+            ("spatialsense", ("cbir", "srr", "crossmodal", "zeroshot"), True),  # + the banner tower's two
             ("unrel", ("cbir",), cfg.unrel is not None),
         ):
             if not enabled:
@@ -278,7 +279,8 @@ def _evaluations(cfg: PaperConfig) -> list[EvalStep]:
                     cache,
                     named,
                     lambda ck, c=cache, o=out, s=seed, t=tasks: _eval_config(cfg, c, o, s, t, ck, True, best),
-                    what=f"{', '.join(t.upper() for t in tasks)}: Table 2" + (", Fig. 4" if "srr" in tasks else ""),
+                    what=f"{', '.join(t.upper() for t in tasks[:2])}: Table 2"
+                    + (", Fig. 4; cross-modal retrieval and relations from layouts" if "srr" in tasks else ""),
                 )
             )
         if cfg.gqa is not None and "resnet18" in cfg.encoders:
@@ -320,6 +322,7 @@ def summary(cfg: PaperConfig, done) -> tuple[dict, str, list[Path]]:
            "trainings": {n: {"lr": t.lr, "run": str(t.run_dir), "checkpoint": str(t.checkpoint),
                              "by_lr": {f"{lr:g}": v for lr, v in t.by_lr.items()}} for n, t in done.trainings.items()},
            "caches": done.caches, "figures": figures, "flags": paper_report.flags(done.evaluations),
+           "layouts": layouts_section((n.split(" ", 1)[0], ev.results) for n, ev in done.evaluations.items()),
            "eval_commands": [ev.command for ev in done.evaluations.values()],
            "timings_s": {k: round(v, 2) for k, v in done.timings.items()},
            "paths": {k: str(v) for k, v in paths(cfg).items()}}

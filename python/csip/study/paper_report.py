@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from ..eval.report import NOT_MEANINGFUL
 from ..eval.results import EvalResults
+from .layouts_report import layouts_markdown
 
 #: Table 2 of the paper: (training group, model) -> {dataset: (NDCG@10, NDCG@25)}.
 PAPER_TABLE2: dict[tuple[str, str], dict[str, tuple[float, float]]] = {
@@ -181,6 +182,7 @@ def markdown(doc: dict) -> str:
         lines += _with_flags(doc, "table3")
     else:
         lines.append("Not run: no GQA configured (or no ResNet18 among the encoders).")
+    lines += ["", *layouts_markdown(doc.get("layouts") or {}, "dataset")]
     lines += ["", "## Learning rates chosen on val", "", "| training | lr kept | val metric per lr |", "|---|---:|---|"]
     for name, t in doc["trainings"].items():
         per = ", ".join(f"{lr}: {'—' if v is None else f'{v:.4f}'}" for lr, v in t["by_lr"].items())
