@@ -21,9 +21,12 @@ images, 5,400 SpatialSense, 1,071 UnRel, 64,000 GQA questions) times
 - evaluation: feature extraction at 3x the training rate (forward only), probes and heads
   neglected.
 
-No stage holds a whole cache in memory: the writer keeps one chunk (``--chunk`` items) per
-worker, training reads batches through the cache's memory map, evaluation extracts features
-per batch; the peak RSS below is the check for the precompute.
+Measured too, on the benchmark's cache: one epoch of ``csip pretrain`` (C-SIP ResNet18 at
+torchvision's width, batch ``--batch-size``) and a ``csip eval --task cbir`` of its checkpoint,
+each in its own process, with its wall time, images/s and peak RSS (``os.wait4``). No stage
+holds a whole cache in memory: the writer keeps one chunk (``--chunk`` items) per worker,
+training reads batches through the cache's memory map, evaluation extracts features per batch;
+the peak RSS of each stage, beside the cache's size, is the check.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import argparse
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,6 +77,33 @@ def measure(args, tmp: Path) -> dict:
             "bytes_per_item": du_bytes(tmp / "cache") / len(src), "rss": peak_rss_mb()}
 
 
+def run_stage(args: list[str]) -> dict:
+    """Run ``csip ARGS`` in its own process: wall seconds and its peak RSS (MB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", "from csip.cli import main; main()", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"csip {' '.join(args)} failed:\n{err[-2000:]}")
+    return {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024}
+
+
+def measure_learning(args, tmp: Path, items: int) -> dict:
+    """One epoch of C-SIP training on the benchmark cache, then CBIR of its checkpoint."""
+    cache, run = tmp / "cache", tmp / "run"
+    train = run_stage(["pretrain", "--cache", str(cache), "--out", str(run), "--epochs", "1", "--batch-size",
+                       str(args.batch_size), "--model", "resnet18", "--device", "cpu", "--workers", "0",
+                       "--no-progress", "--split", "all"])
+    train["images_per_s"] = items / train["wall_s"]
+    ev = run_stage(["eval", "--cache", str(cache), "--out", str(tmp / "eval"), "--checkpoint", f"c-sip={run}",
+                    "--task", "cbir", "--split", "all", "--no-random-init", "--device", "cpu", "--no-figures",
+                    "--quiet"])
+    ev["images_per_s"] = items / ev["wall_s"]
+    return {"train": train, "eval": ev}
+
+
 def projected(m: dict, args) -> list[tuple[str, float]]:
     """(stage, projected seconds) for the paper's sizes."""
     cpu_ms = m["stages"]["sum"]
@@ -98,11 +129,14 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=16, help="cores of the GPU machine the projection assumes")
     ap.add_argument("--sam-s-per-image", type=float, default=0.15)
     ap.add_argument("--train-images-per-s", type=float, default=1500.0)
+    ap.add_argument("--batch-size", type=int, default=32, help="batch of the measured training epoch")
+    ap.add_argument("--no-learning", action="store_true", help="skip the measured training and evaluation")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="csip-bench-protocol-"))
     try:
         t0 = time.perf_counter()
         m = measure(args, tmp)
+        learn = None if args.no_learning else measure_learning(args, tmp, m["items"])
         wall = time.perf_counter() - t0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -115,6 +149,14 @@ def main() -> None:
             print(f"| {k.replace('generate scene + masks', 'read/decode JPEG + masks')} | {v:.2f} |")
     print(f"\ncache on disk: {m['bytes_per_item'] / 1e3:.1f} kB per item")
     print("peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in m["rss"].items()))
+    print(f"cache size: {m['bytes_per_item'] * m['items'] / 1e6:.1f} MB in all")
+    if learn:
+        print(f"\n## measured: training and evaluation on this CPU ({m['items']} items, {args.image_size} px)\n")
+        print("| stage | wall | images/s | peak RSS |\n|---|---:|---:|---:|")
+        stages = ((f"csip pretrain, 1 epoch, C-SIP ResNet18 (width 64), batch {args.batch_size}", learn["train"]),
+                  ("csip eval --task cbir of its checkpoint", learn["eval"]))
+        for name, r in stages:
+            print(f"| {name} | {r['wall_s']:.1f} s | {r['images_per_s']:.1f} | {r['rss_mb']:.0f} MB |")
     print(f"\n## projected (not measured): {args.cores} cores, SAM {args.sam_s_per_image} s/image, "
           f"training {args.train_images_per_s:.0f} images/s\n")
     print("| stage | projected time |\n|---|---:|")
