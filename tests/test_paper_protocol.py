@@ -122,6 +122,7 @@ def test_the_paper_protocol_end_to_end_and_rerun(tmp_path, _sam_store):
     assert re.search(r"\| ResNet18/C-SIP \+ BERT \| \d+\.\d\d \(72\.06, [+-]\d+\.\d\d\) \|", md), md
     assert "not meaningful" in md  # tiny splits: flagged, never a bold 100.0
     assert "**100.0" not in md
+    assert "Rows are named as in the paper, whose text encoder is BERT; ours use " in md
     for table in ("table2", "table3"):
         assert table in (out / "summary.json").read_text()
     layouts = json.loads((out / "summary.json").read_text())["layouts"]  # the banner tower, on SpatialSense

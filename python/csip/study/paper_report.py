@@ -179,6 +179,8 @@ def markdown(doc: dict) -> str:
     if doc["table3"] and any(r["ours"] is not None for r in doc["table3"]):
         lines += ["| inputs | accuracy |", "|---|---:|"]
         lines += [f"| {r['name']} | {_cell(r['ours'], r['paper'], 2)} |" for r in doc["table3"]]
+        text = (s.get("weights") or {}).get("text_encoder") or "the bundled MiniLM (all-MiniLM-L6-v2)"
+        lines += ["", f"Rows are named as in the paper, whose text encoder is BERT; ours use {text}."]
         lines += _with_flags(doc, "table3")
     else:
         lines.append("Not run: no GQA configured (or no ResNet18 among the encoders).")
