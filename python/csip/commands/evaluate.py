@@ -27,12 +27,15 @@ with their banners), ``fig_srr_acc.png`` (Acc@n per encoder).
 from __future__ import annotations
 
 import dataclasses
+import shlex
+import signal
 import sys
 from pathlib import Path
 
 import click
 
 from ..base.files import naming_disk_full
+from ..base.preemption import EXIT_INTERRUPTED, ignore_signals, signals_interrupt
 from ..eval.config import EvalConfig
 from ..eval.tasks import task_names
 from .command_line import typed_command
@@ -149,13 +152,24 @@ def evaluate(**options) -> None:
     """Evaluate encoders on the tasks (CBIR NDCG@k, SRR Acc@n, VQA accuracy, ...); write tables and figures.
 
     Bad input (a missing or damaged file, a task the cache cannot do) exits with code 2 before
-    any feature is computed."""
+    any feature is computed. SIGTERM or Ctrl-C stops it with code 75: the new evaluation is
+    staged and swapped in only when complete, so the previous one in --out stays whole."""
     from ..eval.api import evaluate as run_evaluation  # here, not at the top: keeps `csip --help` fast (torch)
     from ..eval.report import markdown_report
 
-    with reporting_errors(), naming_disk_full(options.get("out") or "--out"):
-        cfg = EvalConfig.from_options(options)
-        results = run_evaluation(cfg, command=typed_command("eval"))
+    out = options.get("out") or "--out"
+    got: list[int] = []  # the signal's number, once one arrives
+    try:
+        with reporting_errors(), naming_disk_full(out), signals_interrupt() as got:
+            cfg = EvalConfig.from_options(options)
+            results = run_evaluation(cfg, command=typed_command("eval"))
+    except KeyboardInterrupt:
+        ignore_signals()  # a second signal while exiting must not turn 75 into 130
+        how = signal.Signals(got[0]).name if got else "SIGINT"
+        click.echo(f"csip eval: interrupted by {how}; the previous evaluation in {out} is whole (nothing of this "
+                   f"run was swapped in). Rerun: {shlex.join(typed_command('eval') or ['csip', 'eval', '...'])}",
+                   err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if not cfg.quiet:
         click.echo(markdown_report(results))
         for n in results.notes.values():
