@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..base.errors import BadFile
-from .sample import PREDICATES, SkipItem
+from .sample import PREDICATES, Sample, SkipItem, box_of
 
 ESCAPES_ROOT = "path escapes dataset root"
 MISSING_FILE = "missing file"
@@ -308,3 +308,22 @@ def saliency_order(masks: list[np.ndarray], rule: str = "area") -> list[int]:
             area *= 1.0 - d
         scores.append(area)
     return sorted(range(len(masks)), key=lambda i: -scores[i])
+
+
+def box_prompted_sample(path: Path, masker, boxes, min_pixels: int, size: tuple[int, int] | None = None,
+                        **fields) -> Sample:
+    """The :class:`Sample` of the image at ``path`` whose objects A and B the annotation gives as
+    boxes ``(x0, y0, x1, y1)`` in pixels: masks from ``masker`` (a :class:`~csip.data.sam.BoxMasker`:
+    SAM prompted by the boxes clipped to the image, or the boxes themselves), ``box_a``/``box_b``
+    those of the masks, ``mask_source`` the masker's. ``size``: the ``(h, w)`` the annotation
+    records, checked against the image (:data:`SIZE_MISMATCH`). ``fields``: the rest of the
+    sample. Every skip names ``path``. What SpatialSense, UnRel and GQA items share."""
+    with about_file(path):
+        image = read_rgb(path)
+        h, w = image.shape[:2]
+        if size is not None and (h, w) != tuple(size):
+            raise SkipItem(SIZE_MISMATCH, size_mismatch(path, image.shape[:2], tuple(size)))
+        (mask_a, mask_b), how = masker.masks(image, [clip_box(b, h, w) for b in boxes])
+        check_masks(mask_a, mask_b, min_pixels)
+        return Sample(image=image, mask_a=mask_a, mask_b=mask_b, box_a=box_of(mask_a), box_b=box_of(mask_b),
+                      mask_source=how, **fields)

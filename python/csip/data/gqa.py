@@ -72,20 +72,15 @@ from pathlib import Path
 
 from ..base.checks import is_integer
 from .common import (
-    SIZE_MISMATCH,
-    about_file,
-    check_masks,
-    clip_box,
+    box_prompted_sample,
     predicate_index,
     read_json_file,
-    read_rgb,
     resolve_inside,
-    size_mismatch,
 )
 from .option_values import option_float, option_int
 from .records import Records
 from .sam import SAM_OPTIONS, BoxMasker
-from .sample import Question, Sample, SkipItem, box_of
+from .sample import Question, Sample
 
 _SPAN = re.compile(r"^\d+(:\d+)?$")
 #: The object reference at the end of a program argument: ``(123)``, ``(1,2)`` or ``(-)``.
@@ -365,27 +360,9 @@ class GqaSource:
 
     def load(self, i: int) -> Sample:
         sid, fname, (h, w), (aname, abox), (bname, bbox), qs, label, split = self._items[i]
-        path = resolve_inside(self.images, fname)
-        with about_file(path):  # every skip of this item names its image
-            image = read_rgb(path)
-            if image.shape[:2] != (h, w):
-                raise SkipItem(SIZE_MISMATCH, size_mismatch(path, image.shape[:2], (h, w)))
-            (mask_a, mask_b), how = self.masker.masks(image, [clip_box(abox, h, w), clip_box(bbox, h, w)])
-            check_masks(mask_a, mask_b, self.min_pixels)
-            return Sample(
-                id=sid,
-                image=image,
-                mask_a=mask_a,
-                mask_b=mask_b,
-                box_a=box_of(mask_a),
-                box_b=box_of(mask_b),
-                label=label,
-                questions=[Question(t, a) for t, a in qs],
-                source=self.name,
-                mask_source=how,
-                names=(aname, bname),
-                split=split,
-            )
+        return box_prompted_sample(resolve_inside(self.images, fname), self.masker, (abox, bbox), self.min_pixels,
+                                   size=(h, w), id=sid, label=label, questions=[Question(t, a) for t, a in qs],
+                                   source=self.name, names=(aname, bname), split=split)
 
     def options(self) -> dict:
         return {

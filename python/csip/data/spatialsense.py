@@ -42,20 +42,15 @@ import hashlib
 from pathlib import Path
 
 from .common import (
-    SIZE_MISMATCH,
-    about_file,
-    check_masks,
-    clip_box,
+    box_prompted_sample,
     predicate_index,
     read_json_file,
-    read_rgb,
     resolve_inside,
-    size_mismatch,
 )
 from .option_values import option_bool, option_int
 from .records import Records
 from .sam import SAM_OPTIONS, BoxMasker
-from .sample import Question, Sample, SkipItem, box_of
+from .sample import Question, Sample
 
 SPLITS = ("train", "valid", "test")
 SPLIT_RULES = ("release", "paper")
@@ -179,29 +174,10 @@ class SpatialSenseSource:
 
     def load(self, i: int) -> Sample:
         sid, rel_path, h, w, sname, sbox, pred, oname, obox, truth, split = self._items[i]
-        path = resolve_inside(self.images, rel_path)
-        with about_file(path):  # every skip of this item names its image
-            image = read_rgb(path)
-            if image.shape[:2] != (h, w):
-                raise SkipItem(SIZE_MISMATCH, size_mismatch(path, image.shape[:2], (h, w)))
-            boxes = [clip_box(sbox, h, w), clip_box(obox, h, w)]
-            (mask_a, mask_b), how = self.masker.masks(image, boxes)
-            check_masks(mask_a, mask_b, self.min_pixels)
-            label = predicate_index(pred) if truth else None
-            return Sample(
-                id=sid,
-                image=image,
-                mask_a=mask_a,
-                mask_b=mask_b,
-                box_a=box_of(mask_a),
-                box_b=box_of(mask_b),
-                label=label,
-                questions=[Question(f"Is the {sname} {pred} the {oname}?", truth)],
-                source=self.name,
-                mask_source=how,
-                names=(sname, oname),
-                split=split,
-            )
+        return box_prompted_sample(resolve_inside(self.images, rel_path), self.masker, (sbox, obox), self.min_pixels,
+                                   size=(h, w), id=sid, label=predicate_index(pred) if truth else None,
+                                   questions=[Question(f"Is the {sname} {pred} the {oname}?", truth)],
+                                   source=self.name, names=(sname, oname), split=split)
 
     def options(self) -> dict:
         return {

@@ -41,18 +41,15 @@ import numpy as np
 from ..base.errors import BadFile
 from .common import (
     BAD_ANNOTATION,
-    about_file,
-    check_masks,
-    clip_box,
+    box_prompted_sample,
     predicate_index,
     read_json_file,
-    read_rgb,
     resolve_inside,
 )
 from .option_values import option_int
 from .records import Records
 from .sam import SAM_OPTIONS, BoxMasker
-from .sample import Sample, SkipItem, box_of
+from .sample import Sample, SkipItem
 
 
 def _relationship(rec: Records, r: dict, where: str) -> tuple[str, tuple, str, tuple, int | None]:
@@ -281,25 +278,9 @@ class UnRelSource:
         sid, fname, sname, sbox, oname, obox, label, bad_box = self._items[i]
         if bad_box is not None:
             raise SkipItem(BAD_ANNOTATION, bad_box)
-        path = resolve_inside(self.images, fname)
-        with about_file(path):  # every skip of this item names its image
-            image = read_rgb(path)
-            h, w = image.shape[:2]
-            (mask_a, mask_b), how = self.masker.masks(image, [clip_box(sbox, h, w), clip_box(obox, h, w)])
-            check_masks(mask_a, mask_b, self.min_pixels)
-            return Sample(
-                id=sid,
-                image=image,
-                mask_a=mask_a,
-                mask_b=mask_b,
-                box_a=box_of(mask_a),
-                box_b=box_of(mask_b),
-                label=label,
-                source=self.name,
-                mask_source=how,
-                names=(sname, oname),
-                split="test",  # evaluation only: every item is a query and a gallery image of CBIR
-            )
+        return box_prompted_sample(resolve_inside(self.images, fname), self.masker, (sbox, obox), self.min_pixels,
+                                   id=sid, label=label, source=self.name, names=(sname, oname),
+                                   split="test")  # evaluation only: every item is a query and a gallery image of CBIR
 
     def options(self) -> dict:
         return {"annotations": str(self.annotations), "images": str(self.images), "min_pixels": self.min_pixels,
