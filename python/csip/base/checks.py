@@ -70,6 +70,14 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def write_probe(directory: str | os.PathLike) -> None:
+    """Create and remove a file in ``directory``: the ``OSError`` of a place csip cannot write,
+    raised before any work rather than after it. Nothing is left behind."""
+    fd, probe = tempfile.mkstemp(prefix=".csip-write-probe-", dir=directory)
+    os.close(fd)
+    os.unlink(probe)
+
+
 def check_writable_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     """Create ``path`` (and its parents) if needed and check that a file can be written in it;
     :class:`UnwritableOutput` naming the option and the OS's reason otherwise. Nothing is left
@@ -79,9 +87,7 @@ def check_writable_dir(path: str | os.PathLike, option: str = "--out") -> Path:
         if p.exists() and not p.is_dir():
             raise UnwritableOutput(f"{option} {p}: exists and is not a directory")
         p.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".csip-write-probe-", dir=p)
-        os.close(fd)
-        os.unlink(probe)
+        write_probe(p)
     except UnwritableOutput:
         raise
     except OSError as exc:

@@ -9,17 +9,14 @@ temporary file beside it, then renamed), so an interrupted search leaves the pre
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..base.checks import write_probe
 from ..base.errors import UnwritableOutput
-
-COLOUR_A = "#ff8c00"  # orange, as the other figures tint A
-COLOUR_B = "#1e78ff"  # blue, as the other figures tint B
+from ..viz.figures import COLOUR_A, COLOUR_B
 
 
 def check_out_file(out: Path, option: str = "--out") -> Path:
@@ -35,9 +32,7 @@ def check_out_file(out: Path, option: str = "--out") -> Path:
     if not parent.is_dir():
         raise UnwritableOutput(f"{option} {out}: {parent} is not a directory")
     try:
-        fd, probe = tempfile.mkstemp(prefix=".csip-write-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
+        write_probe(parent)
     except OSError as exc:
         raise UnwritableOutput(f"{option} {out}: cannot write in {parent} ({exc.strerror or exc})") from None
     return out
@@ -50,15 +45,15 @@ def _outlined(ax, view: dict) -> None:
     if img is None:  # a layout: its masks, filled, on black
         shape = m_a.shape
         img = np.zeros((*shape, 3), np.uint8)
-        img[m_a] = (255, 140, 0)
-        img[m_b & ~m_a] = (30, 120, 255)
+        img[m_a] = COLOUR_A
+        img[m_b & ~m_a] = COLOUR_B
         img[m_a & m_b] = (160, 130, 130)
     ax.imshow(img, interpolation="nearest")
     for mask, colour in ((m_a, COLOUR_A), (m_b, COLOUR_B)):
         if mask is not None and mask.any():
             padded = np.pad(mask.astype(float), 1)  # a contour closes at the image border too
             ax.contour(np.arange(-1, mask.shape[1] + 1), np.arange(-1, mask.shape[0] + 1), padded,
-                       levels=[0.5], colors=[colour], linewidths=1.6)
+                       levels=[0.5], colors=[tuple(c / 255 for c in colour)], linewidths=1.6)
     ax.set_xlim(-0.5, img.shape[1] - 0.5)
     ax.set_ylim(img.shape[0] - 0.5, -0.5)
 
@@ -103,4 +98,4 @@ def search_figure(out: Path, query: dict, results: Sequence[dict], forces: Seque
         plt.close(fig)
 
 
-__all__ = ["COLOUR_A", "COLOUR_B", "check_out_file", "search_figure"]
+__all__ = ["check_out_file", "search_figure"]
